@@ -1,0 +1,42 @@
+"""The `cryptolstm` command line.
+
+Each area adds its verbs in its own module under `cryptolstm/commands/`, exposing
+`register(subparsers)`; this file only discovers them, so the CLI grows without a central edit.
+Errors meant for the user are raised as `CommandError` and printed without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+
+import cryptolstm.commands
+
+
+class CommandError(Exception):
+    """A failure the user can act on; printed as `error: ...` with exit code 1."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cryptolstm", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for mod in sorted(pkgutil.iter_modules(cryptolstm.commands.__path__), key=lambda m: m.name):
+        importlib.import_module(f"cryptolstm.commands.{mod.name}").register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except CommandError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
