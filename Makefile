@@ -1,0 +1,53 @@
+# The two commands a newcomer needs:  `make run`  and  `make test`.
+# Both create the venv and install the pinned lock on first use (a stamp file skips it when warm).
+
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml 2>/dev/null | sha1sum | cut -c1-12)
+PYTEST_ARGS ?=
+
+.PHONY: setup run test test-fast browser db-up services-up services-down down evaluate clean
+
+setup: $(STAMP)
+
+$(STAMP):
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (Python 3.11 is required)"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip==24.3.1
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e ".[test]"
+	$(BIN)/python -m pip check
+	rm -f $(VENV)/.installed-* && touch $@
+
+## run: the main job on the embedded default (see README)
+run: setup
+	$(BIN)/cryptolstm run $(RUN_ARGS)
+
+## test: everything, including the end-to-end tests with the real Airflow services
+test: setup browser
+	$(BIN)/python -m pytest --timeout=1500 $(PYTEST_ARGS)
+
+## test-fast: unit tests and DAG integrity only
+test-fast: setup
+	$(BIN)/python -m pytest -m "not e2e and not slow" tests/unit tests/dags $(PYTEST_ARGS)
+
+# The dashboard test drives Debian's headless Chromium; install it when we can (root + apt).
+browser:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } ; } || \
+	  echo "note: chromium not installed; the browser test will be skipped"
+
+db-up: setup
+	$(BIN)/cryptolstm db up
+
+services-up: setup
+	$(BIN)/cryptolstm services up
+
+services-down down:
+	$(BIN)/cryptolstm services down --with-db
+
+evaluate: setup
+	$(BIN)/cryptolstm evaluate --csv-dir ../shared/data/binance-1d
+
+clean: down
+	rm -rf .local

@@ -1,0 +1,188 @@
+"""The local Airflow 3 runtime: api-server, scheduler, dag-processor and triggerer on the embedded PostgreSQL.
+
+Each service runs in its own session (`setsid`), so `down()` can stop the whole process group —
+the service and every task process it forked — and leave nothing behind. Configuration is by
+environment variables only (`airflow_env`), so the same values reach every component.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptolstm.config import PROJECT_ROOT, Settings, make_dsn
+
+SERVICES = ("api-server", "scheduler", "dag-processor", "triggerer")
+HEALTH_COMPONENTS = ("metadatabase", "scheduler", "dag_processor", "triggerer")
+
+
+@dataclass(frozen=True)
+class UiLogin:
+    username: str = "admin"  # simple auth manager user with the admin role
+    password: str = "admin"  # local only: the api-server binds 127.0.0.1
+
+
+def _secret(path: Path, nbytes: int) -> str:
+    """A secret created once and kept in the state folder, so restarts keep sessions and tokens valid."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(nbytes))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def airflow_env(settings: Settings, socket_dir: str, login: UiLogin = UiLogin(),
+                base: dict[str, str] | None = None) -> dict[str, str]:
+    """Environment for every Airflow process of the local runtime (and `airflow` CLI calls)."""
+    home = settings.airflow_home
+    env = dict(os.environ if base is None else base)
+    url = f"http://127.0.0.1:{settings.api_port}"
+    pw_file = home / "passwords.json"
+    env.update({
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN":
+            "postgresql+psycopg2" + make_dsn(host=socket_dir, dbname=settings.airflow_db)[len("postgresql"):],
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        # Each TF task peaks near 0.9 GB and the machine has 2 cores: run few tasks at once.
+        "AIRFLOW__CORE__PARALLELISM": env.get("AIRFLOW__CORE__PARALLELISM", "4"),
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{url}/execution/",
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__API__PORT": str(settings.api_port),
+        "AIRFLOW__API__BASE_URL": url,
+        "AIRFLOW__API_AUTH__JWT_SECRET": _secret(home / "jwt_secret", 64),
+        "AIRFLOW__API__SECRET_KEY": _secret(home / "api_secret", 32),
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{login.username}:admin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(pw_file),
+        "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": env.get("AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL", "10"),
+        "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "True",
+    })
+    # The forecasting database: an explicit connection wins; otherwise the embedded server.
+    env.setdefault("AIRFLOW_CONN_CRYPTOLSTM_DB", json.dumps({
+        "conn_type": "postgres", "host": socket_dir, "login": "postgres", "schema": settings.forecast_db}))
+    pw_file.parent.mkdir(parents=True, exist_ok=True)
+    pw_file.write_text(json.dumps({login.username: login.password}))
+    return env
+
+
+def _pid_file(settings: Settings, service: str) -> Path:
+    return settings.airflow_home / "run" / f"{service}.pid"
+
+
+def running(settings: Settings) -> dict[str, int]:
+    """Services whose recorded process group still has a live leader: {service: pid}."""
+    alive = {}
+    for service in SERVICES:
+        f = _pid_file(settings, service)
+        if f.exists():
+            pid = int(f.read_text())
+            try:
+                os.kill(pid, 0)
+                alive[service] = pid
+            except ProcessLookupError:
+                f.unlink()
+    return alive
+
+
+def health(settings: Settings, timeout: float = 3.0) -> dict | None:
+    """The api-server's /api/v2/monitor/health document, or None if it does not answer."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{settings.api_port}/api/v2/monitor/health",
+                                    timeout=timeout) as r:
+            return json.loads(r.read())
+    except (urllib.error.URLError, OSError, ValueError):
+        return None
+
+
+def is_healthy(doc: dict | None) -> bool:
+    return bool(doc) and all(doc.get(c, {}).get("status") == "healthy" for c in HEALTH_COMPONENTS)
+
+
+def airflow_cli(env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """Run the `airflow` CLI of this venv with the runtime's environment."""
+    exe = Path(sys.executable).with_name("airflow")
+    return subprocess.run([str(exe), *args], env=env, check=check, capture_output=True, text=True)
+
+
+def up(settings: Settings, wait: float = 120.0, log=print) -> dict[str, str]:
+    """Start the embedded PostgreSQL and the four Airflow services; wait until healthy. Idempotent."""
+    from cryptolstm import embedded_pg, storage
+
+    dsns = embedded_pg.start(settings)
+    sock = str(embedded_pg.socket_dir(settings.pg_dir))
+    env = airflow_env(settings, sock)
+    if not settings.dsn:
+        storage.migrate(dsns["forecast"], log=log)
+    t0 = time.monotonic()
+    already = running(settings)
+    if len(already) < len(SERVICES):
+        res = airflow_cli(env, "db", "migrate", check=False)
+        if res.returncode != 0:
+            raise RuntimeError(f"airflow db migrate failed:\n{res.stdout[-2000:]}\n{res.stderr[-4000:]}")
+        log(f"airflow metadata DB migrated ({time.monotonic() - t0:.1f} s)")
+    (settings.airflow_home / "run").mkdir(parents=True, exist_ok=True)
+    (settings.airflow_home / "logs").mkdir(parents=True, exist_ok=True)
+    exe = Path(sys.executable).with_name("airflow")
+    for service in SERVICES:
+        if service in already:
+            continue
+        out = open(settings.airflow_home / "logs" / f"{service}.log", "ab")
+        proc = subprocess.Popen([str(exe), service], env=env, stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True, cwd=str(settings.airflow_home))
+        _pid_file(settings, service).write_text(str(proc.pid))
+        log(f"started {service} (pid {proc.pid})")
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        doc = health(settings)
+        if is_healthy(doc):
+            log(f"healthy after {time.monotonic() - t0:.1f} s: http://127.0.0.1:{settings.api_port}")
+            return env
+        dead = [s for s in SERVICES if s not in running(settings)]
+        if dead:
+            raise RuntimeError(f"{', '.join(dead)} exited; see {settings.airflow_home / 'logs'}")
+        time.sleep(1)
+    raise RuntimeError(f"services not healthy after {wait:.0f} s: {health(settings)}; "
+                       f"see {settings.airflow_home / 'logs'}")
+
+
+def down(settings: Settings, grace: float = 20.0, log=print) -> list[str]:
+    """Stop every service's whole process group (TERM, then KILL after `grace` s)."""
+    alive = running(settings)
+    for service, pid in alive.items():
+        try:
+            os.killpg(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + grace
+    for service, pid in alive.items():
+        while time.monotonic() < deadline and _group_alive(pid):
+            time.sleep(0.2)
+        if _group_alive(pid):
+            os.killpg(pid, signal.SIGKILL)
+            log(f"killed {service} (pid {pid}) after {grace:.0f} s")
+        else:
+            log(f"stopped {service} (pid {pid})")
+        _pid_file(settings, service).unlink(missing_ok=True)
+    return list(alive)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
