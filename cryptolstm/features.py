@@ -1,0 +1,91 @@
+"""Model inputs per coin and day, from candles <= that day only.
+
+Every feature at day t is a function of the coin's candles on days <= t (and, for the two market
+features, of the other coins' candles on days <= t). Only trailing windows and forward-recursive
+EMAs are used: no bfill, no centred windows, no statistic over the whole sample. Rows inside the
+warm-up (the first `WARMUP_DAYS` candles of a coin) or touched by a gap are dropped, never filled.
+
+Change FEATURE_VERSION whenever a formula, a window length or the column list changes: it is stored
+with every model, and a model refuses features of another version.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+FEATURE_VERSION = "f1-2025.1"
+
+RETURN_LAGS = (1, 3, 7, 14, 30)  # ret_k = log(close[t] / close[t-k])
+WARMUP_DAYS = 80  # > 3 x the longest EMA span (26): early EMA values are dropped, not used
+FEATURES = (
+    [f"ret_{k}" for k in RETURN_LAGS]
+    + ["rv_7", "rv_30",  # realised volatility: std of daily log returns over the trailing 7 / 30 days
+       "hl_range",  # (high - low) / close
+       "clv",  # close location in the day's range: (2 close - high - low) / (high - low), in [-1, 1]
+       "vol_rel",  # log(volume / trailing 30-day mean volume of the same coin), clipped to +-5
+       "rsi_14",  # Wilder RSI(14) mapped to [-1, 1]
+       "macd", "macd_hist",  # (EMA12 - EMA26) / close, and its difference to its EMA9
+       "dist_ma20",  # log(close / trailing 20-day mean close)
+       "dow_sin", "dow_cos",  # day of week of t on the unit circle
+       "mkt_ret_1", "mkt_ret_7"]  # mean ret_1 / ret_7 over the coins that have that day
+)
+
+
+def _ema(x: pd.Series, span: int) -> pd.Series:
+    return x.ewm(span=span, adjust=False, min_periods=span).mean()
+
+
+def _coin_features(g: pd.DataFrame) -> pd.DataFrame:
+    """Features of one coin on a complete daily calendar (missing days are NaN rows)."""
+    close, logc = g["close"], np.log(g["close"])
+    r1 = logc.diff()
+    out = pd.DataFrame(index=g.index)
+    for k in RETURN_LAGS:
+        out[f"ret_{k}"] = logc - logc.shift(k)
+    out["rv_7"] = r1.rolling(7, min_periods=7).std()
+    out["rv_30"] = r1.rolling(30, min_periods=30).std()
+    out["hl_range"] = (g["high"] - g["low"]) / close
+    out["clv"] = (2 * close - g["high"] - g["low"]) / (g["high"] - g["low"] + 1e-12 * close)
+    mean_vol = g["volume"].rolling(30, min_periods=30).mean()
+    out["vol_rel"] = np.log((g["volume"] + 1e-12) / (mean_vol + 1e-12)).clip(-5.0, 5.0)
+    up, down = r1.clip(lower=0.0), (-r1).clip(lower=0.0)
+    avg_up = up.ewm(alpha=1 / 14, adjust=False, min_periods=14).mean()
+    avg_down = down.ewm(alpha=1 / 14, adjust=False, min_periods=14).mean()
+    out["rsi_14"] = (avg_up - avg_down) / (avg_up + avg_down + 1e-12)  # = (RSI - 50) / 50
+    macd = (_ema(close, 12) - _ema(close, 26)) / close
+    out["macd"] = macd
+    out["macd_hist"] = macd - macd.ewm(span=9, adjust=False, min_periods=9).mean()
+    out["dist_ma20"] = logc - np.log(close.rolling(20, min_periods=20).mean())
+    dow = g["day"].dt.dayofweek.to_numpy()
+    out["dow_sin"] = np.sin(2 * np.pi * dow / 7)
+    out["dow_cos"] = np.cos(2 * np.pi * dow / 7)
+    # a row is usable only after WARMUP_DAYS candles AND when every input window is gap-free
+    seen = g["close"].notna().cumsum()
+    out.loc[(seen < WARMUP_DAYS) | g["close"].isna(), :] = np.nan
+    return out
+
+
+def complete_calendar(panel: pd.DataFrame) -> pd.DataFrame:
+    """Each coin's rows from its first to its last day, one per calendar day; missing days are NaN."""
+    parts = []
+    for coin, g in panel.groupby("coin", sort=True):
+        days = pd.date_range(g["day"].min(), g["day"].max(), freq="D")
+        parts.append(g.set_index("day").drop(columns="coin").reindex(days).rename_axis("day")
+                     .reset_index().assign(coin=coin))
+    if not parts:
+        return panel.iloc[:0].copy()
+    return pd.concat(parts, ignore_index=True)[["coin", "day", "open", "high", "low", "close", "volume"]]
+
+
+def build_features(panel: pd.DataFrame) -> pd.DataFrame:
+    """[coin, day, *FEATURES] for every (coin, day) whose features are all defined; float64."""
+    full = complete_calendar(panel)
+    feats = [_coin_features(g) for _, g in full.groupby("coin", sort=True)]
+    out = pd.concat([full[["coin", "day"]]] + ([pd.concat(feats)] if feats else []), axis=1)
+    # market features: per day, the mean over coins whose own return is defined that day
+    for k in (1, 7):
+        col = f"ret_{k}"
+        out[f"mkt_ret_{k}"] = out.groupby("day")[col].transform("mean") if len(out) else []
+    out = out.dropna().reset_index(drop=True)
+    return out[["coin", "day"] + FEATURES]
