@@ -1,0 +1,217 @@
+"""Daily candles: validation (pure functions) and their storage (UPSERT, rejects, the run log).
+
+A candle row is ccxt's unified OHLCV row `[open time ms, open, high, low, close, volume]`.
+Validation never repairs a row: a bad row becomes a `Reject` with its raw payload and the reason,
+a good one a `Candle`; the still-open day (live exchanges send it as the last row) is dropped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+
+import psycopg2.extras
+
+from cryptolstm import storage
+
+DAY_MS = 86_400_000
+EPOCH = date(1970, 1, 1)
+PRICE_FIELDS = ("open", "high", "low", "close")
+
+
+@dataclass(frozen=True)
+class Candle:
+    day: date  # UTC day the candle opened
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float  # in the base coin
+
+
+@dataclass(frozen=True)
+class Reject:
+    reason: str
+    raw: object  # JSON-able payload as received (unified row and, when known, the exchange's own row)
+    day: date | None = None  # when the timestamp could be read
+
+    @property
+    def raw_sha256(self) -> str:
+        return hashlib.sha256(json.dumps(self.raw, sort_keys=True).encode()).hexdigest()
+
+
+@dataclass
+class Checked:
+    good: list[Candle] = field(default_factory=list)  # sorted by day, one per day
+    rejects: list[Reject] = field(default_factory=list)
+    still_open: int = 0  # rows of the day still open at the interval end, dropped (normal, not a reject)
+
+
+def ms_to_day(ms: int) -> date:
+    return EPOCH + timedelta(days=ms // DAY_MS)
+
+
+def day_to_ms(day: date) -> int:
+    return (day - EPOCH).days * DAY_MS
+
+
+def jsonable(value):
+    """A payload as JSON can hold it: non-finite floats become strings ('nan'), tuples lists."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return repr(value)
+
+
+def _is_number(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def row_problem(row) -> str | None:
+    """Why a unified OHLCV row is not a valid closed-or-open daily candle, or None.
+
+    Checks: shape [ts, o, h, l, c, v]; integer ts on a UTC day boundary; finite numbers;
+    prices > 0; volume >= 0; low <= open, close <= high.
+    """
+    if not isinstance(row, (list, tuple)) or len(row) != 6:
+        return "malformed row: expected [timestamp, open, high, low, close, volume]"
+    ts, o, h, l, c, v = row
+    if not isinstance(ts, int) or isinstance(ts, bool):
+        return "timestamp is not an integer"
+    if ts % DAY_MS:
+        return "timestamp is not on a UTC day boundary"
+    for name, x in zip(PRICE_FIELDS + ("volume",), (o, h, l, c, v)):
+        if not _is_number(x):
+            return f"{name} is not a number"
+        if not math.isfinite(x):
+            return f"{name} is not finite"
+    for name, x in zip(PRICE_FIELDS, (o, h, l, c)):
+        if x <= 0:
+            return f"{name} is not positive"
+    if v < 0:
+        return "volume is negative"
+    if h < l:
+        return "high < low"
+    if not l <= o <= h:
+        return "open outside [low, high]"
+    if not l <= c <= h:
+        return "close outside [low, high]"
+    return None
+
+
+def check_candles(rows: list, end_ms: int, exchange_rows: list | None = None) -> Checked:
+    """Split rows into closed good candles, rejects and still-open rows, as of the interval end.
+
+    A day is closed by `end_ms` when open + 1 day <= end. The day open at `end_ms` is dropped (live
+    exchanges send it); a day opening after `end_ms` is a reject ("day after the interval end").
+    Duplicated days: identical copies keep one candle and reject the extras; differing copies are all
+    rejected (we cannot tell which is right) and the day stays missing, to be asked again.
+    `exchange_rows` are the exchange's raw rows, attached to rejects by timestamp for the audit.
+    """
+    raw_by_ts: dict[object, list] = defaultdict(list)
+    for r in exchange_rows or []:
+        if isinstance(r, (list, tuple)) and r:
+            raw_by_ts[r[0] if isinstance(r[0], int) else repr(r[0])].append(jsonable(r))
+
+    def reject(row, reason: str, day: date | None) -> Reject:
+        ts = row[0] if isinstance(row, (list, tuple)) and row else None
+        raw = {"row": jsonable(row)}
+        if isinstance(ts, int) and raw_by_ts.get(ts):
+            raw["exchange_rows"] = raw_by_ts[ts]
+        return Reject(reason, raw, day)
+
+    out = Checked()
+    by_day: dict[date, list] = defaultdict(list)
+    for row in rows:
+        ts = row[0] if isinstance(row, (list, tuple)) and len(row) == 6 else None
+        day = ms_to_day(ts) if isinstance(ts, int) and not isinstance(ts, bool) else None
+        aligned = day is not None and ts % DAY_MS == 0  # a misaligned row is rejected below
+        if aligned and ts > end_ms:
+            out.rejects.append(reject(row, "day after the interval end", day))
+            continue
+        if aligned and ts + DAY_MS > end_ms:
+            out.still_open += 1  # not closed at the interval end: never stored, whatever it holds
+            continue
+        problem = row_problem(row)
+        if problem is not None:
+            out.rejects.append(reject(row, problem, day))
+            continue
+        by_day[day].append(row)
+    for day in sorted(by_day):
+        copies = by_day[day]
+        if len(copies) > 1 and any(list(c) != list(copies[0]) for c in copies):
+            out.rejects += [reject(c, "conflicting duplicate rows for the day", day) for c in copies]
+            continue
+        out.rejects += [reject(c, "duplicate row for the day (identical copy)", day) for c in copies[1:]]
+        _, o, h, l, c, v = copies[0]
+        out.good.append(Candle(day, float(o), float(h), float(l), float(c), float(v)))
+    return out
+
+
+def missing_days(first: date, last: date, present: set[date]) -> list[date]:
+    """Days in [first, last] not in `present` (empty when first > last)."""
+    n = (last - first).days + 1
+    return [first + timedelta(days=i) for i in range(max(n, 0)) if first + timedelta(days=i) not in present]
+
+
+# --- storage ---------------------------------------------------------------------------------
+
+def ingest_state(cur, coin: str) -> tuple[date | None, date | None]:
+    """(last stored day or None, earliest still-missing day reported by an earlier run or None)."""
+    cur.execute(storage.query("candle_ingest_state"), {"coin": coin})
+    last_day, first_missing = cur.fetchone()
+    return last_day, first_missing
+
+
+def register_coin(cur, coin: str, symbol: str, exchange: str) -> None:
+    cur.execute(storage.query("register_coin"), {"coin": coin, "symbol": symbol, "exchange": exchange})
+
+
+def upsert_candles(cur, coin: str, candles: list[Candle], interval_end: datetime) -> tuple[int, int]:
+    """Insert new days, revise changed ones, leave identical ones; return (inserted, revised)."""
+    if not candles:
+        return 0, 0
+    values = [(coin, k.day, k.open, k.high, k.low, k.close, k.volume, interval_end) for k in candles]
+    rows = psycopg2.extras.execute_values(cur, storage.query("upsert_candles"), values,
+                                          page_size=1000, fetch=True)
+    inserted = sum(1 for _, ins in rows if ins)
+    return inserted, len(rows) - inserted
+
+
+def record_rejects(cur, coin: str, start: datetime, end: datetime, rejects: list[Reject]) -> None:
+    if rejects:
+        values = [(coin, start, end, r.raw_sha256, r.reason, r.day, json.dumps(r.raw, sort_keys=True))
+                  for r in rejects]
+        psycopg2.extras.execute_values(cur, storage.query("insert_rejected_candles"), values)
+
+
+def stored_days(cur, coin: str, first: date, last: date) -> set[date]:
+    cur.execute(storage.query("candle_days"), {"coin": coin, "first": first, "last": last})
+    return {d for (d,) in cur.fetchall()}
+
+
+def record_run(cur, report: dict) -> None:
+    """UPSERT the ingest_runs row of (coin, interval) from an ingestion report."""
+    cur.execute(storage.query("upsert_ingest_run"), {
+        **{k: report[k] for k in ("coin", "status", "requests", "fetched", "stored", "revised", "rejected",
+                                  "error")},
+        "interval_start": datetime.fromisoformat(report["interval_start"]),
+        "interval_end": datetime.fromisoformat(report["interval_end"]),
+        "missing_days": [date.fromisoformat(d) for d in report["missing_days"]],
+    })
+
+
+def utc(dt: datetime) -> datetime:
+    """An aware datetime in UTC; naive ones are refused (they hide a time-zone bug)."""
+    if dt.tzinfo is None:
+        raise ValueError(f"naive datetime {dt!r}: data interval bounds must be time-zone aware")
+    return dt.astimezone(timezone.utc)

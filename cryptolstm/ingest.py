@@ -1,0 +1,253 @@
+"""Ingest closed daily candles through ccxt into PostgreSQL, one coin and one data interval at a time.
+
+For an Airflow data interval [start, end) and a coin, `ingest_coin`:
+1. finds where to start: the whole history when the coin has no candle yet (bootstrap), else
+   `overlap_days` before `start` — earlier when the stored series stops before that (catch-up) or an
+   earlier run reported a day missing that is still not stored (gaps are asked again);
+2. pages with its own since-loop (limit 1000, `endTime = end - 1 ms`); ccxt's `paginate=True` plans its
+   windows from the real clock, which is wrong for a replayed or back-filled interval;
+3. retries transient failures only (ccxt `OperationFailed` family, and a 200 whose body is not JSON),
+   with bounded exponential backoff and jitter; an `ExchangeError` (bad symbol, bad request) fails the
+   coin at once;
+4. validates every row (`candles.check_candles`) as of `end` — a candle not closed by `end` is never
+   stored — and writes candles, rejects and the `ingest_runs` row in ONE transaction.
+
+A failing coin is reported (status 'failed', error) and recorded; it never stops the other coins.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+
+import ccxt
+
+from cryptolstm import candles, storage
+from cryptolstm.candles import DAY_MS, day_to_ms, ms_to_day, utc
+from cryptolstm.config import MarketConfig
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RetryConfig:
+    attempts: int = 5  # tries per request, the first included
+    base_delay: float = 1.0  # seconds before the 2nd try; doubles per try
+    max_delay: float = 30.0  # cap of one pause
+    jitter: float = 0.5  # a pause is drawn from [delay * (1 - jitter), delay] so clients spread out
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    page_limit: int = 1000  # klines per request; Binance's maximum
+    timeout_ms: int = 10_000  # ccxt per-request timeout
+    max_pages: int = 100  # safety stop of the since-loop (100k days)
+    retry: RetryConfig = field(default_factory=RetryConfig)
+
+
+class MalformedPayload(Exception):
+    """The exchange answered 200 with a body that is not a JSON list of rows (ccxt does not notice)."""
+
+
+class RetriesExhausted(Exception):
+    """A transient failure lasted through every attempt."""
+
+
+class PaginationError(Exception):
+    """The since-loop did not reach the interval end within `max_pages`."""
+
+
+TRANSIENT = (ccxt.OperationFailed, MalformedPayload)  # ccxt.ExchangeError is a separate branch: permanent
+
+
+def backoff_delay(attempt: int, retry: RetryConfig, rng: random.Random) -> float:
+    """Pause after failed try number `attempt` (1-based): min(max, base * 2**(attempt-1)) with jitter."""
+    delay = min(retry.max_delay, retry.base_delay * 2 ** (attempt - 1))
+    return delay * (1 - retry.jitter * rng.random())
+
+
+def call_with_retry(fn, retry: RetryConfig, *, what: str = "request", sleep=time.sleep,
+                    rng: random.Random | None = None):
+    """fn() with up to `retry.attempts` tries on TRANSIENT errors; other errors propagate at once."""
+    rng = rng or random.Random()
+    for attempt in range(1, retry.attempts + 1):
+        try:
+            return fn()
+        except TRANSIENT as exc:
+            if attempt == retry.attempts:
+                raise RetriesExhausted(
+                    f"{what}: gave up after {attempt} attempts: {type(exc).__name__}: {exc}") from exc
+            pause = backoff_delay(attempt, retry, rng)
+            log.warning("%s: %s (try %d/%d), retrying in %.2fs", what, type(exc).__name__, attempt,
+                        retry.attempts, pause)
+            sleep(pause)
+
+
+def make_client(market: MarketConfig, config: IngestConfig = IngestConfig()) -> "ccxt.Exchange":
+    """A ccxt client for `market.exchange`, pointed at `market.api_url` when set (e.g. the stand-in).
+
+    Against a stand-in the rate limiter is off (nothing to protect, and it would slow tests).
+    """
+    cls = getattr(ccxt, market.exchange, None)
+    if cls is None:
+        raise ValueError(f"unknown ccxt exchange id {market.exchange!r}")
+    opts = {"enableRateLimit": market.api_url is None, "timeout": config.timeout_ms,
+            "enableLastJsonResponse": True}  # we check the raw payload ccxt parsed
+    if market.exchange == "binance":
+        # Only GET /api/v3/exchangeInfo in load_markets (no futures, margin or currency endpoints).
+        opts["options"] = {"fetchMarkets": {"types": ["spot"]}, "fetchMargins": False,
+                           "fetchCurrencies": False}
+    client = cls(opts)
+    if market.api_url:
+        _point_at(client, market.api_url)
+    return client
+
+
+def _point_at(client, api_url: str) -> None:
+    """Send the public REST calls to `api_url` (a root like http://127.0.0.1:8765)."""
+    if client.id != "binance":
+        raise ValueError("api_url override is implemented for binance-compatible servers only")
+    root = api_url.rstrip("/").removesuffix("/api/v3")
+    # After construction: passing `urls` to the constructor merges with the real hosts.
+    client.urls["api"] = {"public": root + "/api/v3"}
+    # ccxt maps Binance's spot error codes only for URLs on the real host; apply them here too, so the
+    # stand-in's -1008 is an OperationFailed (transient) as it is live.
+    spot = client.exceptions.get("spot", {})
+    client.get_exceptions_by_url = lambda url, kind: spot.get(kind, {}) if url and url.startswith(root) else {}
+
+
+def _fetch_page(client, symbol: str, since_ms: int, end_ms: int, limit: int) -> tuple[list, list]:
+    """One klines request: (ccxt unified rows, the exchange's raw rows). Raises MalformedPayload."""
+    client.last_json_response = None
+    rows = client.fetch_ohlcv(symbol, "1d", since_ms, limit, {"until": end_ms - 1})
+    payload = client.last_json_response
+    if not isinstance(payload, list):
+        body = (client.last_http_response or "")[:300]
+        raise MalformedPayload(f"klines answer is not a JSON list: {body!r}")
+    return rows, payload
+
+
+def fetch_daily(client, symbol: str, since_ms: int, end_ms: int, config: IngestConfig,
+                stats: dict) -> tuple[list, list]:
+    """All daily rows with open time in [since, end) via a since-loop; counts tries in stats['requests'].
+
+    Stops on a short page or once the last day closed by `end` arrived, so a full bootstrap of
+    N days costs ceil(N / 1000) requests and an incremental day one.
+    """
+    rows: list = []
+    raw: list = []
+    since = since_ms
+
+    def page():
+        stats["requests"] += 1
+        try:
+            return _fetch_page(client, symbol, since, end_ms, config.page_limit)
+        except MalformedPayload as exc:
+            stats["malformed"].append(str(exc))
+            raise
+
+    for _ in range(config.max_pages):
+        got, got_raw = call_with_retry(page, config.retry, what=f"{symbol} klines since {ms_to_day(since)}")
+        rows += got
+        raw += got_raw
+        stamps = [r[0] for r in got if isinstance(r[0], int)]
+        if not stamps or len(got_raw) < config.page_limit:
+            return rows, raw
+        last = max(stamps)
+        if last + DAY_MS >= end_ms or last < since:  # reached the last day closed by `end`, or no progress
+            return rows, raw
+        since = last + DAY_MS
+    raise PaginationError(f"{symbol}: pagination did not finish within {config.max_pages} pages")
+
+
+def _start_day(last_day: date | None, first_missing: date | None, start: datetime, overlap_days: int) -> date | None:
+    """First day to request: None (whole history) when nothing is stored, else the earliest of
+    start - overlap, the day after the last stored one, and the earliest still-missing day."""
+    if last_day is None:
+        return None
+    days = [start.date() - timedelta(days=overlap_days), last_day + timedelta(days=1)]
+    if first_missing is not None:
+        days.append(first_missing)
+    return min(days)
+
+
+def ingest_coin(dsn: str, market: MarketConfig, coin: str, start: datetime, end: datetime, *,
+                config: IngestConfig = IngestConfig(), client=None) -> dict:
+    """Ingest one coin for the data interval [start, end) in one transaction; return a JSON-able report.
+
+    Report keys: coin, symbol, interval_start, interval_end, from_day, bootstrap, status
+    ('ok' | 'partial' | 'failed'), requests (klines tries), fetched, stored (new days), revised,
+    rejected, still_open, missing_days (ISO days), error.
+    """
+    start, end = utc(start), utc(end)
+    if not start < end:
+        raise ValueError(f"empty data interval [{start}, {end})")
+    if end > datetime.now(timezone.utc):
+        raise ValueError(f"interval end {end.isoformat()} is in the future: its last day has not closed")
+    end_ms = int(end.timestamp() * 1000)
+    last_closed = ms_to_day(end_ms - DAY_MS)  # last day with open + 1 day <= end
+    symbol = f"{coin}/{market.quote}"
+
+    with storage.transaction(dsn) as cur:
+        last_day, first_missing = candles.ingest_state(cur, coin)
+    from_day = _start_day(last_day, first_missing, start, market.overlap_days)
+    report = {"coin": coin, "symbol": symbol, "interval_start": start.isoformat(),
+              "interval_end": end.isoformat(), "from_day": from_day and from_day.isoformat(),
+              "bootstrap": from_day is None, "status": "failed", "requests": 0, "fetched": 0, "stored": 0,
+              "revised": 0, "rejected": 0, "still_open": 0, "missing_days": [], "error": None}
+    stats = {"requests": 0, "malformed": []}
+    rows: list | None = None
+    try:
+        client = client or make_client(market, config)
+        call_with_retry(client.load_markets, config.retry, what=f"{market.exchange} markets")
+        since_ms = 0 if from_day is None else day_to_ms(from_day)
+        rows, raw = fetch_daily(client, symbol, since_ms, end_ms, config, stats)
+    except (ccxt.BaseError, RetriesExhausted, PaginationError) as exc:
+        report["error"] = f"{type(exc).__name__}: {exc}"
+        log.error("%s [%s, %s): %s", symbol, start.date(), end.date(), report["error"])
+    report["requests"] = stats["requests"]
+
+    # A 200 that was not JSON is bad input even when a retry then succeeded: keep it for the audit.
+    bad_payloads = [candles.Reject("malformed payload: not a JSON list of rows", {"body": m}) for m in stats["malformed"]]
+    with storage.transaction(dsn) as cur:
+        if rows is not None:
+            checked = candles.check_candles(rows, end_ms, raw)
+            rejects = checked.rejects + bad_payloads
+            if checked.good:
+                candles.register_coin(cur, coin, symbol, market.exchange)
+            report["stored"], report["revised"] = candles.upsert_candles(cur, coin, checked.good, end)
+            candles.record_rejects(cur, coin, start, end, rejects)
+            # Days that should be there: from the first requested day (or the listing on a bootstrap).
+            seen = [k.day for k in checked.good] + [r.day for r in checked.rejects if r.day]
+            first = from_day or (min(seen) if seen else last_closed + timedelta(days=1))
+            present = candles.stored_days(cur, coin, first, last_closed)
+            missing = candles.missing_days(first, last_closed, present)
+            report.update(fetched=len(rows), rejected=len(rejects), still_open=checked.still_open,
+                          missing_days=[d.isoformat() for d in missing],
+                          status="partial" if missing or checked.rejects else "ok")
+        else:
+            candles.record_rejects(cur, coin, start, end, bad_payloads)
+            report["rejected"] = len(bad_payloads)
+        candles.record_run(cur, report)
+    return report
+
+
+def ingest_interval(dsn: str, market: MarketConfig, start: datetime, end: datetime,
+                    coins: list[str] | tuple[str, ...] | None = None, *,
+                    config: IngestConfig = IngestConfig()) -> list[dict]:
+    """`ingest_coin` for every coin (default: all configured) with one shared client; never stops early."""
+    reports = []
+    client = None
+    for coin in coins or market.coins:
+        try:
+            client = client or make_client(market, config)
+            reports.append(ingest_coin(dsn, market, coin, start, end, config=config, client=client))
+        except Exception as exc:  # e.g. the database went away: this coin fails, the next one still runs
+            log.exception("%s: ingestion failed", coin)
+            reports.append({"coin": coin, "symbol": f"{coin}/{market.quote}", "status": "failed",
+                            "interval_start": utc(start).isoformat(), "interval_end": utc(end).isoformat(),
+                            "error": f"{type(exc).__name__}: {exc}"})
+    return reports

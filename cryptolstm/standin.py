@@ -1,0 +1,462 @@
+"""A local stand-in of Binance's public REST API that replays daily candles from a CSV directory.
+
+It speaks the endpoints the real ccxt client uses (`/api/v3/ping`, `/time`, `/exchangeInfo`,
+`/klines` with Binance's startTime/endTime/limit semantics and `{"code": -1121, "msg": ...}` errors),
+so tests and the replay mode run the real client over HTTP, pointed here by configuration.
+
+- **Clock.** Only candles closed at the stand-in's `now` are served (plus, like live Binance, the
+  still-open current day as the last row, unless `serve_partial=False`). `now=None` means "after the
+  last CSV day". With `follow=True` a klines request carrying `endTime` sees `now = endTime + 1 ms`
+  (our ingester always sends `endTime = interval end - 1 ms`), so a replayed run sees its own past only.
+- **Faults** (`FAULT_KINDS`): injected per endpoint/symbol for the next `times` requests.
+- **Counters** of requests per endpoint and symbol, for tests and the ingest benchmark.
+
+Everything is controllable in-process (`StandIn` methods) and over HTTP under `/_standin/`
+(`StandInControl` is the client), so other processes — Airflow tasks, a replay driver — can move the
+clock or inject faults:
+
+    GET    /_standin/state              clock, faults, request counts
+    POST   /_standin/clock   {"now": "2025-02-01" | ISO instant | null, "follow": bool?}
+    POST   /_standin/faults  {"kind": "429", "symbol": "BTCUSDT", "times": 2, ...}
+    DELETE /_standin/faults
+    POST   /_standin/candle  {"symbol": "BTCUSDT", "day": "2025-02-01", "close": "1.0", ...}
+    POST   /_standin/reset   zero the request counters
+
+Usage from a test:
+
+    with StandIn(csv_dir, now="2025-02-10") as ex:      # background thread on a free port
+        market = MarketConfig(api_url=ex.url)
+        ex.inject("429", symbol="BTCUSDT", times=2)
+        ...; assert ex.requests("klines", "BTCUSDT") == 3
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import socket
+import struct
+import threading
+import time
+import urllib.request
+from dataclasses import asdict, dataclass
+from datetime import date, datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+DAY_MS = 86_400_000
+CSV_HEADER = ["date", "open", "high", "low", "close", "volume"]
+
+# Fault kinds. HTTP ones replace the response; row ones alter the served rows.
+HTTP_FAULTS = {
+    "429": (429, "json"),  # rate limited -> ccxt DDoSProtection
+    "418": (418, "json"),  # IP banned after ignoring 429s -> ccxt DDoSProtection
+    "500_json": (500, "json"),  # Binance -1000 unknown error -> ccxt OperationFailed
+    "503_json": (503, "json"),  # -> ccxt ExchangeNotAvailable
+    "500_html": (500, "html"),  # a proxy's error page -> ccxt ExchangeNotAvailable
+    "502_html": (502, "html"),
+    "504": (504, "html"),  # gateway timeout -> ccxt RequestTimeout
+    "non_json": (200, "html"),  # 200 with a maintenance page: ccxt raises nothing
+    "unknown_symbol": (400, "json"),  # -1121 Invalid symbol -> ccxt BadSymbol (permanent)
+}
+OTHER_FAULTS = {
+    "slow",  # sleep `delay` seconds before answering (past the client timeout)
+    "reset",  # drop the TCP connection without an answer
+    "duplicate_rows",  # every served row twice
+    "conflicting_duplicate",  # one row twice, the copy with a different close
+    "out_of_order",  # rows reversed
+    "high_lt_low",  # one row (`day`, else the first) with high and low swapped
+    "garbage_row",  # one row (`day`, else the first) with non-numeric prices
+}
+FAULT_KINDS = frozenset(HTTP_FAULTS) | OTHER_FAULTS
+
+_ERRORS = {  # Binance's own codes and messages
+    429: (-1003, "Too many requests; current limit of IP is 6000 request weight per 1 MINUTE."),
+    418: (-1003, "Way too many requests; IP banned until 1740000000000."),
+    500: (-1000, "An unknown error occured while processing the request."),
+    503: (-1008, "Server is currently overloaded with other requests. Please try again in a few minutes."),
+    400: (-1121, "Invalid symbol."),
+}
+
+
+@dataclass
+class Fault:
+    kind: str  # one of FAULT_KINDS
+    symbol: str | None = None  # exchange symbol, e.g. "BTCUSDT"; None: any symbol
+    endpoint: str = "klines"  # "klines", "exchangeInfo", "time", "ping" or "*"
+    times: int | None = 1  # matching requests affected; None: until cleared
+    delay: float = 2.0  # seconds, for "slow"
+    day: str | None = None  # "YYYY-MM-DD" row to corrupt for row faults; None: the first served row
+
+    def __post_init__(self) -> None:
+        if self.kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault kind {self.kind!r}; known: {sorted(FAULT_KINDS)}")
+
+
+def parse_instant(value: str | date | datetime | None) -> int | None:
+    """'YYYY-MM-DD' (midnight UTC), an ISO instant, a date or an aware datetime -> epoch ms."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value.replace("Z", "+00:00")) if "T" in value else date.fromisoformat(value)
+    if not isinstance(value, datetime):
+        value = datetime(value.year, value.month, value.day, tzinfo=timezone.utc)
+    if value.tzinfo is None:
+        raise ValueError(f"naive datetime {value!r}: give a UTC-aware one")
+    return int(value.timestamp() * 1000)
+
+
+def _iso(ms: int | None) -> str | None:
+    return None if ms is None else datetime.fromtimestamp(ms / 1000, timezone.utc).isoformat()
+
+
+def load_csv_dir(data_dir: Path, quote: str) -> dict[str, list[tuple[int, list[str]]]]:
+    """{exchange symbol: [(open ms, [open, high, low, close, volume] as CSV text)] sorted by day}.
+
+    Prices stay text so the client parses exactly the digits in the file.
+    """
+    out: dict[str, list[tuple[int, list[str]]]] = {}
+    for path in sorted(Path(data_dir).glob(f"*{quote}.csv")):
+        with path.open(newline="") as f:
+            reader = csv.reader(f)
+            header = next(reader, None)
+            if header != CSV_HEADER:
+                raise ValueError(f"{path}: header must be {','.join(CSV_HEADER)}, got {header}")
+            rows = [(parse_instant(r[0]), r[1:6]) for r in reader if r]
+        rows.sort(key=lambda r: r[0])
+        out[path.stem] = rows
+    if not out:
+        raise ValueError(f"no *{quote}.csv files in {data_dir}")
+    return out
+
+
+class StandIn:
+    """The stand-in exchange: data, clock, faults and counters, plus its HTTP server."""
+
+    def __init__(self, data_dir: Path | str, *, quote: str = "USDT", now=None, follow: bool = False,
+                 serve_partial: bool = True, host: str = "127.0.0.1", port: int = 0):
+        self.quote = quote
+        self.data = load_csv_dir(Path(data_dir), quote)
+        self._index = {s: {ms: i for i, (ms, _) in enumerate(rows)} for s, rows in self.data.items()}
+        self.now_ms = parse_instant(now)
+        self.follow = follow  # clock follows each klines request's endTime
+        self.serve_partial = serve_partial  # serve the still-open current day, as live Binance does
+        self.faults: list[Fault] = []
+        self.counts: dict[str, dict[str, int]] = {}
+        self._lock = threading.Lock()
+        self._server = _QuietServer((host, port), _make_handler(self))
+        self._server.daemon_threads = True  # a "slow" handler must not block shutdown
+        self._server.block_on_close = False
+        self._thread: threading.Thread | None = None
+
+    # --- lifecycle -------------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        """Root URL, e.g. http://127.0.0.1:PORT (what `MarketConfig.api_url` takes)."""
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> "StandIn":
+        self._thread = threading.Thread(target=self._server.serve_forever, name="standin", daemon=True)
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        self._server.serve_forever()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> "StandIn":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # --- control ---------------------------------------------------------------------------
+    def set_clock(self, now, follow: bool | None = None) -> None:
+        """Move the clock ('YYYY-MM-DD', ISO instant, date, datetime or None = after the data)."""
+        with self._lock:
+            self.now_ms = parse_instant(now)
+            if follow is not None:
+                self.follow = follow
+
+    def inject(self, kind: str, **kw) -> Fault:
+        """Add a fault (see `Fault`); it applies to the next `times` matching requests."""
+        fault = Fault(kind, **kw)
+        with self._lock:
+            self.faults.append(fault)
+        return fault
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self.faults.clear()
+
+    def set_candle(self, symbol: str, day: str, **fields: str | float) -> None:
+        """Change a served candle, e.g. a late revision by the exchange: set_candle('BTCUSDT', '2025-02-01', close='1')."""
+        ms = parse_instant(day)
+        with self._lock:
+            i = self._index[symbol][ms]
+            values = list(self.data[symbol][i][1])
+            for k, v in fields.items():
+                values[CSV_HEADER.index(k) - 1] = str(v)
+            self.data[symbol][i] = (ms, values)
+
+    def requests(self, endpoint: str | None = None, symbol: str | None = None) -> int:
+        """How many requests arrived (faulted ones included), optionally per endpoint and symbol."""
+        with self._lock:
+            return sum(n for ep, per in self.counts.items() if endpoint in (None, ep)
+                       for s, n in per.items() if symbol in (None, s))
+
+    def reset_stats(self) -> None:
+        with self._lock:
+            self.counts.clear()
+
+    def state(self) -> dict:
+        with self._lock:
+            return {"now": _iso(self.now_ms), "follow": self.follow, "serve_partial": self.serve_partial,
+                    "symbols": sorted(self.data), "faults": [asdict(f) for f in self.faults],
+                    "requests": {ep: dict(per) for ep, per in self.counts.items()}}
+
+    # --- serving ---------------------------------------------------------------------------
+    def _take_fault(self, endpoint: str, symbol: str | None) -> Fault | None:
+        """Count the request and pop the first matching fault (one use)."""
+        with self._lock:
+            per = self.counts.setdefault(endpoint, {})
+            per[symbol or "*"] = per.get(symbol or "*", 0) + 1
+            for f in self.faults:
+                if f.endpoint in ("*", endpoint) and f.symbol in (None, symbol):
+                    if f.times is not None:
+                        f.times -= 1
+                        if f.times <= 0:
+                            self.faults.remove(f)
+                    return f
+        return None
+
+    def clock_ms(self, end_time: int | None = None) -> int:
+        """The stand-in's now: the set clock, the request's endTime in follow mode, else after the data."""
+        if self.follow and end_time is not None:
+            return end_time + 1
+        if self.now_ms is not None:
+            return self.now_ms
+        return max(rows[-1][0] for rows in self.data.values() if rows) + DAY_MS
+
+    def klines(self, symbol: str, start: int | None, end: int | None, limit: int) -> list[list]:
+        """Binance kline rows: closed candles at the clock (+ the open day), startTime <= open <= endTime."""
+        now = self.clock_ms(end)
+        rows = []
+        with self._lock:
+            series = list(self.data[symbol])
+        for ms, (o, h, l, c, v) in series:
+            if ms + DAY_MS <= now:
+                rows.append([ms, o, h, l, c, v, ms + DAY_MS - 1])
+            elif ms <= now and self.serve_partial:
+                rows.append(_partial(ms, (o, h, l, c, v), (now - ms) / DAY_MS))
+        rows = [r for r in rows if (start is None or r[0] >= start) and (end is None or r[0] <= end)]
+        # startTime given: the first `limit` rows from it; otherwise the latest `limit` rows.
+        rows = rows[:limit] if start is not None else rows[-limit:]
+        # The rest of Binance's row: quote volume, trades, taker volumes, ignore (not in our CSVs).
+        return [r + ["0", 0, "0", "0", "0"] for r in rows]
+
+
+class _QuietServer(ThreadingHTTPServer):
+    """Does not print tracebacks for connections the client (or a "reset" fault) dropped."""
+
+    def handle_error(self, request, client_address) -> None:
+        import sys
+
+        if not isinstance(sys.exc_info()[1], OSError):
+            super().handle_error(request, client_address)
+
+
+def _partial(ms: int, ohlcv: tuple[str, ...], frac: float) -> list:
+    """The open candle at `frac` of its day: moves linearly from open toward the close, volume pro rata."""
+    o, c, v = float(ohlcv[0]), float(ohlcv[3]), float(ohlcv[4])
+    close = o + (c - o) * frac
+    return [ms, ohlcv[0], repr(max(o, close)), repr(min(o, close)), repr(close), repr(v * frac), ms + DAY_MS - 1]
+
+
+def _apply_row_fault(rows: list[list], fault: Fault) -> list[list]:
+    if not rows:
+        return rows
+    if fault.kind == "duplicate_rows":
+        return [r for r in rows for _ in (0, 1)]
+    if fault.kind == "out_of_order":
+        return rows[::-1]
+    if fault.kind == "conflicting_duplicate":
+        copy = list(rows[0])
+        copy[4] = repr(float(copy[4]) * 1.01)
+        copy[2] = repr(max(float(copy[2]), float(copy[4])))
+        return [rows[0], copy] + rows[1:]
+    target = 0
+    if fault.day is not None:
+        ms = parse_instant(fault.day)
+        target = next((i for i, r in enumerate(rows) if r[0] == ms), None)
+        if target is None:
+            return rows
+    row = list(rows[target])
+    if fault.kind == "high_lt_low":
+        row[2], row[3] = row[3], row[2]
+    elif fault.kind == "garbage_row":
+        row[1:6] = ["n/a", "n/a", "n/a", "n/a", "n/a"]
+    return rows[:target] + [row] + rows[target + 1:]
+
+
+def _make_handler(ex: StandIn):
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, like the real exchange
+
+        def log_message(self, *args) -> None:  # quiet: tests and benchmarks read counters instead
+            pass
+
+        def _send(self, status: int, body, content_type: str = "application/json") -> None:
+            data = body if isinstance(body, bytes) else (
+                body.encode() if isinstance(body, str) else json.dumps(body).encode())
+            self.send_response(status)
+            self.send_header("Content-Type", content_type + ";charset=UTF-8")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _error(self, status: int, code: int, msg: str) -> None:
+            self._send(status, {"code": code, "msg": msg})
+
+        def do_GET(self) -> None:
+            u = urlsplit(self.path)
+            q = {k: v[-1] for k, v in parse_qs(u.query).items()}
+            if u.path.startswith("/_standin/"):
+                return self._control("GET", u.path)
+            routes = {"/api/v3/ping": "ping", "/api/v3/time": "time",
+                      "/api/v3/exchangeInfo": "exchangeInfo", "/api/v3/klines": "klines"}
+            endpoint = routes.get(u.path)
+            if endpoint is None:
+                return self._send(404, "<html><body><h1>404 Not Found</h1></body></html>", "text/html")
+            symbol = q.get("symbol")
+            fault = ex._take_fault(endpoint, symbol)
+            if fault is not None:
+                if fault.kind == "reset":
+                    # SO_LINGER 0: close() sends RST, the client sees "connection reset by peer".
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    self.connection.close()
+                    self.close_connection = True
+                    return
+                if fault.kind == "slow":
+                    time.sleep(fault.delay)
+                elif fault.kind in HTTP_FAULTS:
+                    status, kind = HTTP_FAULTS[fault.kind]
+                    if kind == "html":
+                        body = f"<html><head><title>{status}</title></head><body>stand-in fault {fault.kind}</body></html>"
+                        return self._send(status, body, "text/html")
+                    return self._error(status, *_ERRORS[status])
+            if endpoint == "ping":
+                return self._send(200, {})
+            if endpoint == "time":
+                return self._send(200, {"serverTime": ex.clock_ms()})
+            if endpoint == "exchangeInfo":
+                return self._send(200, self._exchange_info())
+            self._klines(q, fault)
+
+        def _klines(self, q: dict, fault: Fault | None) -> None:
+            for name in ("symbol", "interval"):
+                if name not in q:
+                    return self._error(400, -1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed.")
+            if q["symbol"] not in ex.data:
+                return self._error(400, -1121, "Invalid symbol.")
+            if q["interval"] != "1d":
+                return self._error(400, -1120, "Invalid interval.")  # the stand-in has daily candles only
+            try:
+                limit = int(q.get("limit", 500))
+                start = int(q["startTime"]) if "startTime" in q else None
+                end = int(q["endTime"]) if "endTime" in q else None
+            except ValueError:
+                return self._error(400, -1100, "Illegal characters found in a parameter.")
+            if not 1 <= limit <= 1000:
+                return self._error(400, -1130, "Invalid data sent for a parameter.")
+            if start is not None and end is not None and start > end:
+                return self._error(400, -1127, "More than 200 hours between startTime and endTime.")
+            rows = ex.klines(q["symbol"], start, end, limit)
+            if fault is not None and fault.kind in OTHER_FAULTS:
+                rows = _apply_row_fault(rows, fault)
+            self._send(200, rows)
+
+        def _exchange_info(self) -> dict:
+            symbols = [{
+                "symbol": s, "status": "TRADING", "baseAsset": s[: -len(ex.quote)], "baseAssetPrecision": 8,
+                "quoteAsset": ex.quote, "quotePrecision": 8, "quoteAssetPrecision": 8,
+                "orderTypes": ["LIMIT", "MARKET"], "icebergAllowed": True, "ocoAllowed": True,
+                "isSpotTradingAllowed": True, "isMarginTradingAllowed": False, "filters": [],
+                "permissions": [], "permissionSets": [["SPOT"]],
+            } for s in sorted(ex.data)]
+            return {"timezone": "UTC", "serverTime": ex.clock_ms(), "rateLimits": [], "exchangeFilters": [],
+                    "symbols": symbols}
+
+        def do_POST(self) -> None:
+            self._control("POST", urlsplit(self.path).path)
+
+        def do_DELETE(self) -> None:
+            self._control("DELETE", urlsplit(self.path).path)
+
+        def _control(self, method: str, path: str) -> None:
+            n = int(self.headers.get("Content-Length") or 0)
+            try:
+                body = json.loads(self.rfile.read(n) or b"{}") if n else {}
+                if (method, path) == ("GET", "/_standin/state"):
+                    pass
+                elif (method, path) == ("POST", "/_standin/clock"):
+                    ex.set_clock(body.get("now"), body.get("follow"))
+                elif (method, path) == ("POST", "/_standin/faults"):
+                    ex.inject(**body)
+                elif (method, path) == ("DELETE", "/_standin/faults"):
+                    ex.clear_faults()
+                elif (method, path) == ("POST", "/_standin/candle"):
+                    ex.set_candle(body.pop("symbol"), body.pop("day"), **body)
+                elif (method, path) == ("POST", "/_standin/reset"):
+                    ex.reset_stats()
+                else:
+                    return self._send(404, {"error": f"no control {method} {path}"})
+            except (ValueError, TypeError, KeyError) as exc:
+                return self._send(400, {"error": f"{type(exc).__name__}: {exc}"})
+            self._send(200, ex.state())
+
+    return Handler
+
+
+class StandInControl:
+    """HTTP client of a stand-in's /_standin/ control endpoint (for other processes)."""
+
+    def __init__(self, url: str, timeout: float = 10.0):
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+
+    def _call(self, method: str, path: str, body: dict | None = None) -> dict:
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.url + "/_standin/" + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+            return json.loads(resp.read())
+
+    def state(self) -> dict:
+        return self._call("GET", "state")
+
+    def set_clock(self, now, follow: bool | None = None) -> dict:
+        now = now.isoformat() if isinstance(now, (date, datetime)) else now
+        return self._call("POST", "clock", {"now": now, "follow": follow})
+
+    def inject(self, kind: str, **kw) -> dict:
+        return self._call("POST", "faults", {"kind": kind, **kw})
+
+    def clear_faults(self) -> dict:
+        return self._call("DELETE", "faults")
+
+    def set_candle(self, symbol: str, day: str, **fields) -> dict:
+        return self._call("POST", "candle", {"symbol": symbol, "day": day, **fields})
+
+    def reset_stats(self) -> dict:
+        return self._call("POST", "reset", {})
+
+    def requests(self, endpoint: str | None = None, symbol: str | None = None) -> int:
+        counts = self.state()["requests"]
+        return sum(n for ep, per in counts.items() if endpoint in (None, ep)
+                   for s, n in per.items() if symbol in (None, s))
