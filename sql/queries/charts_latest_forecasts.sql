@@ -1,0 +1,17 @@
+-- The latest forecast per coin made on or before `as_of`: one model per coin, preferring the model
+-- that was champion on that as-of day, then the newest model. One row per horizon.
+WITH latest AS (
+    SELECT DISTINCT ON (f.coin) f.coin, f.as_of, f.model_id
+    FROM forecasts f
+    JOIN models m USING (model_id)
+    WHERE f.as_of <= %(as_of)s
+    ORDER BY f.coin, f.as_of DESC,
+             (m.champion_from IS NOT NULL AND m.champion_from <= f.as_of
+              AND (m.champion_until IS NULL OR f.as_of < m.champion_until)) DESC,
+             m.created_for DESC, f.model_id
+)
+SELECT f.coin, f.as_of, f.horizon, f.target_day, f.model_id, f.base_close, f.pred_log_return,
+       f.pred_close, f.run_id
+FROM forecasts f
+JOIN latest l USING (coin, as_of, model_id)
+ORDER BY f.coin, f.horizon

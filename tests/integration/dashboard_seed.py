@@ -1,0 +1,77 @@
+"""Synthetic but consistent rows for the chart and dashboard tests: candles, two models, forecasts,
+scores and promotion decisions, written through plain SQL into a test database."""
+
+from __future__ import annotations
+
+import math
+from datetime import date, datetime, timedelta, timezone
+
+import numpy as np
+
+from cryptolstm import storage
+
+AS_OF = date(2024, 6, 30)  # the last closed day in the seeded data
+DAYS = 200  # candles per coin
+FORECAST_DAYS = 90  # as-of days with forecasts
+SWITCH = AS_OF - timedelta(days=40)  # model m2 becomes champion on this as-of day
+START_PRICE = {"BTC": 60000.0, "ETH": 3000.0, "BNB": 550.0, "XRP": 0.5, "ADA": 0.45, "SOL": 140.0,
+               "DOGE": 0.12, "LTC": 80.0, "LINK": 15.0}
+
+
+def seed(dsn: str, seed: int = 7) -> dict[str, dict[date, float]]:
+    """Fill `dsn`; return the closes {coin: {day: close}}."""
+    rng = np.random.default_rng(seed)
+    first = AS_OF - timedelta(days=DAYS - 1)
+    closes: dict[str, dict[date, float]] = {}
+    with storage.transaction(dsn) as cur:
+        cur.execute("SELECT coin FROM coins ORDER BY coin_index")
+        coins = [r[0] for r in cur.fetchall()]
+        for coin in coins:
+            logp = math.log(START_PRICE.get(coin, 10.0)) + np.cumsum(rng.normal(0.0005, 0.03, DAYS))
+            closes[coin] = {}
+            for i, lp in enumerate(logp):
+                day, c = first + timedelta(days=i), float(math.exp(lp))
+                o = c * math.exp(rng.normal(0, 0.01))
+                closes[coin][day] = c
+                cur.execute(
+                    "INSERT INTO candles (coin, day, open, high, low, close, volume, first_seen_in) "
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                    (coin, day, o, max(o, c) * 1.01, min(o, c) * 0.99, c, 1000.0,
+                     datetime(day.year, day.month, day.day, tzinfo=timezone.utc) + timedelta(days=1)))
+        for mid, cutoff, frm, until, status in [
+            ("m1", first + timedelta(days=60), AS_OF - timedelta(days=FORECAST_DAYS), SWITCH, "retired"),
+            ("m2", SWITCH - timedelta(days=10), SWITCH, None, "champion"),
+        ]:
+            cur.execute(
+                "INSERT INTO models (model_id, created_for, training_cutoff, feature_version, hyperparams, "
+                "code_version, artifact, artifact_sha256, status, champion_from, champion_until) "
+                "VALUES (%s, %s, %s, 'v1', '{}', 'test', %s, 'x', %s, %s, %s)",
+                (mid, datetime.combine(cutoff + timedelta(days=6), datetime.min.time(), timezone.utc), cutoff,
+                 b"\0", status, frm, until))
+        for k in range(FORECAST_DAYS):
+            as_of = AS_OF - timedelta(days=FORECAST_DAYS - 1 - k)
+            model = "m2" if as_of >= SWITCH else "m1"
+            for coin in coins:
+                base = closes[coin][as_of]
+                for h in range(1, 6):
+                    target = as_of + timedelta(days=h)
+                    r_hat = float(rng.normal(0.002 * h, 0.01 * math.sqrt(h)))
+                    cur.execute(
+                        "INSERT INTO forecasts (coin, as_of, horizon, model_id, target_day, base_close, "
+                        "pred_log_return, pred_close, run_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                        (coin, as_of, h, model, target, base, r_hat, base * math.exp(r_hat), f"run_{as_of}"))
+                    if target <= AS_OF:
+                        r = math.log(closes[coin][target] / base)
+                        cur.execute(
+                            "INSERT INTO forecast_scores (coin, as_of, horizon, model_id, realised_log_return, "
+                            "realised_close, direction_hit, abs_error) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                            (coin, as_of, h, model, r, closes[coin][target],
+                             None if r == 0 else (r > 0) == (r_hat > 0), abs(r - r_hat)))
+        cur.execute(
+            "INSERT INTO promotion_decisions (decided_for, challenger_id, champion_id, promoted, challenger_da, "
+            "champion_da, n_cells, p_value, reason) VALUES "
+            "(%s, 'm1', NULL, true, 0.54, NULL, 450, NULL, 'first model beats random walk and always-up'), "
+            "(%s, 'm2', 'm1', true, 0.56, 0.51, 315, 0.031, 'challenger DA beats champion + 1 pp')",
+            (datetime.combine(AS_OF - timedelta(days=FORECAST_DAYS), datetime.min.time(), timezone.utc),
+             datetime.combine(SWITCH, datetime.min.time(), timezone.utc)))
+    return closes
