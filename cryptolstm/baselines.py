@@ -1,0 +1,134 @@
+"""Naive and classical baselines with the same fit/predict shape as the LSTM, scored on the same cells.
+
+X is the feature frame at the as-of days ([coin, day, *features.FEATURES], one row per cell) and
+y the [N, 5] realised log returns of the training cells. `predict(X)` returns [N, 5].
+
+Sign baselines (always-up, momentum, reversal) are meant to be judged by directional accuracy; their
+magnitude is a small training-fold constant (10 % of the mean |y_h|) so their MAE stays near the
+random walk's and is not an artefact of an arbitrary scale.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from cryptolstm.features import FEATURES
+
+H = 5
+
+
+class RandomWalk:
+    """p = 0 for every horizon (no change in price)."""
+
+    name = "random_walk"
+
+    def fit(self, X: pd.DataFrame, y: np.ndarray) -> "RandomWalk":
+        return self
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        return np.zeros((len(X), H))
+
+
+class _SignRule:
+    name = "sign_rule"
+
+    def fit(self, X: pd.DataFrame, y: np.ndarray) -> "_SignRule":
+        self.size_ = 0.1 * np.mean(np.abs(np.asarray(y)), axis=0)  # [H]
+        return self
+
+    def direction(self, X: pd.DataFrame) -> np.ndarray:  # [N] in {-1, 0, 1}
+        raise NotImplementedError
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        return self.direction(X)[:, None] * self.size_[None, :]
+
+
+class AlwaysUp(_SignRule):
+    """p_h = +c_h: always calls 'up' (crypto's long-run drift)."""
+
+    name = "always_up"
+
+    def direction(self, X):
+        return np.ones(len(X))
+
+
+class Momentum(_SignRule):
+    """p_h = sign(log(close_t / close_{t-k})) * c_h: the last k days' move continues."""
+
+    def __init__(self, k: int):
+        self.k, self.name = k, f"momentum_{k}"
+
+    def direction(self, X):
+        return np.sign(X[f"ret_{self.k}"].to_numpy())
+
+
+class Reversal(Momentum):
+    """p_h = -sign(log(close_t / close_{t-k})) * c_h: the last k days' move reverts."""
+
+    def __init__(self, k: int):
+        super().__init__(k)
+        self.name = f"reversal_{k}"
+
+    def direction(self, X):
+        return -super().direction(X)
+
+
+def _design(X: pd.DataFrame, n_coins: int, coin_ids: dict[str, int]) -> np.ndarray:
+    """[N, F + C]: the features plus a one-hot coin id (the non-deep analogue of the embedding)."""
+    onehot = np.zeros((len(X), n_coins))
+    ids = X["coin"].map(coin_ids).fillna(-1).astype(int).to_numpy()
+    onehot[ids >= 0, ids[ids >= 0]] = 1.0
+    return np.hstack([X[FEATURES].to_numpy(), onehot])
+
+
+class RidgeBaseline:
+    """Multi-output ridge regression on robust-scaled features + coin one-hot (scaler fit on the training rows)."""
+
+    name = "ridge"
+
+    def __init__(self, alpha: float = 10.0):
+        self.alpha = alpha
+
+    def fit(self, X: pd.DataFrame, y: np.ndarray) -> "RidgeBaseline":
+        from sklearn.linear_model import Ridge
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import RobustScaler
+
+        self.coins_ = {c: i for i, c in enumerate(sorted(X["coin"].unique()))}
+        self.model_ = make_pipeline(RobustScaler(), Ridge(alpha=self.alpha))
+        self.model_.fit(_design(X, len(self.coins_), self.coins_), y)
+        return self
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        return self.model_.predict(_design(X, len(self.coins_), self.coins_))
+
+
+class GradientBoostingBaseline:
+    """One HistGradientBoostingRegressor per horizon on the features + coin id (no random early-stopping
+    split: sklearn's would shuffle across time)."""
+
+    name = "gbm"
+
+    def __init__(self, max_iter: int = 150, learning_rate: float = 0.05, seed: int = 0):
+        self.max_iter, self.learning_rate, self.seed = max_iter, learning_rate, seed
+
+    def fit(self, X: pd.DataFrame, y: np.ndarray) -> "GradientBoostingBaseline":
+        from sklearn.ensemble import HistGradientBoostingRegressor
+
+        self.coins_ = {c: i for i, c in enumerate(sorted(X["coin"].unique()))}
+        d = _design(X, len(self.coins_), self.coins_)
+        self.models_ = [HistGradientBoostingRegressor(
+            max_iter=self.max_iter, learning_rate=self.learning_rate, max_leaf_nodes=15, min_samples_leaf=100,
+            l2_regularization=1.0, early_stopping=False, random_state=self.seed).fit(d, y[:, h]) for h in range(H)]
+        return self
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        d = _design(X, len(self.coins_), self.coins_)
+        return np.column_stack([m.predict(d) for m in self.models_])
+
+
+def default_baselines() -> list:
+    """The baseline set printed next to every LSTM result."""
+    return ([RandomWalk(), AlwaysUp()] + [Momentum(k) for k in (1, 3, 7)] + [Reversal(k) for k in (1, 3, 7)]
+            + [RidgeBaseline(), GradientBoostingBaseline()])
