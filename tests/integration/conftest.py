@@ -1,0 +1,49 @@
+"""Fixtures for integration tests: the Binance stand-in over a private copy of the real candles.
+
+    def test_something(db, standin, market, fast_ingest):
+        standin.set_clock("2025-02-11")                  # only candles closed by then are served
+        standin.inject("429", symbol="BTCUSDT", times=2)  # fault injection (see cryptolstm.standin)
+        ingest_coin(db, market, "BTC", start, end, config=fast_ingest)
+        assert standin.requests("klines", "BTCUSDT") == 3
+
+`standin.url` is the root to put in `MarketConfig.api_url` or `CRYPTOLSTM_EXCHANGE_URL` (for other
+processes, e.g. Airflow tasks; they can steer it over HTTP with `cryptolstm.standin.StandInControl`).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from cryptolstm.config import MarketConfig
+from cryptolstm.ingest import IngestConfig, RetryConfig
+from cryptolstm.standin import StandIn
+
+
+@pytest.fixture
+def standin_data(shared_data, tmp_path) -> Path:
+    """A writable copy of ../shared/data/binance-1d (tests may edit it; the original stays read-only)."""
+    dest = tmp_path / "binance-1d"
+    shutil.copytree(shared_data, dest)
+    return dest
+
+
+@pytest.fixture
+def standin(standin_data) -> StandIn:
+    """A running stand-in on a free port; clock after the last CSV day, still-open day served."""
+    with StandIn(standin_data) as ex:
+        yield ex
+
+
+@pytest.fixture
+def market(standin) -> MarketConfig:
+    """The nine coins on the stand-in (3-day overlap, the default)."""
+    return MarketConfig(api_url=standin.url)
+
+
+@pytest.fixture
+def fast_ingest() -> IngestConfig:
+    """Ingestion settings that keep fault tests fast: 3 tries, ~10 ms pauses, 0.5 s client timeout."""
+    return IngestConfig(timeout_ms=500, retry=RetryConfig(attempts=3, base_delay=0.01, max_delay=0.05))
