@@ -158,7 +158,8 @@ class StandIn:
         return f"http://{host}:{port}"
 
     def start(self) -> "StandIn":
-        self._thread = threading.Thread(target=self._server.serve_forever, name="standin", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="standin", daemon=True)  # quick stop()
         self._thread.start()
         return self
 
