@@ -203,6 +203,7 @@ def ingest_coin(dsn: str, market: MarketConfig, coin: str, start: datetime, end:
     try:
         client = client or make_client(market, config)
         call_with_retry(client.load_markets, config.retry, what=f"{market.exchange} markets")
+        client.market(symbol)  # BadSymbol now, before any klines request, if the exchange does not list it
         since_ms = 0 if from_day is None else day_to_ms(from_day)
         rows, raw = fetch_daily(client, symbol, since_ms, end_ms, config, stats)
     except (ccxt.BaseError, RetriesExhausted, PaginationError) as exc:
