@@ -186,3 +186,29 @@ def test_refuses_a_directory_without_candles(tmp_path):
     (tmp_path / "BTCUSDT.csv").write_text("day,o,h,l,c,v\n")
     with pytest.raises(ValueError, match="header must be"):
         StandIn(tmp_path)
+
+
+def test_standin_command_runs_as_a_process_and_obeys_http_control(standin_data):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "cryptolstm.cli", "standin", "--data", str(standin_data),
+                             "--port", "0", "--clock", "2025-02-11"],
+                            stdout=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        first = proc.stdout.readline()
+        assert "serving 9 symbols" in first
+        url = first.rsplit(" at ", 1)[1].strip()
+        ctl = StandInControl(url)
+        assert ctl.state()["now"] == "2025-02-11T00:00:00+00:00"
+        client = make_client(MarketConfig(api_url=url), IngestConfig(timeout_ms=2000))
+        assert [r[0] for r in client.fetch_ohlcv("SOL/USDT", "1d", FEB10, 5)] == [FEB10, FEB10 + DAY_MS]
+        ctl.inject("unknown_symbol", symbol="SOLUSDT")
+        with pytest.raises(ccxt.BadSymbol):
+            client.fetch_ohlcv("SOL/USDT", "1d", FEB10, 5)
+        assert ctl.requests("klines", "SOLUSDT") == 2
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        assert proc.wait(timeout=10) == 0
