@@ -1,0 +1,82 @@
+"""`cryptolstm evaluate` (walk-forward report) and `cryptolstm bench-train` (wall time of 5 folds + final fit)."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from cryptolstm.config import PROJECT_ROOT, Settings
+
+DEFAULT_CSV_DIR = PROJECT_ROOT.parent / "shared" / "data" / "binance-1d"
+
+
+def _panel(args: argparse.Namespace):
+    from cryptolstm import panel
+    from cryptolstm.cli import CommandError
+
+    if args.from_db:
+        from cryptolstm.commands.db import forecast_dsn
+
+        p = panel.read_candles(forecast_dsn(Settings.from_env()), until=args.until)
+    else:
+        p = panel.load_csv_dir(args.csv_dir)
+        if args.until:
+            p = panel.until(p, args.until)
+    if p.empty:
+        raise CommandError("no candles to evaluate on")
+    return p
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    from cryptolstm import evaluate
+
+    configs = evaluate.variants(args.variants.split(",") if args.variants else None)
+    if args.max_epochs:
+        configs = {k: replace(c, max_epochs=args.max_epochs) for k, c in configs.items()}
+    report = evaluate.run_evaluation(_panel(args), configs, n_folds=args.folds, val_days=args.val_days,
+                                     final_fit=not args.no_final_fit,
+                                     checkpoint=lambda r: evaluate.write_report(r, Path(args.out), args.name))
+    jp, mp = evaluate.write_report(report, Path(args.out), args.name)
+    print(evaluate.render_markdown(report))
+    print(f"wrote {jp} and {mp}")
+
+
+def _bench(args: argparse.Namespace) -> None:
+    from cryptolstm import train, validation
+
+    panel = _panel(args)
+    cfg = train.TrainConfig()
+    t0 = time.perf_counter()
+    res = validation.walk_forward(panel, cfg, n_folds=args.folds, val_days=args.val_days, log=print,
+                                  with_baselines=False)
+    t1 = time.perf_counter()
+    model = train.fit(panel, panel["day"].max(), cfg)
+    t2 = time.perf_counter()
+    print(f"walk-forward {args.folds} folds: {t1 - t0:.1f}s (DA {res.metrics['da']:.4f}); final fit: {t2 - t1:.1f}s "
+          f"(epochs {model.info['epochs']}, {model.info['n_fit_windows']} windows)")
+    print(f"TOTAL walk-forward + final fit: {t2 - t0:.1f}s (target <= 600s)")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    def source(p):
+        g = p.add_mutually_exclusive_group()
+        g.add_argument("--csv-dir", default=str(DEFAULT_CSV_DIR), help="folder of <COIN>USDT.csv daily candles")
+        g.add_argument("--from-db", action="store_true", help="read the candles table of the forecasting DB")
+        p.add_argument("--until", help="ignore candles after this day (YYYY-MM-DD)")
+        p.add_argument("--folds", type=int, default=5, help="walk-forward folds (default 5)")
+        p.add_argument("--val-days", type=int, default=120, help="scored as-of days per fold (default 120)")
+
+    ev = sub.add_parser("evaluate", help="walk-forward evaluation of the LSTM, ablations and baselines")
+    source(ev)
+    ev.add_argument("--variants", help="comma list among lstm,lstm_plain_huber,bilstm,cnn_lstm,lstm_per_coin "
+                                       "(default: all; the first is the main model)")
+    ev.add_argument("--max-epochs", type=int, help="override max_epochs (quick runs)")
+    ev.add_argument("--no-final-fit", action="store_true", help="skip the timed final fit on all data")
+    ev.add_argument("--out", default="reports", help="output folder (default reports/)")
+    ev.add_argument("--name", default="evaluation", help="file stem of the report")
+    ev.set_defaults(func=_evaluate)
+    bench = sub.add_parser("bench-train", help="time walk-forward (5 folds) + final fit of the default config")
+    source(bench)
+    bench.set_defaults(func=_bench)
