@@ -165,11 +165,11 @@ def missing_days(first: date, last: date, present: set[date]) -> list[date]:
 
 # --- storage ---------------------------------------------------------------------------------
 
-def ingest_state(cur, coin: str) -> tuple[date | None, date | None]:
-    """(last stored day or None, earliest still-missing day reported by an earlier run or None)."""
+def ingest_state(cur, coin: str) -> tuple[date | None, date | None, date | None]:
+    """(first stored day, last stored day, earliest still-missing day reported earlier); None when absent."""
     cur.execute(storage.query("candle_ingest_state"), {"coin": coin})
-    last_day, first_missing = cur.fetchone()
-    return last_day, first_missing
+    first_day, last_day, first_missing = cur.fetchone()
+    return first_day, last_day, first_missing
 
 
 def register_coin(cur, coin: str, symbol: str, exchange: str) -> None:

@@ -192,7 +192,7 @@ def ingest_coin(dsn: str, market: MarketConfig, coin: str, start: datetime, end:
     symbol = f"{coin}/{market.quote}"
 
     with storage.transaction(dsn) as cur:
-        last_day, first_missing = candles.ingest_state(cur, coin)
+        first_day, last_day, first_missing = candles.ingest_state(cur, coin)
     from_day = _start_day(last_day, first_missing, start, market.overlap_days)
     report = {"coin": coin, "symbol": symbol, "interval_start": start.isoformat(),
               "interval_end": end.isoformat(), "from_day": from_day and from_day.isoformat(),
@@ -221,9 +221,13 @@ def ingest_coin(dsn: str, market: MarketConfig, coin: str, start: datetime, end:
                 candles.register_coin(cur, coin, symbol, market.exchange)
             report["stored"], report["revised"] = candles.upsert_candles(cur, coin, checked.good, end)
             candles.record_rejects(cur, coin, start, end, rejects)
-            # Days that should be there: from the first requested day (or the listing on a bootstrap).
+            # Days that should be there: from the first requested day, but not before the coin's history
+            # starts (the first stored day, or on a bootstrap the first day the exchange sent).
             seen = [k.day for k in checked.good] + [r.day for r in checked.rejects if r.day]
-            first = from_day or (min(seen) if seen else last_closed + timedelta(days=1))
+            if from_day is not None:
+                first = max(from_day, first_day)
+            else:
+                first = min(seen) if seen else last_closed + timedelta(days=1)
             present = candles.stored_days(cur, coin, first, last_closed)
             missing = candles.missing_days(first, last_closed, present)
             report.update(fetched=len(rows), rejected=len(rejects), still_open=checked.still_open,

@@ -1,6 +1,7 @@
--- Where the next ingestion of a coin must start: its last stored day (NULL: bootstrap) and the
--- earliest day some earlier run reported missing that is still not stored (re-requested).
-SELECT (SELECT max(day) FROM candles WHERE coin = %(coin)s) AS last_day,
+-- Where the next ingestion of a coin must start: its first and last stored days (NULL: bootstrap) and
+-- the earliest day some earlier run reported missing that is still not stored (re-requested).
+SELECT (SELECT min(day) FROM candles WHERE coin = %(coin)s) AS first_day,
+       (SELECT max(day) FROM candles WHERE coin = %(coin)s) AS last_day,
        (SELECT min(m.day)
           FROM ingest_runs r, unnest(r.missing_days) AS m(day)
          WHERE r.coin = %(coin)s
