@@ -163,7 +163,8 @@ def fetch_daily(client, symbol: str, since_ms: int, end_ms: int, config: IngestC
     raise PaginationError(f"{symbol}: pagination did not finish within {config.max_pages} pages")
 
 
-def _start_day(last_day: date | None, first_missing: date | None, start: datetime, overlap_days: int) -> date | None:
+def _start_day(last_day: date | None, first_missing: date | None, start: datetime,
+               overlap_days: int) -> date | None:
     """First day to request: None (whole history) when nothing is stored, else the earliest of
     start - overlap, the day after the last stored one, and the earliest still-missing day."""
     if last_day is None:
@@ -212,7 +213,8 @@ def ingest_coin(dsn: str, market: MarketConfig, coin: str, start: datetime, end:
     report["requests"] = stats["requests"]
 
     # A 200 that was not JSON is bad input even when a retry then succeeded: keep it for the audit.
-    bad_payloads = [candles.Reject("malformed payload: not a JSON list of rows", {"body": m}) for m in stats["malformed"]]
+    bad_payloads = [candles.Reject("malformed payload: not a JSON list of rows", {"body": m})
+                    for m in stats["malformed"]]
     with storage.transaction(dsn) as cur:
         if rows is not None:
             checked = candles.check_candles(rows, end_ms, raw)
