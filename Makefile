@@ -34,7 +34,7 @@ test-fast: setup
 # The dashboard test drives Debian's headless Chromium; install it when we can (root + apt).
 browser:
 	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
-	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } ; } || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-dejavu-core >/dev/null; } ; } || \
 	  echo "note: chromium not installed; the browser test will be skipped"
 
 db-up: setup
