@@ -22,6 +22,8 @@ from pathlib import Path
 from cryptolstm.config import PROJECT_ROOT, Settings, make_dsn
 
 SERVICES = ("api-server", "scheduler", "dag-processor", "triggerer")
+STANDIN = "standin"  # the exchange stand-in replaying a CSV folder, managed like a service in replay mode
+MANAGED = (*SERVICES, STANDIN)
 HEALTH_COMPONENTS = ("metadatabase", "scheduler", "dag_processor", "triggerer")
 
 
@@ -84,7 +86,7 @@ def _pid_file(settings: Settings, service: str) -> Path:
 def running(settings: Settings) -> dict[str, int]:
     """Services whose recorded process group still has a live leader: {service: pid}."""
     alive = {}
-    for service in SERVICES:
+    for service in MANAGED:
         f = _pid_file(settings, service)
         if f.exists():
             pid = int(f.read_text())
@@ -116,33 +118,75 @@ def airflow_cli(env: dict[str, str], *args: str, check: bool = True) -> subproce
     return subprocess.run([str(exe), *args], env=env, check=check, capture_output=True, text=True)
 
 
-def up(settings: Settings, wait: float = 120.0, log=print) -> dict[str, str]:
-    """Start the embedded PostgreSQL and the four Airflow services; wait until healthy. Idempotent."""
+def _spawn(settings: Settings, name: str, argv: list[str], env: dict[str, str]) -> int:
+    """Start one managed process in its own session, output to logs/<name>.log, pid to run/<name>.pid."""
+    (settings.airflow_home / "run").mkdir(parents=True, exist_ok=True)
+    (settings.airflow_home / "logs").mkdir(parents=True, exist_ok=True)
+    out = open(settings.airflow_home / "logs" / f"{name}.log", "ab")
+    proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                            start_new_session=True, cwd=str(settings.airflow_home))
+    _pid_file(settings, name).write_text(str(proc.pid))
+    return proc.pid
+
+
+def _start_standin(settings: Settings, replay_dir: Path, port: int, log) -> str:
+    """Run the exchange stand-in over `replay_dir`; its clock follows each request (no future leaks)."""
+    url = f"http://127.0.0.1:{port}"
+    argv = [sys.executable, "-m", "cryptolstm.cli", "standin", "--data", str(replay_dir.resolve()),
+            "--port", str(port), "--follow"]
+    pid = _spawn(settings, STANDIN, argv, dict(os.environ))
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"{url}/api/v3/ping", timeout=2).read()
+            log(f"started the exchange stand-in (pid {pid}) replaying {replay_dir} at {url}")
+            return url
+        except (urllib.error.URLError, OSError):
+            if STANDIN not in running(settings):
+                raise RuntimeError(f"the stand-in exited; see {settings.airflow_home / 'logs' / 'standin.log'}")
+            time.sleep(0.3)
+    raise RuntimeError(f"the stand-in did not answer at {url} within 30 s")
+
+
+def up(settings: Settings, wait: float = 180.0, log=print, replay_dir: Path | None = None,
+       standin_port: int = 8765) -> dict[str, str]:
+    """Start the embedded PostgreSQL and the four Airflow services; wait until healthy. Idempotent.
+
+    With `replay_dir`, the exchange is the local stand-in replaying that CSV folder, and every
+    Airflow process gets CRYPTOLSTM_EXCHANGE_URL pointing at it. Running services whose source differs
+    from the one asked for are restarted, so a run never mixes live and replayed candles.
+    """
     from cryptolstm import embedded_pg, storage
 
     dsns = embedded_pg.start(settings)
     sock = str(embedded_pg.socket_dir(settings.pg_dir))
-    env = airflow_env(settings, sock)
+    source = {"replay_dir": str(replay_dir.resolve()) if replay_dir else None,
+              "exchange_url": os.environ.get("CRYPTOLSTM_EXCHANGE_URL") if not replay_dir else None}
+    source_file = settings.airflow_home / "run" / "source.json"
+    if running(settings) and (not source_file.exists() or json.loads(source_file.read_text()) != source):
+        log("the exchange source changed: restarting the services")
+        down(settings, log=log)
+    base = dict(os.environ)
+    if replay_dir:
+        url = f"http://127.0.0.1:{standin_port}"
+        if STANDIN not in running(settings):
+            url = _start_standin(settings, replay_dir, standin_port, log)
+        base["CRYPTOLSTM_EXCHANGE_URL"] = url
+    env = airflow_env(settings, sock, base=base)
     if not settings.dsn:
         storage.migrate(dsns["forecast"], log=log)
     t0 = time.monotonic()
     already = running(settings)
-    if len(already) < len(SERVICES):
+    if not all(s in already for s in SERVICES):
         res = airflow_cli(env, "db", "migrate", check=False)
         if res.returncode != 0:
             raise RuntimeError(f"airflow db migrate failed:\n{res.stdout[-2000:]}\n{res.stderr[-4000:]}")
         log(f"airflow metadata DB migrated ({time.monotonic() - t0:.1f} s)")
-    (settings.airflow_home / "run").mkdir(parents=True, exist_ok=True)
-    (settings.airflow_home / "logs").mkdir(parents=True, exist_ok=True)
     exe = Path(sys.executable).with_name("airflow")
     for service in SERVICES:
-        if service in already:
-            continue
-        out = open(settings.airflow_home / "logs" / f"{service}.log", "ab")
-        proc = subprocess.Popen([str(exe), service], env=env, stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True, cwd=str(settings.airflow_home))
-        _pid_file(settings, service).write_text(str(proc.pid))
-        log(f"started {service} (pid {proc.pid})")
+        if service not in already:
+            log(f"started {service} (pid {_spawn(settings, service, [str(exe), service], env)})")
+    source_file.write_text(json.dumps(source))
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
         doc = health(settings)

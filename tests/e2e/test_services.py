@@ -39,21 +39,24 @@ def _processes_using(state_dir: Path) -> list[psutil.Process]:
     return found
 
 
-def test_up_healthy_down_leaves_nothing(tmp_path):
+def test_up_healthy_down_leaves_nothing(tmp_path, shared_data):
     settings = replace(Settings.from_env({}), state_dir=tmp_path / "state", api_port=_free_port())
+    port = _free_port()
     try:
-        env = services.up(settings, wait=180, log=lambda *_: None)
+        env = services.up(settings, wait=180, log=lambda *_: None, replay_dir=shared_data, standin_port=port)
         doc = services.health(settings)
         assert services.is_healthy(doc), doc
-        assert set(services.running(settings)) == set(services.SERVICES)
-        assert "127.0.0.1" == env["AIRFLOW__API__HOST"]
-        # up again is a no-op while everything runs
-        services.up(settings, wait=30, log=lambda *_: None)
-        assert len(services.running(settings)) == len(services.SERVICES)
+        assert set(services.running(settings)) == set(services.MANAGED)
+        assert env["AIRFLOW__API__HOST"] == "127.0.0.1"
+        assert env["CRYPTOLSTM_EXCHANGE_URL"] == f"http://127.0.0.1:{port}"
+        pids = services.running(settings)
+        # up again with the same source is a no-op while everything runs
+        services.up(settings, wait=30, log=lambda *_: None, replay_dir=shared_data, standin_port=port)
+        assert services.running(settings) == pids
     finally:
         stopped = services.down(settings, log=lambda *_: None)
         embedded_pg.stop(settings)
-    assert set(stopped) == set(services.SERVICES)
+    assert set(stopped) == set(services.MANAGED)
     assert services.health(settings) is None
     leftovers = [p for p in _processes_using(settings.state_dir) if p.status() != psutil.STATUS_ZOMBIE]
     assert leftovers == [], [(p.pid, p.cmdline()) for p in leftovers]
