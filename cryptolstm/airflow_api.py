@@ -1,0 +1,95 @@
+"""A small client of Airflow 3's public REST API (/api/v2): log in, unpause, backfill, wait for runs.
+
+Used by `cryptolstm run` and the end-to-end tests. The CLI prints warnings on stdout, so its JSON
+is not safely parseable; the REST API is the reliable way to drive and observe a running Airflow.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from datetime import datetime
+
+FINISHED = ("success", "failed")
+
+
+class AirflowApiError(RuntimeError):
+    """A REST call that Airflow answered with an error status."""
+
+
+@dataclass
+class AirflowApi:
+    base_url: str  # e.g. http://127.0.0.1:8080
+    username: str = "admin"
+    password: str = "admin"
+    _token: str | None = None
+
+    def _call(self, method: str, path: str, body: dict | None = None, auth: bool = True):
+        headers = {"Content-Type": "application/json"}
+        if auth:
+            headers["Authorization"] = f"Bearer {self.token()}"
+        req = urllib.request.Request(self.base_url + path, method=method, headers=headers,
+                                     data=json.dumps(body).encode() if body is not None else None)
+        try:
+            with urllib.request.urlopen(req, timeout=30) as r:
+                raw = r.read()
+        except urllib.error.HTTPError as e:
+            raise AirflowApiError(f"{method} {path} -> {e.code}: {e.read()[:500].decode(errors='replace')}")
+        return json.loads(raw) if raw else None
+
+    def token(self) -> str:
+        if self._token is None:
+            doc = self._call("POST", "/auth/token", {"username": self.username, "password": self.password},
+                             auth=False)
+            self._token = doc["access_token"]
+        return self._token
+
+    def wait_for_dag(self, dag_id: str, timeout: float = 120.0) -> dict:
+        """Wait until the dag-processor has parsed and stored `dag_id`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return self._call("GET", f"/api/v2/dags/{dag_id}")
+            except AirflowApiError as exc:
+                if "404" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(1)
+
+    def set_paused(self, dag_id: str, paused: bool) -> dict:
+        return self._call("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": paused})
+
+    def backfill(self, dag_id: str, start: datetime, end: datetime, max_active_runs: int = 1,
+                 reprocess: str = "completed") -> dict:
+        """Create a backfill over logical dates [start, end]; the running scheduler executes it."""
+        return self._call("POST", "/api/v2/backfills", {
+            "dag_id": dag_id, "from_date": start.isoformat(), "to_date": end.isoformat(),
+            "max_active_runs": max_active_runs, "reprocess_behavior": reprocess})
+
+    def dag_runs(self, dag_id: str) -> list[dict]:
+        q = urllib.parse.urlencode({"order_by": "logical_date", "limit": 1000})
+        return self._call("GET", f"/api/v2/dags/{dag_id}/dagRuns?{q}")["dag_runs"]
+
+    def task_instances(self, dag_id: str, run_id: str) -> list[dict]:
+        rid = urllib.parse.quote(run_id, safe="")
+        return self._call("GET", f"/api/v2/dags/{dag_id}/dagRuns/{rid}/taskInstances")["task_instances"]
+
+    def wait_for_runs(self, dag_id: str, count: int, timeout: float = 900.0, poll: float = 2.0,
+                      log=None) -> list[dict]:
+        """Wait until at least `count` runs of `dag_id` exist and all are finished; return them."""
+        deadline = time.monotonic() + timeout
+        last = None
+        while True:
+            runs = self.dag_runs(dag_id)
+            states = [r["state"] for r in runs]
+            if log and states != last:
+                log(f"{dag_id}: " + ", ".join(f"{(r.get('logical_date') or '')[:10]} {r['state']}" for r in runs))
+                last = states
+            if len(runs) >= count and all(s in FINISHED for s in states):
+                return runs
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{dag_id}: runs not finished after {timeout:.0f} s: {states}")
+            time.sleep(poll)
