@@ -1,0 +1,5 @@
+-- Every decision recorded for one weekly interval end.
+SELECT decided_for, challenger_id, champion_id, promoted, challenger_da, champion_da, n_cells, p_value, reason
+FROM promotion_decisions
+WHERE decided_for = %(decided_for)s
+ORDER BY challenger_id

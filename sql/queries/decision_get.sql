@@ -1,0 +1,4 @@
+-- The decision of one weekly interval about one challenger.
+SELECT decided_for, challenger_id, champion_id, promoted, challenger_da, champion_da, n_cells, p_value, reason
+FROM promotion_decisions
+WHERE decided_for = %(decided_for)s AND challenger_id = %(challenger_id)s

@@ -1,0 +1,24 @@
+-- Score every forecast whose target day has closed by %(as_of)s: realised log return from the stored
+-- candles of the as-of and target days (only days <= %(as_of)s are read, so a rerun of an old day
+-- writes the same rows). Unscored forecasts are scored whatever their age; scored ones are rewritten
+-- only when their target day lies in the last %(lookback)s days (late candle revisions).
+-- direction_hit: sign(pred) = sign(realised); NULL when the realised return is exactly 0.
+INSERT INTO forecast_scores AS s (coin, as_of, horizon, model_id, realised_log_return, realised_close,
+                                  direction_hit, abs_error)
+SELECT f.coin, f.as_of, f.horizon, f.model_id,
+       ln(ct.close / cb.close),
+       ct.close,
+       CASE WHEN ct.close = cb.close THEN NULL ELSE sign(f.pred_log_return) = sign(ln(ct.close / cb.close)) END,
+       abs(ln(ct.close / cb.close) - f.pred_log_return)
+FROM forecasts f
+JOIN candles cb ON cb.coin = f.coin AND cb.day = f.as_of
+JOIN candles ct ON ct.coin = f.coin AND ct.day = f.target_day
+LEFT JOIN forecast_scores old USING (coin, as_of, horizon, model_id)
+WHERE f.target_day <= %(as_of)s
+  AND (old.coin IS NULL OR f.target_day > %(as_of)s::date - %(lookback)s::int)
+ON CONFLICT (coin, as_of, horizon, model_id) DO UPDATE SET
+    realised_log_return = excluded.realised_log_return,
+    realised_close = excluded.realised_close,
+    direction_hit = excluded.direction_hit,
+    abs_error = excluded.abs_error
+RETURNING (xmax = 0) AS inserted

@@ -1,0 +1,60 @@
+"""Helpers of the orchestration tests: real candles into a test database, a tiny real model trained
+once per test session (cached by cutoff), and a registered champion."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+from functools import lru_cache
+from pathlib import Path
+
+import psycopg2.extras
+
+from cryptolstm import panel as panel_mod
+from cryptolstm import registry, storage
+
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "binance-1d"
+
+
+@lru_cache(maxsize=1)
+def full_panel():
+    return panel_mod.load_csv_dir(SHARED)
+
+
+def insert_candles(dsn: str, until: date, since: date | None = None, panel=None) -> int:
+    """The real candles with since <= day <= until into `candles` (first_seen_in = the day after)."""
+    p = panel_mod.until(full_panel() if panel is None else panel, until)
+    if since is not None:
+        p = p[p["day"] >= panel_mod.to_day(since)]
+    rows = [(r.coin, r.day.date(), r.open, r.high, r.low, r.close, r.volume,
+             datetime.combine(r.day.date() + timedelta(days=1), datetime.min.time(), timezone.utc))
+            for r in p.itertuples(index=False)]
+    with storage.transaction(dsn) as cur:
+        psycopg2.extras.execute_values(
+            cur, "INSERT INTO candles (coin, day, open, high, low, close, volume, first_seen_in) VALUES %s "
+                 "ON CONFLICT (coin, day) DO UPDATE SET close = excluded.close", rows, page_size=5000)
+    return len(rows)
+
+
+@lru_cache(maxsize=4)
+def tiny_model_bytes(cutoff: date) -> bytes:
+    """A real tiny TrainedModel bundle trained on the shared candles up to `cutoff`."""
+    from cryptolstm import train
+
+    return train.fit(full_panel(), cutoff, train.TrainConfig.tiny()).to_bytes()
+
+
+def register_tiny(dsn: str, model_id: str, cutoff: date, metrics: dict | None = None) -> registry.ModelRecord:
+    from cryptolstm import features
+
+    with storage.transaction(dsn) as cur:
+        return registry.register(cur, model_id=model_id, created_for=datetime.combine(
+            cutoff + timedelta(days=1), datetime.min.time(), timezone.utc), training_cutoff=cutoff,
+            feature_version=features.FEATURE_VERSION, hyperparams={"tiny": True}, code_version="test",
+            metrics=metrics or {}, artifact=tiny_model_bytes(cutoff))
+
+
+def make_champion(dsn: str, model_id: str, cutoff: date, effective: date) -> registry.ModelRecord:
+    register_tiny(dsn, model_id, cutoff)
+    with storage.transaction(dsn) as cur:
+        registry.promote(cur, model_id, effective)
+        return registry.get(cur, model_id)
