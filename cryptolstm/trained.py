@@ -98,11 +98,13 @@ class TrainedModel:
         d = cube.day_index(day)
         plan = windows.index_plan(~np.isnan(cube.x).any(axis=2), ~np.isnan(cube.log_close),
                                   self.config.window, self.config.horizons, first=d, last=d)
+        # predict every forecastable coin, then select: a coin's forecast must not depend (even in the
+        # last bit, through batch-size-dependent kernels) on which other coins were asked for
+        pred = self.predict_cells(cube, plan.coin, plan.t)  # [N, H]
         keep = np.ones(len(plan.t), bool) if wanted is None else np.isin(np.array(cube.coins)[plan.coin], wanted)
-        coin, t = plan.coin[keep], plan.t[keep]
+        coin, pred = plan.coin[keep], pred[keep]
         if wanted is not None and (lacking := set(wanted) - {cube.coins[i] for i in coin}):
             raise ValueError(f"no complete {self.config.window}-day window ending {day.date()} for {sorted(lacking)}")
-        pred = self.predict_cells(cube, coin, t)  # [N, H]
         H = self.config.horizons
         return pd.DataFrame({
             "coin": np.repeat(np.array(cube.coins)[coin], H) if len(coin) else np.array([], dtype=object),
