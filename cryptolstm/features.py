@@ -2,7 +2,7 @@
 
 Every feature at day t is a function of the coin's candles on days <= t (and, for the two market
 features, of the other coins' candles on days <= t). Only trailing windows and forward-recursive
-EMAs are used: no bfill, no centred windows, no statistic over the whole sample. Rows inside the
+EMAs are used: no backward filling, no centred windows, no statistic over the whole sample. Rows inside the
 warm-up (the first `WARMUP_DAYS` candles of a coin) or touched by a gap are dropped, never filled.
 
 Change FEATURE_VERSION whenever a formula, a window length or the column list changes: it is stored
