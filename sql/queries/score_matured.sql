@@ -13,7 +13,8 @@ SELECT f.coin, f.as_of, f.horizon, f.model_id,
 FROM forecasts f
 JOIN candles cb ON cb.coin = f.coin AND cb.day = f.as_of
 JOIN candles ct ON ct.coin = f.coin AND ct.day = f.target_day
-LEFT JOIN forecast_scores old USING (coin, as_of, horizon, model_id)
+LEFT JOIN forecast_scores old
+       ON old.coin = f.coin AND old.as_of = f.as_of AND old.horizon = f.horizon AND old.model_id = f.model_id
 WHERE f.target_day <= %(as_of)s
   AND (old.coin IS NULL OR f.target_day > %(as_of)s::date - %(lookback)s::int)
 ON CONFLICT (coin, as_of, horizon, model_id) DO UPDATE SET

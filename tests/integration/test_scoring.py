@@ -1,0 +1,74 @@
+"""Scoring matured forecasts: realised values from candles <= the scoring day, idempotent."""
+
+from __future__ import annotations
+
+import math
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+
+from cryptolstm import storage
+from cryptolstm.scoring import score_matured
+from orchestration_seed import insert_candles
+
+AS_OF = date(2025, 1, 10)
+
+
+def _seed(db, preds):
+    """A fake champion and forecasts {(coin, h): pred} for as-of AS_OF."""
+    insert_candles(db, AS_OF + timedelta(days=10))
+    with storage.transaction(db) as cur:
+        cur.execute("INSERT INTO models (model_id, created_for, training_cutoff, feature_version, hyperparams, "
+                    "code_version, artifact, artifact_sha256) VALUES ('m', %s, '2025-01-01', 'f', '{}', 't', "
+                    "'x', 'y')", (datetime(2025, 1, 2, tzinfo=timezone.utc),))
+        cur.execute("SELECT coin, close FROM candles WHERE day = %s", (AS_OF,))
+        base = dict(cur.fetchall())
+        for (coin, h), r in preds.items():
+            cur.execute("INSERT INTO forecasts VALUES (%s, %s, %s, 'm', %s, %s, %s, %s, 'run')",
+                        (coin, AS_OF, h, AS_OF + timedelta(days=h), base[coin], r, base[coin] * math.exp(r)))
+    return base
+
+
+def _scores(db):
+    with storage.transaction(db) as cur:
+        cur.execute("SELECT coin, horizon, realised_log_return, realised_close, direction_hit, abs_error "
+                    "FROM forecast_scores ORDER BY coin, horizon")
+        return cur.fetchall()
+
+
+def test_scores_only_matured_cells_with_correct_values(db):
+    preds = {("BTC", h): 0.01 for h in range(1, 6)} | {("ETH", h): -0.01 for h in range(1, 6)}
+    base = _seed(db, preds)
+    out = score_matured(db, AS_OF + timedelta(days=2))
+    assert out["scored_new"] == 4 and out["unscorable"] == 0  # h = 1, 2 for two coins
+    with storage.transaction(db) as cur:
+        cur.execute("SELECT coin, day, close FROM candles WHERE day BETWEEN %s AND %s", (AS_OF, AS_OF + timedelta(days=2)))
+        close = {(c, d): v for c, d, v in cur.fetchall()}
+    for coin, h, r, c, hit, err in _scores(db):
+        expected = math.log(close[(coin, AS_OF + timedelta(days=h))] / base[coin])
+        assert r == pytest.approx(expected, abs=1e-12) and c == close[(coin, AS_OF + timedelta(days=h))]
+        assert hit == ((expected > 0) == (preds[(coin, h)] > 0))
+        assert err == pytest.approx(abs(expected - preds[(coin, h)]), abs=1e-12)
+
+
+def test_rescoring_is_identical_and_catches_up(db):
+    _seed(db, {("BTC", h): 0.01 for h in range(1, 6)})
+    score_matured(db, AS_OF + timedelta(days=2))
+    first = _scores(db)
+    again = score_matured(db, AS_OF + timedelta(days=2))
+    assert _scores(db) == first and again["scored_new"] == 0
+    out = score_matured(db, AS_OF + timedelta(days=7))
+    assert out["scored_new"] == 3 and len(_scores(db)) == 5
+
+
+def test_missing_candle_is_reported_not_invented(db):
+    _seed(db, {("BTC", 1): 0.01})
+    with storage.transaction(db) as cur:
+        cur.execute("DELETE FROM candles WHERE coin = 'BTC' AND day = %s", (AS_OF + timedelta(days=1),))
+    out = score_matured(db, AS_OF + timedelta(days=3))
+    assert out["scored_new"] == 0 and out["unscorable"] == 1 and _scores(db) == []
+
+
+def test_negative_lookback_is_an_error(db):
+    with pytest.raises(ValueError):
+        score_matured(db, AS_OF, lookback_days=-1)
