@@ -1,0 +1,151 @@
+"""
+# cryptolstm daily forecast
+
+Runs once per UTC day for the day that just closed (the **data interval** `[start, end)`; the
+forecast's *as-of* day is `start`):
+
+1. **ingest** — closed daily candles per coin through ccxt into `candles` (one mapped task per coin;
+   a failing coin fails only its task).
+2. **build_features** — feature rows of the as-of day (and the late-revision overlap) into `features`.
+3. **wait_for_weekly** — if the weekly run that decides the champion for this day exists, wait until it
+   has recorded its decision (a backfill then reproduces what live would have done).
+4. **forecast** — the point-in-time champion (champion on the as-of day AND trained before it)
+   forecasts h = 1..5 for every coin into `forecasts`; no champion -> the task is **skipped**.
+5. **score** — forecasts whose target day has closed get their outcome in `forecast_scores`.
+6. **alerts** — live DA / stale / missing champion recorded in `alerts`, email on a change of state.
+7. **charts** — PNG charts of the day (non-critical).
+
+Every step writes only the rows of its interval, keyed by the interval, so reruns and backfills are
+idempotent. Connections: `cryptolstm_db` (forecasting database), `smtp_default` (email).
+"""
+
+from __future__ import annotations
+
+import os
+
+import pendulum
+from airflow.sdk import Asset, CronDataIntervalTimetable, PokeReturnValue, dag, task
+
+DAG_ID = "cryptolstm_daily"
+WEEKLY_DAG_ID = "cryptolstm_weekly"
+ALERT_TO = [a.strip() for a in os.environ.get("CRYPTOLSTM_ALERT_TO", "cryptolstm-ops@localhost").split(",") if a.strip()]
+
+CANDLES = Asset(name="cryptolstm_candles", uri="x-cryptolstm://db/candles")
+FEATURES = Asset(name="cryptolstm_features", uri="x-cryptolstm://db/features")
+FORECASTS = Asset(name="cryptolstm_forecasts", uri="x-cryptolstm://db/forecasts")
+SCORES = Asset(name="cryptolstm_forecast_scores", uri="x-cryptolstm://db/forecast_scores")
+ALERTS = Asset(name="cryptolstm_alerts", uri="x-cryptolstm://db/alerts")
+
+
+def _on_failure():
+    from airflow.providers.smtp.notifications.smtp import SmtpNotifier
+
+    return SmtpNotifier(to=ALERT_TO, subject="[cryptolstm] task failed: {{ ti.dag_id }}.{{ ti.task_id }} "
+                                             "({{ ds if dag_run.logical_date else dag_run.run_id }})",
+                        html_content="<p>{{ ti.dag_id }}.{{ ti.task_id }} failed in run {{ run_id }} "
+                                     "(try {{ ti.try_number }}).</p><p>{{ exception }}</p>")
+
+
+def _dsn() -> str:
+    from airflow.sdk.bases.hook import BaseHook
+
+    from cryptolstm.config import dsn_from_airflow_conn
+
+    conn = BaseHook.get_connection("cryptolstm_db")
+    return dsn_from_airflow_conn(conn.get_uri())
+
+
+def _send(subject: str, html: str) -> None:
+    from airflow.providers.smtp.hooks.smtp import SmtpHook
+
+    with SmtpHook(smtp_conn_id="smtp_default") as hook:
+        hook.send_email_smtp(to=ALERT_TO, subject=subject, html_content=html)
+
+
+@dag(
+    dag_id=DAG_ID,
+    schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
+    start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,  # days in order: alert state changes and backfills follow the calendar
+    tags=["cryptolstm", "daily", "forecast"],
+    default_args={"retries": 2, "retry_delay": pendulum.duration(minutes=2), "on_failure_callback": _on_failure()},
+    doc_md=__doc__,
+)
+def cryptolstm_daily():
+    @task
+    def coins() -> list[str]:
+        from cryptolstm.config import Settings
+
+        return list(Settings.from_env().market.coins)
+
+    @task(outlets=[CANDLES], max_active_tis_per_dagrun=3)
+    def ingest(coin: str, data_interval_start=None, data_interval_end=None) -> dict:
+        from cryptolstm import pipeline
+
+        return pipeline.ingest_coin(_dsn(), coin, data_interval_start, data_interval_end)
+
+    @task(outlets=[FEATURES], trigger_rule="all_done")
+    def build_features(data_interval_start=None) -> dict:
+        from cryptolstm import pipeline
+
+        return pipeline.build_features(_dsn(), data_interval_start.date())
+
+    @task.sensor(poke_interval=60, timeout=6 * 3600, mode="reschedule")
+    def wait_for_weekly(data_interval_start=None, ti=None) -> PokeReturnValue:
+        from datetime import datetime, timedelta, timezone
+
+        from airflow.exceptions import AirflowFailException
+
+        from cryptolstm import pipeline
+
+        week_end = pipeline.weekly_boundary(data_interval_start.date())
+        info = {"week_end": week_end.isoformat()}
+        if pipeline.decision_recorded(_dsn(), week_end):
+            return PokeReturnValue(True, {**info, "weekly": "decided"})
+        start = datetime(week_end.year, week_end.month, week_end.day, tzinfo=timezone.utc) - timedelta(days=7)
+        if ti.get_dr_count(dag_id=WEEKLY_DAG_ID, logical_dates=[start]) == 0:
+            return PokeReturnValue(True, {**info, "weekly": "no run for that week"})
+        if ti.get_dr_count(dag_id=WEEKLY_DAG_ID, logical_dates=[start], states=["failed"]):
+            raise AirflowFailException(f"the weekly run for the week ending {week_end} failed: "
+                                       "rerun it before forecasting this day")
+        if ti.get_dr_count(dag_id=WEEKLY_DAG_ID, logical_dates=[start], states=["success"]):
+            return PokeReturnValue(True, {**info, "weekly": "finished without a decision"})
+        return PokeReturnValue(False)
+
+    @task(outlets=[FORECASTS])
+    def forecast(data_interval_start=None, run_id=None) -> dict:
+        from airflow.exceptions import AirflowSkipException
+
+        from cryptolstm import pipeline
+
+        out = pipeline.forecast(_dsn(), data_interval_start.date(), run_id)
+        if out["status"] == "no_champion":
+            raise AirflowSkipException(out["message"])
+        return out
+
+    @task(outlets=[SCORES], trigger_rule="all_done")  # older forecasts mature whatever happened today
+    def score(data_interval_start=None) -> dict:
+        from cryptolstm import pipeline
+
+        return pipeline.score(_dsn(), data_interval_start.date())
+
+    @task(outlets=[ALERTS], trigger_rule="all_done")
+    def alerts(data_interval_start=None) -> dict:
+        from cryptolstm import pipeline
+
+        return pipeline.check_alerts(_dsn(), data_interval_start.date(), _send)
+
+    @task(trigger_rule="all_done", retries=1)
+    def charts(data_interval_start=None) -> dict:
+        from cryptolstm import pipeline
+
+        return pipeline.render_charts(_dsn(), data_interval_start.date())
+
+    feats = build_features()
+    ingest.expand(coin=coins()) >> feats
+    fc = forecast()
+    [feats, wait_for_weekly()] >> fc >> score() >> alerts() >> charts()
+
+
+cryptolstm_daily()

@@ -1,0 +1,101 @@
+"""
+# cryptolstm weekly retrain with gated promotion
+
+Runs once per week (interval `[end - 7 days, end)`, `end` = Sunday 00:00 UTC). The challenger is
+trained on data up to the **training cutoff** `end - 1 day`; if promoted it serves as champion for
+the as-of days from `end` on.
+
+1. **sync_candles** — make sure every closed candle up to `end` is stored (idempotent UPSERT).
+2. **train_challenger** — walk-forward of the configuration over the last weeks (each fold trained
+   strictly before the days it scores), then the challenger fit on everything up to the cutoff,
+   registered as a *candidate* with metrics, hyperparameters, code version, artifact + sha256.
+3. **decide** — the challenger's walk-forward predictions vs the champion's stored live forecasts on the
+   SAME matured (coin, as-of, horizon) cells: promote only if its DA beats the champion's + margin
+   (first model: it must beat the random-walk and always-up baselines). A challenger whose artifact
+   does not load is rejected. The decision is recorded with both DAs, cells, McNemar p-value, reason.
+4. **notify** — email the decision.
+
+`max_active_runs=1`: decisions are made in calendar order. Training size is selected by
+`CRYPTOLSTM_TRAIN_PROFILE` (`full` in production, `tiny` in tests and CI).
+"""
+
+from __future__ import annotations
+
+import os
+
+import pendulum
+from airflow.sdk import Asset, CronDataIntervalTimetable, dag, task
+
+DAG_ID = "cryptolstm_weekly"
+ALERT_TO = [a.strip() for a in os.environ.get("CRYPTOLSTM_ALERT_TO", "cryptolstm-ops@localhost").split(",") if a.strip()]
+
+CANDLES = Asset(name="cryptolstm_candles", uri="x-cryptolstm://db/candles")
+MODELS = Asset(name="cryptolstm_models", uri="x-cryptolstm://db/models")
+DECISIONS = Asset(name="cryptolstm_promotion_decisions", uri="x-cryptolstm://db/promotion_decisions")
+
+
+def _on_failure():
+    from airflow.providers.smtp.notifications.smtp import SmtpNotifier
+
+    return SmtpNotifier(to=ALERT_TO, subject="[cryptolstm] task failed: {{ ti.dag_id }}.{{ ti.task_id }} "
+                                             "({{ ds if dag_run.logical_date else dag_run.run_id }})",
+                        html_content="<p>{{ ti.dag_id }}.{{ ti.task_id }} failed in run {{ run_id }} "
+                                     "(try {{ ti.try_number }}).</p><p>{{ exception }}</p>")
+
+
+def _dsn() -> str:
+    from airflow.sdk.bases.hook import BaseHook
+
+    from cryptolstm.config import dsn_from_airflow_conn
+
+    return dsn_from_airflow_conn(BaseHook.get_connection("cryptolstm_db").get_uri())
+
+
+def _send(subject: str, html: str) -> None:
+    from airflow.providers.smtp.hooks.smtp import SmtpHook
+
+    with SmtpHook(smtp_conn_id="smtp_default") as hook:
+        hook.send_email_smtp(to=ALERT_TO, subject=subject, html_content=html)
+
+
+@dag(
+    dag_id=DAG_ID,
+    schedule=CronDataIntervalTimetable("0 0 * * 0", timezone="UTC"),
+    start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    tags=["cryptolstm", "weekly", "training"],
+    default_args={"retries": 1, "retry_delay": pendulum.duration(minutes=5), "on_failure_callback": _on_failure()},
+    doc_md=__doc__,
+)
+def cryptolstm_weekly():
+    @task(outlets=[CANDLES])
+    def sync_candles(data_interval_start=None, data_interval_end=None) -> dict:
+        from cryptolstm import pipeline
+
+        return pipeline.sync_candles(_dsn(), data_interval_start, data_interval_end)
+
+    @task(outlets=[MODELS], execution_timeout=pendulum.duration(hours=2))
+    def train_challenger(data_interval_end=None) -> dict:
+        from cryptolstm import pipeline
+
+        return pipeline.train_challenger(_dsn(), data_interval_end)
+
+    @task(outlets=[MODELS, DECISIONS])
+    def decide(trained: dict, data_interval_end=None) -> dict:
+        from cryptolstm import pipeline
+
+        return pipeline.decide(_dsn(), data_interval_end, trained["model_id"])
+
+    @task
+    def notify(decision: dict, data_interval_end=None) -> dict:
+        from cryptolstm import pipeline
+
+        return pipeline.notify_decision(_dsn(), data_interval_end, _send)
+
+    trained = train_challenger()
+    sync_candles() >> trained
+    notify(decide(trained))
+
+
+cryptolstm_weekly()
