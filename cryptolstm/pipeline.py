@@ -307,7 +307,7 @@ def decide(dsn: str, end: datetime, model_id: str, config: PipelineConfig | None
             "decided_for": end, "challenger_id": model_id, "champion_id": champion and champion.model_id,
             "promoted": decision.promoted, "challenger_da": decision.challenger_da,
             "champion_da": decision.champion_da, "n_cells": decision.n_cells, "p_value": decision.p_value,
-            "reason": decision.reason, "details": json.dumps(details, default=str, sort_keys=True)})
+            "reason": decision.reason, "details": registry.to_json(details)})
         cur.execute(storage.query("decision_get"), {"decided_for": end, "challenger_id": model_id})
         return _decision_dict(cur.fetchone(), reused=False)
 

@@ -88,10 +88,29 @@ def register(cur, *, model_id: str, created_for: datetime, training_cutoff: date
         return existing
     cur.execute(storage.query("registry_insert"), {
         "model_id": model_id, "created_for": created_for, "training_cutoff": training_cutoff,
-        "feature_version": feature_version, "hyperparams": json.dumps(hyperparams, sort_keys=True, default=str),
-        "code_version": code_version, "metrics": json.dumps(metrics, sort_keys=True, default=_json_default),
+        "feature_version": feature_version, "hyperparams": to_json(hyperparams),
+        "code_version": code_version, "metrics": to_json(metrics),
         "artifact": artifact, "artifact_sha256": digest})
     return get(cur, model_id)
+
+
+def to_json(obj) -> str:
+    """JSON for a jsonb column: numpy scalars as numbers, dates as ISO text, NaN / inf as null
+    (PostgreSQL's json has no NaN; e.g. a p-value undefined on a degenerate fold)."""
+    import math
+
+    def clean(v):
+        if isinstance(v, dict):
+            return {str(k): clean(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [clean(x) for x in v]
+        if hasattr(v, "item") and not isinstance(v, (bytes, str)):
+            v = v.item()
+        if isinstance(v, float) and not math.isfinite(v):
+            return None
+        return v
+
+    return json.dumps(clean(obj), sort_keys=True, default=_json_default)
 
 
 def _json_default(value):
@@ -110,8 +129,7 @@ def get(cur, model_id: str) -> ModelRecord | None:
 
 
 def set_metrics(cur, model_id: str, metrics: dict) -> None:
-    cur.execute("UPDATE models SET metrics = %s WHERE model_id = %s",
-                (json.dumps(metrics, sort_keys=True, default=_json_default), model_id))
+    cur.execute("UPDATE models SET metrics = %s WHERE model_id = %s", (to_json(metrics), model_id))
 
 
 def champion_as_of(cur, as_of: date) -> ModelRecord | None:

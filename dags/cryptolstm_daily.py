@@ -148,4 +148,4 @@ def cryptolstm_daily():
     [feats, wait_for_weekly()] >> fc >> score() >> alerts() >> charts()
 
 
-cryptolstm_daily()
+daily_dag = cryptolstm_daily()

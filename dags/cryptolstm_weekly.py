@@ -98,4 +98,4 @@ def cryptolstm_weekly():
     notify(decide(trained))
 
 
-cryptolstm_weekly()
+weekly_dag = cryptolstm_weekly()

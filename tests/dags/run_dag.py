@@ -1,0 +1,32 @@
+"""Run one DAG file's DAG with dag.test() for one logical date; print the task states as JSON.
+
+Used by test_dag_runs.py in a child process, so each run gets its own Airflow configuration (the
+environment) and the test process never imports Airflow settings or TensorFlow.
+
+    python run_dag.py dags/cryptolstm_daily.py 2025-01-13
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+
+import pendulum
+
+
+def main(path: str, day: str) -> None:
+    spec = importlib.util.spec_from_file_location("dagfile", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    dag = next(v for v in vars(mod).values() if type(v).__name__ == "DAG")
+    dr = dag.test(logical_date=pendulum.parse(day, tz="UTC"))
+    states = {}
+    for ti in dr.get_task_instances():
+        key = ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.map_index}]"
+        states[key] = str(ti.state)
+    print("RESULT " + json.dumps({"run_id": dr.run_id, "state": str(dr.state), "tasks": states}))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])

@@ -1,0 +1,207 @@
+"""dag.test() of both DAGs on real PostgreSQL, the exchange stand-in (real ccxt over HTTP) and an SMTP
+sink (aiosmtpd): weekly trains a tiny model and decides; daily ingests, forecasts, scores, alerts.
+Then idempotency (a day run twice -> identical rows) and the future scramble at DAG level (every
+candle after the as-of day altered in the stand-in -> identical forecasts for that day)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import mailbox
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psycopg2
+import pytest
+
+from cryptolstm import storage
+from cryptolstm.standin import StandIn
+
+ROOT = Path(__file__).resolve().parents[2]
+RUN_DAG = Path(__file__).with_name("run_dag.py")
+WEEK_START, WEEK_END = "2025-01-05", "2025-01-12"  # weekly run: interval [Jan 5, Jan 12), cutoff Jan 11
+DAY = "2025-01-13"  # daily run: as-of day Jan 13, served by the champion from Jan 12
+LATER = "2025-01-18"  # by then Jan 13's five horizons have matured
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _exec(admin_dsn: str, sql: str) -> None:
+    conn = psycopg2.connect(admin_dsn)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql)
+    finally:
+        conn.close()
+
+
+@pytest.fixture(scope="module")
+def airflow_env(pg_admin_dsn, tmp_path_factory):
+    """An Airflow home and a migrated metadata database for this module's dag.test() runs."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    name = f"af_dagtest_{os.getpid()}"
+    _exec(pg_admin_dsn, f"DROP DATABASE IF EXISTS {name}")
+    _exec(pg_admin_dsn, f"CREATE DATABASE {name}")
+    u = urlsplit(pg_admin_dsn)
+    meta = urlunsplit(("postgresql+psycopg2", u.netloc, "/" + name, u.query, ""))
+    home = tmp_path_factory.mktemp("airflow_home")
+    env = {**os.environ, "AIRFLOW_HOME": str(home), "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": meta,
+           "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+           "AIRFLOW__CORE__UNIT_TEST_MODE": "False", "CRYPTOLSTM_TRAIN_PROFILE": "tiny",
+           "CRYPTOLSTM_CHARTS_DIR": str(home / "charts"), "CRYPTOLSTM_ALERT_TO": "ops@example.test"}
+    out = subprocess.run([str(Path(sys.executable).with_name("airflow")), "db", "migrate"], env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    yield env
+    _exec(pg_admin_dsn, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture(scope="module")
+def smtp_sink(tmp_path_factory):
+    """aiosmtpd writing every received mail into a maildir."""
+    maildir = tmp_path_factory.mktemp("mail") / "box"
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{port}", "-c",
+                             "aiosmtpd.handlers.Mailbox", str(maildir)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    yield port, maildir
+    proc.terminate()
+    proc.wait(10)
+
+
+def _mails(maildir: Path) -> list[tuple[str, str]]:
+    if not maildir.exists():
+        return []
+    out = []
+    for msg in mailbox.Maildir(str(maildir), create=False):
+        body = msg.get_payload(decode=False)
+        parts = body if isinstance(body, list) else [msg]
+        text = "".join(p.get_payload(decode=True).decode("utf-8", "replace") for p in parts
+                       if not p.is_multipart() and p.get_payload(decode=True))
+        out.append((msg["Subject"], text))
+    return out
+
+
+def _scrambled_copy(src: Path, dest: Path, after: str) -> Path:
+    """A copy of the candle CSVs where every row after `after` is altered (prices x 1.9, volume x 7)."""
+    dest.mkdir(parents=True)
+    for f in src.glob("*.csv"):
+        rows = list(csv.DictReader(f.open()))
+        with (dest / f.name).open("w", newline="") as out:
+            w = csv.DictWriter(out, fieldnames=["date", "open", "high", "low", "close", "volume"])
+            w.writeheader()
+            for r in rows:
+                if r["date"] > after:
+                    r = {**r, **{k: str(float(r[k]) * 1.9) for k in ("open", "high", "low", "close")},
+                         "volume": str(float(r["volume"]) * 7)}
+                w.writerow(r)
+    return dest
+
+
+def _run(env: dict, dag_file: str, day: str, db: str, standin_url: str, smtp_port: int, extra=None) -> dict:
+    run_env = {**env, "AIRFLOW_CONN_CRYPTOLSTM_DB": json.dumps(_conn(db)), "CRYPTOLSTM_EXCHANGE_URL": standin_url,
+               "AIRFLOW_CONN_SMTP_DEFAULT": json.dumps({
+                   "conn_type": "smtp", "host": "127.0.0.1", "port": smtp_port,
+                   "extra": {"disable_tls": True, "disable_ssl": True, "from_email": "airflow@localhost",
+                             "retry_limit": 0, "timeout": 10}}), **(extra or {})}
+    out = subprocess.run([sys.executable, str(RUN_DAG), str(ROOT / "dags" / dag_file), day], env=run_env,
+                         capture_output=True, text=True, timeout=900, cwd=str(ROOT))
+    lines = [l for l in out.stdout.splitlines() if l.startswith("RESULT ")]
+    assert out.returncode == 0 and lines, (out.stdout[-4000:], out.stderr[-6000:])
+    return json.loads(lines[-1][len("RESULT "):])
+
+
+def _conn(dsn: str) -> dict:
+    from urllib.parse import parse_qs, urlsplit
+
+    u = urlsplit(dsn)
+    return {"conn_type": "postgres", "host": parse_qs(u.query)["host"][0], "login": u.username or "postgres",
+            "schema": u.path.lstrip("/")}
+
+
+def _q(dsn, sql, params=()):
+    with storage.transaction(dsn) as cur:
+        cur.execute(sql, params)
+        return cur.fetchall()
+
+
+FORECASTS = ("SELECT coin, as_of, horizon, model_id, target_day, base_close, pred_log_return, pred_close "
+             "FROM forecasts WHERE as_of = %s ORDER BY coin, horizon")
+PROMOTE_FIRST = {"CRYPTOLSTM_PROMOTION_FIRST_MARGIN": "-1"}  # the first tiny model is promoted whatever its DA
+
+
+@pytest.mark.slow
+def test_weekly_then_daily_then_rerun_and_future_scramble(airflow_env, smtp_sink, db, pg_admin_dsn, shared_data,
+                                                          tmp_path):
+    port, maildir = smtp_sink
+    data = tmp_path / "live"
+    shutil.copytree(shared_data, data)
+    with StandIn(data) as ex:
+        weekly = _run(airflow_env, "cryptolstm_weekly.py", WEEK_START, db, ex.url, port, PROMOTE_FIRST)
+        assert weekly["state"] == "success", weekly
+        assert set(weekly["tasks"].values()) == {"success"}
+        decision = _q(db, "SELECT challenger_id, champion_id, promoted, n_cells, reason FROM promotion_decisions")
+        assert len(decision) == 1 and decision[0][1] is None and decision[0][2] is True
+        assert decision[0][3] > 0 and decision[0][4].startswith("first model: DA")
+        model = _q(db, "SELECT model_id, training_cutoff, champion_from, status, artifact_sha256, "
+                       "encode(sha256(artifact), 'hex') FROM models")[0]
+        assert str(model[1]) == "2025-01-11" and str(model[2]) == WEEK_END and model[3] == "champion"
+        assert model[4] == model[5]
+        # validation predictions: every fold trained strictly before the days it scored
+        assert _q(db, "SELECT count(*) FROM validation_predictions WHERE fold_cutoff >= as_of - 5")[0][0] == 0
+        assert any("weekly PROMOTED" in s for s, _ in _mails(maildir))
+
+        daily = _run(airflow_env, "cryptolstm_daily.py", DAY, db, ex.url, port)
+        assert daily["state"] == "success", daily
+        assert daily["tasks"]["forecast"] == "success" and daily["tasks"]["wait_for_weekly"] == "success"
+        assert sum(1 for k in daily["tasks"] if k.startswith("ingest[")) == 9
+        first = _q(db, FORECASTS, (DAY,))
+        assert len(first) == 45 and {r[3] for r in first} == {model[0]}
+        assert _q(db, "SELECT max(day) FROM candles")[0][0].isoformat() == DAY  # nothing after the interval
+        assert _q(db, "SELECT count(*) FROM features WHERE day = %s", (DAY,))[0][0] == 9
+
+        again = _run(airflow_env, "cryptolstm_daily.py", DAY, db, ex.url, port)
+        assert again["state"] == "success"
+        assert _q(db, FORECASTS, (DAY,)) == first
+
+        later = _run(airflow_env, "cryptolstm_daily.py", LATER, db, ex.url, port)
+        assert later["state"] == "success"
+        scored = _q(db, "SELECT count(*), count(direction_hit) FROM forecast_scores WHERE as_of = %s", (DAY,))[0]
+        assert scored[0] == 45
+        assert _q(db, "SELECT count(*) FROM v_latest_forecasts WHERE as_of = %s", (LATER,))[0][0] == 45
+        assert _q(db, "SELECT count(DISTINCT kind) FROM alerts WHERE as_of = %s", (LATER,))[0][0] == 3
+
+    # Future scramble: a fresh database and a stand-in whose every candle after DAY is altered.
+    other = tmp_path / "other.db"
+    name = f"cl_scramble_{os.getpid()}"
+    from urllib.parse import urlsplit, urlunsplit
+
+    with psycopg2.connect(pg_admin_dsn) as c:
+        c.autocommit = True
+    _exec(pg_admin_dsn, f"CREATE DATABASE {name} TEMPLATE cl_test_template")
+    u = urlsplit(db)
+    db2 = urlunsplit((u.scheme, u.netloc, "/" + name, u.query, ""))
+    try:
+        with StandIn(_scrambled_copy(shared_data, tmp_path / "scrambled", DAY)) as ex2:
+            assert _run(airflow_env, "cryptolstm_weekly.py", WEEK_START, db2, ex2.url, port, PROMOTE_FIRST)["state"] == "success"
+            assert _run(airflow_env, "cryptolstm_daily.py", DAY, db2, ex2.url, port)["state"] == "success"
+        assert _q(db2, FORECASTS, (DAY,)) == first
+    finally:
+        _exec(pg_admin_dsn, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
