@@ -93,3 +93,20 @@ class AirflowApi:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{dag_id}: runs not finished after {timeout:.0f} s: {states}")
             time.sleep(poll)
+
+    def wait_for_run(self, dag_id: str, logical_date: datetime, timeout: float = 900.0, poll: float = 3.0,
+                     log=None) -> dict:
+        """Wait until the run of `dag_id` at `logical_date` exists and has finished; return it."""
+        deadline = time.monotonic() + timeout
+        want, last = logical_date.isoformat()[:19], None
+        while True:
+            runs = [r for r in self.dag_runs(dag_id) if (r.get("logical_date") or "")[:19] == want]
+            state = runs[-1]["state"] if runs else "not created yet"
+            if log and state != last:
+                log(f"  {dag_id} {want[:10]}: {state}")
+                last = state
+            if runs and state in FINISHED:
+                return runs[-1]
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{dag_id} {want[:10]}: still {state} after {timeout:.0f} s")
+            time.sleep(poll)

