@@ -38,11 +38,16 @@ class Settings:
     forecast_db: str = "cryptolstm"  # database name on the embedded server
     airflow_db: str = "airflow"  # Airflow metadata database on the embedded server
     api_port: int = 8080  # local Airflow api-server port (bound to 127.0.0.1)
+    smtp_port: int = 8025  # local SMTP sink (alert emails land in <state_dir>/mail) when no smtp_default is set
     market: MarketConfig = field(default_factory=MarketConfig)
 
     @property
     def pg_dir(self) -> Path:
         return self.state_dir / "pgdata"
+
+    @property
+    def mail_dir(self) -> Path:
+        return self.state_dir / "mail"
 
     @property
     def airflow_home(self) -> Path:
@@ -67,6 +72,7 @@ class Settings:
             dsn=dsn,
             state_dir=Path(env.get("CRYPTOLSTM_STATE_DIR", str(cls.state_dir))).resolve(),
             api_port=int(env.get("CRYPTOLSTM_API_PORT", cls.api_port)),
+            smtp_port=int(env.get("CRYPTOLSTM_SMTP_PORT", cls.smtp_port)),
             market=market,
         )
 

@@ -23,7 +23,8 @@ from cryptolstm.config import PROJECT_ROOT, Settings, make_dsn
 
 SERVICES = ("api-server", "scheduler", "dag-processor", "triggerer")
 STANDIN = "standin"  # the exchange stand-in replaying a CSV folder, managed like a service in replay mode
-MANAGED = (*SERVICES, STANDIN)
+MAIL = "smtp-sink"  # local SMTP server writing alert emails to a Maildir, when no smtp_default is configured
+MANAGED = (*SERVICES, STANDIN, MAIL)
 HEALTH_COMPONENTS = ("metadatabase", "scheduler", "dag_processor", "triggerer")
 
 
@@ -148,6 +149,32 @@ def _start_standin(settings: Settings, replay_dir: Path, port: int, log) -> str:
     raise RuntimeError(f"the stand-in did not answer at {url} within 30 s")
 
 
+def _start_mail_sink(settings: Settings, log) -> dict[str, str]:
+    """A local SMTP server (aiosmtpd) that stores every alert email in <state_dir>/mail (a Maildir)."""
+    import socket
+
+    if MAIL not in running(settings):
+        settings.mail_dir.parent.mkdir(parents=True, exist_ok=True)  # aiosmtpd creates the Maildir itself
+        argv = [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{settings.smtp_port}",
+                "-c", "aiosmtpd.handlers.Mailbox", str(settings.mail_dir)]
+        pid = _spawn(settings, MAIL, argv, dict(os.environ))
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", settings.smtp_port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or MAIL not in running(settings):
+                    raise RuntimeError(f"the SMTP sink did not start; see {settings.airflow_home / 'logs'}")
+                time.sleep(0.2)
+        log(f"started the SMTP sink (pid {pid}): alert emails go to {settings.mail_dir}")
+    # Real JSON booleans: the string "false" would count as true.
+    return {"AIRFLOW_CONN_SMTP_DEFAULT": json.dumps({
+        "conn_type": "smtp", "host": "127.0.0.1", "port": settings.smtp_port,
+        "extra": {"disable_tls": True, "disable_ssl": True, "from_email": "cryptolstm@localhost",
+                  "retry_limit": 0, "timeout": 10}})}
+
+
 def up(settings: Settings, wait: float = 180.0, log=print, replay_dir: Path | None = None,
        standin_port: int = 8765) -> dict[str, str]:
     """Start the embedded PostgreSQL and the four Airflow services; wait until healthy. Idempotent.
@@ -175,6 +202,8 @@ def up(settings: Settings, wait: float = 180.0, log=print, replay_dir: Path | No
         # Recorded history has no "today": runs come only from backfills over the replayed days,
         # never from the wall clock (which would ask the replay for days it does not have).
         base["AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE"] = "False"
+    if not base.get("AIRFLOW_CONN_SMTP_DEFAULT"):
+        base.update(_start_mail_sink(settings, log))
     env = airflow_env(settings, sock, base=base)
     if not settings.dsn:
         storage.migrate(dsns["forecast"], log=log)

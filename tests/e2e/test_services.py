@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import smtplib
 import socket
 import subprocess
 import sys
@@ -40,13 +42,19 @@ def _processes_using(state_dir: Path) -> list[psutil.Process]:
 
 
 def test_up_healthy_down_leaves_nothing(tmp_path, shared_data):
-    settings = replace(Settings.from_env({}), state_dir=tmp_path / "state", api_port=_free_port())
+    settings = replace(Settings.from_env({}), state_dir=tmp_path / "state", api_port=_free_port(),
+                       smtp_port=_free_port())
     port = _free_port()
     try:
         env = services.up(settings, wait=180, log=lambda *_: None, replay_dir=shared_data, standin_port=port)
         doc = services.health(settings)
         assert services.is_healthy(doc), doc
         assert set(services.running(settings)) == set(services.MANAGED)
+        smtp = json.loads(env["AIRFLOW_CONN_SMTP_DEFAULT"])
+        assert smtp["port"] == settings.smtp_port and smtp["extra"]["disable_tls"] is True
+        with smtplib.SMTP("127.0.0.1", settings.smtp_port, timeout=10) as client:
+            client.sendmail("a@localhost", ["b@localhost"], "Subject: ping\n\nhello")
+        assert any(b"Subject: ping" in f.read_bytes() for f in (settings.mail_dir / "new").iterdir())
         assert env["AIRFLOW__API__HOST"] == "127.0.0.1"
         assert env["CRYPTOLSTM_EXCHANGE_URL"] == f"http://127.0.0.1:{port}"
         pids = services.running(settings)
