@@ -187,6 +187,14 @@ def evaluation_window(week_end: date, config: PipelineConfig) -> tuple[date, dat
     return last - timedelta(days=config.wf_days - 1), last
 
 
+def comparison_days(end: datetime, config: PipelineConfig | None = None) -> list[date]:
+    """As-of days whose champion forecasts the weekly decision of the interval ending `end` compares
+    (the daily runs of these days must be finished before the decision)."""
+    config = config or PipelineConfig.from_env()
+    _, last = evaluation_window(_day(end), config)
+    return [last - timedelta(days=k) for k in range(7 * config.promotion.weeks - 1, -1, -1)]
+
+
 def train_challenger(dsn: str, end: datetime, config: PipelineConfig | None = None, log_fn=log.info) -> dict:
     """Walk-forward the configuration over the evaluation window, train the challenger on data up to
     the cutoff, register it as a candidate with its metrics and store its out-of-sample predictions.

@@ -9,11 +9,12 @@ the as-of days from `end` on.
 2. **train_challenger** — walk-forward of the configuration over the last weeks (each fold trained
    strictly before the days it scores), then the challenger fit on everything up to the cutoff,
    registered as a *candidate* with metrics, hyperparameters, code version, artifact + sha256.
-3. **decide** — the challenger's walk-forward predictions vs the champion's stored live forecasts on the
+3. **wait_for_daily** — the daily runs whose forecasts are compared must have finished (backfills).
+4. **decide** — the challenger's walk-forward predictions vs the champion's stored live forecasts on the
    SAME matured (coin, as-of, horizon) cells: promote only if its DA beats the champion's + margin
    (first model: it must beat the random-walk and always-up baselines). A challenger whose artifact
    does not load is rejected. The decision is recorded with both DAs, cells, McNemar p-value, reason.
-4. **notify** — email the decision.
+5. **notify** — email the decision.
 
 `max_active_runs=1`: decisions are made in calendar order. Training size is selected by
 `CRYPTOLSTM_TRAIN_PROFILE` (`full` in production, `tiny` in tests and CI).
@@ -24,9 +25,10 @@ from __future__ import annotations
 import os
 
 import pendulum
-from airflow.sdk import Asset, CronDataIntervalTimetable, dag, task
+from airflow.sdk import Asset, CronDataIntervalTimetable, PokeReturnValue, dag, task
 
 DAG_ID = "cryptolstm_weekly"
+DAILY_DAG_ID = "cryptolstm_daily"
 ALERT_TO = [a.strip() for a in os.environ.get("CRYPTOLSTM_ALERT_TO", "cryptolstm-ops@localhost").split(",") if a.strip()]
 
 CANDLES = Asset(name="cryptolstm_candles", uri="x-cryptolstm://db/candles")
@@ -81,6 +83,18 @@ def cryptolstm_weekly():
 
         return pipeline.train_challenger(_dsn(), data_interval_end)
 
+    @task.sensor(poke_interval=60, timeout=6 * 3600, mode="reschedule")
+    def wait_for_daily(data_interval_end=None, ti=None) -> PokeReturnValue:
+        """The daily runs whose forecasts the decision compares must be finished (matters in backfills)."""
+        from datetime import datetime, timezone
+
+        from cryptolstm import pipeline
+
+        days = [datetime(d.year, d.month, d.day, tzinfo=timezone.utc) for d in pipeline.comparison_days(data_interval_end)]
+        total = ti.get_dr_count(dag_id=DAILY_DAG_ID, logical_dates=days)
+        done = ti.get_dr_count(dag_id=DAILY_DAG_ID, logical_dates=days, states=["success", "failed"])
+        return PokeReturnValue(done == total, {"daily_runs": total, "finished": done})
+
     @task(outlets=[MODELS, DECISIONS])
     def decide(trained: dict, data_interval_end=None) -> dict:
         from cryptolstm import pipeline
@@ -95,7 +109,9 @@ def cryptolstm_weekly():
 
     trained = train_challenger()
     sync_candles() >> trained
-    notify(decide(trained))
+    decision = decide(trained)
+    wait_for_daily() >> decision
+    notify(decision)
 
 
 weekly_dag = cryptolstm_weekly()

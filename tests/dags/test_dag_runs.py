@@ -24,9 +24,11 @@ from cryptolstm.standin import StandIn
 
 ROOT = Path(__file__).resolve().parents[2]
 RUN_DAG = Path(__file__).with_name("run_dag.py")
-WEEK_START, WEEK_END = "2025-01-05", "2025-01-12"  # weekly run: interval [Jan 5, Jan 12), cutoff Jan 11
-DAY = "2025-01-13"  # daily run: as-of day Jan 13, served by the champion from Jan 12
-LATER = "2025-01-18"  # by then Jan 13's five horizons have matured
+# dag.test(logical_date=X) runs the data interval that ENDS at X (a manual run's interval), so each
+# run is started at the END of the interval it should process.
+WEEK_END = "2025-01-12"  # weekly run: interval [Jan 5, Jan 12), cutoff Jan 11, champion from Jan 12
+DAY, DAY_RUN = "2025-01-13", "2025-01-14"  # daily run: interval [Jan 13, Jan 14), as-of day Jan 13
+LATER, LATER_RUN = "2025-01-18", "2025-01-19"  # by then Jan 13's five horizons have matured
 
 
 def _free_port() -> int:
@@ -154,7 +156,7 @@ def test_weekly_then_daily_then_rerun_and_future_scramble(airflow_env, smtp_sink
     data = tmp_path / "live"
     shutil.copytree(shared_data, data)
     with StandIn(data) as ex:
-        weekly = _run(airflow_env, "cryptolstm_weekly.py", WEEK_START, db, ex.url, port, PROMOTE_FIRST)
+        weekly = _run(airflow_env, "cryptolstm_weekly.py", WEEK_END, db, ex.url, port, PROMOTE_FIRST)
         assert weekly["state"] == "success", weekly
         assert set(weekly["tasks"].values()) == {"success"}
         decision = _q(db, "SELECT challenger_id, champion_id, promoted, n_cells, reason FROM promotion_decisions")
@@ -168,7 +170,7 @@ def test_weekly_then_daily_then_rerun_and_future_scramble(airflow_env, smtp_sink
         assert _q(db, "SELECT count(*) FROM validation_predictions WHERE fold_cutoff >= as_of - 5")[0][0] == 0
         assert any("weekly PROMOTED" in s for s, _ in _mails(maildir))
 
-        daily = _run(airflow_env, "cryptolstm_daily.py", DAY, db, ex.url, port)
+        daily = _run(airflow_env, "cryptolstm_daily.py", DAY_RUN, db, ex.url, port)
         assert daily["state"] == "success", daily
         assert daily["tasks"]["forecast"] == "success" and daily["tasks"]["wait_for_weekly"] == "success"
         assert sum(1 for k in daily["tasks"] if k.startswith("ingest[")) == 9
@@ -177,11 +179,11 @@ def test_weekly_then_daily_then_rerun_and_future_scramble(airflow_env, smtp_sink
         assert _q(db, "SELECT max(day) FROM candles")[0][0].isoformat() == DAY  # nothing after the interval
         assert _q(db, "SELECT count(*) FROM features WHERE day = %s", (DAY,))[0][0] == 9
 
-        again = _run(airflow_env, "cryptolstm_daily.py", DAY, db, ex.url, port)
+        again = _run(airflow_env, "cryptolstm_daily.py", DAY_RUN, db, ex.url, port)
         assert again["state"] == "success"
         assert _q(db, FORECASTS, (DAY,)) == first
 
-        later = _run(airflow_env, "cryptolstm_daily.py", LATER, db, ex.url, port)
+        later = _run(airflow_env, "cryptolstm_daily.py", LATER_RUN, db, ex.url, port)
         assert later["state"] == "success"
         scored = _q(db, "SELECT count(*), count(direction_hit) FROM forecast_scores WHERE as_of = %s", (DAY,))[0]
         assert scored[0] == 45
@@ -189,19 +191,16 @@ def test_weekly_then_daily_then_rerun_and_future_scramble(airflow_env, smtp_sink
         assert _q(db, "SELECT count(DISTINCT kind) FROM alerts WHERE as_of = %s", (LATER,))[0][0] == 3
 
     # Future scramble: a fresh database and a stand-in whose every candle after DAY is altered.
-    other = tmp_path / "other.db"
     name = f"cl_scramble_{os.getpid()}"
     from urllib.parse import urlsplit, urlunsplit
 
-    with psycopg2.connect(pg_admin_dsn) as c:
-        c.autocommit = True
     _exec(pg_admin_dsn, f"CREATE DATABASE {name} TEMPLATE cl_test_template")
     u = urlsplit(db)
     db2 = urlunsplit((u.scheme, u.netloc, "/" + name, u.query, ""))
     try:
         with StandIn(_scrambled_copy(shared_data, tmp_path / "scrambled", DAY)) as ex2:
-            assert _run(airflow_env, "cryptolstm_weekly.py", WEEK_START, db2, ex2.url, port, PROMOTE_FIRST)["state"] == "success"
-            assert _run(airflow_env, "cryptolstm_daily.py", DAY, db2, ex2.url, port)["state"] == "success"
+            assert _run(airflow_env, "cryptolstm_weekly.py", WEEK_END, db2, ex2.url, port, PROMOTE_FIRST)["state"] == "success"
+            assert _run(airflow_env, "cryptolstm_daily.py", DAY_RUN, db2, ex2.url, port)["state"] == "success"
         assert _q(db2, FORECASTS, (DAY,)) == first
     finally:
         _exec(pg_admin_dsn, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
