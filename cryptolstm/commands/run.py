@@ -2,7 +2,7 @@
 
 Brings the stack up, then lets Airflow do the work exactly as it would in production: a backfill of
 the weekly DAG for the last complete week (ingest, walk-forward, train, gated promotion), then the
-daily DAG for the last closed day (ingest, features, forecast, score, alerts, charts), and finally
+daily DAG over the last closed days of that week (ingest, features, forecast, score, alerts, charts), and finally
 prints the forecasts and where to look. Rerunning it reuses what already ran.
 
 Candles come from the live exchange, or from a recorded CSV folder replayed by the local stand-in
@@ -128,9 +128,11 @@ def _run(args: argparse.Namespace) -> int:
     api.backfill(WEEKLY, week_start, week_start, reprocess="none")
     weekly = api.wait_for_run(WEEKLY, week_start, timeout=args.timeout, log=print)
 
-    print(f"== 4/4 daily DAG for {as_of}: ingest, features, forecast, score, alerts, charts")
-    api.backfill(DAILY, _utc(as_of), _utc(as_of), reprocess="none")
-    daily = api.wait_for_run(DAILY, _utc(as_of), timeout=args.timeout, log=print)
+    first = max(week_end, as_of - timedelta(days=args.days - 1))
+    print(f"== 4/4 daily DAG for {first} .. {as_of}: ingest, features, forecast, score, alerts, charts")
+    api.backfill(DAILY, _utc(first), _utc(as_of), reprocess="none")
+    days = [first + timedelta(days=i) for i in range((as_of - first).days + 1)]
+    daily = [api.wait_for_run(DAILY, _utc(d), timeout=args.timeout, log=print) for d in days]
 
     from cryptolstm.commands.db import forecast_dsn
 
@@ -143,7 +145,7 @@ where to look:
   Forecasts page  {ui}/cryptolstm/
   SQL             .venv/bin/cryptolstm db psql -c 'SELECT * FROM v_latest_forecasts'
   stop it all     make down""")
-    failed = [d for d, r in ((WEEKLY, weekly), (DAILY, daily)) if r["state"] != "success"]
+    failed = [r["dag_run_id"] for r in (weekly, *daily) if r["state"] != "success"]
     if failed:
         print(f"\nfailed runs: {', '.join(failed)} — open them in the UI for the task logs")
         return 1
@@ -156,5 +158,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     src.add_argument("--replay", metavar="DIR", help="replay recorded daily candles (CSV folder) instead of live")
     src.add_argument("--live", action="store_true", help="live exchange only; fail if unreachable")
     p.add_argument("--wait", type=float, default=180.0, help="seconds to wait for the services (default 180)")
+    p.add_argument("--days", type=int, default=5,
+                   help="daily runs to backfill, ending on the last closed day, from the week's end (default 5)")
     p.add_argument("--timeout", type=float, default=3600.0, help="seconds to wait for each DAG run (default 3600)")
     p.set_defaults(func=_run)
