@@ -38,6 +38,7 @@ class Settings:
     forecast_db: str = "cryptolstm"  # database name on the embedded server
     airflow_db: str = "airflow"  # Airflow metadata database on the embedded server
     api_port: int = 8080  # local Airflow api-server port (bound to 127.0.0.1)
+    standin_port: int = 8765  # local exchange stand-in in replay mode
     smtp_port: int = 8025  # local SMTP sink (alert emails land in <state_dir>/mail) when no smtp_default is set
     market: MarketConfig = field(default_factory=MarketConfig)
 
@@ -73,6 +74,7 @@ class Settings:
             state_dir=Path(env.get("CRYPTOLSTM_STATE_DIR", str(cls.state_dir))).resolve(),
             api_port=int(env.get("CRYPTOLSTM_API_PORT", cls.api_port)),
             smtp_port=int(env.get("CRYPTOLSTM_SMTP_PORT", cls.smtp_port)),
+            standin_port=int(env.get("CRYPTOLSTM_STANDIN_PORT", cls.standin_port)),
             market=market,
         )
 

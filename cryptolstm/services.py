@@ -176,7 +176,7 @@ def _start_mail_sink(settings: Settings, log) -> dict[str, str]:
 
 
 def up(settings: Settings, wait: float = 180.0, log=print, replay_dir: Path | None = None,
-       standin_port: int = 8765) -> dict[str, str]:
+       standin_port: int | None = None) -> dict[str, str]:
     """Start the embedded PostgreSQL and the four Airflow services; wait until healthy. Idempotent.
 
     With `replay_dir`, the exchange is the local stand-in replaying that CSV folder, and every
@@ -194,6 +194,7 @@ def up(settings: Settings, wait: float = 180.0, log=print, replay_dir: Path | No
         log("the exchange source or CRYPTOLSTM_* settings changed: restarting the services")
         down(settings, log=log)
     base = dict(os.environ)
+    standin_port = standin_port or settings.standin_port
     if replay_dir:
         url = f"http://127.0.0.1:{standin_port}"
         if STANDIN not in running(settings):
