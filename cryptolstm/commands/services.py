@@ -49,3 +49,29 @@ def register(sub: argparse._SubParsersAction) -> None:
     down.add_argument("--with-db", action="store_true", help="also stop the embedded PostgreSQL")
     down.set_defaults(func=_down)
     verbs.add_parser("status", help="processes and /api/v2/monitor/health").set_defaults(func=_status)
+    register_airflow(sub)
+
+
+def _airflow(args: argparse.Namespace) -> int:
+    """The `airflow` CLI with the local runtime's environment (metadata DB, connections, folders)."""
+    import os
+    import sys
+    from pathlib import Path
+
+    from cryptolstm import embedded_pg, services
+
+    s = Settings.from_env()
+    sock = embedded_pg.socket_dir(s.pg_dir)
+    if sock is None:
+        from cryptolstm.cli import CommandError
+
+        raise CommandError("the local stack is not running: start it with `make run` or `cryptolstm services up`")
+    env = services.airflow_env(s, str(sock))
+    exe = str(Path(sys.executable).with_name("airflow"))
+    os.execve(exe, [exe, *args.passthrough], env)
+    return 1
+
+
+def register_airflow(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("airflow", help="run the airflow CLI against the local runtime (args go to airflow)")
+    p.set_defaults(func=_airflow, passthrough=[])
