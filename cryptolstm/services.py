@@ -69,6 +69,9 @@ def airflow_env(settings: Settings, socket_dir: str, login: UiLogin = UiLogin(),
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{login.username}:admin",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(pw_file),
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
+        # Log servers next to the api port, so two local runtimes (e.g. tests) do not fight over 8793/8794.
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(settings.api_port + 1),
+        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(settings.api_port + 2),
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": env.get("AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL", "10"),
         "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "True",
     })
