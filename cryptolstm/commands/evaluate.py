@@ -70,8 +70,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     ev = sub.add_parser("evaluate", help="walk-forward evaluation of the LSTM, ablations and baselines")
     source(ev)
-    ev.add_argument("--variants", help="comma list among lstm,lstm_plain_huber,bilstm,cnn_lstm,lstm_per_coin "
-                                       "(default: all; the first is the main model)")
+    ev.add_argument("--variants", help="comma list among lstm,lstm_plain_huber,bilstm,cnn_lstm,lstm_per_coin,"
+                                       "lstm_lr3e-4,lstm_3seeds,lstm_refit (default: all; the first is the main model)")
     ev.add_argument("--max-epochs", type=int, help="override max_epochs (quick runs)")
     ev.add_argument("--no-final-fit", action="store_true", help="skip the timed final fit on all data")
     ev.add_argument("--out", default="reports", help="output folder (default reports/)")

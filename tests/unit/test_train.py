@@ -101,3 +101,15 @@ def test_tiny_preset_is_small():
     t = TrainConfig.tiny()
     assert t.max_epochs <= 3 and t.lstm_units[0] <= 16
     assert replace(t, seed=3).seed == 3
+
+
+def test_refit_all_learns_the_early_stopping_block_but_nothing_after_the_cutoff(panel, model):
+    refit = fit(panel, CUTOFF, TrainConfig.tiny(window=20, refit_all=True))
+    assert refit.info["refit_epochs"] and all(1 <= e <= 2 for e in refit.info["refit_epochs"])
+    # the refit's fitting cells reach past the ES-only model's, up to the last target known at the cutoff
+    assert pd.Timestamp(refit.info["last_fit_as_of"]) > pd.Timestamp(model.info["last_fit_as_of"])
+    assert pd.Timestamp(refit.info["last_fit_as_of"]) + pd.Timedelta(days=5) <= CUTOFF
+    assert pd.Timestamp(refit.info["last_target_day"]) <= CUTOFF
+    a = refit.predict(panel, "2021-01-20")["pred_log_return"].to_numpy()
+    b = model.predict(panel, "2021-01-20")["pred_log_return"].to_numpy()
+    assert np.isfinite(a).all() and not np.array_equal(a, b)
