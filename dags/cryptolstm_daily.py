@@ -21,45 +21,19 @@ idempotent. Connections: `cryptolstm_db` (forecasting database), `smtp_default` 
 
 from __future__ import annotations
 
-import os
-
 import pendulum
 from airflow.sdk import Asset, CronDataIntervalTimetable, PokeReturnValue, dag, task
 
+from cryptolstm_common import dsn, on_failure, send_email
+
 DAG_ID = "cryptolstm_daily"
 WEEKLY_DAG_ID = "cryptolstm_weekly"
-ALERT_TO = [a.strip() for a in os.environ.get("CRYPTOLSTM_ALERT_TO", "cryptolstm-ops@localhost").split(",") if a.strip()]
 
 CANDLES = Asset(name="cryptolstm_candles", uri="x-cryptolstm://db/candles")
 FEATURES = Asset(name="cryptolstm_features", uri="x-cryptolstm://db/features")
 FORECASTS = Asset(name="cryptolstm_forecasts", uri="x-cryptolstm://db/forecasts")
 SCORES = Asset(name="cryptolstm_forecast_scores", uri="x-cryptolstm://db/forecast_scores")
 ALERTS = Asset(name="cryptolstm_alerts", uri="x-cryptolstm://db/alerts")
-
-
-def _on_failure():
-    from airflow.providers.smtp.notifications.smtp import SmtpNotifier
-
-    return SmtpNotifier(to=ALERT_TO, subject="[cryptolstm] task failed: {{ ti.dag_id }}.{{ ti.task_id }} "
-                                             "({{ ds if dag_run.logical_date else dag_run.run_id }})",
-                        html_content="<p>{{ ti.dag_id }}.{{ ti.task_id }} failed in run {{ run_id }} "
-                                     "(try {{ ti.try_number }}).</p><p>{{ exception }}</p>")
-
-
-def _dsn() -> str:
-    from airflow.sdk.bases.hook import BaseHook
-
-    from cryptolstm.config import dsn_from_airflow_conn
-
-    conn = BaseHook.get_connection("cryptolstm_db")
-    return dsn_from_airflow_conn(conn.get_uri())
-
-
-def _send(subject: str, html: str) -> None:
-    from airflow.providers.smtp.hooks.smtp import SmtpHook
-
-    with SmtpHook(smtp_conn_id="smtp_default") as hook:
-        hook.send_email_smtp(to=ALERT_TO, subject=subject, html_content=html)
 
 
 @dag(
@@ -69,7 +43,7 @@ def _send(subject: str, html: str) -> None:
     catchup=False,
     max_active_runs=1,  # days in order: alert state changes and backfills follow the calendar
     tags=["cryptolstm", "daily", "forecast"],
-    default_args={"retries": 2, "retry_delay": pendulum.duration(minutes=2), "on_failure_callback": _on_failure()},
+    default_args={"retries": 2, "retry_delay": pendulum.duration(minutes=2), "on_failure_callback": on_failure()},
     doc_md=__doc__,
 )
 def cryptolstm_daily():
@@ -83,13 +57,13 @@ def cryptolstm_daily():
     def ingest(coin: str, data_interval_start=None, data_interval_end=None) -> dict:
         from cryptolstm import pipeline
 
-        return pipeline.ingest_coin(_dsn(), coin, data_interval_start, data_interval_end)
+        return pipeline.ingest_coin(dsn(), coin, data_interval_start, data_interval_end)
 
     @task(outlets=[FEATURES], trigger_rule="all_done")
     def build_features(data_interval_start=None) -> dict:
         from cryptolstm import pipeline
 
-        return pipeline.build_features(_dsn(), data_interval_start.date())
+        return pipeline.build_features(dsn(), data_interval_start.date())
 
     @task.sensor(poke_interval=60, timeout=6 * 3600, mode="reschedule")
     def wait_for_weekly(data_interval_start=None, ti=None) -> PokeReturnValue:
@@ -101,7 +75,7 @@ def cryptolstm_daily():
 
         week_end = pipeline.weekly_boundary(data_interval_start.date())
         info = {"week_end": week_end.isoformat()}
-        if pipeline.decision_recorded(_dsn(), week_end):
+        if pipeline.decision_recorded(dsn(), week_end):
             return PokeReturnValue(True, {**info, "weekly": "decided"})
         start = datetime(week_end.year, week_end.month, week_end.day, tzinfo=timezone.utc) - timedelta(days=7)
         if ti.get_dr_count(dag_id=WEEKLY_DAG_ID, logical_dates=[start]) == 0:
@@ -119,7 +93,7 @@ def cryptolstm_daily():
 
         from cryptolstm import pipeline
 
-        out = pipeline.forecast(_dsn(), data_interval_start.date(), run_id)
+        out = pipeline.forecast(dsn(), data_interval_start.date(), run_id)
         if out["status"] == "no_champion":
             raise AirflowSkipException(out["message"])
         return out
@@ -128,19 +102,19 @@ def cryptolstm_daily():
     def score(data_interval_start=None) -> dict:
         from cryptolstm import pipeline
 
-        return pipeline.score(_dsn(), data_interval_start.date())
+        return pipeline.score(dsn(), data_interval_start.date())
 
     @task(outlets=[ALERTS], trigger_rule="all_done")
     def alerts(data_interval_start=None) -> dict:
         from cryptolstm import pipeline
 
-        return pipeline.check_alerts(_dsn(), data_interval_start.date(), _send)
+        return pipeline.check_alerts(dsn(), data_interval_start.date(), send_email)
 
     @task(trigger_rule="all_done", retries=1)
     def charts(data_interval_start=None) -> dict:
         from cryptolstm import pipeline
 
-        return pipeline.render_charts(_dsn(), data_interval_start.date())
+        return pipeline.render_charts(dsn(), data_interval_start.date())
 
     feats = build_features()
     ingest.expand(coin=coins()) >> feats

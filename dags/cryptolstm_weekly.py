@@ -22,42 +22,17 @@ the as-of days from `end` on.
 
 from __future__ import annotations
 
-import os
-
 import pendulum
 from airflow.sdk import Asset, CronDataIntervalTimetable, PokeReturnValue, dag, task
 
+from cryptolstm_common import dsn, on_failure, send_email
+
 DAG_ID = "cryptolstm_weekly"
 DAILY_DAG_ID = "cryptolstm_daily"
-ALERT_TO = [a.strip() for a in os.environ.get("CRYPTOLSTM_ALERT_TO", "cryptolstm-ops@localhost").split(",") if a.strip()]
 
 CANDLES = Asset(name="cryptolstm_candles", uri="x-cryptolstm://db/candles")
 MODELS = Asset(name="cryptolstm_models", uri="x-cryptolstm://db/models")
 DECISIONS = Asset(name="cryptolstm_promotion_decisions", uri="x-cryptolstm://db/promotion_decisions")
-
-
-def _on_failure():
-    from airflow.providers.smtp.notifications.smtp import SmtpNotifier
-
-    return SmtpNotifier(to=ALERT_TO, subject="[cryptolstm] task failed: {{ ti.dag_id }}.{{ ti.task_id }} "
-                                             "({{ ds if dag_run.logical_date else dag_run.run_id }})",
-                        html_content="<p>{{ ti.dag_id }}.{{ ti.task_id }} failed in run {{ run_id }} "
-                                     "(try {{ ti.try_number }}).</p><p>{{ exception }}</p>")
-
-
-def _dsn() -> str:
-    from airflow.sdk.bases.hook import BaseHook
-
-    from cryptolstm.config import dsn_from_airflow_conn
-
-    return dsn_from_airflow_conn(BaseHook.get_connection("cryptolstm_db").get_uri())
-
-
-def _send(subject: str, html: str) -> None:
-    from airflow.providers.smtp.hooks.smtp import SmtpHook
-
-    with SmtpHook(smtp_conn_id="smtp_default") as hook:
-        hook.send_email_smtp(to=ALERT_TO, subject=subject, html_content=html)
 
 
 @dag(
@@ -67,7 +42,7 @@ def _send(subject: str, html: str) -> None:
     catchup=False,
     max_active_runs=1,
     tags=["cryptolstm", "weekly", "training"],
-    default_args={"retries": 1, "retry_delay": pendulum.duration(minutes=5), "on_failure_callback": _on_failure()},
+    default_args={"retries": 1, "retry_delay": pendulum.duration(minutes=5), "on_failure_callback": on_failure()},
     doc_md=__doc__,
 )
 def cryptolstm_weekly():
@@ -75,13 +50,13 @@ def cryptolstm_weekly():
     def sync_candles(data_interval_start=None, data_interval_end=None) -> dict:
         from cryptolstm import pipeline
 
-        return pipeline.sync_candles(_dsn(), data_interval_start, data_interval_end)
+        return pipeline.sync_candles(dsn(), data_interval_start, data_interval_end)
 
     @task(outlets=[MODELS], execution_timeout=pendulum.duration(hours=2))
     def train_challenger(data_interval_end=None) -> dict:
         from cryptolstm import pipeline
 
-        return pipeline.train_challenger(_dsn(), data_interval_end)
+        return pipeline.train_challenger(dsn(), data_interval_end)
 
     @task.sensor(poke_interval=60, timeout=6 * 3600, mode="reschedule")
     def wait_for_daily(data_interval_end=None, ti=None) -> PokeReturnValue:
@@ -99,13 +74,13 @@ def cryptolstm_weekly():
     def decide(trained: dict, data_interval_end=None) -> dict:
         from cryptolstm import pipeline
 
-        return pipeline.decide(_dsn(), data_interval_end, trained["model_id"])
+        return pipeline.decide(dsn(), data_interval_end, trained["model_id"])
 
     @task
     def notify(decision: dict, data_interval_end=None) -> dict:
         from cryptolstm import pipeline
 
-        return pipeline.notify_decision(_dsn(), data_interval_end, _send)
+        return pipeline.notify_decision(dsn(), data_interval_end, send_email)
 
     trained = train_challenger()
     sync_candles() >> trained

@@ -11,11 +11,13 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
+from pathlib import Path
 
 import pendulum
 
 
 def main(path: str, day: str) -> None:
+    sys.path.insert(0, str(Path(path).resolve().parent))  # as Airflow does for its DAGs folder
     spec = importlib.util.spec_from_file_location("dagfile", path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)

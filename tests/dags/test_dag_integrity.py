@@ -14,16 +14,18 @@ from pathlib import Path
 import pytest
 
 DAGS_DIR = Path(__file__).resolve().parents[2] / "dags"
-DAG_FILES = sorted(p for p in DAGS_DIR.glob("*.py") if not p.name.startswith("_"))
+_IGNORED = {line.strip() for line in (DAGS_DIR / ".airflowignore").read_text().splitlines() if line.strip()}
+DAG_FILES = sorted(p for p in DAGS_DIR.glob("*.py") if p.name not in _IGNORED)
 HEAVY = ("tensorflow", "keras", "pandas", "ccxt", "sklearn")
 
 _PARSE = r"""
 import json, sys, time
-from airflow.dag_processing.dagbag import DagBag
+from pathlib import Path
+from airflow.dag_processing.dagbag import BundleDagBag
 import airflow.sdk  # what every DAG file imports anyway; not charged to the file
 before = set(sys.modules)
 t0 = time.perf_counter()
-bag = DagBag(dag_folder=sys.argv[1])
+bag = BundleDagBag(dag_folder=sys.argv[1], bundle_path=Path(sys.argv[1]).parent)  # as the dag-processor does
 seconds = time.perf_counter() - t0
 dags = {}
 for dag_id, dag in bag.dags.items():
@@ -42,7 +44,8 @@ print(json.dumps({"errors": {k: str(v) for k, v in bag.import_errors.items()}, "
 
 def _parse(path: Path) -> dict:
     out = subprocess.run([sys.executable, "-c", _PARSE, str(path)], capture_output=True, text=True, timeout=120,
-                         env={**__import__("os").environ, "AIRFLOW__CORE__LOAD_EXAMPLES": "False"})
+                         env={**__import__("os").environ, "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+                              "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_DIR)})
     assert out.returncode == 0, out.stderr[-3000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
 
