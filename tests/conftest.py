@@ -75,6 +75,32 @@ def db(pg_admin_dsn, template_dsn) -> str:
     _admin_exec(pg_admin_dsn, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def free_port():
+    """A function returning a free TCP port on 127.0.0.1 (for servers the test starts)."""
+    return _free_port
+
+
+@pytest.fixture(scope="session")
+def pg_exec(pg_admin_dsn):
+    """A function running one statement on the test server's `postgres` database, in autocommit."""
+    return lambda sql: _admin_exec(pg_admin_dsn, sql)
+
+
+@pytest.fixture(scope="session")
+def dsn_for(pg_admin_dsn):
+    """A function mapping a database name to its DSN on the test server."""
+    return lambda dbname: _dsn_for(pg_admin_dsn, dbname)
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """The read-only real candles in ../shared/data/binance-1d."""

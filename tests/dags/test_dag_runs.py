@@ -16,7 +16,6 @@ import sys
 import time
 from pathlib import Path
 
-import psycopg2
 import pytest
 
 from cryptolstm import storage
@@ -31,32 +30,15 @@ DAY, DAY_RUN = "2025-01-13", "2025-01-14"  # daily run: interval [Jan 13, Jan 14
 LATER, LATER_RUN = "2025-01-18", "2025-01-19"  # by then Jan 13's five horizons have matured
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _exec(admin_dsn: str, sql: str) -> None:
-    conn = psycopg2.connect(admin_dsn)
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql)
-    finally:
-        conn.close()
 
 
 @pytest.fixture(scope="module")
-def airflow_env(pg_admin_dsn, tmp_path_factory):
+def airflow_env(pg_exec, dsn_for, tmp_path_factory):
     """An Airflow home and a migrated metadata database for this module's dag.test() runs."""
-    from urllib.parse import urlsplit, urlunsplit
-
     name = f"af_dagtest_{os.getpid()}"
-    _exec(pg_admin_dsn, f"DROP DATABASE IF EXISTS {name}")
-    _exec(pg_admin_dsn, f"CREATE DATABASE {name}")
-    u = urlsplit(pg_admin_dsn)
-    meta = urlunsplit(("postgresql+psycopg2", u.netloc, "/" + name, u.query, ""))
+    pg_exec(f"DROP DATABASE IF EXISTS {name}")
+    pg_exec(f"CREATE DATABASE {name}")
+    meta = "postgresql+psycopg2" + dsn_for(name)[len("postgresql"):]
     home = tmp_path_factory.mktemp("airflow_home")
     env = {**os.environ, "AIRFLOW_HOME": str(home), "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": meta,
            "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
@@ -66,14 +48,14 @@ def airflow_env(pg_admin_dsn, tmp_path_factory):
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     yield env
-    _exec(pg_admin_dsn, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    pg_exec(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 @pytest.fixture(scope="module")
-def smtp_sink(tmp_path_factory):
+def smtp_sink(tmp_path_factory, free_port):
     """aiosmtpd writing every received mail into a maildir."""
     maildir = tmp_path_factory.mktemp("mail") / "box"
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{port}", "-c",
                              "aiosmtpd.handlers.Mailbox", str(maildir)], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
@@ -150,8 +132,8 @@ PROMOTE_FIRST = {"CRYPTOLSTM_PROMOTION_FIRST_MARGIN": "-1"}  # the first tiny mo
 
 
 @pytest.mark.slow
-def test_weekly_then_daily_then_rerun_and_future_scramble(airflow_env, smtp_sink, db, pg_admin_dsn, shared_data,
-                                                          tmp_path):
+def test_weekly_then_daily_then_rerun_and_future_scramble(airflow_env, smtp_sink, db, pg_exec, dsn_for,
+                                                          shared_data, tmp_path):
     port, maildir = smtp_sink
     data = tmp_path / "live"
     shutil.copytree(shared_data, data)
@@ -192,15 +174,12 @@ def test_weekly_then_daily_then_rerun_and_future_scramble(airflow_env, smtp_sink
 
     # Future scramble: a fresh database and a stand-in whose every candle after DAY is altered.
     name = f"cl_scramble_{os.getpid()}"
-    from urllib.parse import urlsplit, urlunsplit
-
-    _exec(pg_admin_dsn, f"CREATE DATABASE {name} TEMPLATE cl_test_template")
-    u = urlsplit(db)
-    db2 = urlunsplit((u.scheme, u.netloc, "/" + name, u.query, ""))
+    pg_exec(f"CREATE DATABASE {name} TEMPLATE cl_test_template")
+    db2 = dsn_for(name)
     try:
         with StandIn(_scrambled_copy(shared_data, tmp_path / "scrambled", DAY)) as ex2:
             assert _run(airflow_env, "cryptolstm_weekly.py", WEEK_END, db2, ex2.url, port, PROMOTE_FIRST)["state"] == "success"
             assert _run(airflow_env, "cryptolstm_daily.py", DAY_RUN, db2, ex2.url, port)["state"] == "success"
         assert _q(db2, FORECASTS, (DAY,)) == first
     finally:
-        _exec(pg_admin_dsn, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        pg_exec(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import mailbox
 import shutil
-import socket
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,11 +21,6 @@ from cryptolstm.config import Settings
 
 pytestmark = pytest.mark.e2e
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _utc(text: str) -> datetime:
@@ -42,11 +36,11 @@ def _mails(maildir: Path) -> list[str]:
     return [m["Subject"] for m in mailbox.Maildir(str(maildir), create=False)] if maildir.exists() else []
 
 
-def test_backfill_both_dags(tmp_path, shared_data, monkeypatch):
+def test_backfill_both_dags(tmp_path, shared_data, monkeypatch, free_port):
     data = tmp_path / "candles"
     shutil.copytree(shared_data, data)
-    settings = replace(Settings.from_env({}), state_dir=tmp_path / "state", api_port=_free_port(),
-                       smtp_port=_free_port(), standin_port=_free_port())
+    settings = replace(Settings.from_env({}), state_dir=tmp_path / "state", api_port=free_port(),
+                       smtp_port=free_port(), standin_port=free_port())
     for k, v in {"CRYPTOLSTM_TRAIN_PROFILE": "tiny",
                  "CRYPTOLSTM_PROMOTION_FIRST_MARGIN": "-1",  # the first tiny model is promoted
                  "CRYPTOLSTM_ALERT_MIN_DA": "1.01",  # live accuracy fires once enough cells matured

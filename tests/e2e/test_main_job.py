@@ -8,7 +8,6 @@ nothing is left running afterwards.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 
@@ -21,17 +20,12 @@ from cryptolstm.config import Settings
 pytestmark = pytest.mark.e2e
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
-
-def test_run_replay_then_down(tmp_path, shared_data):
+def test_run_replay_then_down(tmp_path, shared_data, free_port):
     state = tmp_path / "state"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "CRYPTOLSTM_"))}
-    env.update({"CRYPTOLSTM_STATE_DIR": str(state), "CRYPTOLSTM_API_PORT": str(_free_port()),
-                "CRYPTOLSTM_SMTP_PORT": str(_free_port()), "CRYPTOLSTM_STANDIN_PORT": str(_free_port()),
+    env.update({"CRYPTOLSTM_STATE_DIR": str(state), "CRYPTOLSTM_API_PORT": str(free_port()),
+                "CRYPTOLSTM_SMTP_PORT": str(free_port()), "CRYPTOLSTM_STANDIN_PORT": str(free_port()),
                 "CRYPTOLSTM_TRAIN_PROFILE": "tiny"})
     cli = [sys.executable, "-m", "cryptolstm.cli"]
     try:

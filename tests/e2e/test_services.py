@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import smtplib
-import socket
 import subprocess
 import sys
 from dataclasses import replace
@@ -19,11 +18,6 @@ from cryptolstm.config import Settings
 
 pytestmark = pytest.mark.e2e
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _processes_using(state_dir: Path) -> list[psutil.Process]:
@@ -41,10 +35,10 @@ def _processes_using(state_dir: Path) -> list[psutil.Process]:
     return found
 
 
-def test_up_healthy_down_leaves_nothing(tmp_path, shared_data):
-    settings = replace(Settings.from_env({}), state_dir=tmp_path / "state", api_port=_free_port(),
-                       smtp_port=_free_port())
-    port = _free_port()
+def test_up_healthy_down_leaves_nothing(tmp_path, shared_data, free_port):
+    settings = replace(Settings.from_env({}), state_dir=tmp_path / "state", api_port=free_port(),
+                       smtp_port=free_port())
+    port = free_port()
     try:
         env = services.up(settings, wait=180, log=lambda *_: None, replay_dir=shared_data, standin_port=port)
         doc = services.health(settings)
@@ -70,8 +64,8 @@ def test_up_healthy_down_leaves_nothing(tmp_path, shared_data):
     assert leftovers == [], [(p.pid, p.cmdline()) for p in leftovers]
 
 
-def test_cli_status_reports_down(tmp_path):
-    env = {**os.environ, "CRYPTOLSTM_STATE_DIR": str(tmp_path / "s"), "CRYPTOLSTM_API_PORT": str(_free_port())}
+def test_cli_status_reports_down(tmp_path, free_port):
+    env = {**os.environ, "CRYPTOLSTM_STATE_DIR": str(tmp_path / "s"), "CRYPTOLSTM_API_PORT": str(free_port())}
     out = subprocess.run([sys.executable, "-m", "cryptolstm.cli", "services", "status"], env=env,
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 1
