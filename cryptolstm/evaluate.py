@@ -18,7 +18,8 @@ from cryptolstm import features as feats_mod
 from cryptolstm import train, validation
 
 
-CANDIDATES = ("lstm_lr3e-4", "lstm_3seeds", "lstm_refit")  # not in the default table: named explicitly for selection runs
+CANDIDATES = ("lstm_lr3e-4", "lstm_3seeds", "lstm_refit",
+              "lstm_median", "lstm_signdir", "lstm_median_sign", "lstm_median_sign_clip2")  # not in the default table: named explicitly for selection runs
 
 
 def variants(names=None) -> dict[str, train.TrainConfig]:
@@ -35,6 +36,12 @@ def variants(names=None) -> dict[str, train.TrainConfig]:
         "lstm_lr3e-4": replace(base, learning_rate=3e-4),  # smaller steps: the signal is tiny, epoch 1 was best
         "lstm_3seeds": replace(base, n_seeds=3),  # average of 3 seeds: less variance in what ES keeps
         "lstm_refit": replace(base, refit_all=True),  # ES picks the epochs, then retrain on the whole fold
+        # round 2 (docs/evaluation.md, "Round 2"): DA scores the sign of the conditional MEDIAN; a linear probe
+        # on the inner folds learnt reversal from sign targets (0.516) but momentum from returns (0.484)
+        "lstm_median": replace(base, huber_delta=0.1),  # Huber ~ L1: fits the conditional median
+        "lstm_signdir": replace(base, dir_term="sign"),  # wrong-sign cost ~ |yhat|, not |y| * |yhat|
+        "lstm_median_sign": replace(base, huber_delta=0.1, dir_term="sign"),
+        "lstm_median_sign_clip2": replace(base, huber_delta=0.1, dir_term="sign", input_clip=2.0),
     }
     if names is None:  # the ablation table; quality candidates only when named
         return {n: c for n, c in allv.items() if n not in CANDIDATES}

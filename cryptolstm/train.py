@@ -36,9 +36,12 @@ class TrainConfig:
     dense_units: int = 64  # width of the Dense(relu) layer before the head
     dropout: float = 0.2  # between the two recurrent layers
     embed_dim: int = 4  # size of the coin-id embedding joined to the sequence summary
-    # loss: Huber on scaled returns + dir_lambda * relu(-y * yhat); dir_lambda = 0 is plain Huber
+    # loss: Huber on scaled returns + dir_lambda * relu(-d * yhat), d = y ("product") or sign(y) ("sign");
+    # dir_lambda = 0 is plain Huber (see losses.py for why the two forms differ)
     huber_delta: float = 1.0  # in units of the per-horizon robust target scale
     dir_lambda: float = 0.5  # weight of the wrong-sign term (0 = plain Huber ablation)
+    dir_term: str = "product"  # "product": cost ~ |y| * |yhat|; "sign": cost ~ |yhat|, every cell's direction counts alike
+    input_clip: float = 6.0  # scaled inputs are clipped to +-input_clip robust units (one crash day cannot dominate)
     horizon_weights: tuple[float, ...] | None = None  # per-horizon loss weights; None = equal
     # optimisation
     learning_rate: float = 1e-3  # Adam
@@ -97,7 +100,8 @@ def _train_one(x, coin, y, x_es, coin_es, y_es, config: TrainConfig, seed: int, 
                         horizons=config.horizons, lstm_units=tuple(config.lstm_units),
                         dense_units=config.dense_units, dropout=config.dropout, embed_dim=config.embed_dim)
     model.compile(optimizer=keras.optimizers.Adam(config.learning_rate),
-                  loss=direction_aware_huber(config.huber_delta, config.dir_lambda, config.horizon_weights))
+                  loss=direction_aware_huber(config.huber_delta, config.dir_lambda, config.horizon_weights,
+                                             config.dir_term))
     # Batch order is permuted WITHIN the fitting cells only (seeded, reshuffled each epoch): every one
     # of them lies in the past of the purged early-stopping block and of any scored day, so this mixes
     # regimes inside the training fold without moving any information across the temporal split.
@@ -135,7 +139,8 @@ def fit(panel: pd.DataFrame, cutoff, config: TrainConfig = TrainConfig()) -> Tra
         raise ValueError("no fitting cells left before the early-stopping block")
     H, T = config.horizons, config.window
     scaler = RobustScaler.fit(f[list(feats_mod.FEATURES)].to_numpy(),
-                              windows.gather_targets(cube.log_close, fit_cells.coin, fit_cells.t, H))
+                              windows.gather_targets(cube.log_close, fit_cells.coin, fit_cells.t, H),
+                              clip=config.input_clip)
 
     def arrays(cells):
         x = scaler.transform(windows.gather_windows(cube.x, cells.coin, cells.t, T))  # [N, T, F]

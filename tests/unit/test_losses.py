@@ -56,6 +56,23 @@ def test_horizon_weights():
     assert _loss(y, p, horizon_weights=(5, 0, 0, 0, 0)) == pytest.approx(5 * _loss(y, p))
 
 
+def test_sign_term_costs_in_proportion_to_the_wrong_side_not_to_the_move():
+    # "sign": lam * relu(-sign(y) * p): grows with how far p is on the wrong side ...
+    extra = [_loss(Y, [p] * 5, lam=0.5, dir_term="sign") - _loss(Y, [p] * 5, lam=0.0) for p in (-0.2, -0.4, -0.8)]
+    np.testing.assert_allclose(extra, [0.5 * 0.2, 0.5 * 0.4, 0.5 * 0.8], rtol=1e-5)
+    # ... is the same for a small and a big move of the same sign, and vanishes on the right side
+    small_move = _loss([0.1] * 5, [-0.4] * 5, lam=0.5, dir_term="sign") - _loss([0.1] * 5, [-0.4] * 5, lam=0.0)
+    big_move = _loss([3.0] * 5, [-0.4] * 5, lam=0.5, dir_term="sign") - _loss([3.0] * 5, [-0.4] * 5, lam=0.0)
+    assert small_move == pytest.approx(big_move, rel=1e-5) == pytest.approx(0.5 * 0.4, rel=1e-5)
+    assert _loss(Y, [0.2] * 5, lam=0.5, dir_term="sign") == pytest.approx(_loss(Y, [0.2] * 5, lam=0.0))
+
+
+def test_sign_term_gradient_points_toward_the_right_sign():
+    g = _grad([0.01] * 5, [-0.6] * 5, delta=0.1, dir_term="sign")
+    g_plain = _grad([0.01] * 5, [-0.6] * 5, delta=0.1, lam=0.0)
+    assert (g < 0).all() and (np.abs(g) > np.abs(g_plain)).all()
+
+
 def test_rejects_bad_parameters():
     from cryptolstm.losses import direction_aware_huber
 
@@ -63,3 +80,5 @@ def test_rejects_bad_parameters():
         direction_aware_huber(delta=0)
     with pytest.raises(ValueError):
         direction_aware_huber(lam=-1)
+    with pytest.raises(ValueError):
+        direction_aware_huber(dir_term="constant")
