@@ -77,7 +77,8 @@ def evaluate(cur, as_of: date, config: AlertConfig, previous: dict[str, str]) ->
     # no champion
     if champ is None:
         out.append(AlertState("no_champion", "firing",
-                              f"no champion may forecast {as_of}: no model promoted before it", {}))
+                              f"no champion may forecast {as_of}: no model promoted before it (forecasts, if any, "
+                              "are provisional: the newest model trained before the day)", {}))
     else:
         out.append(AlertState("no_champion", "ok", f"champion {champ.model_id} forecasts {as_of}",
                               {"model_id": champ.model_id}))

@@ -37,13 +37,16 @@ class PipelineConfig:
     wf_days: int = 56  # as-of days the weekly walk-forward scores; >= 7 * promotion.weeks
     stale_after_days: int = 21  # a champion older than this (days since training cutoff) forecasts but alerts
     charts_dir: Path | None = None  # where render_charts writes PNGs; None: <state_dir>/charts
+    provisional: bool = True  # no champion yet: the newest model trained before the day forecasts it, labelled
+    #                           provisional (False: such days get no forecast, only the no_champion alert)
     promotion: PromotionConfig = field(default_factory=PromotionConfig)
     alerts: AlertConfig = field(default_factory=AlertConfig)
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "PipelineConfig":
         """Overrides: CRYPTOLSTM_TRAIN_PROFILE, CRYPTOLSTM_WF_FOLDS, CRYPTOLSTM_WF_DAYS,
-        CRYPTOLSTM_STALE_DAYS, CRYPTOLSTM_CHARTS_DIR, CRYPTOLSTM_PROMOTION_*, CRYPTOLSTM_ALERT_*."""
+        CRYPTOLSTM_STALE_DAYS, CRYPTOLSTM_CHARTS_DIR, CRYPTOLSTM_PROVISIONAL (1/0), CRYPTOLSTM_PROMOTION_*,
+        CRYPTOLSTM_ALERT_*."""
         env = os.environ if environ is None else environ
         profile = env.get("CRYPTOLSTM_TRAIN_PROFILE", cls.train_profile)
         if profile not in ("full", "tiny"):
@@ -54,7 +57,10 @@ class PipelineConfig:
             from dataclasses import replace
 
             alerts = replace(alerts, stale_after_days=stale)
-        cfg = cls(train_profile=profile, wf_folds=int(env.get("CRYPTOLSTM_WF_FOLDS", cls.wf_folds)),
+        provisional = env.get("CRYPTOLSTM_PROVISIONAL", "1").strip().lower()
+        if provisional not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+            raise ValueError(f"CRYPTOLSTM_PROVISIONAL must be 1 or 0, not {provisional!r}")
+        cfg = cls(train_profile=profile, provisional=provisional in ("1", "true", "yes", "on"), wf_folds=int(env.get("CRYPTOLSTM_WF_FOLDS", cls.wf_folds)),
                   wf_days=int(env.get("CRYPTOLSTM_WF_DAYS", cls.wf_days)), stale_after_days=stale,
                   charts_dir=Path(env["CRYPTOLSTM_CHARTS_DIR"]) if env.get("CRYPTOLSTM_CHARTS_DIR") else None,
                   promotion=PromotionConfig.from_env(env), alerts=alerts)
@@ -128,7 +134,8 @@ def forecast(dsn: str, as_of: date, run_id: str, config: PipelineConfig | None =
     from cryptolstm.forecast import forecast_as_of
 
     config = config or PipelineConfig.from_env()
-    return forecast_as_of(dsn, _day(as_of), run_id, stale_after_days=config.stale_after_days)
+    return forecast_as_of(dsn, _day(as_of), run_id, stale_after_days=config.stale_after_days,
+                          provisional=config.provisional)
 
 
 def score(dsn: str, as_of: date) -> dict:

@@ -139,6 +139,14 @@ def champion_as_of(cur, as_of: date) -> ModelRecord | None:
     return _record(row) if row else None
 
 
+def provisional_as_of(cur, as_of: date) -> ModelRecord | None:
+    """The newest model trained before `as_of` (any status): serves a day that has no champion, so that the
+    days before the first promotion still get LSTM forecasts, labelled provisional. None if none exists."""
+    cur.execute(storage.query("registry_provisional_as_of"), {"as_of": as_of})
+    row = cur.fetchone()
+    return _record(row) if row else None
+
+
 def current_champion(cur) -> ModelRecord | None:
     """The model whose status is 'champion' (open-ended range)."""
     cur.execute(f"SELECT {_COLUMNS} FROM models WHERE status = 'champion'")

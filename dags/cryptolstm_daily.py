@@ -10,7 +10,9 @@ forecast's *as-of* day is `start`):
 3. **wait_for_weekly** — if the weekly run that decides the champion for this day exists, wait until it
    has recorded its decision (a backfill then reproduces what live would have done).
 4. **forecast** — the point-in-time champion (champion on the as-of day AND trained before it)
-   forecasts h = 1..5 for every coin into `forecasts`; no champion -> the task is **skipped**.
+   forecasts h = 1..5 for every coin into `forecasts`. Before the first promotion the newest model
+   trained before the day forecasts **provisionally** (`v_latest_forecasts.served_as`; off with
+   `CRYPTOLSTM_PROVISIONAL=0`); no model at all -> the task is **skipped**.
 5. **score** — forecasts whose target day has closed get their outcome in `forecast_scores`.
 6. **alerts** — live DA / stale / missing champion recorded in `alerts`, email on a change of state.
 7. **charts** — PNG charts of the day (non-critical).

@@ -81,17 +81,20 @@ def _print_outcome(dsn: str, as_of: date, week_end: date) -> None:
             fmt = lambda x: "n/a" if x is None else f"{x:.3f}"  # noqa: E731
             print(f"weekly decision {week_end}: {cid} {'PROMOTED' if promoted else 'not promoted'} "
                   f"(DA {fmt(cda)} vs champion {fmt(chda)} on {n} cells) — {reason}")
-        cur.execute("""SELECT coin, horizon, pred_log_return, pred_close, base_close, model_id FROM forecasts
-                       WHERE as_of = %s ORDER BY coin, horizon""", (as_of,))
+        cur.execute("""SELECT coin, horizon, pred_log_return, pred_close, base_close, model_id, served_as
+                       FROM v_latest_forecasts WHERE as_of = %s ORDER BY coin, horizon""", (as_of,))
         rows = cur.fetchall()
     if not rows:
-        print(f"no forecast for {as_of}: there is no champion trained before that day "
+        print(f"no forecast for {as_of}: no model was trained before that day "
               "(see the weekly decision above and the `alerts` table) — no fake forecast is made")
         return
     by_coin: dict[str, list] = {}
-    for coin, h, r, p, base, model in rows:
+    for coin, h, r, p, base, model, _ in rows:
         by_coin.setdefault(coin, []).append((h, r, p, base, model))
-    print(f"\nforecasts as of {as_of} (price = close[t]·exp(r̂)), model {rows[0][5]}:")
+    if rows[0][6] == "provisional":
+        print(f"\n!! PROVISIONAL: no model has been promoted yet; {rows[0][5]} is the newest model trained before "
+              f"{as_of} and forecasts until one is (the no_champion alert is firing)")
+    print(f"\nforecasts as of {as_of} (price = close[t]·exp(r̂)), model {rows[0][5]} ({rows[0][6]}):")
     print(f"{'coin':5} {'close':>12} " + " ".join(f"{'t+' + str(h):>20}" for h in range(1, 6)))
     for coin, cells in by_coin.items():
         cols = " ".join(f"{p:>12.6g} ({r:+.2%})" for _, r, p, _, _ in sorted(cells))

@@ -64,17 +64,49 @@ def test_future_candles_do_not_change_the_forecast(db):
     assert _rows(db) == before
 
 
-def test_no_champion_means_no_forecast(db):
+def test_no_champion_and_provisional_off_means_no_forecast(db):
     insert_candles(db, AS_OF)
     register_tiny(db, "cand", CUTOFF)  # registered but never promoted
-    out = forecast_as_of(db, AS_OF, "run-1")
+    out = forecast_as_of(db, AS_OF, "run-1", provisional=False)
     assert out["status"] == "no_champion" and out["rows"] == 0 and "no model" in out["message"]
     assert _rows(db) == []
+
+
+def test_no_model_at_all_means_no_forecast(db):
+    insert_candles(db, AS_OF)
+    register_tiny(db, "later", AS_OF)  # trained on the day itself: may not forecast it
+    out = forecast_as_of(db, AS_OF, "run-1")
+    assert out["status"] == "no_champion" and out["rows"] == 0 and _rows(db) == []
+
+
+def test_no_champion_newest_model_trained_before_the_day_forecasts_provisionally(db):
+    insert_candles(db, AS_OF)
+    register_tiny(db, "older", CUTOFF - timedelta(days=7))
+    register_tiny(db, "cand", CUTOFF)  # never promoted (e.g. rejected by the first-model gate)
+    register_tiny(db, "after", AS_OF)  # trained on the as-of day: never serves it
+    out = forecast_as_of(db, AS_OF, "run-1")
+    assert out["status"] == "provisional" and out["model_id"] == "cand" and out["rows"] == 45
+    rows = _rows(db)
+    assert len(rows) == 45 and {r[3] for r in rows} == {"cand"}
+    forecast_as_of(db, AS_OF, "run-1")  # a rerun is identical
+    assert _rows(db) == rows
+    with storage.transaction(db) as cur:
+        cur.execute("SELECT DISTINCT served_as FROM v_latest_forecasts")
+        assert cur.fetchall() == [("provisional",)]
+
+
+def test_a_champion_is_preferred_to_a_newer_provisional_model(db):
+    insert_candles(db, AS_OF)
+    make_champion(db, "champ", CUTOFF - timedelta(days=7), EFFECTIVE)
+    register_tiny(db, "cand", CUTOFF)
+    out = forecast_as_of(db, AS_OF, "run-1")
+    assert out["status"] == "ok" and out["model_id"] == "champ"
 
 
 def test_day_before_promotion_has_no_champion(db):
     insert_candles(db, AS_OF)
     make_champion(db, "champ", CUTOFF, EFFECTIVE)
+    # the champion's own model was trained through CUTOFF, so it cannot serve that day even provisionally
     assert forecast_as_of(db, CUTOFF, "run-1")["status"] == "no_champion"
 
 

@@ -43,6 +43,22 @@ def test_latest_forecasts(db):
     assert len(rows) == 10
     assert {(r[0], r[1], r[3]) for r in rows} == {("BTC", date(2025, 1, 13), "b"), ("ETH", date(2025, 1, 13), "b")}
     assert [r[4] for r in rows if r[0] == "ETH"] == [-1] * 5
+    assert {r[0] for r in _q(db, "SELECT served_as FROM v_latest_forecasts")} == {"champion"}
+
+
+def test_latest_forecasts_label_provisional_rows(db):
+    _seed(db)
+    with storage.transaction(db) as cur:  # a newer day served by a model that was never champion
+        cur.execute("INSERT INTO models (model_id, created_for, training_cutoff, feature_version, hyperparams, "
+                    "code_version, artifact, artifact_sha256, status) VALUES ('c', '2025-01-19', '2025-01-18', 'f', "
+                    "'{}', 't', '\\x01', 'z', 'rejected')")
+        cur.execute("UPDATE models SET champion_until = '2025-01-19', status = 'retired' WHERE model_id = 'b'")
+        for h in range(1, 6):
+            cur.execute("INSERT INTO forecasts VALUES ('BTC', '2025-01-20', %s, 'c', %s::date + %s, 100, 0.01, "
+                        "100 * exp(0.01), 'run')", (h, date(2025, 1, 20), h))
+    rows = _q(db, "SELECT coin, as_of, model_id, served_as FROM v_latest_forecasts ORDER BY coin, horizon")
+    assert {tuple(r) for r in rows} == {("BTC", date(2025, 1, 20), "c", "provisional"),
+                                        ("ETH", date(2025, 1, 13), "b", "champion")}
 
 
 def test_forecast_outcomes(db):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import date, datetime, timezone
 
+import pytest
+
 from cryptolstm.alerts import AlertConfig, threshold
 from cryptolstm.pipeline import PipelineConfig, weekly_boundary
 from cryptolstm.registry import ModelRecord
@@ -34,6 +36,14 @@ def test_alert_config_from_env():
 def test_pipeline_config_stale_days_reach_alerts():
     c = PipelineConfig.from_env({"CRYPTOLSTM_STALE_DAYS": "10", "CRYPTOLSTM_TRAIN_PROFILE": "tiny"})
     assert c.alerts.stale_after_days == 10 and c.train_config().window == 10
+
+
+def test_pipeline_config_provisional_switch():
+    assert PipelineConfig.from_env({}).provisional is True
+    assert PipelineConfig.from_env({"CRYPTOLSTM_PROVISIONAL": "0"}).provisional is False
+    assert PipelineConfig.from_env({"CRYPTOLSTM_PROVISIONAL": "on"}).provisional is True
+    with pytest.raises(ValueError, match="CRYPTOLSTM_PROVISIONAL"):
+        PipelineConfig.from_env({"CRYPTOLSTM_PROVISIONAL": "maybe"})
 
 
 def test_weekly_boundary_is_the_last_sunday():

@@ -1,5 +1,7 @@
 """The evaluation verbs are discovered by the CLI and parse their options."""
 
+from dataclasses import replace
+
 from cryptolstm import evaluate
 from cryptolstm.cli import build_parser
 
@@ -17,3 +19,11 @@ def test_variants_are_the_baseline_and_its_ablations():
     assert next(iter(v)) == "lstm"
     assert v["lstm"].arch == "lstm" and v["bilstm"].arch == "bilstm" and v["cnn_lstm"].arch == "cnn_lstm"
     assert v["lstm_plain_huber"].dir_lambda == 0 and v["lstm_per_coin"].per_coin
+    # the ablations were measured against round 1's baseline (delta 1) and differ from it in one field only
+    r1 = v["lstm_delta1"]
+    assert r1.huber_delta == 1.0 and v["lstm"] == replace(r1, huber_delta=v["lstm"].huber_delta)
+    for name, field in [("lstm_plain_huber", "dir_lambda"), ("cnn_lstm", "arch"), ("bilstm", "arch"),
+                        ("lstm_per_coin", "per_coin")]:
+        assert replace(v[name], **{field: getattr(r1, field)}) == r1, name
+    # the round-2 selection is the default
+    assert evaluate.variants(["lstm_median"])["lstm_median"] == v["lstm"]

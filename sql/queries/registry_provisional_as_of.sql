@@ -1,0 +1,9 @@
+-- The model that serves as-of day %(as_of)s PROVISIONALLY when no model was champion on it (before the
+-- first promotion): the newest model trained only on data before the day, whatever its gate said.
+-- Deterministic: latest training cutoff, then latest weekly interval, then model_id.
+SELECT model_id, created_for, training_cutoff, feature_version, hyperparams, code_version, metrics,
+       artifact_sha256, status, champion_from, champion_until
+FROM models
+WHERE training_cutoff < %(as_of)s
+ORDER BY training_cutoff DESC, created_for DESC, model_id DESC
+LIMIT 1
