@@ -194,6 +194,9 @@ def render_page(d: PageData, chart_url: Callable[[str], str]) -> str:
         c = d.champion
         champ = (f'champion <b>{_e(c["model_id"])}</b> (training cutoff {_e(c["training_cutoff"])}, '
                  f'champion since {_e(c["champion_from"] or "–")})')
+    elif d.forecasts is not None and len(d.forecasts):
+        ids = ", ".join(sorted({str(m) for m in d.forecasts["model_id"]}))
+        champ = f"no champion model yet: forecasts are <b>provisional</b> (newest model trained before the day: {_e(ids)})"
     else:
         champ = "no champion model"
     as_of = f"forecasts as of <b>{_e(d.as_of)}</b>" if d.as_of else "no forecast yet"

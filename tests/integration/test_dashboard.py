@@ -94,6 +94,15 @@ def test_page_renders_latest_forecasts_charts_and_promotions(db, reader):
     assert client.get("/cryptolstm/?as_of=yesterday").status_code == 400
 
 
+def test_page_labels_forecasts_provisional_when_no_model_was_ever_promoted(db, reader):
+    seed(db)
+    with psycopg2.connect(db) as conn, conn.cursor() as cur:  # undo every promotion: forecasts stay, unpromoted
+        cur.execute("UPDATE models SET champion_from = NULL, champion_until = NULL, status = 'rejected'")
+    page = _client(reader).get("/cryptolstm/").text
+    assert f"forecasts as of <b>{AS_OF}</b>" in page
+    assert "no champion model yet: forecasts are <b>provisional</b>" in page and "m2" in page
+
+
 def test_page_on_an_empty_database_says_so(db, reader):
     r = _client(reader).get("/cryptolstm/")
     assert r.status_code == 200
