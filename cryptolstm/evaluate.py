@@ -19,7 +19,8 @@ from cryptolstm import train, validation
 
 
 CANDIDATES = ("lstm_lr3e-4", "lstm_3seeds", "lstm_refit", "lstm_median", "lstm_signdir",
-              "lstm_median_sign", "lstm_median_sign_clip2", "lstm_median_refit", "lstm_median_es5")  # named explicitly for selection runs
+              "lstm_median_sign", "lstm_median_sign_clip2", "lstm_median_refit", "lstm_median_es5",
+              "lstm_seed1", "lstm_seed2", "lstm_median_3seeds_b1024")  # named explicitly for selection runs
 
 
 def variants(names=None) -> dict[str, train.TrainConfig]:
@@ -49,6 +50,10 @@ def variants(names=None) -> dict[str, train.TrainConfig]:
         # round 3, on the new default: learn from the freshest days too (ES block never fitted otherwise)
         "lstm_median_refit": replace(base, refit_all=True),  # ES picks the epochs, then refit on the whole fold
         "lstm_median_es5": replace(base, es_fraction=0.05),  # half as many days held out for early stopping
+        # round 4: seed variance (same config, other seeds) and a 3-seed ensemble at batch 1024 (time budget)
+        "lstm_seed1": replace(base, seed=1),
+        "lstm_seed2": replace(base, seed=2),
+        "lstm_median_3seeds_b1024": replace(base, n_seeds=3, batch_size=1024),
     }
     if names is None:  # the ablation table; quality candidates only when named
         return {n: c for n, c in allv.items() if n not in CANDIDATES}
