@@ -8,11 +8,11 @@ so tests and the replay mode run the real client over HTTP, pointed here by conf
   still-open current day as the last row, unless `serve_partial=False`). `now=None` means "after the
   last CSV day". With `follow=True` a klines request carrying `endTime` sees `now = endTime + 1 ms`
   (our ingester always sends `endTime = interval end - 1 ms`), so a replayed run sees its own past only.
-- **Faults** (`FAULT_KINDS`): injected per endpoint/symbol for the next `times` requests.
+- **Faults** (`FAULT_KINDS`, defined in `standin_faults`): injected per endpoint/symbol for the next `times` requests.
 - **Counters** of requests per endpoint and symbol, for tests and the ingest benchmark.
 
 Everything is controllable in-process (`StandIn` methods) and over HTTP under `/_standin/`
-(`StandInControl` is the client), so other processes — Airflow tasks, a replay driver — can move the
+(`StandInControl` in `standin_control` is the client), so other processes — Airflow tasks, a replay driver — can move the
 clock or inject faults:
 
     GET    /_standin/state              clock, faults, request counts
@@ -38,73 +38,17 @@ import socket
 import struct
 import threading
 import time
-import urllib.request
-from dataclasses import asdict, dataclass
-from datetime import date, datetime, timezone
+from dataclasses import asdict
+from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-DAY_MS = 86_400_000
+from cryptolstm.standin_control import StandInControl  # noqa: F401  (re-exported: the client lives beside)
+from cryptolstm.standin_faults import (  # noqa: F401  (re-exported for callers of cryptolstm.standin)
+    DAY_MS, ERRORS, FAULT_KINDS, HTTP_FAULTS, OTHER_FAULTS, Fault, apply_row_fault, parse_instant)
+
 CSV_HEADER = ["date", "open", "high", "low", "close", "volume"]
-
-# Fault kinds. HTTP ones replace the response; row ones alter the served rows.
-HTTP_FAULTS = {
-    "429": (429, "json"),  # rate limited -> ccxt DDoSProtection
-    "418": (418, "json"),  # IP banned after ignoring 429s -> ccxt DDoSProtection
-    "500_json": (500, "json"),  # Binance -1000 unknown error -> ccxt OperationFailed
-    "503_json": (503, "json"),  # -> ccxt ExchangeNotAvailable
-    "500_html": (500, "html"),  # a proxy's error page -> ccxt ExchangeNotAvailable
-    "502_html": (502, "html"),
-    "504": (504, "html"),  # gateway timeout -> ccxt RequestTimeout
-    "non_json": (200, "html"),  # 200 with a maintenance page: ccxt raises nothing
-    "unknown_symbol": (400, "json"),  # -1121 Invalid symbol -> ccxt BadSymbol (permanent)
-}
-OTHER_FAULTS = {
-    "slow",  # sleep `delay` seconds before answering (past the client timeout)
-    "reset",  # drop the TCP connection without an answer
-    "duplicate_rows",  # every served row twice
-    "conflicting_duplicate",  # one row twice, the copy with a different close
-    "out_of_order",  # rows reversed
-    "high_lt_low",  # one row (`day`, else the first) with high and low swapped
-    "garbage_row",  # one row (`day`, else the first) with non-numeric prices
-}
-FAULT_KINDS = frozenset(HTTP_FAULTS) | OTHER_FAULTS
-
-_ERRORS = {  # Binance's own codes and messages
-    429: (-1003, "Too many requests; current limit of IP is 6000 request weight per 1 MINUTE."),
-    418: (-1003, "Way too many requests; IP banned until 1740000000000."),
-    500: (-1000, "An unknown error occured while processing the request."),
-    503: (-1008, "Server is currently overloaded with other requests. Please try again in a few minutes."),
-    400: (-1121, "Invalid symbol."),
-}
-
-
-@dataclass
-class Fault:
-    kind: str  # one of FAULT_KINDS
-    symbol: str | None = None  # exchange symbol, e.g. "BTCUSDT"; None: any symbol
-    endpoint: str = "klines"  # "klines", "exchangeInfo", "time", "ping" or "*"
-    times: int | None = 1  # matching requests affected; None: until cleared
-    delay: float = 2.0  # seconds, for "slow"
-    day: str | None = None  # "YYYY-MM-DD" row to corrupt for row faults; None: the first served row
-
-    def __post_init__(self) -> None:
-        if self.kind not in FAULT_KINDS:
-            raise ValueError(f"unknown fault kind {self.kind!r}; known: {sorted(FAULT_KINDS)}")
-
-
-def parse_instant(value: str | date | datetime | None) -> int | None:
-    """'YYYY-MM-DD' (midnight UTC), an ISO instant, a date or an aware datetime -> epoch ms."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value.replace("Z", "+00:00")) if "T" in value else date.fromisoformat(value)
-    if not isinstance(value, datetime):
-        value = datetime(value.year, value.month, value.day, tzinfo=timezone.utc)
-    if value.tzinfo is None:
-        raise ValueError(f"naive datetime {value!r}: give a UTC-aware one")
-    return int(value.timestamp() * 1000)
 
 
 def _iso(ms: int | None) -> str | None:
@@ -279,32 +223,6 @@ def _partial(ms: int, ohlcv: tuple[str, ...], frac: float) -> list:
     return [ms, ohlcv[0], repr(max(o, close)), repr(min(o, close)), repr(close), repr(v * frac), ms + DAY_MS - 1]
 
 
-def _apply_row_fault(rows: list[list], fault: Fault) -> list[list]:
-    if not rows:
-        return rows
-    if fault.kind == "duplicate_rows":
-        return [r for r in rows for _ in (0, 1)]
-    if fault.kind == "out_of_order":
-        return rows[::-1]
-    if fault.kind == "conflicting_duplicate":
-        copy = list(rows[0])
-        copy[4] = repr(float(copy[4]) * 1.01)
-        copy[2] = repr(max(float(copy[2]), float(copy[4])))
-        return [rows[0], copy] + rows[1:]
-    target = 0
-    if fault.day is not None:
-        ms = parse_instant(fault.day)
-        target = next((i for i, r in enumerate(rows) if r[0] == ms), None)
-        if target is None:
-            return rows
-    row = list(rows[target])
-    if fault.kind == "high_lt_low":
-        row[2], row[3] = row[3], row[2]
-    elif fault.kind == "garbage_row":
-        row[1:6] = ["n/a", "n/a", "n/a", "n/a", "n/a"]
-    return rows[:target] + [row] + rows[target + 1:]
-
-
 def _make_handler(ex: StandIn):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, like the real exchange
@@ -350,7 +268,7 @@ def _make_handler(ex: StandIn):
                     if kind == "html":
                         body = f"<html><head><title>{status}</title></head><body>stand-in fault {fault.kind}</body></html>"
                         return self._send(status, body, "text/html")
-                    return self._error(status, *_ERRORS[status])
+                    return self._error(status, *ERRORS[status])
             if endpoint == "ping":
                 return self._send(200, {})
             if endpoint == "time":
@@ -379,7 +297,7 @@ def _make_handler(ex: StandIn):
                 return self._error(400, -1127, "More than 200 hours between startTime and endTime.")
             rows = ex.klines(q["symbol"], start, end, limit)
             if fault is not None and fault.kind in OTHER_FAULTS:
-                rows = _apply_row_fault(rows, fault)
+                rows = apply_row_fault(rows, fault)
             self._send(200, rows)
 
         def _exchange_info(self) -> dict:
@@ -422,42 +340,3 @@ def _make_handler(ex: StandIn):
             self._send(200, ex.state())
 
     return Handler
-
-
-class StandInControl:
-    """HTTP client of a stand-in's /_standin/ control endpoint (for other processes)."""
-
-    def __init__(self, url: str, timeout: float = 10.0):
-        self.url = url.rstrip("/")
-        self.timeout = timeout
-
-    def _call(self, method: str, path: str, body: dict | None = None) -> dict:
-        data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(self.url + "/_standin/" + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-            return json.loads(resp.read())
-
-    def state(self) -> dict:
-        return self._call("GET", "state")
-
-    def set_clock(self, now, follow: bool | None = None) -> dict:
-        now = now.isoformat() if isinstance(now, (date, datetime)) else now
-        return self._call("POST", "clock", {"now": now, "follow": follow})
-
-    def inject(self, kind: str, **kw) -> dict:
-        return self._call("POST", "faults", {"kind": kind, **kw})
-
-    def clear_faults(self) -> dict:
-        return self._call("DELETE", "faults")
-
-    def set_candle(self, symbol: str, day: str, **fields) -> dict:
-        return self._call("POST", "candle", {"symbol": symbol, "day": day, **fields})
-
-    def reset_stats(self) -> dict:
-        return self._call("POST", "reset", {})
-
-    def requests(self, endpoint: str | None = None, symbol: str | None = None) -> int:
-        counts = self.state()["requests"]
-        return sum(n for ep, per in counts.items() if endpoint in (None, ep)
-                   for s, n in per.items() if symbol in (None, s))
