@@ -18,42 +18,39 @@ from cryptolstm import features as feats_mod
 from cryptolstm import train, validation
 
 
-CANDIDATES = ("lstm_lr3e-4", "lstm_3seeds", "lstm_refit", "lstm_median", "lstm_signdir",
-              "lstm_median_sign", "lstm_median_sign_clip2", "lstm_median_refit", "lstm_median_es5",
-              "lstm_seed1", "lstm_seed2", "lstm_median_3seeds_b1024")  # named explicitly for selection runs
+CANDIDATES = ("lstm_lr3e-4", "lstm_3seeds", "lstm_refit", "lstm_median", "lstm_signdir", "lstm_median_sign",
+              "lstm_median_sign_clip2", "lstm_median_refit", "lstm_median_es5", "lstm_median_seed1",
+              "lstm_median_seed2", "lstm_median_3seeds_b1024")  # named explicitly for selection runs
 
 
 def variants(names=None) -> dict[str, train.TrainConfig]:
     """The baseline LSTM and the ablations the issue asks to measure, by name."""
     base = train.TrainConfig()
-    # round 1's baseline (Huber delta = 1): the architecture/loss/per-coin ablations were measured against
-    # it, so they stay pinned to it and are compared with `lstm_delta1`, not with the current default
-    r1 = replace(base, huber_delta=1.0)
+    med = replace(base, huber_delta=0.1)  # round 2's pick, withdrawn: a constant-sign model (docs/evaluation.md)
     allv = {
-        "lstm": base,  # the default: shared stacked LSTM, direction-aware Huber (delta 0.1, chosen in round 2)
-        "lstm_delta1": r1,  # round 1's default
-        "lstm_plain_huber": replace(r1, dir_lambda=0.0),  # loss ablation
-        "cnn_lstm": replace(r1, arch="cnn_lstm"),  # architecture ablation
-        "lstm_per_coin": replace(r1, per_coin=True),  # nine models instead of one shared
-        "bilstm": replace(r1, arch="bilstm"),  # architecture ablation (the slowest: last)
+        "lstm": base,  # the baseline: shared stacked LSTM, direction-aware Huber (delta 1)
+        "lstm_plain_huber": replace(base, dir_lambda=0.0),  # loss ablation
+        "cnn_lstm": replace(base, arch="cnn_lstm"),  # architecture ablation
+        "lstm_per_coin": replace(base, per_coin=True),  # nine models instead of one shared
+        "bilstm": replace(base, arch="bilstm"),  # architecture ablation (the slowest: last)
         # quality candidates, selected on an inner walk-forward that ends before the reported folds
-        # (`--until 2023-06-20 --folds 3`), never on the reported folds themselves. Round 1, on r1:
-        "lstm_lr3e-4": replace(r1, learning_rate=3e-4),  # smaller steps: the signal is tiny, epoch 1 was best
-        "lstm_3seeds": replace(r1, n_seeds=3),  # average of 3 seeds: less variance in what ES keeps
-        "lstm_refit": replace(r1, refit_all=True),  # ES picks the epochs, then retrain on the whole fold
-        # round 2 (docs/evaluation.md): DA scores the sign of the conditional MEDIAN; a linear probe on the
-        # inner folds learnt reversal from sign targets (0.516) but momentum from returns (0.484)
-        "lstm_median": replace(r1, huber_delta=0.1),  # Huber ~ L1: fits the median -> selected, now the default
-        "lstm_signdir": replace(r1, dir_term="sign"),  # wrong-sign cost ~ |yhat|, not |y| * |yhat|
-        "lstm_median_sign": replace(r1, huber_delta=0.1, dir_term="sign"),
-        "lstm_median_sign_clip2": replace(r1, huber_delta=0.1, dir_term="sign", input_clip=2.0),
-        # round 3, on the new default: learn from the freshest days too (ES block never fitted otherwise)
-        "lstm_median_refit": replace(base, refit_all=True),  # ES picks the epochs, then refit on the whole fold
-        "lstm_median_es5": replace(base, es_fraction=0.05),  # half as many days held out for early stopping
+        # (`--until 2023-06-20 --folds 3`), never on the reported folds themselves. Round 1:
+        "lstm_lr3e-4": replace(base, learning_rate=3e-4),  # smaller steps: the signal is tiny, epoch 1 was best
+        "lstm_3seeds": replace(base, n_seeds=3),  # average of 3 seeds: less variance in what ES keeps
+        "lstm_refit": replace(base, refit_all=True),  # ES picks the epochs, then retrain on the whole fold
+        # round 2: DA scores the sign of the conditional MEDIAN; a linear probe on the inner folds learnt
+        # reversal from sign targets (0.516) but momentum from returns (0.484)
+        "lstm_median": med,  # Huber ~ L1: fits the median
+        "lstm_signdir": replace(base, dir_term="sign"),  # wrong-sign cost ~ |yhat|, not |y| * |yhat|
+        "lstm_median_sign": replace(med, dir_term="sign"),
+        "lstm_median_sign_clip2": replace(med, dir_term="sign", input_clip=2.0),
+        # round 3, on round 2's pick: learn from the freshest days too (the ES block is never fitted otherwise)
+        "lstm_median_refit": replace(med, refit_all=True),  # ES picks the epochs, then refit on the whole fold
+        "lstm_median_es5": replace(med, es_fraction=0.05),  # half as many days held out for early stopping
         # round 4: seed variance (same config, other seeds) and a 3-seed ensemble at batch 1024 (time budget)
-        "lstm_seed1": replace(base, seed=1),
-        "lstm_seed2": replace(base, seed=2),
-        "lstm_median_3seeds_b1024": replace(base, n_seeds=3, batch_size=1024),
+        "lstm_median_seed1": replace(med, seed=1),
+        "lstm_median_seed2": replace(med, seed=2),
+        "lstm_median_3seeds_b1024": replace(med, n_seeds=3, batch_size=1024),
     }
     if names is None:  # the ablation table; quality candidates only when named
         return {n: c for n, c in allv.items() if n not in CANDIDATES}
@@ -114,14 +111,16 @@ def render_markdown(report: dict) -> str:
              f"as-of days, purge 5; scored as-of days {c['first_as_of']} .. {c['last_as_of']} "
              f"({c['n_as_of_days']} days, {c['n_cells']} cell-horizons). Every row is out-of-sample, on the same cells.",
              "", "## Overall", "",
-             "| model | DA | DA 95% CI (block bootstrap) | MAE | MAE / RW | RMSE | share up | PT p (naive) | path err |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| model | DA | DA 95% CI (block bootstrap) | MAE | MAE / RW | RMSE | share up | PT p (naive) | path err "
+             "| constant sign (fold x h) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for name, m in rows.items():
         o = m["overall"]
         ci = v[name]["bootstrap"]["overall"]["da_ci"] if name in v else None
         ci_s = f"[{_f(ci[0])}, {_f(ci[1])}]" if ci else ""
         lines.append(f"| {name} | {_f(o['da'])} | {ci_s} | {_f(o['mae'], 5)} | {_f(o['mae_ratio_rw'])} | "
-                     f"{_f(o['rmse'], 5)} | {_f(o['share_positive'], 3)} | {_f(o['pt_p'], 3)} | {_f(o['path_error'], 5)} |")
+                     f"{_f(o['rmse'], 5)} | {_f(o['share_positive'], 3)} | {_f(o['pt_p'], 3)} | {_f(o['path_error'], 5)} | "
+                     f"{_f(o.get('constant_sign_share'), 2)} |")
     H = sorted(rows[main]["per_horizon"], key=int)
     lines += ["", "## Directional accuracy per horizon (MAE / RW in brackets)", "",
               "| model | " + " | ".join(f"h={h}" for h in H) + " |", "|---|" + "---|" * len(H)]

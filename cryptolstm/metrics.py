@@ -147,6 +147,18 @@ def block_bootstrap_da(y_true: np.ndarray, y_pred: np.ndarray, as_of: np.ndarray
     return out
 
 
+def constant_sign_share(y_pred: np.ndarray, groups: np.ndarray) -> float:
+    """Share of (group, horizon) pairs in which every prediction has the same sign. y_pred [N, H], groups [N]
+    (e.g. the walk-forward fold: one trained model). 1.0 means the sign never depends on the input: the model
+    is a constant-direction baseline in disguise (always-up is 1.0 by construction, momentum far below)."""
+    p = np.sign(np.asarray(y_pred, dtype=np.float64))
+    p = p[:, None] if p.ndim == 1 else p  # [N, H]
+    groups = np.asarray(groups)
+    flags = [bool((p[groups == g, h] == p[groups == g, h][0]).all())
+             for g in np.unique(groups) for h in range(p.shape[1]) if (groups == g).sum() > 1]
+    return float(np.mean(flags)) if flags else float("nan")
+
+
 def summary(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
     """All point metrics of one forecast on the same cells, JSON-able."""
     y, p = _check(y_true, y_pred)

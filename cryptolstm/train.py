@@ -38,8 +38,8 @@ class TrainConfig:
     embed_dim: int = 4  # size of the coin-id embedding joined to the sequence summary
     # loss: Huber on scaled returns + dir_lambda * relu(-d * yhat), d = y ("product") or sign(y) ("sign");
     # dir_lambda = 0 is plain Huber (see losses.py for why the two forms differ)
-    huber_delta: float = 0.1  # in robust target-scale units; 0.1 ~ L1, fits the conditional median whose sign DA
-    #                           scores (1.0 until round 2 of docs/evaluation.md: inner DA 0.494 -> 0.522)
+    huber_delta: float = 1.0  # in robust target-scale units. Not 0.1: that fits the median, which is ~0, and the
+    #                           model's sign then ignores its input (docs/evaluation.md, round 2 withdrawn)
     dir_lambda: float = 0.5  # weight of the wrong-sign term (0 = plain Huber ablation)
     dir_term: str = "product"  # "product": cost ~ |y| * |yhat|; "sign": cost ~ |yhat|, every cell's direction counts alike
     input_clip: float = 6.0  # scaled inputs are clipped to +-input_clip robust units (one crash day cannot dominate)

@@ -140,6 +140,8 @@ def score(predictions: pd.DataFrame, baseline_predictions: pd.DataFrame, n_boot:
             "per_coin": {c: metrics.summary(y[cell_coin == c], pr[cell_coin == c]) for c in np.unique(cell_coin)},
             "per_fold": {str(f): metrics.summary(y[cell_fold == f], pr[cell_fold == f]) for f in np.unique(cell_fold)},
         }
+        # 1.0: within each fold (one model) the sign never depends on the input -> a disguised constant baseline
+        out["models"][name]["overall"]["constant_sign_share"] = metrics.constant_sign_share(pr, cell_fold)
     others = {n: preds[n] for n in names}
     out["bootstrap"]["overall"] = metrics.block_bootstrap_da(y, preds["model"], day, others, block, n_boot)
     for h in range(y.shape[1]):

@@ -80,3 +80,13 @@ def test_summary_is_json_able():
     s = metrics.summary(y, p)
     assert {"mae", "rmse", "da", "pt_p", "mae_ratio_rw", "share_positive", "path_error"} <= set(s)
     json.dumps(s)
+
+
+def test_constant_sign_share_flags_input_independent_signs():
+    folds = np.array([0, 0, 0, 1, 1, 1])
+    const = np.array([[0.1, -0.2], [0.3, -0.1], [0.2, -0.4], [-1e-6, 1e-6], [-2e-6, 3e-6], [-1e-7, 1e-7]])
+    assert metrics.constant_sign_share(const, folds) == 1.0  # tiny or not, the sign never moves within a fold
+    varying = const.copy()
+    varying[1, 0] = -0.3  # fold 0, horizon 1 now depends on the input
+    assert metrics.constant_sign_share(varying, folds) == 0.75
+    assert metrics.constant_sign_share(np.zeros((6, 2)), folds) == 1.0  # the random walk: a constant "no move"
