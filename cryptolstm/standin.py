@@ -107,9 +107,6 @@ class StandIn:
         self._thread.start()
         return self
 
-    def serve_forever(self) -> None:
-        self._server.serve_forever()
-
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import tempfile
+import threading
 import time
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -53,15 +55,21 @@ def _standin(args: argparse.Namespace) -> int:
 
     ex = StandIn(args.data, quote=args.quote, now=args.clock, follow=args.follow,
                  serve_partial=not args.no_partial, host=args.host, port=args.port)
+    # Serve on the background thread and let SIGINT/SIGTERM only set an event: a KeyboardInterrupt raised at an
+    # arbitrary point inside the server loop (e.g. while a handler thread is being started) once left the
+    # process hanging on exit (CI, 2026-11-24).
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    ex.start()
     state = ex.state()
     print(f"stand-in exchange serving {len(state['symbols'])} symbols from {args.data} at {ex.url}")
     print(f"  clock: {state['now'] or 'after the last CSV day'}{' (follows each request endTime)' if args.follow else ''}")
     print(f"  point the system at it:  export CRYPTOLSTM_EXCHANGE_URL={ex.url}")
     print(f"  control: {ex.url}/_standin/state  (POST /_standin/clock, /_standin/faults)", flush=True)
     try:
-        ex.serve_forever()
-    except KeyboardInterrupt:
-        pass
+        while not stop.wait(0.5):
+            pass
     finally:
         ex.stop()
     return 0
