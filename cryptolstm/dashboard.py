@@ -196,7 +196,8 @@ def render_page(d: PageData, chart_url: Callable[[str], str]) -> str:
                  f'champion since {_e(c["champion_from"] or "–")})')
     elif d.forecasts is not None and len(d.forecasts):
         ids = ", ".join(sorted({str(m) for m in d.forecasts["model_id"]}))
-        champ = f"no champion model yet: forecasts are <b>provisional</b> (newest model trained before the day: {_e(ids)})"
+        champ = ("no champion model yet: forecasts are <b>provisional</b> "
+                 f"(newest model trained before the day: {_e(ids)})")
     else:
         champ = "no champion model"
     as_of = f"forecasts as of <b>{_e(d.as_of)}</b>" if d.as_of else "no forecast yet"

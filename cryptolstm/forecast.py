@@ -8,9 +8,10 @@ or a backfill writes them, and whatever the database holds after `as_of`.
 No champion on `as_of` (before the first promotion): with `provisional=True` (the default) the newest
 model trained before the day forecasts it and the result's status is 'provisional' (the rows carry
 that model's id; `v_latest_forecasts.served_as` says 'provisional'; the no_champion alert keeps
-firing). A first model the gate rejected thus still produces forecasts, scored live like any other. With `provisional=False`, or no model at all, nothing is written and the
-status is 'no_champion' (the DAG turns that into a skip). An artifact that fails its sha256 or cannot be
-loaded raises `registry.ArtifactError`: no forecast from a model we cannot trust.
+firing). A first model the gate rejected thus still produces forecasts, scored live like any other.
+With `provisional=False`, or no model at all, nothing is written and the status is 'no_champion' (the
+DAG turns that into a skip). An artifact that fails its sha256 or cannot be loaded raises
+`registry.ArtifactError`: no forecast from a model we cannot trust.
 """
 
 from __future__ import annotations

@@ -60,7 +60,8 @@ class PipelineConfig:
         provisional = env.get("CRYPTOLSTM_PROVISIONAL", "1").strip().lower()
         if provisional not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
             raise ValueError(f"CRYPTOLSTM_PROVISIONAL must be 1 or 0, not {provisional!r}")
-        cfg = cls(train_profile=profile, provisional=provisional in ("1", "true", "yes", "on"), wf_folds=int(env.get("CRYPTOLSTM_WF_FOLDS", cls.wf_folds)),
+        cfg = cls(train_profile=profile, provisional=provisional in ("1", "true", "yes", "on"),
+                  wf_folds=int(env.get("CRYPTOLSTM_WF_FOLDS", cls.wf_folds)),
                   wf_days=int(env.get("CRYPTOLSTM_WF_DAYS", cls.wf_days)), stale_after_days=stale,
                   charts_dir=Path(env["CRYPTOLSTM_CHARTS_DIR"]) if env.get("CRYPTOLSTM_CHARTS_DIR") else None,
                   promotion=PromotionConfig.from_env(env), alerts=alerts)

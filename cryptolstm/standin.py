@@ -12,8 +12,8 @@ so tests and the replay mode run the real client over HTTP, pointed here by conf
 - **Counters** of requests per endpoint and symbol, for tests and the ingest benchmark.
 
 Everything is controllable in-process (`StandIn` methods) and over HTTP under `/_standin/`
-(`StandInControl` in `standin_control` is the client), so other processes — Airflow tasks, a replay driver — can move the
-clock or inject faults:
+(`StandInControl` in `standin_control` is the client), so other processes — Airflow tasks, a replay
+driver — can move the clock or inject faults:
 
     GET    /_standin/state              clock, faults, request counts
     POST   /_standin/clock   {"now": "2025-02-01" | ISO instant | null, "follow": bool?}
