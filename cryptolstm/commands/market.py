@@ -55,9 +55,9 @@ def _standin(args: argparse.Namespace) -> int:
 
     ex = StandIn(args.data, quote=args.quote, now=args.clock, follow=args.follow,
                  serve_partial=not args.no_partial, host=args.host, port=args.port)
-    # Serve on the background thread and let SIGINT/SIGTERM only set an event: a KeyboardInterrupt raised at an
-    # arbitrary point inside the server loop (e.g. while a handler thread is being started) once left the
-    # process hanging on exit (CI, 2026-11-24).
+    # Install SIGINT/SIGTERM handlers explicitly: a process started from a background job (`nohup … &`) inherits
+    # SIGINT as ignored, Python then never raises KeyboardInterrupt, and the stand-in ignored Ctrl-C / `kill -INT`
+    # (seen in a CI run, 2026-11-24). The handlers only set an event; the server runs on its own thread.
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
