@@ -97,7 +97,7 @@ def _print_outcome(dsn: str, as_of: date, week_end: date) -> None:
     print(f"\nforecasts as of {as_of} (price = close[t]·exp(r̂)), model {rows[0][5]} ({rows[0][6]}):")
     print(f"{'coin':5} {'close':>12} " + " ".join(f"{'t+' + str(h):>20}" for h in range(1, 6)))
     for coin, cells in by_coin.items():
-        cols = " ".join(f"{p:>12.6g} ({r:+.3%})" for _, r, p, _, _ in sorted(cells))  # daily medians are tiny
+        cols = " ".join(f"{p:>12.6g} ({r:+.3%})" for _, r, p, _, _ in sorted(cells))  # daily forecasts are small
         print(f"{coin:5} {cells[0][3]:>12.6g} {cols}")
 
 
