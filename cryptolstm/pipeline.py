@@ -21,9 +21,9 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 from cryptolstm import storage
-from cryptolstm.alerts import AlertConfig, SendFn
+from cryptolstm.serving.alerts import AlertConfig, SendFn
 from cryptolstm.config import Settings
-from cryptolstm.promotion import PromotionConfig
+from cryptolstm.serving.promotion import PromotionConfig
 
 log = logging.getLogger(__name__)
 HORIZONS = 5
@@ -70,7 +70,7 @@ class PipelineConfig:
         return cfg
 
     def train_config(self):
-        from cryptolstm.train import TrainConfig
+        from cryptolstm.modelling.train import TrainConfig
 
         return TrainConfig.tiny() if self.train_profile == "tiny" else TrainConfig()
 
@@ -88,7 +88,7 @@ class IngestFailed(RuntimeError):
 
 def ingest_coin(dsn: str, coin: str, start: datetime, end: datetime) -> dict:
     """Closed candles of `coin` for [start, end) (+ overlap); raises IngestFailed when the coin failed."""
-    from cryptolstm import ingest
+    from cryptolstm.market import ingest
 
     report = ingest.ingest_coin(dsn, Settings.from_env().market, coin, start, end)
     if report["status"] == "failed":
@@ -99,7 +99,7 @@ def ingest_coin(dsn: str, coin: str, start: datetime, end: datetime) -> dict:
 
 def sync_candles(dsn: str, start: datetime, end: datetime) -> dict:
     """All configured coins for [start, end) (the weekly run makes sure its training data is there)."""
-    from cryptolstm import ingest
+    from cryptolstm.market import ingest
 
     reports = ingest.ingest_interval(dsn, Settings.from_env().market, start, end)
     failed = {r["coin"]: r.get("error") for r in reports if r["status"] == "failed"}
@@ -111,7 +111,8 @@ def sync_candles(dsn: str, start: datetime, end: datetime) -> dict:
 
 def build_features(dsn: str, as_of: date, overlap_days: int = 3) -> dict:
     """Upsert the feature rows of days [as_of - overlap, as_of], computed from candles <= as_of only."""
-    from cryptolstm import features, panel as panel_mod
+    from cryptolstm.modelling import features
+    from cryptolstm.market import panel as panel_mod
 
     as_of = _day(as_of)
     panel = panel_mod.read_candles(dsn, until=as_of)
@@ -132,7 +133,7 @@ def build_features(dsn: str, as_of: date, overlap_days: int = 3) -> dict:
 
 
 def forecast(dsn: str, as_of: date, run_id: str, config: PipelineConfig | None = None) -> dict:
-    from cryptolstm.forecast import forecast_as_of
+    from cryptolstm.serving.forecast import forecast_as_of
 
     config = config or PipelineConfig.from_env()
     return forecast_as_of(dsn, _day(as_of), run_id, stale_after_days=config.stale_after_days,
@@ -140,13 +141,13 @@ def forecast(dsn: str, as_of: date, run_id: str, config: PipelineConfig | None =
 
 
 def score(dsn: str, as_of: date) -> dict:
-    from cryptolstm.scoring import score_matured
+    from cryptolstm.serving.scoring import score_matured
 
     return score_matured(dsn, _day(as_of))
 
 
 def check_alerts(dsn: str, as_of: date, send: SendFn, config: PipelineConfig | None = None) -> dict:
-    from cryptolstm import alerts
+    from cryptolstm.serving import alerts
 
     config = config or PipelineConfig.from_env()
     return alerts.check_alerts(dsn, _day(as_of), send, config.alerts)
@@ -157,7 +158,7 @@ def render_charts(dsn: str, as_of: date, config: PipelineConfig | None = None) -
     config = config or PipelineConfig.from_env()
     out_dir = config.charts_dir or Settings.from_env().state_dir / "charts"
     try:
-        from cryptolstm.charts import render_charts as render
+        from cryptolstm.ui.charts import render_charts as render
 
         paths = render(dsn, _day(as_of), out_dir)
         return {"status": "ok", "files": [str(p) for p in paths]}
@@ -209,7 +210,10 @@ def train_challenger(dsn: str, end: datetime, config: PipelineConfig | None = No
 
     A rerun of the same interval finds the model already registered and returns it unchanged.
     """
-    from cryptolstm import features, panel as panel_mod, registry, train, validation  # noqa: F401
+    from cryptolstm.modelling import features, train  # noqa: F401
+    from cryptolstm.market import panel as panel_mod
+    from cryptolstm.serving import registry
+    from cryptolstm.evaluation import walkforward as validation
 
     config = config or PipelineConfig.from_env()
     week_end = _day(end)
@@ -257,7 +261,7 @@ def decide(dsn: str, end: datetime, model_id: str, config: PipelineConfig | None
     and record the decision. A decision already recorded for this interval is returned as it was."""
     import numpy as np
 
-    from cryptolstm import promotion, registry
+    from cryptolstm.serving import promotion, registry
 
     config = config or PipelineConfig.from_env()
     week_end = _day(end)
@@ -367,7 +371,7 @@ def notify_decision(dsn: str, end: datetime, send: SendFn) -> dict:
 def promote_manually(dsn: str, model_id: str, effective: date, reason: str) -> dict:
     """An operator makes `model_id` champion from `effective` (e.g. the very first model); recorded as a
     decision for `effective` 00:00 UTC like a weekly one, with the reason given."""
-    from cryptolstm import registry
+    from cryptolstm.serving import registry
 
     if not reason.strip():
         raise ValueError("a manual promotion needs a reason")

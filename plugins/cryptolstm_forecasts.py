@@ -1,6 +1,6 @@
 """Airflow plugin: the "Forecasts" page inside the Airflow UI.
 
-Mounts the FastAPI app of `cryptolstm.dashboard` on the api-server under /cryptolstm and adds a
+Mounts the FastAPI app of `cryptolstm.ui.dashboard` on the api-server under /cryptolstm and adds a
 "Forecasts" entry to the UI navigation that shows that page (read live from PostgreSQL through the
 read-only role: CRYPTOLSTM_READER_DSN or the `cryptolstm_reader` connection).
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
 
-from cryptolstm.dashboard import create_app
+from cryptolstm.ui.dashboard import create_app
 
 URL_PREFIX = "/cryptolstm"
 

@@ -11,13 +11,14 @@ def forecast_dsn(settings: Settings) -> str:
     """The configured DSN, or the embedded server's (started if needed)."""
     if settings.dsn:
         return settings.dsn
-    from cryptolstm import embedded_pg
+    from cryptolstm.runtime import embedded_pg
 
     return embedded_pg.start(settings)["forecast"]
 
 
 def _up(args: argparse.Namespace) -> None:
-    from cryptolstm import embedded_pg, storage
+    from cryptolstm.runtime import embedded_pg
+    from cryptolstm import storage
 
     s = Settings.from_env()
     if s.dsn:
@@ -33,7 +34,7 @@ def _up(args: argparse.Namespace) -> None:
 
 
 def _down(args: argparse.Namespace) -> None:
-    from cryptolstm import embedded_pg
+    from cryptolstm.runtime import embedded_pg
 
     s = Settings.from_env()
     print("embedded PostgreSQL stopped" if embedded_pg.stop(s) else "embedded PostgreSQL was not running")
@@ -58,7 +59,7 @@ def _psql(args: argparse.Namespace) -> int:
 
     exe = shutil.which("psql")
     if exe is None:
-        from cryptolstm import embedded_pg
+        from cryptolstm.runtime import embedded_pg
 
         exe = str(embedded_pg.bin_dir() / "psql")
     argv = [exe, forecast_dsn(Settings.from_env()), *args.passthrough]

@@ -13,7 +13,7 @@ DEFAULT_CSV_DIR = PROJECT_ROOT.parent / "shared" / "data" / "binance-1d"
 
 
 def _panel(args: argparse.Namespace):
-    from cryptolstm import panel
+    from cryptolstm.market import panel
     from cryptolstm.cli import CommandError
 
     if args.from_db:
@@ -30,7 +30,7 @@ def _panel(args: argparse.Namespace):
 
 
 def _evaluate(args: argparse.Namespace) -> None:
-    from cryptolstm import evaluate
+    from cryptolstm.evaluation import report as evaluate
 
     configs = evaluate.variants(args.variants.split(",") if args.variants else None)
     if args.max_epochs:
@@ -44,7 +44,8 @@ def _evaluate(args: argparse.Namespace) -> None:
 
 
 def _bench(args: argparse.Namespace) -> None:
-    from cryptolstm import train, validation
+    from cryptolstm.modelling import train
+    from cryptolstm.evaluation import walkforward as validation
 
     panel = _panel(args)
     cfg = train.TrainConfig()

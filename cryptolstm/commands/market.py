@@ -34,7 +34,7 @@ def _print_reports(reports: list[dict]) -> None:
 
 
 def _ingest(args: argparse.Namespace) -> int:
-    from cryptolstm import ingest
+    from cryptolstm.market import ingest
     from cryptolstm.commands.db import forecast_dsn
 
     settings = Settings.from_env()
@@ -51,7 +51,7 @@ def _ingest(args: argparse.Namespace) -> int:
 
 
 def _standin(args: argparse.Namespace) -> int:
-    from cryptolstm.standin import StandIn
+    from cryptolstm.runtime.standin import StandIn
 
     ex = StandIn(args.data, quote=args.quote, now=args.clock, follow=args.follow,
                  serve_partial=not args.no_partial, host=args.host, port=args.port)
@@ -76,8 +76,9 @@ def _standin(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from cryptolstm import ingest, storage
-    from cryptolstm.standin import StandIn
+    from cryptolstm.market import ingest
+    from cryptolstm import storage
+    from cryptolstm.runtime.standin import StandIn
 
     data = Path(args.data)
     last_day = _day(args.last_day)  # last complete day of the recorded data

@@ -42,7 +42,7 @@ def last_common_day(replay_dir: Path, coins: tuple[str, ...], quote: str) -> dat
 
 def _exchange_reachable(settings: Settings) -> str | None:
     """None when the live exchange answers; otherwise the reason it does not."""
-    from cryptolstm import ingest
+    from cryptolstm.market import ingest
 
     try:
         client = ingest.make_client(settings.market, ingest.IngestConfig(timeout_ms=5000))
@@ -102,8 +102,8 @@ def _print_outcome(dsn: str, as_of: date, week_end: date) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from cryptolstm import services
-    from cryptolstm.airflow_api import AirflowApi
+    from cryptolstm.runtime import services
+    from cryptolstm.runtime.airflow_api import AirflowApi
     from cryptolstm.pipeline import weekly_boundary
 
     s = Settings.from_env()

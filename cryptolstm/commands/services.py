@@ -9,7 +9,7 @@ from cryptolstm.config import Settings
 
 
 def _up(args: argparse.Namespace) -> None:
-    from cryptolstm import services
+    from cryptolstm.runtime import services
 
     s = Settings.from_env()
     services.up(s, wait=args.wait)
@@ -18,7 +18,7 @@ def _up(args: argparse.Namespace) -> None:
 
 
 def _down(args: argparse.Namespace) -> None:
-    from cryptolstm import embedded_pg, services
+    from cryptolstm.runtime import embedded_pg, services
 
     s = Settings.from_env()
     stopped = services.down(s)
@@ -28,7 +28,7 @@ def _down(args: argparse.Namespace) -> None:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from cryptolstm import services
+    from cryptolstm.runtime import services
 
     s = Settings.from_env()
     procs = services.running(s)
@@ -58,7 +58,7 @@ def _airflow(args: argparse.Namespace) -> int:
     import sys
     from pathlib import Path
 
-    from cryptolstm import embedded_pg, services
+    from cryptolstm.runtime import embedded_pg, services
 
     s = Settings.from_env()
     sock = embedded_pg.socket_dir(s.pg_dir)

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from cryptolstm import storage
-from cryptolstm.standin import StandIn
+from cryptolstm.runtime.standin import StandIn
 
 ROOT = Path(__file__).resolve().parents[2]
 RUN_DAG = Path(__file__).with_name("run_dag.py")

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cryptolstm import dashboard
+from cryptolstm.ui import dashboard
 from cryptolstm.config import Settings, dsn_from_airflow_conn
 
 ROOT = Path(__file__).resolve().parents[2]

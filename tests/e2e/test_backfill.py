@@ -15,8 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from cryptolstm import embedded_pg, services, storage
-from cryptolstm.airflow_api import AirflowApi
+from cryptolstm.runtime import embedded_pg, services
+
+from cryptolstm import storage
+from cryptolstm.runtime.airflow_api import AirflowApi
 from cryptolstm.config import Settings
 
 pytestmark = pytest.mark.e2e

@@ -13,7 +13,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from cryptolstm import embedded_pg, services
+from cryptolstm.runtime import embedded_pg, services
 from cryptolstm.config import Settings
 
 pytestmark = pytest.mark.e2e

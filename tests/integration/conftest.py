@@ -2,12 +2,12 @@
 
     def test_something(db, standin, market, fast_ingest):
         standin.set_clock("2025-02-11")                  # only candles closed by then are served
-        standin.inject("429", symbol="BTCUSDT", times=2)  # fault injection (see cryptolstm.standin)
+        standin.inject("429", symbol="BTCUSDT", times=2)  # fault injection (see cryptolstm.runtime.standin)
         ingest_coin(db, market, "BTC", start, end, config=fast_ingest)
         assert standin.requests("klines", "BTCUSDT") == 3
 
 `standin.url` is the root to put in `MarketConfig.api_url` or `CRYPTOLSTM_EXCHANGE_URL` (for other
-processes, e.g. Airflow tasks; they can steer it over HTTP with `cryptolstm.standin.StandInControl`).
+processes, e.g. Airflow tasks; they can steer it over HTTP with `cryptolstm.runtime.standin.StandInControl`).
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from cryptolstm.config import MarketConfig
-from cryptolstm.ingest import IngestConfig, RetryConfig
-from cryptolstm.standin import StandIn
+from cryptolstm.market.ingest import IngestConfig, RetryConfig
+from cryptolstm.runtime.standin import StandIn
 
 
 @pytest.fixture

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import psycopg2.extras
 
-from cryptolstm import panel as panel_mod
-from cryptolstm import registry, storage
+from cryptolstm.market import panel as panel_mod
+from cryptolstm.serving import registry
+from cryptolstm import storage
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "binance-1d"
 
@@ -38,13 +39,13 @@ def insert_candles(dsn: str, until: date, since: date | None = None, panel=None)
 @lru_cache(maxsize=4)
 def tiny_model_bytes(cutoff: date) -> bytes:
     """A real tiny TrainedModel bundle trained on the shared candles up to `cutoff`."""
-    from cryptolstm import train
+    from cryptolstm.modelling import train
 
     return train.fit(full_panel(), cutoff, train.TrainConfig.tiny()).to_bytes()
 
 
 def register_tiny(dsn: str, model_id: str, cutoff: date, metrics: dict | None = None) -> registry.ModelRecord:
-    from cryptolstm import features
+    from cryptolstm.modelling import features
 
     with storage.transaction(dsn) as cur:
         return registry.register(cur, model_id=model_id, created_for=datetime.combine(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta, timezone
 
 from cryptolstm import storage
-from cryptolstm.alerts import AlertConfig, check_alerts
+from cryptolstm.serving.alerts import AlertConfig, check_alerts
 
 START = date(2025, 1, 1)
 

@@ -10,7 +10,7 @@ import pytest
 from dashboard_seed import AS_OF, SWITCH, seed
 from PIL import Image
 
-from cryptolstm import charts
+from cryptolstm.ui import charts
 
 COINS = ["BTC", "ETH", "BNB", "XRP", "ADA", "SOL", "DOGE", "LTC", "LINK"]
 

@@ -20,7 +20,7 @@ from dashboard_seed import AS_OF, seed
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from cryptolstm import dashboard
+from cryptolstm.ui import dashboard
 
 ROOT = Path(__file__).resolve().parents[2]
 COINS = ["BTC", "ETH", "BNB", "XRP", "ADA", "SOL", "DOGE", "LTC", "LINK"]

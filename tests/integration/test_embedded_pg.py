@@ -2,7 +2,9 @@
 
 from dataclasses import replace
 
-from cryptolstm import embedded_pg, storage
+from cryptolstm.runtime import embedded_pg
+
+from cryptolstm import storage
 from cryptolstm.config import Settings
 
 

@@ -8,9 +8,10 @@ from datetime import date, timedelta
 
 import pytest
 
-from cryptolstm import panel as panel_mod
-from cryptolstm import registry, storage
-from cryptolstm.forecast import forecast_as_of
+from cryptolstm.market import panel as panel_mod
+from cryptolstm.serving import registry
+from cryptolstm import storage
+from cryptolstm.serving.forecast import forecast_as_of
 from orchestration_seed import full_panel, insert_candles, make_champion, register_tiny
 
 CUTOFF = date(2024, 12, 31)

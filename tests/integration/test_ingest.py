@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 
 from cryptolstm import cli, storage
-from cryptolstm.ingest import ingest_coin, ingest_interval
+from cryptolstm.market.ingest import ingest_coin, ingest_interval
 
 NINE = ("BTC", "ETH", "BNB", "XRP", "ADA", "SOL", "DOGE", "LTC", "LINK")
 

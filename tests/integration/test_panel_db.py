@@ -2,8 +2,10 @@
 
 import pandas as pd
 
-from cryptolstm import panel, storage
-from cryptolstm.features import build_features
+from cryptolstm.market import panel
+
+from cryptolstm import storage
+from cryptolstm.modelling.features import build_features
 
 
 def _insert(dsn, frame):

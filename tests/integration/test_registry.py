@@ -6,7 +6,9 @@ from datetime import date, datetime, timezone
 
 import pytest
 
-from cryptolstm import registry, storage
+from cryptolstm.serving import registry
+
+from cryptolstm import storage
 from orchestration_seed import register_tiny
 
 

@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 
 from cryptolstm import storage
-from cryptolstm.scoring import score_matured
+from cryptolstm.serving.scoring import score_matured
 from orchestration_seed import insert_candles
 
 AS_OF = date(2025, 1, 10)

@@ -9,10 +9,10 @@ from datetime import date
 import ccxt
 import pytest
 
-from cryptolstm.candles import DAY_MS, day_to_ms
+from cryptolstm.market.candles import DAY_MS, day_to_ms
 from cryptolstm.config import MarketConfig
-from cryptolstm.ingest import IngestConfig, make_client
-from cryptolstm.standin import FAULT_KINDS, StandIn, StandInControl
+from cryptolstm.market.ingest import IngestConfig, make_client
+from cryptolstm.runtime.standin import FAULT_KINDS, StandIn, StandInControl
 
 FEB10 = day_to_ms(date(2025, 2, 10))
 

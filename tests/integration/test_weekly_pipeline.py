@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 
 from cryptolstm import pipeline, storage
-from cryptolstm.promotion import PromotionConfig
+from cryptolstm.serving.promotion import PromotionConfig
 from orchestration_seed import insert_candles
 
 END1 = datetime(2025, 1, 12, tzinfo=timezone.utc)

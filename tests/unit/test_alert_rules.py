@@ -6,9 +6,9 @@ from datetime import date, datetime, timezone
 
 import pytest
 
-from cryptolstm.alerts import AlertConfig, threshold
+from cryptolstm.serving.alerts import AlertConfig, threshold
 from cryptolstm.pipeline import PipelineConfig, weekly_boundary
-from cryptolstm.registry import ModelRecord
+from cryptolstm.serving.registry import ModelRecord
 
 
 def _model(da):

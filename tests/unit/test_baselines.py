@@ -3,7 +3,9 @@
 import numpy as np
 import pandas as pd
 
-from cryptolstm import baselines, features
+from cryptolstm.evaluation import baselines
+
+from cryptolstm.modelling import features
 from modelling_helpers import synthetic_panel
 
 

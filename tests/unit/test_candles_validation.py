@@ -4,7 +4,7 @@ from datetime import date
 
 import pytest
 
-from cryptolstm.candles import (DAY_MS, Candle, Reject, check_candles, day_to_ms, jsonable, missing_days,
+from cryptolstm.market.candles import (DAY_MS, Candle, Reject, check_candles, day_to_ms, jsonable, missing_days,
                                 ms_to_day, row_problem)
 
 D = day_to_ms(date(2025, 2, 10))  # a UTC midnight in ms

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cryptolstm import charts
+from cryptolstm.ui import charts
 
 
 def test_conformal_halfwidth_is_the_finite_sample_quantile_of_abs_residuals():

@@ -2,7 +2,7 @@
 
 from dataclasses import replace
 
-from cryptolstm import evaluate
+from cryptolstm.evaluation import report as evaluate
 from cryptolstm.cli import build_parser
 
 

@@ -3,7 +3,9 @@
 import numpy as np
 import pandas as pd
 
-from cryptolstm import features, panel
+from cryptolstm.modelling import features
+
+from cryptolstm.market import panel
 from modelling_helpers import synthetic_panel
 
 

@@ -1,4 +1,4 @@
-"""Retry policy and where an ingestion starts: pure parts of cryptolstm.ingest."""
+"""Retry policy and where an ingestion starts: pure parts of cryptolstm.market.ingest."""
 
 import random
 from datetime import date, datetime, timezone
@@ -6,7 +6,7 @@ from datetime import date, datetime, timezone
 import ccxt
 import pytest
 
-from cryptolstm.ingest import (MalformedPayload, RetriesExhausted, RetryConfig, _start_day, backoff_delay,
+from cryptolstm.market.ingest import (MalformedPayload, RetriesExhausted, RetryConfig, _start_day, backoff_delay,
                                call_with_retry)
 
 RETRY = RetryConfig(attempts=4, base_delay=1.0, max_delay=3.0, jitter=0.5)

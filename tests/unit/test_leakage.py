@@ -9,8 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cryptolstm import features, panel, windows
-from cryptolstm.scaling import RobustScaler
+from cryptolstm.modelling import features, windows
+
+from cryptolstm.market import panel
+from cryptolstm.modelling.scaling import RobustScaler
 from modelling_helpers import synthetic_panel, with_garbage_after
 
 T_DAY = pd.Timestamp("2020-10-15")
@@ -68,7 +70,7 @@ def test_trainable_cells_never_reach_past_the_cutoff(histories):
 
 @pytest.fixture(scope="module")
 def tiny_model(histories):
-    from cryptolstm.train import TrainConfig, fit
+    from cryptolstm.modelling.train import TrainConfig, fit
 
     cfg = TrainConfig.tiny(window=W)
     return fit(histories["full"], T_DAY - pd.Timedelta(days=30), cfg), cfg
@@ -83,7 +85,7 @@ def test_prediction_for_t_is_identical(histories, tiny_model):
 
 
 def test_a_model_trained_with_cutoff_never_sees_later_data(histories, tiny_model):
-    from cryptolstm.train import fit
+    from cryptolstm.modelling.train import fit
 
     model, cfg = tiny_model
     cutoff = model.training_cutoff

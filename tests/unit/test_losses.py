@@ -5,7 +5,7 @@ import pytest
 
 
 def _loss(y, p, **kw):
-    from cryptolstm.losses import direction_aware_huber
+    from cryptolstm.modelling.losses import direction_aware_huber
 
     return float(np.asarray(direction_aware_huber(**kw)(np.array([y], "float32"), np.array([p], "float32")))[0])
 
@@ -13,7 +13,7 @@ def _loss(y, p, **kw):
 def _grad(y, p, **kw):
     import tensorflow as tf
 
-    from cryptolstm.losses import direction_aware_huber
+    from cryptolstm.modelling.losses import direction_aware_huber
 
     pv = tf.Variable(np.array([p], "float32"))
     with tf.GradientTape() as tape:
@@ -74,7 +74,7 @@ def test_sign_term_gradient_points_toward_the_right_sign():
 
 
 def test_rejects_bad_parameters():
-    from cryptolstm.losses import direction_aware_huber
+    from cryptolstm.modelling.losses import direction_aware_huber
 
     with pytest.raises(ValueError):
         direction_aware_huber(delta=0)

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from cryptolstm import metrics
+from cryptolstm.evaluation import metrics
 
 
 def test_mae_rmse_ratio():

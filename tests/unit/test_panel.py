@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from cryptolstm import panel
+from cryptolstm.market import panel
 from modelling_helpers import synthetic_panel
 
 

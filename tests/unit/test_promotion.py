@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cryptolstm.promotion import PromotionConfig, mcnemar_p, should_promote
+from cryptolstm.serving.promotion import PromotionConfig, mcnemar_p, should_promote
 
 
 def _cells(n=400, seed=0):

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from cryptolstm.scaling import RobustScaler
+from cryptolstm.modelling.scaling import RobustScaler
 
 
 def test_median_iqr_and_clip():

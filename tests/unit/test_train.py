@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cryptolstm import features
-from cryptolstm.train import TrainConfig, TrainedModel, fit
-from cryptolstm.trained import BundleError
+from cryptolstm.modelling import features
+from cryptolstm.modelling.train import TrainConfig, TrainedModel, fit
+from cryptolstm.modelling.bundle import BundleError
 from modelling_helpers import synthetic_panel
 
 pytestmark = pytest.mark.slow

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cryptolstm import evaluate, validation
-from cryptolstm.train import TrainConfig
+from cryptolstm.evaluation import report as evaluate, walkforward as validation
+from cryptolstm.modelling.train import TrainConfig
 from modelling_helpers import synthetic_panel
 
 pytestmark = pytest.mark.slow

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from cryptolstm import windows
+from cryptolstm.modelling import windows
 
 
 def test_window_needs_T_consecutive_valid_rows_ending_at_t():

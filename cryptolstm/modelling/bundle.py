@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cryptolstm import features as feats_mod
-from cryptolstm import panel as panel_mod
-from cryptolstm import windows
-from cryptolstm.scaling import RobustScaler
+from cryptolstm.modelling import features as feats_mod
+from cryptolstm.market import panel as panel_mod
+from cryptolstm.modelling import windows
+from cryptolstm.modelling.scaling import RobustScaler
 
 BUNDLE_FORMAT = "cryptolstm-model-bundle"
 BUNDLE_VERSION = 1
@@ -138,7 +138,7 @@ class TrainedModel:
         """Inverse of to_bytes; raises BundleError on anything that is not a complete bundle."""
         import keras
 
-        from cryptolstm.train import TrainConfig
+        from cryptolstm.config import TrainConfig
 
         try:
             z = zipfile.ZipFile(io.BytesIO(data))

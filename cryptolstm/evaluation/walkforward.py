@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from cryptolstm import baselines as base_mod
-from cryptolstm import features as feats_mod
-from cryptolstm import metrics
-from cryptolstm import panel as panel_mod
-from cryptolstm import train, windows
+from cryptolstm.evaluation import baselines as base_mod
+from cryptolstm.modelling import features as feats_mod
+from cryptolstm.evaluation import metrics
+from cryptolstm.market import panel as panel_mod
+from cryptolstm.modelling import train, windows
 
 KEYS = ["fold", "coin", "as_of", "horizon"]
 

@@ -10,7 +10,7 @@ Two rules (config in `PromotionConfig`):
 * **First model** (no champion yet) — promote iff its walk-forward DA beats every first-model baseline
   (random walk = 0.5 by definition, always-up) by `first_model_margin` on its own validation cells.
 
-DA follows `cryptolstm.metrics`: cells with a realised return of exactly 0 are not scored, a
+DA follows `cryptolstm.evaluation.metrics`: cells with a realised return of exactly 0 are not scored, a
 prediction of exactly 0 counts as half a hit. McNemar's exact test compares the two models' binary
 hits on the discordant cells (one right, the other wrong):
 ``p = min(1, 2 * P[Binomial(b + c, 1/2) <= min(b, c)])``.
@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from cryptolstm import metrics
+from cryptolstm.evaluation import metrics
 
 
 @dataclass(frozen=True)

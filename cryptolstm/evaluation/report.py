@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from cryptolstm import features as feats_mod
-from cryptolstm import train, validation
+from cryptolstm.modelling import features as feats_mod
+from cryptolstm.modelling import train
+from cryptolstm.evaluation import walkforward as validation
 
 
 CANDIDATES = ("lstm_lr3e-4", "lstm_3seeds", "lstm_refit", "lstm_median", "lstm_signdir", "lstm_median_sign",

@@ -44,8 +44,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from cryptolstm.standin_control import StandInControl  # noqa: F401  (re-exported: the client lives beside)
-from cryptolstm.standin_faults import (  # noqa: F401  (re-exported for callers of cryptolstm.standin)
+from cryptolstm.runtime.standin_control import StandInControl  # noqa: F401  (re-exported: the client lives beside)
+from cryptolstm.runtime.standin_faults import (  # noqa: F401  (re-exported for callers of cryptolstm.runtime.standin)
     DAY_MS, ERRORS, FAULT_KINDS, HTTP_FAULTS, OTHER_FAULTS, Fault, apply_row_fault, parse_instant)
 
 CSV_HEADER = ["date", "open", "high", "low", "close", "volume"]

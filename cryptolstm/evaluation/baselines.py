@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from cryptolstm.features import FEATURES
+from cryptolstm.modelling.features import FEATURES
 
 H = 5
 

@@ -1,4 +1,4 @@
-"""Fault injection of the exchange stand-in (`cryptolstm.standin`): the fault kinds, Binance's error
+"""Fault injection of the exchange stand-in (`cryptolstm.runtime.standin`): the fault kinds, Binance's error
 codes, the `Fault` record and how row faults alter the served klines."""
 
 from __future__ import annotations

@@ -186,7 +186,8 @@ def up(settings: Settings, wait: float = 180.0, log=print, replay_dir: Path | No
     Airflow process gets CRYPTOLSTM_EXCHANGE_URL pointing at it. Running services whose source differs
     from the one asked for are restarted, so a run never mixes live and replayed candles.
     """
-    from cryptolstm import embedded_pg, storage
+    from cryptolstm.runtime import embedded_pg
+    from cryptolstm import storage
 
     dsns = embedded_pg.start(settings)
     sock = str(embedded_pg.socket_dir(settings.pg_dir))

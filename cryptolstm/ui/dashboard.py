@@ -71,7 +71,7 @@ def accuracy_by_horizon(scored: "pd.DataFrame", as_of: date, window: int = ACCUR
     """DA, always-up DA, MAE and random-walk MAE per horizon over target days in (as_of - window, as_of]."""
     import pandas as pd
 
-    from cryptolstm.charts import rolling_live_accuracy
+    from cryptolstm.ui.charts import rolling_live_accuracy
 
     if scored.empty:
         return pd.DataFrame(columns=["horizon", "da", "da_up", "mae", "mae_rw", "n"])
@@ -86,7 +86,7 @@ def accuracy_by_horizon(scored: "pd.DataFrame", as_of: date, window: int = ACCUR
 
 def load_page(dsn: str, as_of: date | None = None) -> PageData:
     """Read the page's data; `as_of` defaults to the latest forecast day in the database."""
-    from cryptolstm.charts import load_chart_data
+    from cryptolstm.ui.charts import load_chart_data
 
     if as_of is None:
         as_of = _rows(dsn, "dashboard_latest_as_of", {})[0]["as_of"]
@@ -243,7 +243,7 @@ def create_app(dsn: Callable[[], str] = reader_dsn) -> "FastAPI":
 
     @app.get("/charts/{name}.png", name="chart")
     def chart(name: str, as_of: str | None = Query(None)) -> Response:
-        from cryptolstm import charts
+        from cryptolstm.ui import charts
 
         db = dsn()
         day = _as_of(as_of) or _rows(db, "dashboard_latest_as_of", {})[0]["as_of"] or date.today()

@@ -19,7 +19,9 @@ from __future__ import annotations
 import math
 from datetime import date, timedelta
 
-from cryptolstm import registry, storage
+from cryptolstm.serving import registry
+
+from cryptolstm import storage
 
 STALE_AFTER_DAYS = 21  # a champion whose training cutoff is older than this still forecasts, flagged stale
 
@@ -39,7 +41,7 @@ def forecast_as_of(dsn: str, as_of: date, run_id: str, stale_after_days: int = S
                            + ("" if provisional else " (provisional forecasts are off)") + ": no forecast"}
     model = registry.load_model(dsn, champ.model_id)  # ArtifactError on a bad hash or bundle
 
-    from cryptolstm import panel as panel_mod
+    from cryptolstm.market import panel as panel_mod
 
     panel = panel_mod.read_candles(dsn, until=as_of)  # [coin, day, o, h, l, c, v], day <= as_of
     preds = model.predict(panel, as_of)  # [coin, as_of, horizon, pred_log_return], coins with a full window

@@ -22,7 +22,9 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Callable
 
-from cryptolstm import registry, storage
+from cryptolstm.serving import registry
+
+from cryptolstm import storage
 
 KINDS = ("live_accuracy", "stale_champion", "no_champion")
 SendFn = Callable[[str, str], None]  # send(subject, html_body)

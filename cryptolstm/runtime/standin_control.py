@@ -1,4 +1,4 @@
-"""HTTP client of a running stand-in's /_standin/ control endpoint (see `cryptolstm.standin`), for
+"""HTTP client of a running stand-in's /_standin/ control endpoint (see `cryptolstm.runtime.standin`), for
 other processes: Airflow tasks, a replay driver, tests of services."""
 
 from __future__ import annotations

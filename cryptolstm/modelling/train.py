@@ -10,61 +10,19 @@ Example:
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 
-from cryptolstm import features as feats_mod
-from cryptolstm import panel as panel_mod
-from cryptolstm import windows
-from cryptolstm.scaling import RobustScaler
-from cryptolstm.trained import TrainedModel, _vocabulary
+from cryptolstm.modelling import features as feats_mod
+from cryptolstm.market import panel as panel_mod
+from cryptolstm.modelling import windows
+from cryptolstm.modelling.scaling import RobustScaler
+from cryptolstm.config import TrainConfig
+from cryptolstm.modelling.bundle import TrainedModel, _vocabulary
 
 __all__ = ["TrainConfig", "TrainedModel", "fit", "training_cells"]
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    # data
-    window: int = 60  # T: days in one input window (ending at the as-of day, inclusive)
-    horizons: int = 5  # H: the model forecasts log(close[t+h] / close[t]) for h = 1..H (the law: 5)
-    # model
-    arch: str = "lstm"  # "lstm" = the baseline stacked LSTM; "bilstm" / "cnn_lstm" are ablations
-    per_coin: bool = False  # True: nine separate per-coin models instead of one shared (ablation)
-    lstm_units: tuple[int, int] = (128, 64)  # widths of the two recurrent layers
-    dense_units: int = 64  # width of the Dense(relu) layer before the head
-    dropout: float = 0.2  # between the two recurrent layers
-    embed_dim: int = 4  # size of the coin-id embedding joined to the sequence summary
-    # loss: Huber on scaled returns + dir_lambda * relu(-d * yhat), d = y ("product") or sign(y) ("sign");
-    # dir_lambda = 0 is plain Huber (see losses.py for why the two forms differ)
-    huber_delta: float = 1.0  # in robust target-scale units. Not 0.1: that fits the median, which is ~0, and the
-    #                           model's sign then ignores its input (docs/evaluation.md, round 2 withdrawn)
-    dir_lambda: float = 0.5  # weight of the wrong-sign term (0 = plain Huber ablation)
-    dir_term: str = "product"  # "product": cost ~ |y| * |yhat|; "sign": cost ~ |yhat|, every cell's direction counts alike
-    input_clip: float = 6.0  # scaled inputs are clipped to +-input_clip robust units (one crash day cannot dominate)
-    horizon_weights: tuple[float, ...] | None = None  # per-horizon loss weights; None = equal
-    # optimisation
-    learning_rate: float = 1e-3  # Adam
-    batch_size: int = 512  # 512: ~20 % faster per epoch than 256 on this CPU, same quality
-    max_epochs: int = 20  # upper bound; early stopping usually ends sooner
-    patience: int = 1  # epochs without early-stopping-loss improvement before stopping; 1, not 3: on the
-    #                    5 walk-forward folds the best epoch was 1-2 and epochs 3+ never improved, so 3 only
-    #                    burnt ~2 epochs per fit (same restored weights, ~40 % less time; docs/evaluation.md)
-    es_fraction: float = 0.1  # share of the training fold's as-of days, at its END, used for early stopping
-    purge: int = 5  # days between the last fitting target and the first early-stopping day
-    seed: int = 0  # seeds Keras/TF/NumPy and the within-fold batch order
-    n_seeds: int = 1  # ensemble size: members differ only by seed; predictions are averaged
-    refit_all: bool = False  # True: after early stopping picks the epoch count, retrain from the same seed on
-    #                          fit + early-stopping cells for that many epochs (the freshest ~10 % is learnt too)
-    verbose: int = 0  # Keras fit verbosity
-
-    @classmethod
-    def tiny(cls, **overrides) -> "TrainConfig":
-        """A seconds-long configuration for tests and CI."""
-        base = cls(window=10, lstm_units=(8, 4), dense_units=8, embed_dim=2, batch_size=256,
-                   max_epochs=2, patience=1)
-        return replace(base, **overrides)
 
 
 def training_cells(cube: windows.Cube, config: TrainConfig, target_until: int) -> windows.Plan:
@@ -93,8 +51,8 @@ def _train_one(x, coin, y, x_es, coin_es, y_es, config: TrainConfig, seed: int, 
     import keras
     import tensorflow as tf
 
-    from cryptolstm.losses import direction_aware_huber
-    from cryptolstm.model import build_model
+    from cryptolstm.modelling.losses import direction_aware_huber
+    from cryptolstm.modelling.model import build_model
 
     keras.utils.set_random_seed(seed)
     model = build_model(config.arch, window=config.window, n_features=x.shape[-1], n_coins=n_coins,

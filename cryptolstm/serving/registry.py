@@ -173,7 +173,7 @@ def load_model(dsn: str, model_id: str):
     """The TrainedModel stored under `model_id`; ArtifactError when the hash or the bundle is bad."""
     with storage.transaction(dsn) as cur:
         data = artifact_bytes(cur, model_id)
-    from cryptolstm.trained import BundleError, TrainedModel
+    from cryptolstm.modelling.bundle import BundleError, TrainedModel
 
     try:
         return TrainedModel.from_bytes(data)

@@ -25,8 +25,10 @@ from datetime import date, datetime, timedelta, timezone
 
 import ccxt
 
-from cryptolstm import candles, storage
-from cryptolstm.candles import DAY_MS, day_to_ms, ms_to_day, utc
+from cryptolstm.market import candles
+
+from cryptolstm import storage
+from cryptolstm.market.candles import DAY_MS, day_to_ms, ms_to_day, utc
 from cryptolstm.config import MarketConfig
 
 log = logging.getLogger(__name__)
