@@ -13,20 +13,33 @@ from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_COINS = ("BTC", "ETH", "BNB", "XRP", "ADA", "SOL", "DOGE", "LTC", "LINK")
+DEFAULT_COINS = ("BTC", "ETH", "BNB", "XRP", "ADA", "SOL", "DOGE", "LTC", "LINK")  # the SERVED coins
+# Auxiliary coins: ingested and trained on (a wider panel teaches the shared model more), never forecast, scored,
+# alerted on or charted. MATIC (2024-09-10) and XMR (2024-02-20) stopped trading on Binance; their history stays.
+AUX_COINS = ("ATOM", "AVAX", "BCH", "DOT", "ETC", "MATIC", "SHIB", "TRX", "UNI", "XLM", "XMR")
+COIN_ORDER = DEFAULT_COINS + AUX_COINS  # stable embedding ids = position here (= coins.coin_index in SQL)
 
 
 @dataclass(frozen=True)
 class MarketConfig:
     exchange: str = "binance"  # ccxt exchange id
     quote: str = "USDT"  # quote currency shared by every pair
-    coins: tuple[str, ...] = DEFAULT_COINS  # base currencies; order fixes nothing (coin ids live in SQL)
+    coins: tuple[str, ...] = DEFAULT_COINS  # SERVED base currencies; order fixes nothing (coin ids live in SQL)
+    auxiliary: tuple[str, ...] = AUX_COINS  # training-only coins; training universe = coins + auxiliary
     api_url: str | None = None  # override of the exchange's public REST root, e.g. a local stand-in
     overlap_days: int = 3  # re-fetch this many closed days before the interval to pick up late revisions
 
     def symbols(self) -> tuple[str, ...]:
         """ccxt unified symbols, e.g. 'BTC/USDT'."""
         return tuple(f"{c}/{self.quote}" for c in self.coins)
+
+    def universe(self) -> tuple[str, ...]:
+        """The training universe: served coins first, then the auxiliary ones (ingested and trained on)."""
+        return self.coins + tuple(c for c in self.auxiliary if c not in self.coins)
+
+    def universe_symbols(self) -> tuple[str, ...]:
+        """ccxt symbols of the whole training universe (what the daily DAG ingests)."""
+        return tuple(f"{c}/{self.quote}" for c in self.universe())
 
 
 @dataclass(frozen=True)
@@ -63,6 +76,8 @@ class Settings:
             coins=tuple(c.strip().upper() for c in env["CRYPTOLSTM_COINS"].split(",") if c.strip())
             if env.get("CRYPTOLSTM_COINS")
             else DEFAULT_COINS,
+            auxiliary=tuple(c.strip().upper() for c in env["CRYPTOLSTM_AUX_COINS"].split(",") if c.strip())
+            if "CRYPTOLSTM_AUX_COINS" in env else AUX_COINS,  # "" = no auxiliary coins
             api_url=env.get("CRYPTOLSTM_EXCHANGE_URL") or None,
             overlap_days=int(env.get("CRYPTOLSTM_OVERLAP_DAYS", MarketConfig.overlap_days)),
         )

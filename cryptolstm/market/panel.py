@@ -6,7 +6,7 @@ calendar day; rows are sorted by (coin, day) with no duplicates. Gaps are allowe
 turns them into invalid rows, it never fills them).
 
 Coin ids for the model's embedding come from the stable `coins.coin_index` of the database
-(BTC=0 ... LINK=8, the order of `config.DEFAULT_COINS`); `coin_index()` is the same mapping.
+(BTC=0 ... LINK=8, then the auxiliary coins ATOM=9 ... XMR=19: `config.COIN_ORDER`); `coin_index()` is the same mapping.
 """
 
 from __future__ import annotations
@@ -17,14 +17,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cryptolstm.config import DEFAULT_COINS
+from cryptolstm.config import COIN_ORDER
 
 COLUMNS = ["coin", "day", "open", "high", "low", "close", "volume"]
 PRICE_COLUMNS = ["open", "high", "low", "close"]
 
 
-def coin_index(coins: tuple[str, ...] = DEFAULT_COINS) -> dict[str, int]:
-    """Stable embedding ids: the position in DEFAULT_COINS (matches `coins.coin_index` in SQL)."""
+def coin_index(coins: tuple[str, ...] = COIN_ORDER) -> dict[str, int]:
+    """Stable embedding ids: the position in COIN_ORDER (served coins 0-8, then the auxiliary ones; matches
+    `coins.coin_index` in SQL)."""
     return {c: i for i, c in enumerate(coins)}
 
 

@@ -8,6 +8,7 @@ from datetime import date, timedelta
 
 import pytest
 
+from cryptolstm.config import DEFAULT_COINS
 from cryptolstm.market import panel as panel_mod
 from cryptolstm.serving import registry
 from cryptolstm import storage
@@ -33,7 +34,7 @@ def test_forecast_rows_are_complete_and_consistent(db):
     assert out["status"] == "ok" and out["model_id"] == "champ" and out["rows"] == 45
     assert out["champion_age_days"] == 15 and not out["stale"]
     rows = _rows(db)
-    assert len(rows) == 45 and {r[0] for r in rows} == set(panel_mod.coin_index())
+    assert len(rows) == 45 and {r[0] for r in rows} == set(DEFAULT_COINS)
     closes = full_panel().set_index(["coin", "day"])["close"]
     for coin, as_of, h, model, target, base, r, price in rows:
         assert target == as_of + timedelta(days=h) and model == "champ"

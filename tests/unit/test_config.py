@@ -23,3 +23,16 @@ def test_airflow_connection_json_and_uri_forms():
 def test_make_dsn_socket_and_tcp():
     assert make_dsn(host="/s", dbname="d") == "postgresql://postgres@/d?host=/s"
     assert make_dsn(host="h", dbname="d", user="u", password="p", port=5432) == "postgresql://u:p@h:5432/d"
+
+
+def test_served_coins_and_training_universe():
+    from cryptolstm.config import AUX_COINS, COIN_ORDER
+
+    m = Settings.from_env({}).market
+    assert m.coins == DEFAULT_COINS and m.auxiliary == AUX_COINS
+    assert m.universe() == DEFAULT_COINS + AUX_COINS == COIN_ORDER and len(m.universe()) == 20
+    assert m.universe_symbols()[-1] == "XMR/USDT" and m.symbols() == tuple(f"{c}/USDT" for c in DEFAULT_COINS)
+    none = Settings.from_env({"CRYPTOLSTM_AUX_COINS": ""}).market
+    assert none.universe() == DEFAULT_COINS
+    some = Settings.from_env({"CRYPTOLSTM_COINS": "btc", "CRYPTOLSTM_AUX_COINS": "xmr, btc"}).market
+    assert some.universe() == ("BTC", "XMR")  # a served coin listed as auxiliary is not counted twice

@@ -3,6 +3,7 @@
 import pandas as pd
 import pytest
 
+from cryptolstm.config import AUX_COINS, DEFAULT_COINS
 from cryptolstm.market import panel
 from modelling_helpers import synthetic_panel
 
@@ -29,8 +30,12 @@ def test_normalise_rejects_bad_frames():
 
 
 def test_coin_index_matches_the_sql_seed():
-    assert panel.coin_index() == {"BTC": 0, "ETH": 1, "BNB": 2, "XRP": 3, "ADA": 4, "SOL": 5, "DOGE": 6,
-                                  "LTC": 7, "LINK": 8}
+    ids = panel.coin_index()
+    assert {c: ids[c] for c in DEFAULT_COINS} == {"BTC": 0, "ETH": 1, "BNB": 2, "XRP": 3, "ADA": 4, "SOL": 5,
+                                                   "DOGE": 6, "LTC": 7, "LINK": 8}
+    # auxiliary coins follow the served ones, so adding them moved no served coin's id
+    assert [c for c, _ in sorted(ids.items(), key=lambda kv: kv[1])][9:] == list(AUX_COINS)
+    assert sorted(ids.values()) == list(range(20))
 
 
 def test_until_is_inclusive():
