@@ -4,8 +4,12 @@ vocabulary, predicting from a candle panel, and serialised as ONE bundle (a zip)
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
+import os
+import re
+import shutil
 import tempfile
 import zipfile
 from dataclasses import asdict
@@ -134,32 +138,90 @@ class TrainedModel:
         return buf.getvalue()
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> "TrainedModel":
-        """Inverse of to_bytes; raises BundleError on anything that is not a complete bundle."""
+    def from_bytes(cls, data: bytes, sha256: str | None = None) -> "TrainedModel":
+        """Inverse of to_bytes; raises BundleError on anything that is not a complete bundle.
+
+        An artifact is untrusted input (anyone who can write the `models` table can craft one), so
+        nothing is written before it is checked: the sha256 (when the caller knows the expected
+        one), then the member list, which must be exactly meta.json plus the `member_K_I.keras`
+        names meta.json declares. Members are read from the zip in memory; each Keras model is
+        written for `keras.models.load_model` (it reads paths only) into a fresh private
+        directory (mkdtemp, mode 0700) under a name generated here, never a name from the zip.
+        """
         import keras
 
         from cryptolstm.config import TrainConfig
 
-        try:
-            z = zipfile.ZipFile(io.BytesIO(data))
-            meta = json.loads(z.read("meta.json"))
-        except Exception as exc:
-            raise BundleError(f"not a cryptolstm model bundle: {exc}") from exc
-        if meta.get("format") != BUNDLE_FORMAT or meta.get("version") != BUNDLE_VERSION:
-            raise BundleError(f"unsupported bundle format {meta.get('format')!r} v{meta.get('version')!r}")
+        meta, member_names = _checked_members(data, sha256)
+        z = zipfile.ZipFile(io.BytesIO(data))
         try:
             cfg = meta["config"]
             cfg = TrainConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in cfg.items()})
             members = {}
-            with tempfile.TemporaryDirectory() as tmp:
-                for key, names in meta["members"].items():
+            tmp = tempfile.mkdtemp(prefix="cryptolstm-bundle-")  # 0700, a new name: no one else's files
+            try:
+                for k, (key, names) in enumerate(member_names.items()):
                     members[key] = []
-                    for name in names:
-                        (Path(tmp) / name).write_bytes(z.read(name))
-                        members[key].append(keras.models.load_model(Path(tmp) / name, compile=False))
+                    for i, name in enumerate(names):
+                        path = os.path.join(tmp, f"{k}_{i}.keras")  # our name, never the zip's
+                        with open(path, "xb") as f:
+                            f.write(z.read(name))
+                        members[key].append(keras.models.load_model(path, compile=False, safe_mode=True))
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
             return cls(members, RobustScaler.from_dict(meta["scaler"]), cfg, meta["feature_version"],
                        date.fromisoformat(meta["training_cutoff"]), tuple(meta["coins"]), meta.get("info"))
         except BundleError:
             raise
         except Exception as exc:
             raise BundleError(f"corrupt cryptolstm model bundle: {exc}") from exc
+
+
+_MEMBER_NAME = re.compile(r"member_[0-9]{1,4}_[0-9]{1,4}\.keras")  # what to_bytes writes, nothing else
+MAX_BUNDLE_BYTES = 2 << 30  # uncompressed size bound of a bundle (a full model is a few MB): no zip bomb
+
+
+def _checked_members(data: bytes, sha256: str | None) -> tuple[dict, dict[str, list[str]]]:
+    """(meta, {member key: [zip names]}) of a bundle whose digest and member list are as expected.
+
+    Reads only the zip directory and meta.json (in memory); raises BundleError before anything
+    is unpacked when the digest differs, a name is not one to_bytes writes (a path, `..`, an extra
+    file), a name is listed twice, or a declared member is absent.
+    """
+    if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
+        raise BundleError(f"bundle does not match its sha256 {sha256[:12]}...: refusing to unpack it")
+    try:
+        z = zipfile.ZipFile(io.BytesIO(data))
+        infos = z.infolist()
+    except Exception as exc:
+        raise BundleError(f"not a cryptolstm model bundle: {exc}") from exc
+    names = [i.filename for i in infos]
+    if len(set(names)) != len(names):
+        raise BundleError("bundle lists a member twice: refusing it")
+    if "meta.json" not in names:
+        raise BundleError("not a cryptolstm model bundle: no meta.json")
+    if sum(i.file_size for i in infos) > MAX_BUNDLE_BYTES:
+        raise BundleError(f"bundle unpacks to more than {MAX_BUNDLE_BYTES} bytes: refusing it")
+    try:
+        meta = json.loads(z.read("meta.json"))
+    except Exception as exc:
+        raise BundleError(f"not a cryptolstm model bundle: {exc}") from exc
+    if not isinstance(meta, dict) or meta.get("format") != BUNDLE_FORMAT or meta.get("version") != BUNDLE_VERSION:
+        got = meta if not isinstance(meta, dict) else f"{meta.get('format')!r} v{meta.get('version')!r}"
+        raise BundleError(f"unsupported bundle format {got}")
+    members = meta.get("members")
+    if not isinstance(members, dict) or not members or not all(
+            isinstance(k, str) and isinstance(v, list) and v and all(isinstance(n, str) for n in v)
+            for k, v in members.items()):
+        raise BundleError("bundle meta.json has no valid member list")
+    declared = [n for v in members.values() for n in v]
+    bad = [n for n in declared if not _MEMBER_NAME.fullmatch(n)]
+    if bad or len(set(declared)) != len(declared):
+        raise BundleError(f"bundle declares unexpected member names {sorted(set(bad))[:5] or declared}: refusing it")
+    unexpected = sorted(set(names) - set(declared) - {"meta.json"})
+    if unexpected:
+        raise BundleError(f"bundle holds unexpected members {unexpected[:5]}: refusing it")
+    absent = sorted(set(declared) - set(names))
+    if absent:
+        raise BundleError(f"bundle lacks declared members {absent[:5]}")
+    return meta, members
