@@ -1,8 +1,8 @@
 # syntax=docker/dockerfile:1
 # The cryptolstm image: Airflow 3.3 (api-server, scheduler, dag-processor, triggerer, celery worker)
 # with the cryptolstm library, its DAGs and its plugin. Every Python package comes from the pinned
-# requirements.lock (the same lock the local venv and CI install from); the CeleryExecutor extras
-# from docker/celery.lock, resolved against it. Build: `docker compose build`.
+# requirements.lock (the same lock the local venv and CI install from; the CeleryExecutor's provider,
+# celery and the redis client are in it). Build: `docker compose build`.
 FROM python:3.11-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -21,9 +21,8 @@ RUN apt-get update \
  && useradd --uid 50000 --gid 0 --home-dir /opt/airflow --create-home airflow
 
 # 1) Dependencies only (a cached layer): exactly the versions of requirements.lock.
-COPY requirements.lock docker/celery.lock /opt/cryptolstm/
-RUN pip install -c /opt/cryptolstm/requirements.lock -c /opt/cryptolstm/celery.lock \
-        -r /opt/cryptolstm/requirements.lock apache-airflow-providers-celery \
+COPY requirements.lock /opt/cryptolstm/
+RUN pip install -c /opt/cryptolstm/requirements.lock -r /opt/cryptolstm/requirements.lock \
  && pip check
 
 # 2) The project itself. Editable, so that sql/ (migrations, named queries) stays next to the package

@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml 2>/dev/null | sha1sum | cut -c1-12)
 PYTEST_ARGS ?=
 
-.PHONY: setup run test test-fast browser db-up services-up services-down down evaluate clean
+.PHONY: setup run test test-fast browser broker db-up services-up services-down down evaluate clean
 
 setup: $(STAMP)
 
@@ -24,7 +24,7 @@ run: setup
 	$(BIN)/cryptolstm run $(RUN_ARGS)
 
 ## test: everything, including the end-to-end tests with the real Airflow services
-test: setup browser
+test: setup browser broker
 	$(BIN)/python -m pytest --timeout=1500 $(PYTEST_ARGS)
 
 ## test-fast: unit tests and DAG integrity only
@@ -36,6 +36,12 @@ browser:
 	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-dejavu-core >/dev/null; } ; } || \
 	  echo "note: chromium not installed; the browser test will be skipped"
+
+# The CeleryExecutor end-to-end test needs Debian's redis-server as its broker; install it the same way.
+broker:
+	@command -v redis-server >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; } ; } || \
+	  echo "note: redis-server not installed; the CeleryExecutor test will be skipped"
 
 db-up: setup
 	$(BIN)/cryptolstm db up

@@ -101,6 +101,31 @@ def _print_outcome(dsn: str, as_of: date, week_end: date) -> None:
         print(f"{coin:5} {cells[0][3]:>12.6g} {cols}")
 
 
+def backfill(api, dag_id: str, start: datetime, end: datetime, timeout: float, log=print) -> None:
+    """Create a backfill over [start, end] that reprocesses nothing already done.
+
+    Airflow allows one running backfill per DAG (409 otherwise). If one is running — an earlier
+    `run` that was interrupted, or one made in the UI — wait for it and then create ours, which only
+    adds the runs still missing; say in one line what is happening and how to stop it instead.
+    """
+    from cryptolstm.runtime.airflow_api import AirflowApiError
+
+    try:
+        api.backfill(dag_id, start, end, reprocess="none")
+        return
+    except AirflowApiError as exc:
+        if exc.status != 409:
+            raise
+    for b in api.backfills(dag_id, active_only=True):
+        log(f"   a backfill of {dag_id} is already running (id {b['id']}, {b['from_date'][:10]} .. "
+            f"{b['to_date'][:10]}): waiting for it to finish (or cancel it: Airflow UI, DAG {dag_id}, Backfills)")
+        try:
+            api.wait_for_backfill(b["id"], timeout=timeout)
+        except TimeoutError as exc:
+            raise CommandError(f"{exc}; cancel it in the Airflow UI (DAG {dag_id}, Backfills) and rerun") from None
+    api.backfill(dag_id, start, end, reprocess="none")
+
+
 def _run(args: argparse.Namespace) -> int:
     from cryptolstm.runtime import services
     from cryptolstm.runtime.airflow_api import AirflowApi
@@ -118,7 +143,9 @@ def _run(args: argparse.Namespace) -> int:
     week_end = weekly_boundary(as_of)
 
     print("== 2/4 database, Airflow services" + (", exchange stand-in" if replay else ""))
-    services.up(s, wait=args.wait, replay_dir=replay)
+    saved = services.saved_mode(s)  # a Celery runtime started by `services up --executor celery` stays Celery
+    services.up(s, wait=args.wait, replay_dir=replay, executor=saved.executor if saved else "local",
+                workers=saved.workers if saved else 1)
     login = services.UiLogin()
     api = AirflowApi(f"http://127.0.0.1:{s.api_port}", login.username, login.password)
     for dag_id in (WEEKLY, DAILY):
@@ -128,12 +155,12 @@ def _run(args: argparse.Namespace) -> int:
     print(f"== 3/4 weekly DAG for the week ending {week_end}: ingest, walk-forward, train, promotion gate")
     print("   (the full model trains for several minutes on 2 cores; progress in the Airflow UI)")
     week_start = _utc(week_end - timedelta(days=7))
-    api.backfill(WEEKLY, week_start, week_start, reprocess="none")
+    backfill(api, WEEKLY, week_start, week_start, timeout=args.timeout)
     weekly = api.wait_for_run(WEEKLY, week_start, timeout=args.timeout, log=print)
 
     first = max(week_end, as_of - timedelta(days=args.days - 1))
     print(f"== 4/4 daily DAG for {first} .. {as_of}: ingest, features, forecast, score, alerts, charts")
-    api.backfill(DAILY, _utc(first), _utc(as_of), reprocess="none")
+    backfill(api, DAILY, _utc(first), _utc(as_of), timeout=args.timeout)
     days = [first + timedelta(days=i) for i in range((as_of - first).days + 1)]
     daily = [api.wait_for_run(DAILY, _utc(d), timeout=args.timeout, log=print) for d in days]
 

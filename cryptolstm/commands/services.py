@@ -9,12 +9,39 @@ from cryptolstm.config import Settings
 
 
 def _up(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
     from cryptolstm.runtime import services
 
     s = Settings.from_env()
-    services.up(s, wait=args.wait)
+    saved = services.saved_mode(s)
+    mode = choose_mode(args, saved)
+    if saved is not None and mode == saved and not (args.replay or args.live or args.executor):
+        print(f"reusing the saved mode ({mode.describe()}) from {s.state_dir / 'mode.json'}; "
+              "--live / --replay DIR / --executor change it")
+    services.up(s, wait=args.wait, replay_dir=Path(mode.replay_dir) if mode.replay_dir else None,
+                standin_port=mode.standin_port, executor=mode.executor, workers=mode.workers)
     login = services.UiLogin()
-    print(f"Airflow UI: http://127.0.0.1:{s.api_port}  (login {login.username} / {login.password})")
+    print(f"Airflow UI: http://127.0.0.1:{s.api_port}  (login {login.username} / {login.password}); "
+          f"mode: {mode.describe()}")
+
+
+def choose_mode(args: argparse.Namespace, saved):
+    """The mode asked for on the command line, completed by the saved one (never a silent switch to live)."""
+    from pathlib import Path
+
+    from cryptolstm.runtime.services import Mode
+
+    base = saved or Mode()
+    replay_dir, port = base.replay_dir, base.standin_port
+    if args.live:
+        replay_dir, port = None, None
+    elif args.replay:
+        replay_dir, port = str(Path(args.replay).resolve()), base.standin_port
+    executor = args.executor or base.executor
+    workers = args.workers or (base.workers if executor == base.executor else 1)
+    return Mode(replay_dir=replay_dir, standin_port=port if replay_dir else None, executor=executor,
+                workers=workers if executor == "celery" else 1)
 
 
 def _down(args: argparse.Namespace) -> None:
@@ -33,7 +60,9 @@ def _status(args: argparse.Namespace) -> int:
     s = Settings.from_env()
     procs = services.running(s)
     doc = services.health(s)
-    for name in services.SERVICES:
+    mode = services.saved_mode(s)
+    print(f"mode           {mode.describe() if mode else 'none saved (services up starts the live exchange)'}")
+    for name in (services.SUPERVISOR, *services.SERVICES, *sorted(set(procs) - {services.SUPERVISOR, *services.SERVICES})):
         print(f"{name:14s} {'pid ' + str(procs[name]) if name in procs else 'not running'}")
     print("health:", json.dumps(doc) if doc else "api-server not answering")
     return 0 if services.is_healthy(doc) else 1
@@ -42,8 +71,16 @@ def _status(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("services", help="local Airflow services (api-server, scheduler, dag-processor, triggerer)")
     verbs = p.add_subparsers(dest="verb", metavar="VERB", required=True)
-    up = verbs.add_parser("up", help="start the embedded DB and the Airflow services; wait until healthy")
+    up = verbs.add_parser("up", help="start the embedded DB and the Airflow services; wait until healthy",
+                          description="Without options, the mode of the last `up` (saved in the state folder) "
+                                      "is reused; a fresh state folder starts live with the LocalExecutor.")
     up.add_argument("--wait", type=float, default=180.0, help="seconds to wait for health (default 180)")
+    src = up.add_mutually_exclusive_group()
+    src.add_argument("--replay", metavar="DIR", help="replay recorded daily candles (CSV folder) via the stand-in")
+    src.add_argument("--live", action="store_true", help="the live exchange")
+    up.add_argument("--executor", choices=("local", "celery"),
+                    help="LocalExecutor, or CeleryExecutor with a local redis broker and Celery workers")
+    up.add_argument("--workers", type=int, metavar="N", help="Celery workers (default 1)")
     up.set_defaults(func=_up)
     down = verbs.add_parser("down", help="stop the services and every process they started")
     down.add_argument("--with-db", action="store_true", help="also stop the embedded PostgreSQL")

@@ -18,7 +18,11 @@ FINISHED = ("success", "failed")
 
 
 class AirflowApiError(RuntimeError):
-    """A REST call that Airflow answered with an error status."""
+    """A REST call that Airflow answered with an error status (`status`: the HTTP code)."""
+
+    def __init__(self, message: str, status: int = 0):
+        super().__init__(message)
+        self.status = status
 
 
 @dataclass
@@ -38,7 +42,8 @@ class AirflowApi:
             with urllib.request.urlopen(req, timeout=30) as r:
                 raw = r.read()
         except urllib.error.HTTPError as e:
-            raise AirflowApiError(f"{method} {path} -> {e.code}: {e.read()[:500].decode(errors='replace')}")
+            raise AirflowApiError(f"{method} {path} -> {e.code}: {e.read()[:500].decode(errors='replace')}",
+                                  e.code) from None
         return json.loads(raw) if raw else None
 
     def token(self) -> str:
@@ -55,7 +60,7 @@ class AirflowApi:
             try:
                 return self._call("GET", f"/api/v2/dags/{dag_id}")
             except AirflowApiError as exc:
-                if "404" not in str(exc) or time.monotonic() > deadline:
+                if exc.status != 404 or time.monotonic() > deadline:
                     raise
                 time.sleep(1)
 
@@ -68,6 +73,23 @@ class AirflowApi:
         return self._call("POST", "/api/v2/backfills", {
             "dag_id": dag_id, "from_date": start.isoformat(), "to_date": end.isoformat(),
             "max_active_runs": max_active_runs, "reprocess_behavior": reprocess})
+
+    def backfills(self, dag_id: str, active_only: bool = False) -> list[dict]:
+        """Backfills of `dag_id`, oldest first; `active_only`: those not completed yet."""
+        q = urllib.parse.urlencode({"dag_id": dag_id, "order_by": "id", "limit": 1000})
+        found = self._call("GET", f"/api/v2/backfills?{q}")["backfills"]
+        return [b for b in found if b["completed_at"] is None] if active_only else found
+
+    def wait_for_backfill(self, backfill_id: int, timeout: float = 3600.0, poll: float = 3.0) -> dict:
+        """Wait until a backfill has completed (every run it created finished, or it was cancelled)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            doc = self._call("GET", f"/api/v2/backfills/{backfill_id}")
+            if doc["completed_at"] is not None:
+                return doc
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"backfill {backfill_id} of {doc['dag_id']} still running after {timeout:.0f} s")
+            time.sleep(poll)
 
     def dag_runs(self, dag_id: str) -> list[dict]:
         q = urllib.parse.urlencode({"order_by": "logical_date", "limit": 1000})

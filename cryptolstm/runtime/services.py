@@ -1,8 +1,15 @@
 """The local Airflow 3 runtime: api-server, scheduler, dag-processor and triggerer on the embedded PostgreSQL.
 
-Each service runs in its own session (`setsid`), so `down()` can stop the whole process group —
-the service and every task process it forked — and leave nothing behind. Configuration is by
-environment variables only (`airflow_env`), so the same values reach every component.
+One supervisor process (cryptolstm.runtime.supervisor) starts every managed process in its own
+session, restarts any that exits (with backoff, logged in logs/supervisor.log) and, on
+`down()`, stops each whole process group — the service and every task process it forked.
+Configuration is by environment variables only (`airflow_env`), so the same values reach every
+component. Nothing listens beyond 127.0.0.1: the api-server and the scheduler's health server bind
+it, the log servers are not started (the api-server reads task logs from the shared local log
+folder), PostgreSQL and the Celery broker use unix sockets only.
+
+The mode — live exchange or a replayed CSV folder, LocalExecutor or CeleryExecutor — is saved in
+<state_dir>/mode.json; `cryptolstm services up` reuses it, so a restart never turns a replay live.
 """
 
 from __future__ import annotations
@@ -16,16 +23,22 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from cryptolstm.config import PROJECT_ROOT, Settings, make_dsn
+from cryptolstm.runtime import pidfile
 
 SERVICES = ("api-server", "scheduler", "dag-processor", "triggerer")
 STANDIN = "standin"  # the exchange stand-in replaying a CSV folder, managed like a service in replay mode
 MAIL = "smtp-sink"  # local SMTP server writing alert emails to a Maildir, when no smtp_default is configured
-MANAGED = (*SERVICES, STANDIN, MAIL)
+BROKER = "redis"  # Celery's broker (Debian's redis-server on a unix socket), CeleryExecutor only
+WORKER = "celery-worker"  # Celery workers are named celery-worker-1 .. -N
+SUPERVISOR = "supervisor"
 HEALTH_COMPONENTS = ("metadatabase", "scheduler", "dag_processor", "triggerer")
+EXECUTORS = {"local": "LocalExecutor", "celery": "CeleryExecutor"}
+DEFAULT_QUEUE = "default"  # Airflow's [operators] default_queue: ingestion and everything not routed elsewhere
+WORKER_QUEUES = (DEFAULT_QUEUE, "train")  # a local worker serves every queue; see docs/deploy.md to split them
 
 
 @dataclass(frozen=True)
@@ -34,27 +47,66 @@ class UiLogin:
     password: str = "admin"  # local only: the api-server binds 127.0.0.1
 
 
+@dataclass(frozen=True)
+class Mode:
+    """What the local runtime runs; saved in <state_dir>/mode.json by `up` and reused by `services up`."""
+
+    replay_dir: str | None = None  # a recorded CSV folder replayed by the stand-in; None = the live exchange
+    standin_port: int | None = None  # the stand-in's port in replay mode
+    executor: str = "local"  # "local" (LocalExecutor) or "celery" (CeleryExecutor + redis + workers)
+    workers: int = 1  # Celery workers (each runs `worker_concurrency` tasks at once)
+
+    def describe(self) -> str:
+        src = f"replay of {self.replay_dir}" if self.replay_dir else "live exchange"
+        ex = EXECUTORS[self.executor] + (f", {self.workers} worker(s)" if self.executor == "celery" else "")
+        return f"{src}, {ex}"
+
+
+def _mode_file(settings: Settings) -> Path:
+    return settings.state_dir / "mode.json"
+
+
+def saved_mode(settings: Settings) -> Mode | None:
+    """The mode of the last `up` in this state folder, or None if there was none."""
+    try:
+        return Mode(**json.loads(_mode_file(settings).read_text()))
+    except FileNotFoundError:
+        return None
+
+
 def _secret(path: Path, nbytes: int) -> str:
     """A secret created once and kept in the state folder, so restarts keep sessions and tokens valid."""
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(nbytes))
-        path.chmod(0o600)
+        _write_private(path, secrets.token_urlsafe(nbytes))
     return path.read_text().strip()
 
 
+def _write_private(path: Path, text: str) -> None:
+    """Write a file readable by its owner only: created 0600, never world-readable even for an instant."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # an existing file created with looser bits is tightened too
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+
+
+def broker_socket(settings: Settings) -> Path:
+    return settings.airflow_home / "run" / "redis.sock"
+
+
 def airflow_env(settings: Settings, socket_dir: str, login: UiLogin = UiLogin(),
-                base: dict[str, str] | None = None) -> dict[str, str]:
+                base: dict[str, str] | None = None, mode: Mode | None = None) -> dict[str, str]:
     """Environment for every Airflow process of the local runtime (and `airflow` CLI calls)."""
     home = settings.airflow_home
     env = dict(os.environ if base is None else base)
+    mode = mode or saved_mode(settings) or Mode()
     url = f"http://127.0.0.1:{settings.api_port}"
     pw_file = home / "passwords.json"
+    meta = make_dsn(host=socket_dir, dbname=settings.airflow_db)[len("postgresql"):]
     env.update({
         "AIRFLOW_HOME": str(home),
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN":
-            "postgresql+psycopg2" + make_dsn(host=socket_dir, dbname=settings.airflow_db)[len("postgresql"):],
-        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "postgresql+psycopg2" + meta,
+        "AIRFLOW__CORE__EXECUTOR": EXECUTORS[mode.executor],
         "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
@@ -69,36 +121,43 @@ def airflow_env(settings: Settings, socket_dir: str, login: UiLogin = UiLogin(),
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{login.username}:admin",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(pw_file),
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
-        # Log servers next to the api port, so two local runtimes (e.g. tests) do not fight over 8793/8794.
-        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(settings.api_port + 1),
-        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(settings.api_port + 2),
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": env.get("AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL", "10"),
+        # The scheduler's health server (0.0.0.0:8974 by default) binds loopback, next to the api port so two
+        # local runtimes (e.g. tests) do not fight over one port.
         "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "True",
+        "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_HOST": "127.0.0.1",
+        "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(settings.api_port + 1),
     })
+    if mode.executor == "celery":
+        # The same settings as compose's `celery` profile: redis broker, results in the metadata DB.
+        env.update({
+            "AIRFLOW__CELERY__BROKER_URL": f"redis+socket://{broker_socket(settings)}",
+            "AIRFLOW__CELERY__RESULT_BACKEND": "db+postgresql" + meta,
+            "AIRFLOW__CELERY__WORKER_CONCURRENCY": env.get("AIRFLOW__CELERY__WORKER_CONCURRENCY", "2"),
+        })
     # The forecasting database: an explicit connection wins; otherwise the embedded server.
     env.setdefault("AIRFLOW_CONN_CRYPTOLSTM_DB", json.dumps({
         "conn_type": "postgres", "host": socket_dir, "login": "postgres", "schema": settings.forecast_db}))
-    pw_file.parent.mkdir(parents=True, exist_ok=True)
-    pw_file.write_text(json.dumps({login.username: login.password}))
+    _write_private(pw_file, json.dumps({login.username: login.password}))
     return env
 
 
-def _pid_file(settings: Settings, service: str) -> Path:
-    return settings.airflow_home / "run" / f"{service}.pid"
+def _pid_file(settings: Settings, name: str) -> Path:
+    return settings.airflow_home / "run" / f"{name}.pid"
 
 
 def running(settings: Settings) -> dict[str, int]:
-    """Services whose recorded process group still has a live leader: {service: pid}."""
+    """Managed processes whose pid file still names the process it recorded: {name: pid}.
+
+    A pid file whose process is gone, or whose pid now belongs to another process (start time
+    differs), is not trusted and is removed.
+    """
+    run_dir = settings.airflow_home / "run"
     alive = {}
-    for service in MANAGED:
-        f = _pid_file(settings, service)
-        if f.exists():
-            pid = int(f.read_text())
-            try:
-                os.kill(pid, 0)
-                alive[service] = pid
-            except ProcessLookupError:
-                f.unlink()
+    for f in sorted(run_dir.glob("*.pid")) if run_dir.is_dir() else []:
+        pid = pidfile.read(f)
+        if pid is not None:
+            alive[f.stem] = pid
     return alive
 
 
@@ -122,148 +181,179 @@ def airflow_cli(env: dict[str, str], *args: str, check: bool = True) -> subproce
     return subprocess.run([str(exe), *args], env=env, check=check, capture_output=True, text=True)
 
 
-def _spawn(settings: Settings, name: str, argv: list[str], env: dict[str, str]) -> int:
-    """Start one managed process in its own session, output to logs/<name>.log, pid to run/<name>.pid."""
-    (settings.airflow_home / "run").mkdir(parents=True, exist_ok=True)
-    (settings.airflow_home / "logs").mkdir(parents=True, exist_ok=True)
-    out = open(settings.airflow_home / "logs" / f"{name}.log", "ab")
-    proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                            start_new_session=True, cwd=str(settings.airflow_home))
-    _pid_file(settings, name).write_text(str(proc.pid))
-    return proc.pid
+def _children(settings: Settings, mode: Mode, mail: bool) -> list[dict]:
+    """Name and argv of every process the supervisor runs, in start order."""
+    airflow = str(Path(sys.executable).with_name("airflow"))
+    kids = []
+    if mode.replay_dir:  # the stand-in's clock follows each request (no future leaks)
+        kids.append({"name": STANDIN, "argv": [sys.executable, "-m", "cryptolstm.cli", "standin", "--data",
+                                               mode.replay_dir, "--port", str(mode.standin_port), "--follow"]})
+    if mail:  # aiosmtpd creates the Maildir itself
+        kids.append({"name": MAIL, "argv": [sys.executable, "-m", "aiosmtpd", "-n", "-l",
+                                            f"127.0.0.1:{settings.smtp_port}", "-c", "aiosmtpd.handlers.Mailbox",
+                                            str(settings.mail_dir)]})
+    if mode.executor == "celery":
+        # No TCP port at all (--port 0), a private unix socket; nothing persisted: queued messages are
+        # re-sent by the scheduler after a restart (Airflow's task state lives in the metadata DB).
+        kids.append({"name": BROKER, "argv": [redis_server(), "--port", "0", "--unixsocket",
+                                              str(broker_socket(settings)), "--unixsocketperm", "700",
+                                              "--save", "", "--appendonly", "no", "--daemonize", "no"]})
+    kids += [{"name": s, "argv": [airflow, s]} for s in ("api-server", "dag-processor")]
+    # No log servers: they bind every interface (the host is hard-coded in Airflow 3.3); the api-server
+    # reads the task logs from the local log folder all processes share.
+    kids += [{"name": s, "argv": [airflow, s, "--skip-serve-logs"]} for s in ("scheduler", "triggerer")]
+    if mode.executor == "celery":
+        kids += [{"name": f"{WORKER}-{i}", "argv": [airflow, "celery", "worker", "--queues", ",".join(WORKER_QUEUES),
+                                                   "--celery-hostname", f"{WORKER}-{i}@%h", "--skip-serve-logs"]}
+                 for i in range(1, mode.workers + 1)]
+    return kids
 
 
-def _start_standin(settings: Settings, replay_dir: Path, port: int, log) -> str:
-    """Run the exchange stand-in over `replay_dir`; its clock follows each request (no future leaks)."""
-    url = f"http://127.0.0.1:{port}"
-    argv = [sys.executable, "-m", "cryptolstm.cli", "standin", "--data", str(replay_dir.resolve()),
-            "--port", str(port), "--follow"]
-    pid = _spawn(settings, STANDIN, argv, dict(os.environ))
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"{url}/api/v3/ping", timeout=2).read()
-            log(f"started the exchange stand-in (pid {pid}) replaying {replay_dir} at {url}")
-            return url
-        except (urllib.error.URLError, OSError):
-            if STANDIN not in running(settings):
-                raise RuntimeError(f"the stand-in exited; see {settings.airflow_home / 'logs' / 'standin.log'}")
-            time.sleep(0.3)
-    raise RuntimeError(f"the stand-in did not answer at {url} within 30 s")
+def redis_server() -> str:
+    """Debian's redis-server (`make broker` installs it), or a clear error."""
+    import shutil
 
-
-def _start_mail_sink(settings: Settings, log) -> dict[str, str]:
-    """A local SMTP server (aiosmtpd) that stores every alert email in <state_dir>/mail (a Maildir)."""
-    import socket
-
-    if MAIL not in running(settings):
-        settings.mail_dir.parent.mkdir(parents=True, exist_ok=True)  # aiosmtpd creates the Maildir itself
-        argv = [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{settings.smtp_port}",
-                "-c", "aiosmtpd.handlers.Mailbox", str(settings.mail_dir)]
-        pid = _spawn(settings, MAIL, argv, dict(os.environ))
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", settings.smtp_port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or MAIL not in running(settings):
-                    raise RuntimeError(f"the SMTP sink did not start; see {settings.airflow_home / 'logs'}")
-                time.sleep(0.2)
-        log(f"started the SMTP sink (pid {pid}): alert emails go to {settings.mail_dir}")
-    # Real JSON booleans: the string "false" would count as true.
-    return {"AIRFLOW_CONN_SMTP_DEFAULT": json.dumps({
-        "conn_type": "smtp", "host": "127.0.0.1", "port": settings.smtp_port,
-        "extra": {"disable_tls": True, "disable_ssl": True, "from_email": "cryptolstm@localhost",
-                  "retry_limit": 0, "timeout": 10}})}
+    exe = shutil.which("redis-server")
+    if exe is None:
+        raise RuntimeError("the CeleryExecutor needs redis-server: `make broker` installs it "
+                           "(apt-get install redis-server, as root)")
+    return exe
 
 
 def up(settings: Settings, wait: float = 180.0, log=print, replay_dir: Path | None = None,
-       standin_port: int | None = None) -> dict[str, str]:
-    """Start the embedded PostgreSQL and the four Airflow services; wait until healthy. Idempotent.
+       standin_port: int | None = None, executor: str = "local", workers: int = 1) -> dict[str, str]:
+    """Start the embedded PostgreSQL and the supervised services; wait until healthy. Idempotent.
 
     With `replay_dir`, the exchange is the local stand-in replaying that CSV folder, and every
-    Airflow process gets CRYPTOLSTM_EXCHANGE_URL pointing at it. Running services whose source differs
-    from the one asked for are restarted, so a run never mixes live and replayed candles.
+    Airflow process gets CRYPTOLSTM_EXCHANGE_URL pointing at it. With `executor="celery"`, tasks run
+    on `workers` Celery workers fed by a local redis. Running services whose mode or CRYPTOLSTM_*
+    settings differ from the ones asked for are restarted, so a run never mixes live and replayed
+    candles. The mode is saved for the next `services up`.
     """
-    from cryptolstm.runtime import embedded_pg
     from cryptolstm import storage
+    from cryptolstm.runtime import embedded_pg
 
+    if executor not in EXECUTORS:
+        raise ValueError(f"executor must be one of {sorted(EXECUTORS)}, not {executor!r}")
     dsns = embedded_pg.start(settings)
     sock = str(embedded_pg.socket_dir(settings.pg_dir))
-    source = {"replay_dir": str(replay_dir.resolve()) if replay_dir else None,
-              **{k: v for k, v in sorted(os.environ.items()) if k.startswith("CRYPTOLSTM_")}}
+    mode = Mode(replay_dir=str(Path(replay_dir).resolve()) if replay_dir else None,
+                standin_port=(standin_port or settings.standin_port) if replay_dir else None,
+                executor=executor, workers=workers if executor == "celery" else 1)
+    source = {"mode": asdict(mode), **{k: v for k, v in sorted(os.environ.items()) if k.startswith("CRYPTOLSTM_")}}
     source_file = settings.airflow_home / "run" / "source.json"
-    if running(settings) and (not source_file.exists() or json.loads(source_file.read_text()) != source):
-        log("the exchange source or CRYPTOLSTM_* settings changed: restarting the services")
+    alive = running(settings)
+    if alive and (SUPERVISOR not in alive or not source_file.exists()
+                  or json.loads(source_file.read_text()) != source):
+        log("the mode or the CRYPTOLSTM_* settings changed: restarting the services")
         down(settings, log=log)
     base = dict(os.environ)
-    standin_port = standin_port or settings.standin_port
-    if replay_dir:
-        url = f"http://127.0.0.1:{standin_port}"
-        if STANDIN not in running(settings):
-            url = _start_standin(settings, replay_dir, standin_port, log)
-        base["CRYPTOLSTM_EXCHANGE_URL"] = url
+    if mode.replay_dir:
+        base["CRYPTOLSTM_EXCHANGE_URL"] = f"http://127.0.0.1:{mode.standin_port}"
         # Recorded history has no "today": runs come only from backfills over the replayed days,
         # never from the wall clock (which would ask the replay for days it does not have).
         base["AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE"] = "False"
-    if not base.get("AIRFLOW_CONN_SMTP_DEFAULT"):
-        base.update(_start_mail_sink(settings, log))
-    env = airflow_env(settings, sock, base=base)
-    if not settings.dsn:
-        storage.migrate(dsns["forecast"], log=log)
+    mail = not base.get("AIRFLOW_CONN_SMTP_DEFAULT")
+    if mail:  # Real JSON booleans: the string "false" would count as true.
+        base["AIRFLOW_CONN_SMTP_DEFAULT"] = json.dumps({
+            "conn_type": "smtp", "host": "127.0.0.1", "port": settings.smtp_port,
+            "extra": {"disable_tls": True, "disable_ssl": True, "from_email": "cryptolstm@localhost",
+                      "retry_limit": 0, "timeout": 10}})
+    env = airflow_env(settings, sock, base=base, mode=mode)
     t0 = time.monotonic()
-    already = running(settings)
-    if not all(s in already for s in SERVICES):
+    if SUPERVISOR not in running(settings):
+        children = _children(settings, mode, mail)
+        if not settings.dsn:
+            storage.migrate(dsns["forecast"], log=log)
         res = airflow_cli(env, "db", "migrate", check=False)
         if res.returncode != 0:
             raise RuntimeError(f"airflow db migrate failed:\n{res.stdout[-2000:]}\n{res.stderr[-4000:]}")
         log(f"airflow metadata DB migrated ({time.monotonic() - t0:.1f} s)")
-    exe = Path(sys.executable).with_name("airflow")
-    for service in SERVICES:
-        if service not in already:
-            log(f"started {service} (pid {_spawn(settings, service, [str(exe), service], env)})")
+        run_dir, log_dir = settings.airflow_home / "run", settings.airflow_home / "logs"
+        run_dir.mkdir(parents=True, exist_ok=True)
+        log_dir.mkdir(parents=True, exist_ok=True)
+        spec = run_dir / "supervisor.json"
+        spec.write_text(json.dumps({"run_dir": str(run_dir), "log_dir": str(log_dir), "cwd": str(settings.airflow_home),
+                                    "children": children}, indent=1))
+        out = open(log_dir / "supervisor.log", "ab")
+        proc = subprocess.Popen([sys.executable, "-m", "cryptolstm.runtime.supervisor", str(spec)], env=env,
+                                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True, cwd=str(settings.airflow_home))
+        out.close()
+        pidfile.write(_pid_file(settings, SUPERVISOR), proc.pid)
+        log(f"started the supervisor (pid {proc.pid}): {', '.join(c['name'] for c in children)}; "
+            f"log {log_dir / 'supervisor.log'}")
     source_file.write_text(json.dumps(source))
-    deadline = time.monotonic() + wait
-    while time.monotonic() < deadline:
-        doc = health(settings)
-        if is_healthy(doc):
-            log(f"healthy after {time.monotonic() - t0:.1f} s: http://127.0.0.1:{settings.api_port}")
-            return env
-        dead = [s for s in SERVICES if s not in running(settings)]
-        if dead:
-            raise RuntimeError(f"{', '.join(dead)} exited; see {settings.airflow_home / 'logs'}")
-        time.sleep(1)
-    raise RuntimeError(f"services not healthy after {wait:.0f} s: {health(settings)}; "
-                       f"see {settings.airflow_home / 'logs'}")
+    _mode_file(settings).write_text(json.dumps(asdict(mode)))
+    _wait_ready(settings, mode, mail, wait, t0, log)
+    return env
+
+
+def _wait_ready(settings: Settings, mode: Mode, mail: bool, wait: float, t0: float, log) -> None:
+    """Wait for the stand-in, the SMTP sink and Airflow's health; fail fast if the supervisor dies."""
+    import socket
+
+    deadline = t0 + wait
+    checks = []  # (what, probe): a probe returns True when ready, False or OSError when not yet
+    if mode.replay_dir:
+        url = f"http://127.0.0.1:{mode.standin_port}"
+        checks.append((f"the exchange stand-in replaying {mode.replay_dir} at {url}",
+                       lambda: bool(urllib.request.urlopen(f"{url}/api/v3/ping", timeout=2).read() is not None)))
+    if mail:
+        checks.append((f"the SMTP sink: alert emails go to {settings.mail_dir}",
+                       lambda: socket.create_connection(("127.0.0.1", settings.smtp_port), timeout=1).close() or True))
+    checks.append((f"Airflow: http://127.0.0.1:{settings.api_port}", lambda: is_healthy(health(settings))))
+    for what, probe in checks:
+        while True:
+            try:
+                if probe():
+                    log(f"ready after {time.monotonic() - t0:.1f} s: {what}")
+                    break
+            except (urllib.error.URLError, OSError):
+                pass
+            if SUPERVISOR not in running(settings):
+                raise RuntimeError("the supervisor exited; see " + _tail(settings, SUPERVISOR))
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"not ready after {wait:.0f} s: {what}; health {health(settings)}; "
+                                   f"see {_tail(settings, SUPERVISOR)}")
+            time.sleep(0.5)
+
+
+def _tail(settings: Settings, name: str, lines: int = 15) -> str:
+    path = settings.airflow_home / "logs" / f"{name}.log"
+    try:
+        text = "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except FileNotFoundError:
+        text = "(no log)"
+    return f"{path}:\n{text}"
 
 
 def down(settings: Settings, grace: float = 20.0, log=print) -> list[str]:
-    """Stop every service's whole process group (TERM, then KILL after `grace` s)."""
+    """Stop the supervisor (it stops every service's process group), then anything it left behind."""
     alive = running(settings)
-    for service, pid in alive.items():
-        try:
-            os.killpg(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-    deadline = time.monotonic() + grace
-    for service, pid in alive.items():
-        while time.monotonic() < deadline and _group_alive(pid):
+    sup = alive.get(SUPERVISOR)
+    if sup is not None:
+        _kill(sup, signal.SIGTERM)
+        deadline = time.monotonic() + grace + 10  # the supervisor itself gives each group `grace` s
+        while time.monotonic() < deadline and pidfile.group_alive(sup):
             time.sleep(0.2)
-        if _group_alive(pid):
-            os.killpg(pid, signal.SIGKILL)
-            log(f"killed {service} (pid {pid}) after {grace:.0f} s")
-        else:
-            log(f"stopped {service} (pid {pid})")
-        _pid_file(settings, service).unlink(missing_ok=True)
+    for name, pid in alive.items():  # survivors: the supervisor was killed, or it did not finish in time
+        if pidfile.group_alive(pid):
+            _kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + grace
+            while time.monotonic() < deadline and pidfile.group_alive(pid):
+                time.sleep(0.2)
+            if pidfile.group_alive(pid):
+                _kill(pid, signal.SIGKILL)
+                log(f"killed {name} (pid {pid}) after {grace:.0f} s")
+                continue
+        log(f"stopped {name} (pid {pid})")
+        _pid_file(settings, name).unlink(missing_ok=True)
     return list(alive)
 
 
-def _group_alive(pgid: int) -> bool:
+def _kill(pgid: int, sig: int) -> None:
     try:
-        os.killpg(pgid, 0)
-        return True
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass

@@ -101,7 +101,7 @@ def test_shape_follows_airflow_official_compose():
     commands = {n: services[n]["command"] for n in AIRFLOW_SERVICES if n != "airflow-init"}
     assert commands == {"airflow-apiserver": "api-server", "airflow-scheduler": "scheduler",
                         "airflow-dag-processor": "dag-processor", "airflow-triggerer": "triggerer",
-                        "airflow-worker": "celery worker"}
+                        "airflow-worker": "celery worker --queues ${AIRFLOW_WORKER_QUEUES:-default,train}"}
     # LocalExecutor by default: only redis and the worker sit in the `celery` profile
     assert {n for n, s in services.items() if s.get("profiles")} == {"redis", "airflow-worker"}
     assert all(services[n]["profiles"] == ["celery"] for n in ("redis", "airflow-worker"))
@@ -115,6 +115,26 @@ def test_shape_follows_airflow_official_compose():
     assert "airflow db migrate" in init and "cryptolstm db migrate" in init
     assert services["mailpit"]["image"].startswith("axllent/mailpit")
     assert "_PIP_ADDITIONAL_REQUIREMENTS" not in (ROOT / "docker-compose.yaml").read_text()
+
+
+def test_ui_is_published_on_loopback_by_default():
+    """Issue 12 §5: 8080 was published on every interface; now 127.0.0.1 unless AIRFLOW_API_BIND says otherwise."""
+    published = COMPOSE["services"]["airflow-apiserver"]["ports"]
+    assert [_interpolate(p, {}) for p in published] == ["127.0.0.1:8080:8080"]
+    assert [_interpolate(p, {"AIRFLOW_API_BIND": "0.0.0.0", "AIRFLOW_API_PORT": "9090"}) for p in published] == \
+        ["0.0.0.0:9090:8080"]
+    for name, svc in COMPOSE["services"].items():  # every other published port is loopback-only too
+        for p in svc.get("ports", []):
+            assert _interpolate(str(p), {}).startswith("127.0.0.1:"), (name, p)
+
+
+def test_worker_serves_both_queues_by_default_and_can_be_split():
+    from cryptolstm.runtime.services import WORKER_QUEUES
+
+    cmd = COMPOSE["services"]["airflow-worker"]["command"]
+    assert _interpolate(cmd, {}) == "celery worker --queues " + ",".join(WORKER_QUEUES)
+    assert _interpolate(cmd, {"AIRFLOW_WORKER_QUEUES": "train"}) == "celery worker --queues train"
+    assert "AIRFLOW_WORKER_QUEUES" in (ROOT / "docs" / "deploy.md").read_text()
 
 
 def test_postgres_runs_the_init_script_with_the_variables_it_reads():
@@ -155,18 +175,18 @@ def test_every_variable_and_connection_set_is_read_by_the_code():
 
 def test_every_airflow_option_set_exists_in_airflow_config():
     """AIRFLOW__SECTION__KEY names are checked against Airflow's own option catalogue (config.yml) and,
-    for [celery], the celery provider's (installed in the image; docker/celery.lock pins it)."""
+    for [celery], the celery provider's (pinned in requirements.lock)."""
     from importlib.util import find_spec
+
+    from airflow.providers.celery.get_provider_info import get_provider_info
 
     airflow_dir = Path(find_spec("airflow").submodule_search_locations[0])  # no import: no config side effects
     catalogue = yaml.safe_load((airflow_dir / "config_templates" / "config.yml").read_text())
+    catalogue.update(get_provider_info()["config"])
     opts = [v for v in COMPOSE["x-airflow-common"]["environment"] if v.startswith("AIRFLOW__")]
     unknown = []
     for opt in opts:
         section, key = (p.lower() for p in opt.split("__")[1:3])
-        if section == "celery":
-            assert key in {"broker_url", "result_backend"}, opt  # the two the official compose file sets
-            continue
         if key not in (catalogue.get(section) or {}).get("options", {}):
             unknown.append(opt)
     assert unknown == []
@@ -224,13 +244,11 @@ def test_dockerfile_installs_from_the_same_lock():
     assert "-r /opt/cryptolstm/requirements.lock" in runs[0]
     assert "--no-deps" in runs[-1] and "/opt/cryptolstm" in runs[-1]  # the project adds nothing outside it
     assert "_PIP_ADDITIONAL_REQUIREMENTS" not in DOCKERFILE
-    # the lock pins every dependency of the package, the celery extras agree with it
+    # the lock pins every dependency of the package, the CeleryExecutor's included
     import tomllib
 
     deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     for dep in deps:
         name = re.sub(r"[-_.]+", "-", re.split(r"[\[<>=~!; ]", dep, maxsplit=1)[0]).lower()
         assert name in lock, f"{name} is a dependency but not pinned in requirements.lock"
-    celery = _pins(ROOT / "docker" / "celery.lock")
-    assert "apache-airflow-providers-celery" in celery and "redis" in celery
-    assert {k: v for k, v in celery.items() if k in lock and lock[k] != v} == {}
+    assert {"apache-airflow-providers-celery", "celery", "redis", "kombu"} <= set(lock)

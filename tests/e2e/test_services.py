@@ -1,23 +1,28 @@
-"""The local runtime: `services up` -> healthy -> `services down` leaves no process behind."""
+"""The local runtime with the real services (replay mode): `services up` -> healthy, loopback only, supervised
+(a killed service and a database blip both come back), the mode survives a restart, and `services down`
+leaves no process behind.
+
+One runtime serves the module (starting Airflow costs ~30-60 s on 2 cores); the tests run in file order
+and the last one stops and restarts it."""
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import smtplib
 import subprocess
 import sys
-from dataclasses import replace
+import time
 from pathlib import Path
 
 import psutil
 import pytest
 
-from cryptolstm.runtime import embedded_pg, services
 from cryptolstm.config import Settings
+from cryptolstm.runtime import embedded_pg, services
 
 pytestmark = pytest.mark.e2e
-
 
 
 def _processes_using(state_dir: Path) -> list[psutil.Process]:
@@ -35,33 +40,125 @@ def _processes_using(state_dir: Path) -> list[psutil.Process]:
     return found
 
 
-def test_up_healthy_down_leaves_nothing(tmp_path, shared_data, free_port):
-    settings = replace(Settings.from_env({}), state_dir=tmp_path / "state", api_port=free_port(),
-                       smtp_port=free_port())
-    port = free_port()
-    try:
-        env = services.up(settings, wait=180, log=lambda *_: None, replay_dir=shared_data, standin_port=port)
-        doc = services.health(settings)
-        assert services.is_healthy(doc), doc
-        assert set(services.running(settings)) == set(services.MANAGED)
-        smtp = json.loads(env["AIRFLOW_CONN_SMTP_DEFAULT"])
-        assert smtp["port"] == settings.smtp_port and smtp["extra"]["disable_tls"] is True
-        with smtplib.SMTP("127.0.0.1", settings.smtp_port, timeout=10) as client:
-            client.sendmail("a@localhost", ["b@localhost"], "Subject: ping\n\nhello")
-        assert any(b"Subject: ping" in f.read_bytes() for f in (settings.mail_dir / "new").iterdir())
-        assert env["AIRFLOW__API__HOST"] == "127.0.0.1"
-        assert env["CRYPTOLSTM_EXCHANGE_URL"] == f"http://127.0.0.1:{port}"
-        pids = services.running(settings)
-        # up again with the same source is a no-op while everything runs
-        services.up(settings, wait=30, log=lambda *_: None, replay_dir=shared_data, standin_port=port)
-        assert services.running(settings) == pids
-    finally:
-        stopped = services.down(settings, log=lambda *_: None)
-        embedded_pg.stop(settings)
-    assert set(stopped) == set(services.MANAGED)
-    assert services.health(settings) is None
-    leftovers = [p for p in _processes_using(settings.state_dir) if p.status() != psutil.STATUS_ZOMBIE]
-    assert leftovers == [], [(p.pid, p.cmdline()) for p in leftovers]
+def _runtime_pids(settings: Settings) -> set[int]:
+    """Every process of the runtime: the managed process groups and their members, plus PostgreSQL's."""
+    groups = set(services.running(settings).values())
+    pids = {p.pid for p in _processes_using(settings.state_dir)}
+    for p in psutil.process_iter(["pid"]):
+        try:
+            if os.getpgid(p.pid) in groups:
+                pids.add(p.pid)
+        except (ProcessLookupError, psutil.NoSuchProcess):
+            continue
+    return pids
+
+
+def _wait(cond, timeout: float, poll: float = 1.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(poll)
+    return False
+
+
+@pytest.fixture(scope="module")
+def runtime(tmp_path_factory, shared_data, free_port):
+    """A running local runtime replaying the shared candles; its settings come from the environment, so
+    the `cryptolstm` CLI started by a test sees the same runtime."""
+    tmp = tmp_path_factory.mktemp("runtime")
+    env = {"CRYPTOLSTM_STATE_DIR": str(tmp / "state"), "CRYPTOLSTM_API_PORT": str(free_port()),
+           "CRYPTOLSTM_SMTP_PORT": str(free_port()), "CRYPTOLSTM_STANDIN_PORT": str(free_port())}
+    with pytest.MonkeyPatch.context() as mp:
+        for k in ("AIRFLOW_CONN_CRYPTOLSTM_DB", "CRYPTOLSTM_DSN", "AIRFLOW_CONN_SMTP_DEFAULT",
+                  "CRYPTOLSTM_EXCHANGE_URL"):
+            mp.delenv(k, raising=False)
+        for k, v in env.items():
+            mp.setenv(k, v)
+        settings = Settings.from_env()
+        try:
+            air_env = services.up(settings, wait=240, log=lambda *_: None, replay_dir=shared_data)
+            yield settings, air_env
+        finally:
+            stopped = services.down(settings, log=lambda *_: None)
+            embedded_pg.stop(settings)
+            assert services.SUPERVISOR in stopped
+            assert services.health(settings) is None
+            leftovers = [p for p in _processes_using(settings.state_dir) if p.status() != psutil.STATUS_ZOMBIE]
+            assert leftovers == [], [(p.pid, p.cmdline()) for p in leftovers]
+
+
+def test_up_is_healthy_and_idempotent(runtime, shared_data):
+    settings, env = runtime
+    assert services.is_healthy(services.health(settings))
+    assert set(services.running(settings)) == {services.SUPERVISOR, services.STANDIN, services.MAIL, *services.SERVICES}
+    smtp = json.loads(env["AIRFLOW_CONN_SMTP_DEFAULT"])
+    assert smtp["port"] == settings.smtp_port and smtp["extra"]["disable_tls"] is True
+    with smtplib.SMTP("127.0.0.1", settings.smtp_port, timeout=10) as client:
+        client.sendmail("a@localhost", ["b@localhost"], "Subject: ping\n\nhello")
+    assert any(b"Subject: ping" in f.read_bytes() for f in (settings.mail_dir / "new").iterdir())
+    assert env["CRYPTOLSTM_EXCHANGE_URL"] == f"http://127.0.0.1:{settings.standin_port}"
+    assert services.saved_mode(settings) == services.Mode(replay_dir=str(shared_data.resolve()),
+                                                          standin_port=settings.standin_port)
+    pids = services.running(settings)
+    services.up(settings, wait=30, log=lambda *_: None, replay_dir=shared_data)  # same mode: a no-op
+    assert services.running(settings) == pids
+
+
+def test_every_port_listens_on_loopback_only(runtime):
+    """Issue 12 §5: the scheduler's health server and the log servers listened on 0.0.0.0."""
+    settings, env = runtime
+    pids = _runtime_pids(settings)
+    listening = [(c.laddr.ip, c.laddr.port, c.pid) for c in psutil.net_connections("inet")
+                 if c.status == psutil.CONN_LISTEN and c.pid in pids]
+    ports = {port for _, port, _ in listening}
+    assert {settings.api_port, settings.smtp_port, settings.standin_port} <= ports, listening
+    assert settings.api_port + 1 in ports  # the scheduler's health server: still served, on loopback
+    assert [x for x in listening if x[0] != "127.0.0.1"] == []
+    pw = Path(env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"])
+    assert pw.stat().st_mode & 0o777 == 0o600
+
+
+def test_a_killed_service_comes_back(runtime):
+    settings, _ = runtime
+    before = services.running(settings)["scheduler"]
+    os.killpg(before, signal.SIGKILL)
+    assert _wait(lambda: services.running(settings).get("scheduler") not in (None, before), 30), "not restarted"
+    log = (settings.airflow_home / "logs" / "supervisor.log").read_text()
+    assert "scheduler exited with code -9" in log
+    assert _wait(lambda: services.is_healthy(services.health(settings)), 120)
+
+
+def test_services_survive_a_database_blip(runtime):
+    """Issue 12 §4: with PostgreSQL down for 25 s, scheduler, dag-processor and triggerer exited for good."""
+    settings, _ = runtime
+    embedded_pg.stop(settings)
+    time.sleep(25)
+    embedded_pg.start(settings)
+    assert _wait(lambda: services.is_healthy(services.health(settings)), 180), services.health(settings)
+    assert set(services.running(settings)) >= {services.SUPERVISOR, *services.SERVICES}
+    # and they stay up: healthy again a little later, still supervised
+    time.sleep(10)
+    assert services.is_healthy(services.health(settings)), services.health(settings)
+
+
+def test_services_up_after_a_replay_keeps_replay_mode(runtime, shared_data):
+    """Issue 12 §4: `services up` restarted the stack without the stand-in, so a replay became live."""
+    settings, _ = runtime
+    services.down(settings, log=lambda *_: None)
+    assert services.running(settings) == {}
+    out = subprocess.run([sys.executable, "-m", "cryptolstm.cli", "services", "up", "--wait", "240"],
+                         capture_output=True, text=True, timeout=400)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert f"reusing the saved mode (replay of {shared_data.resolve()}" in out.stdout
+    procs = services.running(settings)
+    assert services.STANDIN in procs
+    sched_env = psutil.Process(procs["scheduler"]).environ()
+    assert sched_env["CRYPTOLSTM_EXCHANGE_URL"] == f"http://127.0.0.1:{settings.standin_port}"
+    assert sched_env["AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE"] == "False"  # no wall-clock runs on a replay
+    status = subprocess.run([sys.executable, "-m", "cryptolstm.cli", "services", "status"],
+                            capture_output=True, text=True, timeout=60)
+    assert status.returncode == 0 and "replay of" in status.stdout
 
 
 def test_cli_status_reports_down(tmp_path, free_port):
