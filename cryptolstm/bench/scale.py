@@ -1,0 +1,374 @@
+"""`cryptolstm bench-scale`: the cost of each stage of the system against the number of coins.
+
+For each universe size (default 9, 20, 90, 900 coins; 9 = the served coins, 20 = every real coin of the
+recorded data, larger = real + synthetic coins from `bench.universe`) it measures
+
+* ingest   — a bootstrap of the whole history, then one daily interval, through the exchange stand-in and
+             the real ccxt client into a fresh PostgreSQL database (requests and wall time);
+* features — `modelling.features.build_features` over the whole panel;
+* cube     — `modelling.windows.build_cube` (wall time, the cube's bytes);
+* epoch    — one training epoch of the default `TrainConfig` model on the fitting cells of the whole
+             history (wall per epoch and per window). Above `--max-train-windows` windows, the epoch is
+             run on that many cells drawn uniformly and the full epoch is extrapolated per window;
+* db_features, forecast — the daily run's feature upsert (`pipeline.build_features`) and forecast
+             (`serving.forecast.forecast_as_of`: registry load, SQL read, features, cube, predict, upsert)
+             for the last day, with a registered default-architecture champion whose weights are untrained
+             (the cost of a forecast does not depend on the weights' values).
+
+Each stage runs in a fresh process, so its peak RSS (`ru_maxrss`) is its own. The growth exponent k of
+each stage (time ~ coins^k) is the slope of a least-squares line through (log coins, log seconds).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import multiprocessing as mp
+import os
+import platform
+import resource
+import tempfile
+import time
+from dataclasses import replace
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+SIZES = (9, 20, 90, 900)
+STAGES = ("ingest_bootstrap", "ingest_daily", "features", "cube", "epoch", "db_features", "forecast")
+
+
+def _maxrss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def _utc(d: date) -> datetime:
+    return datetime(d.year, d.month, d.day, tzinfo=timezone.utc)
+
+
+# ---- stages (each runs in its own process) -------------------------------------------------------
+
+def _stage_ingest(data_dir: str, dsn: str, coins: list[str], last_day: str) -> dict:
+    from cryptolstm.config import MarketConfig
+    from cryptolstm.market import ingest
+    from cryptolstm.runtime.standin import StandIn
+
+    last = date.fromisoformat(last_day)
+    out = {}
+    with StandIn(data_dir, now=(last + timedelta(days=1)).isoformat()) as ex:
+        market = MarketConfig(coins=tuple(coins), auxiliary=(), api_url=ex.url)
+        for name, start, end in (("ingest_bootstrap", _utc(last - timedelta(days=1)), _utc(last)),
+                                 ("ingest_daily", _utc(last), _utc(last + timedelta(days=1)))):
+            ex.reset_stats()
+            t0 = time.perf_counter()
+            reports = ingest.ingest_interval(dsn, market, start, end)
+            wall = time.perf_counter() - t0
+            failed = [r["coin"] for r in reports if r["status"] == "failed"]
+            if failed:
+                raise RuntimeError(f"{name}: failed coins {failed[:5]}: {reports[0].get('error')}")
+            out[name] = {"seconds": wall, "requests": ex.requests(),
+                         "rows": sum(r.get("stored", 0) + r.get("revised", 0) for r in reports)}
+    out["ingest_bootstrap"]["maxrss_mib"] = out["ingest_daily"]["maxrss_mib"] = _maxrss_mib()
+    return out
+
+
+def _load(data_dir: str):
+    from cryptolstm.market.panel import load_csv_dir
+
+    return load_csv_dir(data_dir)
+
+
+def _stage_features(data_dir: str) -> dict:
+    from cryptolstm.modelling import features
+
+    panel = _load(data_dir)
+    t0 = time.perf_counter()
+    f = features.build_features(panel)
+    return {"features": {"seconds": time.perf_counter() - t0, "rows": len(f), "maxrss_mib": _maxrss_mib()}}
+
+
+def _stage_cube(data_dir: str) -> dict:
+    from cryptolstm.modelling import features, windows
+    from cryptolstm.modelling.bundle import _vocabulary
+
+    panel = _load(data_dir)
+    f = features.build_features(panel)
+    t0 = time.perf_counter()
+    cube = windows.build_cube(f, panel, _vocabulary(panel["coin"].unique()), list(features.FEATURES))
+    wall = time.perf_counter() - t0
+    return {"cube": {"seconds": wall, "mib": (cube.x.nbytes + cube.log_close.nbytes) / 2**20,
+                     "shape": list(cube.x.shape), "maxrss_mib": _maxrss_mib()}}
+
+
+def _stage_epoch(data_dir: str, max_windows: int) -> dict:
+    import numpy as np
+
+    from cryptolstm.config import TrainConfig
+    from cryptolstm.modelling import features, train, windows
+    from cryptolstm.modelling.bundle import _vocabulary
+    from cryptolstm.modelling.scaling import RobustScaler
+
+    config = TrainConfig()  # the production configuration
+    panel = _load(data_dir)
+    f = features.build_features(panel)
+    coins = _vocabulary(panel["coin"].unique())
+    cube = windows.build_cube(f, panel, coins, list(features.FEATURES))
+    fit_cells, _ = train._early_stopping_split(cube, config, len(cube.days) - 1)
+    n_all = len(fit_cells.t)
+    pick = np.arange(n_all)
+    if n_all > max_windows:  # a uniform draw, kept in chronological order (timing only: no model is kept)
+        pick = np.sort(np.random.default_rng(0).choice(n_all, max_windows, replace=False))
+    coin, t = fit_cells.coin[pick], fit_cells.t[pick]
+    y = windows.gather_targets(cube.log_close, coin, t, config.horizons)
+    scaler = RobustScaler.fit(f[list(features.FEATURES)].to_numpy(), y, clip=config.input_clip)
+    t0 = time.perf_counter()
+    x = scaler.transform(windows.gather_windows(cube.x, coin, t, config.window))  # [N, T, F] float32
+    gather = time.perf_counter() - t0
+    ys = scaler.scale_targets(y)
+    wall = _timed_epoch(x, coin.astype(np.int32), ys, config, len(coins))
+    per_window = wall / len(pick)
+    return {"epoch": {"seconds": per_window * n_all, "measured_seconds": wall, "measured_windows": int(len(pick)),
+                      "windows": int(n_all), "per_window_ms": per_window * 1000, "gather_seconds": gather,
+                      "extrapolated": bool(n_all > len(pick)),
+                      # what fit() materialises for a full epoch: float64 windows, then their float32 copy
+                      "full_windows_gib": n_all * config.window * len(features.FEATURES) * (8 + 4) / 2**30,
+                      "maxrss_mib": _maxrss_mib()}}
+
+
+def _timed_epoch(x, coin, y, config, n_coins: int) -> float:
+    """Seconds of one epoch over (x, coin, y), with the model, loss, optimiser and input pipeline of
+    `train._train_one`; the one-off graph tracing is done on one batch first and not counted."""
+    import keras
+    import tensorflow as tf
+
+    from cryptolstm.modelling.losses import direction_aware_huber
+    from cryptolstm.modelling.model import build_model
+
+    keras.utils.set_random_seed(config.seed)
+    model = build_model(config.arch, window=config.window, n_features=x.shape[-1], n_coins=n_coins,
+                        horizons=config.horizons, lstm_units=tuple(config.lstm_units),
+                        dense_units=config.dense_units, dropout=config.dropout, embed_dim=config.embed_dim)
+    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate),
+                  loss=direction_aware_huber(config.huber_delta, config.dir_lambda, config.horizon_weights,
+                                             config.dir_term))
+
+    def data(n):
+        return (tf.data.Dataset.from_tensor_slices(((x[:n], coin[:n]), y[:n]))
+                .shuffle(n, seed=config.seed, reshuffle_each_iteration=True)
+                .batch(config.batch_size).prefetch(2))
+
+    model.fit(data(config.batch_size), epochs=1, verbose=0, shuffle=False)  # traces the train step
+    t0 = time.perf_counter()
+    model.fit(data(len(y)), epochs=1, verbose=0, shuffle=False)
+    return time.perf_counter() - t0
+
+
+def _stage_db_features(dsn: str, last_day: str) -> dict:
+    from cryptolstm import pipeline
+
+    t0 = time.perf_counter()
+    out = pipeline.build_features(dsn, date.fromisoformat(last_day))
+    return {"db_features": {"seconds": time.perf_counter() - t0, "rows": out["rows"], "maxrss_mib": _maxrss_mib()}}
+
+
+def register_untrained_champion(dsn: str, data_dir: str, last_day: date) -> str:
+    """Register and promote a default-architecture model for this universe, weights as initialised."""
+    import numpy as np
+
+    from cryptolstm import storage
+    from cryptolstm.config import TrainConfig
+    from cryptolstm.modelling import features, windows
+    from cryptolstm.modelling.bundle import TrainedModel, _vocabulary
+    from cryptolstm.modelling.model import build_model
+    from cryptolstm.modelling.scaling import RobustScaler
+    from cryptolstm.serving import registry
+
+    config = TrainConfig()
+    panel = _load(data_dir)
+    coins = _vocabulary(panel["coin"].unique())
+    f = features.build_features(panel)
+    cube = windows.build_cube(f, panel, coins, list(features.FEATURES))
+    t = np.arange(len(cube.days) - 6)[-30:]
+    y = windows.gather_targets(cube.log_close, np.zeros(len(t), int), t, config.horizons)
+    scaler = RobustScaler.fit(f[list(features.FEATURES)].to_numpy(), y[np.isfinite(y).all(axis=1)])
+    import keras
+
+    keras.utils.set_random_seed(0)
+    net = build_model(config.arch, window=config.window, n_features=len(features.FEATURES), n_coins=len(coins),
+                      horizons=config.horizons, lstm_units=config.lstm_units, dense_units=config.dense_units,
+                      dropout=config.dropout, embed_dim=config.embed_dim)
+    cutoff = last_day - timedelta(days=7)
+    model = TrainedModel({"*": [net]}, scaler, config, features.FEATURE_VERSION, cutoff, coins, {"bench": True})
+    model_id = f"bench-untrained-{len(coins)}"
+    with storage.transaction(dsn) as cur:
+        registry.register(cur, model_id=model_id, created_for=_utc(cutoff + timedelta(days=1)),
+                          training_cutoff=cutoff, feature_version=features.FEATURE_VERSION,
+                          hyperparams=model.hyperparams(), code_version=registry.code_version(),
+                          metrics={}, artifact=model.to_bytes())
+        registry.promote(cur, model_id, cutoff + timedelta(days=1))
+    return model_id
+
+
+def _stage_forecast(dsn: str, data_dir: str, last_day: str) -> dict:
+    from cryptolstm.serving.forecast import forecast_as_of
+
+    day = date.fromisoformat(last_day)
+    model_id = register_untrained_champion(dsn, data_dir, day)
+    setup_rss = _maxrss_mib()
+    t0 = time.perf_counter()
+    out = forecast_as_of(dsn, day, "bench-scale")
+    wall = time.perf_counter() - t0
+    if out["status"] != "ok":
+        raise RuntimeError(f"forecast: {out}")
+    return {"forecast": {"seconds": wall, "rows": out["rows"], "model_id": model_id, "maxrss_mib": _maxrss_mib(),
+                         "setup_maxrss_mib": setup_rss}}
+
+
+def _child(conn, fn, args):
+    try:
+        conn.send(("ok", fn(*args)))
+    except BaseException as exc:  # reported to the parent, which says which stage and size failed
+        import traceback
+
+        conn.send(("error", f"{type(exc).__name__}: {exc}\n{traceback.format_exc()[-2000:]}"))
+    finally:
+        conn.close()
+
+
+def _in_process(fn, *args) -> dict:
+    """Run one stage in a fresh (spawned) process; its peak RSS is its own."""
+    ctx = mp.get_context("spawn")
+    parent, child = ctx.Pipe(duplex=False)
+    p = ctx.Process(target=_child, args=(child, fn, args))
+    p.start()
+    child.close()
+    status, value = parent.recv()
+    p.join()
+    if status != "ok":
+        raise RuntimeError(f"{fn.__name__}{args[:1]}: {value}")
+    return value
+
+
+# ---- orchestration ---------------------------------------------------------------------------------
+
+def run(sizes=SIZES, *, shared_data: Path, work_dir: Path | None = None, max_train_windows: int = 60_000,
+        stages=STAGES, log=print) -> dict:
+    """Measure every stage for every size; return {"sizes": {n: {stage: {...}}}, "exponents": {...}, "env": {...}}."""
+    import pandas as pd
+
+    from cryptolstm import storage
+    from cryptolstm.bench import universe as uni
+    from cryptolstm.config import DEFAULT_COINS, Settings
+    from cryptolstm.market.panel import load_csv_dir
+    from cryptolstm.runtime import embedded_pg
+
+    real = pd.concat([load_csv_dir(shared_data / "binance-1d"), load_csv_dir(shared_data / "binance-1d-more")],
+                     ignore_index=True)
+    last_day = real["day"].max().date()
+    tmp = Path(work_dir or tempfile.mkdtemp(prefix="bench-scale-"))
+    settings = replace(Settings.from_env({}), state_dir=tmp / "state")
+    embedded_pg.start(settings)
+    sock = str(embedded_pg.socket_dir(settings.pg_dir))
+    results: dict = {"sizes": {}, "last_day": last_day.isoformat(), "env": _environment()}
+    try:
+        for n in sizes:
+            panel, recipes = uni.universe(real, n, DEFAULT_COINS)
+            data = tmp / f"universe-{n}"
+            uni.write_csv_dir(panel, data)
+            dsn = _fresh_db(sock, f"bench_{n}")
+            storage.migrate(dsn, log=lambda *_: None)
+            coins = sorted(panel["coin"].unique())
+            res = {"coins": n, "synthetic": len(recipes), "candles": len(panel)}
+            log(f"== {n} coins ({len(recipes)} synthetic, {len(panel)} candles, last day {last_day})")
+            plan = [("ingest", _stage_ingest, (str(data), dsn, coins, last_day.isoformat())),
+                    ("features", _stage_features, (str(data),)), ("cube", _stage_cube, (str(data),)),
+                    ("epoch", _stage_epoch, (str(data), max_train_windows)),
+                    ("db_features", _stage_db_features, (dsn, last_day.isoformat())),
+                    ("forecast", _stage_forecast, (dsn, str(data), last_day.isoformat()))]
+            for name, fn, args in plan:
+                if not any(s.startswith(name) for s in stages):
+                    continue
+                out = _in_process(fn, *args)
+                res.update(out)
+                for stage, m in out.items():
+                    log(f"   {stage:17s} {m['seconds']:9.2f} s  peak RSS {m['maxrss_mib']:7.0f} MiB  "
+                        + " ".join(f"{k}={_fmt(v)}" for k, v in m.items() if k not in ("seconds", "maxrss_mib")))
+            results["sizes"][n] = res
+            results["exponents"] = exponents(results["sizes"])
+    finally:
+        embedded_pg.stop(settings)
+    return results
+
+
+def _fmt(v) -> str:
+    return f"{v:.3g}" if isinstance(v, float) else str(v)
+
+
+def _fresh_db(socket_dir: str, name: str) -> str:
+    import psycopg2
+
+    from cryptolstm.config import make_dsn
+
+    conn = psycopg2.connect(make_dsn(host=socket_dir, dbname="postgres"))
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        cur.execute(f'CREATE DATABASE "{name}"')
+    conn.close()
+    return make_dsn(host=socket_dir, dbname=name)
+
+
+def exponents(sizes: dict) -> dict[str, float]:
+    """k per stage: least-squares slope of log(seconds) on log(coins) over the sizes measured."""
+    import numpy as np
+
+    out = {}
+    for stage in STAGES:
+        pts = [(n, r[stage]["seconds"]) for n, r in sizes.items() if stage in r and r[stage]["seconds"] > 0]
+        if len(pts) >= 2:
+            x, y = np.log([p[0] for p in pts]), np.log([p[1] for p in pts])
+            out[stage] = float(np.polyfit(x, y, 1)[0])
+    return out
+
+
+def _environment() -> dict:
+    return {"cpus": os.cpu_count(), "affinity": len(os.sched_getaffinity(0)), "loadavg_start": os.getloadavg(),
+            "python": platform.python_version(), "machine": platform.machine(),
+            "started": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+
+
+def markdown(results: dict) -> str:
+    """The table of docs/scale.md (numbers only; the prose around it is written by hand)."""
+    sizes = results["sizes"]
+    ns = list(sizes)
+    head = "| stage | " + " | ".join(f"{n} coins" for n in ns) + " | k |"
+    lines = [head, "|" + " --- |" * (len(ns) + 2)]
+    ks = results.get("exponents", {})
+    for stage in STAGES:
+        if not any(stage in sizes[n] for n in ns):
+            continue
+        cells = [f"{sizes[n][stage]['seconds']:.2f} s" if stage in sizes[n] else "–" for n in ns]
+        k = ks.get(stage)
+        lines.append(f"| {stage} | " + " | ".join(cells) + (f" | {k:.2f} |" if k is not None else " | – |"))
+    lines.append("| peak RSS of the forecast process | " + " | ".join(
+        f"{sizes[n]['forecast']['maxrss_mib']:.0f} MiB" if "forecast" in sizes[n] else "–" for n in ns) + " | |")
+    lines.append("| cube size | " + " | ".join(
+        f"{sizes[n]['cube']['mib']:.0f} MiB" if "cube" in sizes[n] else "–" for n in ns) + " | |")
+    lines.append("| ingest requests (bootstrap / daily) | " + " | ".join(
+        f"{sizes[n]['ingest_bootstrap']['requests']} / {sizes[n]['ingest_daily']['requests']}"
+        if "ingest_bootstrap" in sizes[n] else "–" for n in ns) + " | |")
+    lines.append("| training windows per epoch | " + " | ".join(
+        f"{sizes[n]['epoch']['windows']:,}" if "epoch" in sizes[n] else "–" for n in ns) + " | |")
+    lines.append("| epoch: ms per window | " + " | ".join(
+        f"{sizes[n]['epoch']['per_window_ms']:.3f}" if "epoch" in sizes[n] else "–" for n in ns) + " | |")
+    return "\n".join(lines) + "\n"
+
+
+def save(results: dict, path: Path) -> None:
+    path.write_text(json.dumps(results, indent=1, default=str))
+
+
+def gpu_retrain_hours(results: dict, gpu_speedup: float, epochs: int, fits: int) -> dict:
+    """Arithmetic for a weekly retrain: fits x epochs x epoch seconds / speedup, per size."""
+    return {n: r["epoch"]["seconds"] * epochs * fits / gpu_speedup / 3600
+            for n, r in results["sizes"].items() if "epoch" in r and not math.isnan(r["epoch"]["seconds"])}
+
