@@ -31,12 +31,23 @@ def connect(dsn: str) -> "psycopg2.extensions.connection":
 
 @contextmanager
 def transaction(dsn: str) -> Iterator["psycopg2.extensions.cursor"]:
-    """One connection, one transaction: commit on success, roll back on any error."""
+    """One connection, one transaction: commit on success, roll back on any error.
+
+    The error that broke the transaction is the one raised: when the server went away, psycopg2's
+    own rollback would raise "InterfaceError: connection already closed" and hide the real cause.
+    """
     conn = connect(dsn)
     try:
-        with conn:  # psycopg2: commits or rolls back, does not close
-            with conn.cursor() as cur:
-                yield cur
+        with conn.cursor() as cur:
+            yield cur
+        conn.commit()
+    except BaseException:
+        if not conn.closed:
+            try:
+                conn.rollback()
+            except psycopg2.Error:
+                pass  # the connection died; the server discards the transaction, the cause is raised below
+        raise
     finally:
         conn.close()
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from cryptolstm.config import PROJECT_ROOT, MarketConfig, Settings
 
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data" / "binance-1d"  # recorded real candles (read-only)
+SHARED_DATA_MORE = SHARED_DATA.parent / "binance-1d-more"  # the auxiliary coins of the training universe
 
 
 def _day(text: str) -> datetime:
@@ -53,8 +54,9 @@ def _ingest(args: argparse.Namespace) -> int:
 def _standin(args: argparse.Namespace) -> int:
     from cryptolstm.runtime.standin import StandIn
 
-    ex = StandIn(args.data, quote=args.quote, now=args.clock, follow=args.follow,
-                 serve_partial=not args.no_partial, host=args.host, port=args.port)
+    data = args.data or [d for d in (SHARED_DATA, SHARED_DATA_MORE) if d.is_dir()] or [SHARED_DATA]
+    ex = StandIn(data, quote=args.quote, now=args.clock, follow=args.follow, serve_partial=not args.no_partial,
+                 delisted=args.delisted, host=args.host, port=args.port)
     # Install SIGINT/SIGTERM handlers explicitly: a process started from a background job (`nohup … &`) inherits
     # SIGINT as ignored, Python then never raises KeyboardInterrupt, and the stand-in ignored Ctrl-C / `kill -INT`
     # (seen in a CI run, 2026-11-24). The handlers only set an event; the server runs on its own thread.
@@ -63,7 +65,11 @@ def _standin(args: argparse.Namespace) -> int:
         signal.signal(sig, lambda *_: stop.set())
     ex.start()
     state = ex.state()
-    print(f"stand-in exchange serving {len(state['symbols'])} symbols from {args.data} at {ex.url}")
+    print(f"stand-in exchange serving {len(state['symbols'])} symbols from {', '.join(map(str, data))} at {ex.url}")
+    for symbol, why in state["broken"].items():
+        print(f"  NOT serving {symbol}: {why}")
+    for symbol, last in state["ends"].items():
+        print(f"  {symbol} ends {last[:10]}: delisted after it ({args.delisted})")
     print(f"  clock: {state['now'] or 'after the last CSV day'}{' (follows each request endTime)' if args.follow else ''}")
     print(f"  point the system at it:  export CRYPTOLSTM_EXCHANGE_URL={ex.url}")
     print(f"  control: {ex.url}/_standin/state  (POST /_standin/clock, /_standin/faults)", flush=True)
@@ -138,7 +144,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_ingest)
 
     p = sub.add_parser("standin", help="serve a CSV directory as a local Binance stand-in (replay mode)")
-    p.add_argument("--data", type=Path, default=SHARED_DATA, help=f"CSV directory (default {SHARED_DATA})")
+    p.add_argument("--data", type=Path, action="append",
+                   help=f"CSV directory; repeat to serve several (default {SHARED_DATA} and {SHARED_DATA_MORE.name})")
+    p.add_argument("--delisted", choices=("break", "removed"), default="break",
+                   help="how a pair whose file ends early is answered after its end: listed with status BREAK "
+                        "and its history served (default), or gone (-1121 Invalid symbol)")
     p.add_argument("--port", type=int, default=8765)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--quote", default="USDT", help="quote currency of the files <BASE><QUOTE>.csv")

@@ -7,6 +7,7 @@ a good one a `Candle`; the still-open day (live exchanges send it as the last ro
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 import math
@@ -108,7 +109,8 @@ def row_problem(row) -> str | None:
     return None
 
 
-def check_candles(rows: list, end_ms: int, exchange_rows: list | None = None) -> Checked:
+def check_candles(rows: list, end_ms: int, exchange_rows: list | None = None, *,
+                  reference: dict[date, float] | None = None, max_jump: float | None = None) -> Checked:
     """Split rows into closed good candles, rejects and still-open rows, as of the interval end.
 
     A day is closed by `end_ms` when open + 1 day <= end. The day open at `end_ms` is dropped (live
@@ -116,6 +118,11 @@ def check_candles(rows: list, end_ms: int, exchange_rows: list | None = None) ->
     Duplicated days: identical copies keep one candle and reject the extras; differing copies are all
     rejected (we cannot tell which is right) and the day stays missing, to be asked again.
     `exchange_rows` are the exchange's raw rows, attached to rejects by timestamp for the audit.
+    Plausibility (when `max_jump` is given): a candle whose close is more than `max_jump` times, or
+    less than 1/`max_jump` of, the close of the latest earlier day is rejected. The earlier day's close
+    comes from this batch's accepted candles, else from `reference` (stored closes): so a correction
+    of a stored day is checked against its stored neighbour, and a rejected day never becomes the
+    reference of the next one.
     """
     raw_by_ts: dict[object, list] = defaultdict(list)
     for r in exchange_rows or []:
@@ -154,6 +161,43 @@ def check_candles(rows: list, end_ms: int, exchange_rows: list | None = None) ->
         out.rejects += [reject(c, "duplicate row for the day (identical copy)", day) for c in copies[1:]]
         _, o, h, l, c, v = copies[0]
         out.good.append(Candle(day, float(o), float(h), float(l), float(c), float(v)))
+    if max_jump is not None:
+        rows_by_day = {k.day: by_day[k.day][0] for k in out.good}
+        keep = []
+        for k, problem in zip(out.good, implausible(out.good, reference or {}, max_jump)):
+            if problem is None:
+                keep.append(k)
+            else:
+                out.rejects.append(reject(rows_by_day[k.day], problem, k.day))
+        out.good = keep
+    return out
+
+
+def implausible(good: list[Candle], reference: dict[date, float], max_jump: float) -> list[str | None]:
+    """For each candle (sorted by day), why its close-to-close move is implausible, or None.
+
+    The previous close is the latest earlier day's among the accepted candles of the batch and the
+    stored `reference` closes (the batch's value wins for a day in both, unless it was rejected).
+    """
+    if not max_jump > 1:
+        raise ValueError(f"max_jump must be > 1, got {max_jump}")
+    known = dict(reference)  # day -> trusted close
+    days = sorted(known)
+    out: list[str | None] = []
+    for k in good:
+        i = bisect.bisect_left(days, k.day)
+        problem = None
+        if i > 0:
+            prev = days[i - 1]
+            ratio = k.close / known[prev]
+            if ratio > max_jump or ratio < 1 / max_jump:
+                problem = (f"implausible close: x{ratio:.4g} the close of {prev} ({known[prev]:g}), beyond the "
+                           f"plausibility limit x{max_jump:g} or 1/{max_jump:g} (MarketConfig.max_close_jump)")
+        out.append(problem)
+        if problem is None:
+            if k.day not in known:
+                days.insert(i, k.day)
+            known[k.day] = k.close
     return out
 
 
@@ -199,9 +243,29 @@ def stored_days(cur, coin: str, first: date, last: date) -> set[date]:
     return {d for (d,) in cur.fetchall()}
 
 
+def closes_around(cur, coin: str, first: date, last: date) -> dict[date, float]:
+    """Stored closes from the last stored day before `first` through `last` (plausibility references)."""
+    cur.execute(storage.query("candle_closes_around"), {"coin": coin, "first": first, "last": last})
+    return dict(cur.fetchall())
+
+
+def mark_inactive(cur, coin: str, reason: str) -> date | None:
+    """Mark the coin inactive (the exchange stopped trading it); its first inactive day, or None if it
+    already was inactive."""
+    cur.execute(storage.query("coin_mark_inactive"), {"coin": coin, "reason": reason})
+    row = cur.fetchone()
+    return row[0] if row else None
+
+
+def mark_active_if_traded(cur, coin: str) -> bool:
+    """An inactive coin with a candle on or after its inactive day is active again; True if it changed."""
+    cur.execute(storage.query("coin_mark_active"), {"coin": coin})
+    return cur.fetchone() is not None
+
+
 def record_run(cur, report: dict) -> None:
-    """UPSERT the ingest_runs row of (coin, interval) from an ingestion report."""
-    cur.execute(storage.query("upsert_ingest_run"), {
+    """Log one ingestion attempt of (coin, interval) in ingest_runs (attempt = the next number)."""
+    cur.execute(storage.query("insert_ingest_run"), {
         **{k: report[k] for k in ("coin", "status", "requests", "fetched", "stored", "revised", "rejected",
                                   "error")},
         "interval_start": datetime.fromisoformat(report["interval_start"]),

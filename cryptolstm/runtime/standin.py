@@ -1,4 +1,4 @@
-"""A local stand-in of Binance's public REST API that replays daily candles from a CSV directory.
+"""A local stand-in of Binance's public REST API that replays daily candles from CSV directories.
 
 It speaks the endpoints the real ccxt client uses (`/api/v3/ping`, `/time`, `/exchangeInfo`,
 `/klines` with Binance's startTime/endTime/limit semantics and `{"code": -1121, "msg": ...}` errors),
@@ -10,6 +10,17 @@ so tests and the replay mode run the real client over HTTP, pointed here by conf
   (our ingester always sends `endTime = interval end - 1 ms`), so a replayed run sees its own past only.
 - **Faults** (`FAULT_KINDS`, defined in `standin_faults`): injected per endpoint/symbol for the next `times` requests.
 - **Counters** of requests per endpoint and symbol, for tests and the ingest benchmark.
+- **Folders.** Any number of CSV folders are served together (a symbol in two folders is refused).
+  Every row is checked on load (6 fields, a day, 5 numbers, no repeated day); a malformed or empty
+  file is reported with its file and line and fails only its own symbol: it is listed, and its klines
+  answer 400 (-1100) with that message, while every other symbol is served.
+- **Delistings.** A file that ends before the newest file's last day is a pair the exchange stopped
+  trading after its last day. Once the clock has passed that day, it is answered as Binance answers a
+  delisted pair: with `delisted="break"` (the default) exchangeInfo keeps it with status "BREAK"
+  (ccxt: market `active` False) and klines still serve its history, nothing after; with
+  `delisted="removed"` it is gone: absent from exchangeInfo and klines answer -1121 Invalid symbol
+  (ccxt BadSymbol). In follow mode exchangeInfo has no request time, so it uses the clock of the
+  latest klines request (before any, no pair is delisted).
 
 Everything is controllable in-process (`StandIn` methods) and over HTTP under `/_standin/`
 (`StandInControl` in `standin_control` is the client), so other processes — Airflow tasks, a replay
@@ -34,6 +45,8 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
+import math
 import socket
 import struct
 import threading
@@ -42,6 +55,7 @@ from dataclasses import asdict
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Iterable
 from urllib.parse import parse_qs, urlsplit
 
 from cryptolstm.runtime.standin_control import StandInControl  # noqa: F401  (re-exported: the client lives beside)
@@ -49,40 +63,115 @@ from cryptolstm.runtime.standin_faults import (  # noqa: F401  (re-exported for 
     DAY_MS, ERRORS, FAULT_KINDS, HTTP_FAULTS, OTHER_FAULTS, Fault, apply_row_fault, parse_instant)
 
 CSV_HEADER = ["date", "open", "high", "low", "close", "volume"]
+DELISTED_MODES = ("break", "removed")  # how a pair is answered after its file ends early (see the module doc)
+
+log = logging.getLogger(__name__)
+
+
+class MalformedCsv(ValueError):
+    """A CSV file the stand-in cannot serve; the message names the file and line."""
 
 
 def _iso(ms: int | None) -> str | None:
     return None if ms is None else datetime.fromtimestamp(ms / 1000, timezone.utc).isoformat()
 
 
-def load_csv_dir(data_dir: Path, quote: str) -> dict[str, list[tuple[int, list[str]]]]:
-    """{exchange symbol: [(open ms, [open, high, low, close, volume] as CSV text)] sorted by day}.
+def read_csv(path: Path) -> list[tuple[int, list[str]]]:
+    """[(open ms, [open, high, low, close, volume] as CSV text)] sorted by day; MalformedCsv names the line.
 
     Prices stay text so the client parses exactly the digits in the file.
     """
-    out: dict[str, list[tuple[int, list[str]]]] = {}
-    for path in sorted(Path(data_dir).glob(f"*{quote}.csv")):
-        with path.open(newline="") as f:
-            reader = csv.reader(f)
-            header = next(reader, None)
-            if header != CSV_HEADER:
-                raise ValueError(f"{path}: header must be {','.join(CSV_HEADER)}, got {header}")
-            rows = [(parse_instant(r[0]), r[1:6]) for r in reader if r]
-        rows.sort(key=lambda r: r[0])
-        out[path.stem] = rows
-    if not out:
-        raise ValueError(f"no *{quote}.csv files in {data_dir}")
-    return out
+    rows: list[tuple[int, list[str]]] = []
+    seen: dict[int, int] = {}
+    with path.open(newline="") as f:
+        reader = csv.reader(f)
+        header = next(reader, None)
+        if header is None:
+            raise MalformedCsv(f"{path}: empty file (no header, no rows)")
+        if header != CSV_HEADER:
+            raise MalformedCsv(f"{path} line 1: header must be {','.join(CSV_HEADER)}, got {','.join(header)}")
+        for r in reader:
+            where = f"{path} line {reader.line_num}"
+            if not r:
+                continue  # a blank line (e.g. the trailing newline)
+            if len(r) != len(CSV_HEADER):
+                raise MalformedCsv(f"{where}: expected {len(CSV_HEADER)} fields ({','.join(CSV_HEADER)}), "
+                                   f"got {len(r)}")
+            try:
+                ms = parse_instant(r[0])
+            except ValueError:
+                raise MalformedCsv(f"{where}: date {r[0]!r} is not YYYY-MM-DD") from None
+            for name, x in zip(CSV_HEADER[1:], r[1:]):
+                try:
+                    ok = math.isfinite(float(x))
+                except ValueError:
+                    ok = False
+                if not ok:
+                    raise MalformedCsv(f"{where}: {name} {x!r} is not a finite number")
+            if ms in seen:
+                raise MalformedCsv(f"{where}: day {r[0]} repeats line {seen[ms]}")
+            seen[ms] = reader.line_num
+            rows.append((ms, r[1:6]))
+    if not rows:
+        raise MalformedCsv(f"{path}: no candle rows after the header")
+    rows.sort(key=lambda r: r[0])
+    return rows
+
+
+def load_csv_dirs(data_dirs: Iterable[Path], quote: str) -> tuple[dict[str, list], dict[str, str]]:
+    """({exchange symbol: rows (see read_csv)}, {exchange symbol: why its file cannot be served}).
+
+    A broken file is logged and kept out of the data (only its own symbol fails); a symbol in two
+    folders, or no CSV at all, is refused.
+    """
+    data: dict[str, list] = {}
+    broken: dict[str, str] = {}
+    where: dict[str, Path] = {}
+    dirs = [Path(d) for d in data_dirs]
+    for d in dirs:
+        if not d.is_dir():
+            raise ValueError(f"{d} is not a directory of *{quote}.csv files")
+        for path in sorted(d.glob(f"*{quote}.csv")):
+            if path.stem in where:
+                raise ValueError(f"{path.stem} is in two folders: {where[path.stem]} and {path}")
+            where[path.stem] = path
+            try:
+                data[path.stem] = read_csv(path)
+            except MalformedCsv as exc:
+                broken[path.stem] = str(exc)
+                log.error("stand-in: %s is not served: %s", path.stem, exc)
+    if not where:
+        raise ValueError(f"no *{quote}.csv files in {', '.join(map(str, dirs))}")
+    if not data:
+        raise ValueError("no servable CSV file: " + "; ".join(broken.values()))
+    return data, broken
+
+
+def load_csv_dir(data_dir: Path, quote: str) -> dict[str, list[tuple[int, list[str]]]]:
+    """The served rows of one folder (see load_csv_dirs); a malformed file raises MalformedCsv."""
+    data, broken = load_csv_dirs([data_dir], quote)
+    if broken:
+        raise MalformedCsv("; ".join(broken.values()))
+    return data
 
 
 class StandIn:
     """The stand-in exchange: data, clock, faults and counters, plus its HTTP server."""
 
-    def __init__(self, data_dir: Path | str, *, quote: str = "USDT", now=None, follow: bool = False,
-                 serve_partial: bool = True, host: str = "127.0.0.1", port: int = 0):
+    def __init__(self, data_dir: Path | str | Iterable[Path | str], *, quote: str = "USDT", now=None,
+                 follow: bool = False, serve_partial: bool = True, delisted: str = "break",
+                 host: str = "127.0.0.1", port: int = 0):
+        if delisted not in DELISTED_MODES:
+            raise ValueError(f"delisted must be one of {DELISTED_MODES}, got {delisted!r}")
         self.quote = quote
-        self.data = load_csv_dir(Path(data_dir), quote)
+        self.data_dirs = [Path(data_dir)] if isinstance(data_dir, (str, Path)) else [Path(d) for d in data_dir]
+        self.data, self.broken = load_csv_dirs(self.data_dirs, quote)
         self._index = {s: {ms: i for i, (ms, _) in enumerate(rows)} for s, rows in self.data.items()}
+        last = max(rows[-1][0] for rows in self.data.values())
+        # pairs whose file ends before the newest one: the exchange stopped trading them after that day
+        self.ends = {s: rows[-1][0] for s, rows in self.data.items() if rows[-1][0] < last}
+        self.delisted = delisted
+        self._last_request_clock: int | None = None  # follow mode: the clock of the latest klines request
         self.now_ms = parse_instant(now)
         self.follow = follow  # clock follows each klines request's endTime
         self.serve_partial = serve_partial  # serve the still-open current day, as live Binance does
@@ -160,6 +249,8 @@ class StandIn:
         with self._lock:
             return {"now": _iso(self.now_ms), "follow": self.follow, "serve_partial": self.serve_partial,
                     "symbols": sorted(self.data), "faults": [asdict(f) for f in self.faults],
+                    "data_dirs": [str(d) for d in self.data_dirs], "broken": dict(self.broken),
+                    "delisted": self.delisted, "ends": {s: _iso(ms) for s, ms in sorted(self.ends.items())},
                     "requests": {ep: dict(per) for ep, per in self.counts.items()}}
 
     # --- serving ---------------------------------------------------------------------------
@@ -185,9 +276,27 @@ class StandIn:
             return self.now_ms
         return max(rows[-1][0] for rows in self.data.values() if rows) + DAY_MS
 
+    def listing_clock_ms(self) -> int | None:
+        """The clock that decides which pairs exchangeInfo lists (None: none is delisted yet).
+
+        In follow mode the request has no time of its own: the latest klines request's clock is the
+        replay's present; before any klines request nothing is known, so nothing is delisted."""
+        if self.follow:
+            return self._last_request_clock if self.now_ms is None else max(
+                self.now_ms, self._last_request_clock or self.now_ms)
+        return self.clock_ms()
+
+    def is_delisted(self, symbol: str, now: int | None) -> bool:
+        """True once the pair's last day has closed at `now` and its file ends before the others."""
+        end = self.ends.get(symbol)
+        return end is not None and now is not None and now >= end + DAY_MS
+
     def klines(self, symbol: str, start: int | None, end: int | None, limit: int) -> list[list]:
         """Binance kline rows: closed candles at the clock (+ the open day), startTime <= open <= endTime."""
         now = self.clock_ms(end)
+        if self.follow and end is not None:
+            with self._lock:
+                self._last_request_clock = now
         rows = []
         with self._lock:
             series = list(self.data[symbol])
@@ -227,11 +336,14 @@ def _make_handler(ex: StandIn):
         def log_message(self, *args) -> None:  # quiet: tests and benchmarks read counters instead
             pass
 
-        def _send(self, status: int, body, content_type: str = "application/json") -> None:
+        def _send(self, status: int, body, content_type: str = "application/json",
+                  headers: dict | None = None) -> None:
             data = body if isinstance(body, bytes) else (
                 body.encode() if isinstance(body, str) else json.dumps(body).encode())
             self.send_response(status)
             self.send_header("Content-Type", content_type + ";charset=UTF-8")
+            for k, v in (headers or {}).items():
+                self.send_header(k, v)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
@@ -265,7 +377,9 @@ def _make_handler(ex: StandIn):
                     if kind == "html":
                         body = f"<html><head><title>{status}</title></head><body>stand-in fault {fault.kind}</body></html>"
                         return self._send(status, body, "text/html")
-                    return self._error(status, *ERRORS[status])
+                    code, msg = ERRORS[status]
+                    extra = {} if fault.retry_after is None else {"Retry-After": f"{fault.retry_after:g}"}
+                    return self._send(status, {"code": code, "msg": msg}, headers=extra)
             if endpoint == "ping":
                 return self._send(200, {})
             if endpoint == "time":
@@ -278,7 +392,13 @@ def _make_handler(ex: StandIn):
             for name in ("symbol", "interval"):
                 if name not in q:
                     return self._error(400, -1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed.")
+            if q["symbol"] in ex.broken:  # fails this pair only, permanently, saying why
+                return self._error(400, -1100, f"stand-in cannot serve {q['symbol']}: {ex.broken[q['symbol']]}")
             if q["symbol"] not in ex.data:
+                return self._error(400, -1121, "Invalid symbol.")
+            end_q = q.get("endTime")
+            if ex.delisted == "removed" and ex.is_delisted(
+                    q["symbol"], ex.clock_ms(int(end_q) if end_q and end_q.isdigit() else None)):
                 return self._error(400, -1121, "Invalid symbol.")
             if q["interval"] != "1d":
                 return self._error(400, -1120, "Invalid interval.")  # the stand-in has daily candles only
@@ -298,13 +418,16 @@ def _make_handler(ex: StandIn):
             self._send(200, rows)
 
         def _exchange_info(self) -> dict:
+            now = ex.listing_clock_ms()
+            listed = [(s, "BREAK" if ex.is_delisted(s, now) else "TRADING") for s in sorted({*ex.data, *ex.broken})
+                      if not (ex.delisted == "removed" and ex.is_delisted(s, now))]
             symbols = [{
-                "symbol": s, "status": "TRADING", "baseAsset": s[: -len(ex.quote)], "baseAssetPrecision": 8,
+                "symbol": s, "status": status, "baseAsset": s[: -len(ex.quote)], "baseAssetPrecision": 8,
                 "quoteAsset": ex.quote, "quotePrecision": 8, "quoteAssetPrecision": 8,
                 "orderTypes": ["LIMIT", "MARKET"], "icebergAllowed": True, "ocoAllowed": True,
                 "isSpotTradingAllowed": True, "isMarginTradingAllowed": False, "filters": [],
                 "permissions": [], "permissionSets": [["SPOT"]],
-            } for s in sorted(ex.data)]
+            } for s, status in listed]
             return {"timezone": "UTC", "serverTime": ex.clock_ms(), "rateLimits": [], "exchangeFilters": [],
                     "symbols": symbols}
 

@@ -48,6 +48,7 @@ class Fault:
     times: int | None = 1  # matching requests affected; None: until cleared
     delay: float = 2.0  # seconds, for "slow"
     day: str | None = None  # "YYYY-MM-DD" row to corrupt for row faults; None: the first served row
+    retry_after: float | None = None  # seconds in a Retry-After header of an HTTP fault (Binance sends it on 429/418)
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:

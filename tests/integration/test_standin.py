@@ -11,7 +11,7 @@ import pytest
 
 from cryptolstm.market.candles import DAY_MS, day_to_ms
 from cryptolstm.config import MarketConfig
-from cryptolstm.market.ingest import IngestConfig, make_client
+from cryptolstm.market.ingest import IngestConfig, IpBanned, RateLimited, make_client
 from cryptolstm.runtime.standin import FAULT_KINDS, StandIn, StandInControl
 
 FEB10 = day_to_ms(date(2025, 2, 10))
@@ -98,7 +98,7 @@ def test_follow_mode_clock_is_the_request_end_time(standin):
 
 # What each fault looks like through the real ccxt client.
 EXPECTED = {
-    "429": ccxt.DDoSProtection, "418": ccxt.DDoSProtection, "500_json": ccxt.OperationFailed,
+    "429": RateLimited, "418": IpBanned, "500_json": ccxt.OperationFailed,
     "503_json": ccxt.OperationFailed, "500_html": ccxt.ExchangeNotAvailable,
     "502_html": ccxt.ExchangeNotAvailable, "504": ccxt.RequestTimeout, "slow": ccxt.RequestTimeout,
     "reset": ccxt.NetworkError, "unknown_symbol": ccxt.BadSymbol,
@@ -112,7 +112,7 @@ def test_http_faults_raise_the_expected_ccxt_error_once(standin, client, kind):
     with pytest.raises(EXPECTED[kind]) as info:
         client.fetch_ohlcv("BTC/USDT", "1d", FEB10, 3)
     transient = not isinstance(info.value, ccxt.ExchangeError)
-    assert transient == (kind != "unknown_symbol")
+    assert transient == (kind not in ("unknown_symbol", "418"))  # a ban is not retried
     assert len(client.fetch_ohlcv("BTC/USDT", "1d", FEB10, 3)) == 3  # times=1: the next request is fine
     assert standin.requests("klines", "BTCUSDT") == 2
 
