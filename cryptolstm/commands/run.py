@@ -28,10 +28,15 @@ def _utc(d: date) -> datetime:
 
 
 def last_common_day(replay_dir: Path, coins: tuple[str, ...], quote: str) -> date:
-    """The last day every configured coin has in the recorded folder (files are sorted by date)."""
+    """The last day every configured coin has in the recorded folder (files are sorted by date); a folder
+    of folders (see `standin.csv_folders`) is searched in each of them."""
+    from cryptolstm.runtime.standin import csv_folders
+
+    folders = csv_folders(replay_dir, quote)
     last = []
     for coin in coins:
-        path = replay_dir / f"{coin}{quote}.csv"
+        path = next((d / f"{coin}{quote}.csv" for d in folders if (d / f"{coin}{quote}.csv").exists()),
+                    replay_dir / f"{coin}{quote}.csv")
         if not path.exists():
             raise CommandError(f"{path} is missing: the replay folder must hold one CSV per coin")
         with path.open() as f:
@@ -67,8 +72,9 @@ def _choose_source(args: argparse.Namespace, settings: Settings) -> Path | None:
         raise CommandError(f"the live exchange {settings.market.exchange} is unreachable ({why}); "
                            "run on recorded candles with --replay DIR")
     print(f"!! the live exchange {settings.market.exchange} is unreachable ({why})")
-    print(f"!! REPLAYING the recorded candles in {SHARED_DATA} instead (use --live to refuse this)")
-    return SHARED_DATA
+    # the parent folder: the stand-in then serves the served coins and the auxiliary ones (binance-1d-more)
+    print(f"!! REPLAYING the recorded candles in {SHARED_DATA.parent} instead (use --live to refuse this)")
+    return SHARED_DATA.parent
 
 
 def _print_outcome(dsn: str, as_of: date, week_end: date) -> None:
@@ -185,7 +191,8 @@ where to look:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="the main job: stack up, weekly training/promotion, daily forecast")
     src = p.add_mutually_exclusive_group()
-    src.add_argument("--replay", metavar="DIR", help="replay recorded daily candles (CSV folder) instead of live")
+    src.add_argument("--replay", metavar="DIR", help="replay recorded daily candles instead of live: a CSV folder, "
+                                                      "or a folder of CSV folders (e.g. ../shared/data)")
     src.add_argument("--live", action="store_true", help="live exchange only; fail if unreachable")
     p.add_argument("--wait", type=float, default=180.0, help="seconds to wait for the services (default 180)")
     p.add_argument("--days", type=int, default=5,

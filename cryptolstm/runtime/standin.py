@@ -10,7 +10,8 @@ so tests and the replay mode run the real client over HTTP, pointed here by conf
   (our ingester always sends `endTime = interval end - 1 ms`), so a replayed run sees its own past only.
 - **Faults** (`FAULT_KINDS`, defined in `standin_faults`): injected per endpoint/symbol for the next `times` requests.
 - **Counters** of requests per endpoint and symbol, for tests and the ingest benchmark.
-- **Folders.** Any number of CSV folders are served together (a symbol in two folders is refused).
+- **Folders.** Any number of CSV folders are served together (a symbol in two folders is refused);
+  a folder without CSVs stands for its subfolders that have some (`../shared/data` = both recordings).
   Every row is checked on load (6 fields, a day, 5 numbers, no repeated day); a malformed or empty
   file is reported with its file and line and fails only its own symbol: it is listed, and its klines
   answer 400 (-1100) with that message, while every other symbol is served.
@@ -118,6 +119,18 @@ def read_csv(path: Path) -> list[tuple[int, list[str]]]:
     return rows
 
 
+def csv_folders(data_dir: Path, quote: str = "USDT") -> list[Path]:
+    """The folders a data directory stands for: itself when it holds *<quote>.csv files, else its
+    immediate subfolders that do (e.g. ../shared/data = binance-1d + binance-1d-more)."""
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise ValueError(f"{data_dir} is not a directory of *{quote}.csv files")
+    if any(data_dir.glob(f"*{quote}.csv")):
+        return [data_dir]
+    subs = [d for d in sorted(data_dir.iterdir()) if d.is_dir() and any(d.glob(f"*{quote}.csv"))]
+    return subs or [data_dir]
+
+
 def load_csv_dirs(data_dirs: Iterable[Path], quote: str) -> tuple[dict[str, list], dict[str, str]]:
     """({exchange symbol: rows (see read_csv)}, {exchange symbol: why its file cannot be served}).
 
@@ -127,10 +140,8 @@ def load_csv_dirs(data_dirs: Iterable[Path], quote: str) -> tuple[dict[str, list
     data: dict[str, list] = {}
     broken: dict[str, str] = {}
     where: dict[str, Path] = {}
-    dirs = [Path(d) for d in data_dirs]
+    dirs = [sub for d in map(Path, data_dirs) for sub in csv_folders(d, quote)]
     for d in dirs:
-        if not d.is_dir():
-            raise ValueError(f"{d} is not a directory of *{quote}.csv files")
         for path in sorted(d.glob(f"*{quote}.csv")):
             if path.stem in where:
                 raise ValueError(f"{path.stem} is in two folders: {where[path.stem]} and {path}")
@@ -164,7 +175,8 @@ class StandIn:
         if delisted not in DELISTED_MODES:
             raise ValueError(f"delisted must be one of {DELISTED_MODES}, got {delisted!r}")
         self.quote = quote
-        self.data_dirs = [Path(data_dir)] if isinstance(data_dir, (str, Path)) else [Path(d) for d in data_dir]
+        given = [data_dir] if isinstance(data_dir, (str, Path)) else list(data_dir)
+        self.data_dirs = [sub for d in given for sub in csv_folders(Path(d), quote)]  # the folders served
         self.data, self.broken = load_csv_dirs(self.data_dirs, quote)
         self._index = {s: {ms: i for i, (ms, _) in enumerate(rows)} for s, rows in self.data.items()}
         last = max(rows[-1][0] for rows in self.data.values())

@@ -205,6 +205,15 @@ def test_the_standin_serves_several_folders(standin_data, more_data):
         state = ex.state()
     assert len(state["symbols"]) == 20 and {"BTCUSDT", "MATICUSDT", "XMRUSDT"} <= set(state["symbols"])
     assert state["ends"] == {"MATICUSDT": "2024-09-10T00:00:00+00:00", "XMRUSDT": "2024-02-20T00:00:00+00:00"}
+    # a folder of CSV folders stands for them (what `cryptolstm run --replay ../shared/data` passes on)
+    assert standin_data.parent == more_data.parent
+    with StandIn(standin_data.parent) as ex:
+        assert ex.state()["data_dirs"] == [str(standin_data), str(more_data)] and len(ex.state()["symbols"]) == 20
+    from cryptolstm.commands.run import last_common_day
+
+    assert last_common_day(standin_data.parent, MarketConfig().coins, "USDT") == date(2025, 2, 20)
+    assert last_common_day(standin_data.parent, ("BTC", "MATIC"), "USDT") == date(2024, 9, 10)
+    assert last_common_day(standin_data, ("BTC",), "USDT") == date(2025, 2, 20)  # one folder, as before
     shutil.copy(standin_data / "BTCUSDT.csv", more_data / "BTCUSDT.csv")
     with pytest.raises(ValueError, match="BTCUSDT is in two folders"):
         StandIn([standin_data, more_data])
