@@ -1,7 +1,10 @@
 """The "Forecasts" page: queries, HTML rendering and a small FastAPI app (no Airflow inside).
 
 The Airflow plugin `plugins/cryptolstm_forecasts.py` mounts `create_app()` under `/cryptolstm`.
-Everything is read live from PostgreSQL through the read-only role (`reader_dsn`).
+Everything is read live from PostgreSQL through the read-only role (`reader_dsn`), and nothing is
+served without logging in: every route depends on the `authenticate` dependency the caller passes
+(the plugin passes the Airflow UI's own JWT / session-cookie check). An anonymous browser asking for
+the page is sent to `login_url`; every other anonymous request gets that dependency's 401.
 
 Routes (relative to the mount point):
     GET /                          the HTML page (optional ?as_of=YYYY-MM-DD)
@@ -18,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
-from cryptolstm.config import Settings, dsn_from_airflow_conn
+from cryptolstm.config import dsn_from_airflow_conn
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -33,17 +36,18 @@ ICON_SVG = ('<svg xmlns="http://www.w3.org/2000/svg" width="24" height="24" view
 
 def reader_dsn(environ: Mapping[str, str] | None = None) -> str:
     """DSN of the read-only role: CRYPTOLSTM_READER_DSN, else the Airflow connection
-    `cryptolstm_reader` (AIRFLOW_CONN_CRYPTOLSTM_READER), else the main forecasting DSN."""
+    `cryptolstm_reader` (AIRFLOW_CONN_CRYPTOLSTM_READER).
+
+    There is deliberately no fallback to the forecasting DSN: that role can write (locally it is
+    the superuser), and a page bug must never be able to change data.
+    """
     env = os.environ if environ is None else environ
     if env.get("CRYPTOLSTM_READER_DSN"):
         return env["CRYPTOLSTM_READER_DSN"]
     if env.get("AIRFLOW_CONN_CRYPTOLSTM_READER"):
         return dsn_from_airflow_conn(env["AIRFLOW_CONN_CRYPTOLSTM_READER"])
-    dsn = Settings.from_env(dict(env)).dsn
-    if not dsn:
-        raise RuntimeError("no database for the Forecasts page: set CRYPTOLSTM_READER_DSN, "
-                           "AIRFLOW_CONN_CRYPTOLSTM_READER, CRYPTOLSTM_DSN or AIRFLOW_CONN_CRYPTOLSTM_DB")
-    return dsn
+    raise RuntimeError("no read-only database for the Forecasts page: set CRYPTOLSTM_READER_DSN or "
+                       "AIRFLOW_CONN_CRYPTOLSTM_READER (role cryptolstm_reader, see sql/migrations/003)")
 
 
 @dataclass
@@ -218,16 +222,36 @@ def render_page(d: PageData, chart_url: Callable[[str], str]) -> str:
 
 # ---- FastAPI app --------------------------------------------------------------------------------
 
-def create_app(dsn: Callable[[], str] = reader_dsn) -> "FastAPI":
+def create_app(dsn: Callable[[], str] = reader_dsn, *, authenticate: Callable[..., Any],
+               login_url: Callable[[str], str | None] = lambda next_url: None) -> "FastAPI":
     """The page as a FastAPI app; `dsn()` is called per request (no connection at creation).
+
+    `authenticate` is a FastAPI dependency run before every route (and before any database
+    access): it returns the user or raises HTTPException 401/403. It has no default, so the page
+    cannot be built anonymous by omission. `login_url(next_path)` is where an anonymous browser
+    asking for the HTML page is redirected (None: answer the 401 as is).
 
     (This module has no `from __future__ import annotations`: FastAPI resolves the route
     annotations, and `Request` is imported here, inside the function.)
     """
-    from fastapi import FastAPI, HTTPException, Query, Request
-    from fastapi.responses import HTMLResponse, Response
+    from fastapi import Depends, FastAPI, HTTPException, Query, Request
+    from fastapi.exception_handlers import http_exception_handler
+    from fastapi.responses import HTMLResponse, RedirectResponse, Response
+    from starlette.exceptions import HTTPException as StarletteHTTPException
 
-    app = FastAPI(title="cryptolstm forecasts", docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(title="cryptolstm forecasts", docs_url=None, redoc_url=None, openapi_url=None,
+                  dependencies=[Depends(authenticate)])
+
+    @app.exception_handler(StarletteHTTPException)
+    async def to_login(request: Request, exc: StarletteHTTPException) -> Response:
+        # Only the page itself, asked for by a browser: images and JSON keep their plain 401.
+        page_path = request.scope.get("root_path", "") + "/"
+        wants_html = "text/html" in request.headers.get("accept", "")
+        if exc.status_code == 401 and request.url.path == page_path and wants_html:
+            target = login_url(page_path + (f"?{request.url.query}" if request.url.query else ""))
+            if target:
+                return RedirectResponse(target, status_code=303)
+        return await http_exception_handler(request, exc)
 
     def _as_of(value: str | None) -> date | None:
         try:

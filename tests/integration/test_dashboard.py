@@ -1,5 +1,7 @@
-"""The Forecasts page: the plugin loads in Airflow and mounts the app, the page renders from a test
-database through a read-only role, and a real headless chromium loads it (screenshot saved)."""
+"""The Forecasts page: the page renders from a test database through a read-only role; inside a real
+Airflow api-server it answers nothing without logging in (like /api/v2), and accepts Airflow's own JWT
+as a Bearer token or as the UI's `_token` session cookie; a real headless chromium logs in through
+Airflow's login page, then loads the page (screenshot saved)."""
 
 from __future__ import annotations
 
@@ -12,12 +14,13 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import psycopg2
 import pytest
 from dashboard_seed import AS_OF, seed
-from fastapi import FastAPI
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.testclient import TestClient
 
 from cryptolstm.ui import dashboard
@@ -27,9 +30,8 @@ COINS = ["BTC", "ETH", "BNB", "XRP", "ADA", "SOL", "DOGE", "LTC", "LINK"]
 SCREENSHOTS = ROOT / "reports" / "screenshots"
 
 
-@pytest.fixture
-def reader(db) -> str:
-    """DSN of a fresh login role that may only SELECT in the test database."""
+def _create_reader(db: str) -> tuple[str, "Callable[[], None]"]:
+    """A fresh login role that may only SELECT in database `db`: (its DSN, a function dropping it)."""
     from urllib.parse import urlsplit, urlunsplit
 
     conn = psycopg2.connect(db)
@@ -44,18 +46,36 @@ def reader(db) -> str:
         cur.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}")
     u = urlsplit(db)
     host = u.netloc.rsplit("@", 1)[-1]
-    yield urlunsplit((u.scheme, f"{role}:reader@{host}", u.path, u.query, u.fragment))
-    with conn.cursor() as cur:
-        cur.execute(f"DROP OWNED BY {role}")
-        cur.execute(f"DROP ROLE {role}")
-    conn.close()
+
+    def drop() -> None:
+        with conn.cursor() as cur:
+            cur.execute(f"DROP OWNED BY {role}")
+            cur.execute(f"DROP ROLE {role}")
+        conn.close()
+
+    return urlunsplit((u.scheme, f"{role}:reader@{host}", u.path, u.query, u.fragment)), drop
+
+
+@pytest.fixture
+def reader(db) -> str:
+    """DSN of a fresh login role that may only SELECT in the test database."""
+    dsn, drop = _create_reader(db)
+    yield dsn
+    drop()
+
+
+async def _test_login(request: Request) -> str:
+    """Stands in for Airflow's check where the page's content, not its authentication, is tested."""
+    if request.headers.get("authorization") != "Bearer test":
+        raise HTTPException(401, "Not authenticated")
+    return "tester"
 
 
 def _client(dsn: str) -> TestClient:
-    """The page mounted under /cryptolstm, as Airflow's api-server mounts plugin apps."""
+    """The page mounted under /cryptolstm, as Airflow's api-server mounts plugin apps (logged in)."""
     outer = FastAPI()
-    outer.mount("/cryptolstm", dashboard.create_app(lambda: dsn))
-    return TestClient(outer)
+    outer.mount("/cryptolstm", dashboard.create_app(lambda: dsn, authenticate=_test_login))
+    return TestClient(outer, headers={"Authorization": "Bearer test"})
 
 
 def test_reader_role_cannot_write(db, reader):
@@ -109,58 +129,143 @@ def test_page_on_an_empty_database_says_so(db, reader):
     assert "no forecast yet" in r.text and "No promotion decision recorded yet." in r.text
 
 
-def _airflow_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
-    env.update(AIRFLOW_HOME=str(tmp_path / "airflow"), AIRFLOW__CORE__PLUGINS_FOLDER=str(ROOT / "plugins"),
-               AIRFLOW__CORE__LOAD_EXAMPLES="False", AIRFLOW__CORE__DAGS_FOLDER=str(tmp_path / "dags"),
-               AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{tmp_path / 'airflow.db'}", **extra)
-    return env
-
-
-_PROBE = r"""
-import json
-from fastapi import FastAPI
-from fastapi.testclient import TestClient
-from airflow import plugins_manager
-from airflow.api_fastapi.app import init_plugins
-
-plugins, errors = plugins_manager._get_plugins()
-views, _ = plugins_manager._get_ui_plugins()
-app = FastAPI()
-init_plugins(app)  # Airflow's own code that mounts plugin FastAPI apps on the api-server
-r = TestClient(app).get("/cryptolstm/")
-print("PROBE" + json.dumps({
-    "plugins": [p.name for p in plugins], "errors": errors,
-    "fastapi": [{"prefix": a["url_prefix"], "name": a["name"]} for a in plugins_manager.get_fastapi_plugins()[0]],
-    "views": views, "status": r.status_code, "has_btc": "<b>BTC</b>" in r.text,
-}))
-"""
-
-
-def test_plugin_loads_in_airflow_and_its_page_is_mounted(db, reader, tmp_path):
-    seed(db)
-    env = _airflow_env(tmp_path, CRYPTOLSTM_READER_DSN=reader)
-    out = subprocess.run([sys.executable, "-c", _PROBE], env=env, capture_output=True, text=True, timeout=240,
-                         cwd=tmp_path)
-    line = [ln for ln in out.stdout.splitlines() if ln.startswith("PROBE")]
-    assert line, out.stdout[-3000:] + out.stderr[-3000:]
-    got = json.loads(line[0][5:])
-    assert "cryptolstm_forecasts" in got["plugins"] and got["errors"] == {}
-    assert got["fastapi"] == [{"prefix": "/cryptolstm", "name": "cryptolstm forecasts"}]
-    (view,) = [v for v in got["views"] if v["name"] == "Forecasts"]
-    assert view["href"] == "/cryptolstm/" and view["url_route"] == "forecasts" and view["destination"] == "nav"
-    assert got["status"] == 200 and got["has_btc"]
-
-
 def test_plugin_reads_the_reader_connection_from_airflow_env(tmp_path):
     env = {"AIRFLOW_CONN_CRYPTOLSTM_READER": "postgres://cryptolstm_reader:pw@pg:5432/cryptolstm",
            "AIRFLOW_CONN_CRYPTOLSTM_DB": "postgres://cryptolstm:x@pg:5432/cryptolstm"}
     assert dashboard.reader_dsn(env) == "postgresql://cryptolstm_reader:pw@pg:5432/cryptolstm"
     assert dashboard.reader_dsn({**env, "CRYPTOLSTM_READER_DSN": "postgresql://r@h/d"}) == "postgresql://r@h/d"
-    assert dashboard.reader_dsn({"AIRFLOW_CONN_CRYPTOLSTM_DB": env["AIRFLOW_CONN_CRYPTOLSTM_DB"]}) \
-        == "postgresql://cryptolstm:x@pg:5432/cryptolstm"
+    with pytest.raises(RuntimeError, match="CRYPTOLSTM_READER_DSN"):  # never the writing role instead
+        dashboard.reader_dsn({"AIRFLOW_CONN_CRYPTOLSTM_DB": env["AIRFLOW_CONN_CRYPTOLSTM_DB"]})
     with pytest.raises(RuntimeError, match="CRYPTOLSTM_READER_DSN"):
         dashboard.reader_dsn({})
+
+
+# ---- inside a real Airflow api-server -----------------------------------------------------------
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Site:
+    """A real `airflow api-server` (simple auth manager, user `viewer` with the viewer role) whose
+    plugins folder is this project's, serving the page from a seeded database through a reader role."""
+
+    user, password = "viewer", "viewer-pw"
+
+    def __init__(self, url: str):
+        self.url = url
+
+    def get(self, path: str, headers: dict[str, str] | None = None):
+        import urllib.error
+        import urllib.request
+
+        class NoRedirect(urllib.request.HTTPRedirectHandler):
+            def redirect_request(self, *args, **kwargs):
+                return None
+
+        opener = urllib.request.build_opener(NoRedirect)
+        try:
+            with opener.open(urllib.request.Request(self.url + path, headers=headers or {}), timeout=60) as r:
+                return r.status, dict(r.headers), r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, dict(e.headers), e.read()
+
+    def token(self) -> str:
+        import urllib.request
+
+        req = urllib.request.Request(self.url + "/auth/token", headers={"Content-Type": "application/json"},
+                                     data=json.dumps({"username": self.user, "password": self.password}).encode())
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return json.loads(r.read())["access_token"]
+
+
+@pytest.fixture(scope="module")
+def site(pg_exec, dsn_for, template_dsn, tmp_path_factory):
+    """A seeded database and a real api-server in front of it, for this module's tests."""
+    from urllib.parse import urlsplit
+
+    name = f"cl_site_{os.getpid()}"
+    pg_exec(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    pg_exec(f"CREATE DATABASE {name} TEMPLATE {urlsplit(template_dsn).path.lstrip('/')}")
+    db = dsn_for(name)
+    seed(db)
+    reader_dsn, drop_reader = _create_reader(db)
+    home = tmp_path_factory.mktemp("airflow_site")
+    (home / "passwords.json").write_text(json.dumps({Site.user: Site.password}))
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+    env.update(AIRFLOW_HOME=str(home), AIRFLOW__CORE__PLUGINS_FOLDER=str(ROOT / "plugins"),
+               AIRFLOW__CORE__LOAD_EXAMPLES="False", AIRFLOW__CORE__DAGS_FOLDER=str(home / "dags"),
+               AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{home / 'airflow.db'}",
+               AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS=f"{Site.user}:viewer",
+               AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE=str(home / "passwords.json"),
+               AIRFLOW__API_AUTH__JWT_SECRET="test-jwt-secret-" + "x" * 48, AIRFLOW__API__SECRET_KEY="k" * 32,
+               AIRFLOW__API__BASE_URL=f"http://127.0.0.1:{port}", CRYPTOLSTM_READER_DSN=reader_dsn)
+    airflow = str(Path(sys.executable).with_name("airflow"))
+    out = subprocess.run([airflow, "db", "migrate"], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    log = open(home / "api-server.log", "wb")
+    proc = subprocess.Popen([airflow, "api-server", "--host", "127.0.0.1", "--port", str(port), "--apps", "core"],
+                            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    s = Site(f"http://127.0.0.1:{port}")
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if s.get("/api/v2/monitor/health")[0] == 200:
+                    break
+            except OSError:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline, \
+                (home / "api-server.log").read_text()[-3000:]
+            time.sleep(0.3)
+        yield s
+    finally:
+        os.killpg(proc.pid, 15)
+        proc.wait(30)
+        log.close()
+        drop_reader()
+        pg_exec(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+PAGE_URLS = ["/cryptolstm/", f"/cryptolstm/?as_of={AS_OF}", "/cryptolstm/api/latest", "/cryptolstm/charts/BTC.png",
+             "/cryptolstm/charts/live_accuracy.png", "/cryptolstm/icon.svg"]
+
+
+def test_anonymous_reads_nothing_like_the_rest_api(site):
+    assert site.get("/api/v2/dags")[0] == 401
+    for path in PAGE_URLS:
+        status, _, body = site.get(path)
+        assert status == 401 and b"BTC" not in body, (path, status, body[:200])
+    # a browser asking for the page is sent to Airflow's login page, which brings it back afterwards
+    status, headers, _ = site.get("/cryptolstm/", {"Accept": "text/html"})
+    assert status == 303 and headers["location"] == "/auth/login?next=%2Fcryptolstm%2F", headers
+    # a token Airflow did not sign (or one altered) is refused as the REST API refuses it
+    forged = site.token()[:-4] + "AAAA"
+    assert site.get("/cryptolstm/api/latest", {"Authorization": f"Bearer {forged}"})[0] == 403
+    assert site.get("/cryptolstm/api/latest", {"Cookie": f"_token={forged}"})[0] == 403
+    assert site.get("/api/v2/dags", {"Authorization": f"Bearer {forged}"})[0] == 403
+
+
+def test_airflow_jwt_as_bearer_or_ui_cookie_reads_the_page(site):
+    token = site.token()
+    for headers in ({"Authorization": f"Bearer {token}"}, {"Cookie": f"_token={token}"}):
+        for path in PAGE_URLS:
+            status, _, body = site.get(path, headers)
+            assert status == 200, (path, headers, status, body[:300])
+        latest = json.loads(site.get("/cryptolstm/api/latest", headers)[2])
+        assert latest["as_of"] == AS_OF.isoformat() and len(latest["forecasts"]) == 45
+    # the plugin is registered with the api-server without import errors (Airflow's own listing)
+    auth = {"Authorization": f"Bearer {token}"}
+    plugins = json.loads(site.get("/api/v2/plugins", auth)[2])["plugins"]
+    (plugin,) = [p for p in plugins if p["name"] == "cryptolstm_forecasts"]
+    assert plugin["fastapi_apps"] == [{"app": plugin["fastapi_apps"][0]["app"], "url_prefix": "/cryptolstm",
+                                       "name": "cryptolstm forecasts"}]
+    (view,) = [v for v in plugin["external_views"] if v["name"] == "Forecasts"]
+    assert view["href"] == "/cryptolstm/" and view["url_route"] == "forecasts" and view["destination"] == "nav"
+    assert json.loads(site.get("/api/v2/plugins/importErrors", auth)[2])["total_entries"] == 0
 
 
 # ---- a real browser -----------------------------------------------------------------------------
@@ -169,75 +274,104 @@ def _chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+class Browser:
+    """Headless chromium driven over the DevTools protocol (one page, synchronous calls)."""
+
+    def __init__(self, profile: Path):
+        import urllib.request
+
+        from websockets.sync.client import connect
+
+        self.proc = subprocess.Popen(
+            [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             "--remote-debugging-port=0", f"--user-data-dir={profile}", "about:blank"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        port_file = profile / "DevToolsActivePort"
+        deadline = time.monotonic() + 60
+        while not (port_file.exists() and port_file.read_text().count("\n") >= 1):
+            assert time.monotonic() < deadline and self.proc.poll() is None, "chromium did not start"
+            time.sleep(0.1)
+        port = port_file.read_text().split()[0]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as r:
+            page = next(t for t in json.loads(r.read()) if t["type"] == "page")
+        self.ws = connect(page["webSocketDebuggerUrl"], max_size=None, open_timeout=30)
+        self._id = 0
+
+    def call(self, method: str, **params):
+        self._id += 1
+        self.ws.send(json.dumps({"id": self._id, "method": method, "params": params}))
+        while True:
+            msg = json.loads(self.ws.recv(timeout=60))
+            if msg.get("id") == self._id:
+                assert "error" not in msg, msg
+                return msg.get("result", {})
+
+    def js(self, expr: str):
+        res = self.call("Runtime.evaluate", expression=expr, returnByValue=True, awaitPromise=True)
+        assert "exceptionDetails" not in res, res
+        return res["result"].get("value")
+
+    def wait_for(self, expr: str, timeout: float = 60.0):
+        deadline = time.monotonic() + timeout
+        while not (value := self.js(expr)):
+            assert time.monotonic() < deadline, f"timed out waiting for {expr}; at {self.js('location.href')}"
+            time.sleep(0.2)
+        return value
+
+    def close(self) -> None:
+        self.ws.close()
+        os.killpg(self.proc.pid, 15)
+        self.proc.wait(30)
 
 
-@pytest.fixture
-def served_page(db, reader):
-    """The page served by uvicorn on 127.0.0.1 (mounted under /cryptolstm); yields (url, requested paths)."""
-    import uvicorn
-
-    seed(db)
-    requested: list[tuple[str, int]] = []
-    outer = FastAPI()
-
-    @outer.middleware("http")
-    async def record(request, call_next):
-        response = await call_next(request)
-        requested.append((request.url.path, response.status_code))
-        return response
-
-    outer.mount("/cryptolstm", dashboard.create_app(lambda: reader))
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(outer, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}/cryptolstm/", requested
-    server.should_exit = True
-    thread.join(timeout=10)
-
-
-def _run_chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
-    profile = tmp_path / f"profile-{time.monotonic_ns()}"
-    profile.mkdir()
-    cmd = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-           "--disable-background-networking", "--disable-component-update", "--disable-sync",
-           f"--user-data-dir={profile}", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+_FILL = """(() => {
+  const set = Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value').set;
+  for (const [name, value] of [['username', %s], ['password', %s]]) {
+    const input = document.querySelector(`input[name="${name}"]`);
+    set.call(input, value);
+    input.dispatchEvent(new Event('input', {bubbles: true}));
+  }
+  return true;
+})()"""
 
 
 @pytest.mark.skipif(_chromium() is None, reason="chromium not installed (Debian: apt-get install -y chromium)")
-def test_real_browser_loads_the_page_and_screenshot_is_saved(served_page, tmp_path):
+def test_real_browser_logs_in_then_loads_the_page_and_screenshot_is_saved(site, tmp_path):
+    import base64
+    import io
+
     from PIL import Image
 
-    url, requested = served_page
-    dom = _run_chromium(tmp_path, "--dump-dom", url)
-    assert dom.returncode == 0, dom.stderr[-2000:]
-    html = dom.stdout
-    assert "<h1>Forecasts</h1>" in html
-    table = html.split('id="forecasts"')[1].split("</table>")[0]
-    assert all(f"<b>{c}</b>" in table for c in COINS)
-
-    shot = tmp_path / "forecasts_page.png"
-    requested.clear()
-    res = _run_chromium(tmp_path, f"--screenshot={shot}", "--window-size=1400,1600",
-                        "--virtual-time-budget=15000", url)
-    assert res.returncode == 0 and shot.exists(), res.stderr[-2000:]
-    # the browser fetched the page and all 10 charts, each answered 200
-    charts = {p for p, status in requested if p.startswith("/cryptolstm/charts/") and status == 200}
-    assert charts == {f"/cryptolstm/charts/{n}.png" for n in ["live_accuracy", *COINS]}, requested
-    with Image.open(shot) as im:
+    browser = Browser(tmp_path / "profile")
+    try:
+        browser.call("Emulation.setDeviceMetricsOverride", width=1400, height=1600, deviceScaleFactor=1,
+                     mobile=False)
+        browser.call("Page.navigate", url=site.url + "/cryptolstm/")
+        # anonymous: Airflow's login page, then back to the page once signed in
+        browser.wait_for("location.pathname === '/auth/login' && !!document.querySelector('input[name=password]')")
+        assert browser.js("document.cookie.includes('_token=')") is False
+        browser.js(_FILL % (json.dumps(site.user), json.dumps(site.password)))
+        browser.wait_for("!document.querySelector('button[type=submit]').disabled")
+        browser.js("document.querySelector('button[type=submit]').click(), true")
+        browser.wait_for("location.pathname === '/cryptolstm/' && !!document.getElementById('forecasts')")
+        html = browser.js("document.documentElement.outerHTML")
+        assert "<h1>Forecasts</h1>" in html
+        table = html.split('id="forecasts"')[1].split("</table>")[0]
+        assert all(f"<b>{c}</b>" in table for c in COINS)
+        # every chart was served (200 + decoded) to the logged-in browser
+        charts = browser.wait_for("""(() => { const imgs = [...document.images];
+            return imgs.length === 10 && imgs.every(i => i.complete)
+                   && imgs.map(i => [new URL(i.src).pathname, i.naturalWidth]); })()""")
+        assert {p for p, w in charts if w > 0} == {f"/cryptolstm/charts/{n}.png" for n in ["live_accuracy", *COINS]}
+        shot = base64.b64decode(browser.call("Page.captureScreenshot", format="png")["data"])
+    finally:
+        browser.close()
+    with Image.open(io.BytesIO(shot)) as im:
         assert im.size == (1400, 1600)
         px = np.asarray(im.convert("RGB"), dtype=float)
     assert px.std() > 20  # tables and charts drawn, not a blank page
     orange = (px[..., 0] > 180) & (px[..., 1] < 120) & (px[..., 2] < 60)  # the forecast line colour
     assert orange.sum() > 200, "no forecast line visible in the screenshot"
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    shutil.copy(shot, SCREENSHOTS / "forecasts_page.png")
+    (SCREENSHOTS / "forecasts_page.png").write_bytes(shot)
