@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Iterator
 
 import psycopg2
+import psycopg2.errors
 import psycopg2.extras
 
 from cryptolstm.config import PROJECT_ROOT
@@ -94,39 +95,68 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
     applied_at timestamptz NOT NULL DEFAULT now()
 )"""
 
+# The migration lock is a table lock, not an advisory lock: any role may call pg_advisory_lock (EXECUTE
+# is granted to PUBLIC and only a superuser could revoke it, for the whole cluster), so the read-only
+# role could block `db migrate` forever. LOCK ... IN EXCLUSIVE MODE needs UPDATE/DELETE/TRUNCATE on the
+# table, which only its owner (the migrating role) has; SELECT (the reader's) allows ACCESS SHARE only,
+# which EXCLUSIVE does not wait for. The table never holds a row.
+_LOCK_TABLE = "schema_migrations_lock"
+_CREATE_LOCK_TABLE = f"""
+CREATE TABLE IF NOT EXISTS {_LOCK_TABLE} (
+    held boolean PRIMARY KEY CHECK (held)
+)"""
+
+
+def _take_migration_lock(dsn: str) -> "psycopg2.extensions.connection":
+    """A connection whose open transaction holds the migration lock (close it to release)."""
+    conn = connect(dsn)
+    try:
+        for attempt in range(2):
+            try:
+                with conn, conn.cursor() as cur:
+                    cur.execute(_CREATE_LOCK_TABLE)
+                break
+            except (psycopg2.errors.UniqueViolation, psycopg2.errors.DuplicateTable):
+                if attempt:  # a concurrent runner created it between our check and our insert
+                    raise
+        with conn.cursor() as cur:  # the transaction stays open: the lock lives until close()
+            cur.execute(f"LOCK TABLE {_LOCK_TABLE} IN EXCLUSIVE MODE")
+        return conn
+    except BaseException:
+        conn.close()
+        raise
+
 
 def migrate(dsn: str, sql_dir: Path = SQL_DIR, log=print) -> list[int]:
     """Apply the migrations not applied yet, each in its own transaction; return their versions.
 
-    Safe to run any number of times and from concurrent processes (an advisory lock serialises
-    runners). An applied migration whose file changed afterwards is an error: add a new one instead.
+    Safe to run any number of times and from concurrent processes (a lock only the migrating role
+    can take serialises runners; see _LOCK_TABLE). An applied migration whose file changed
+    afterwards is an error: add a new one instead.
     """
     applied_now: list[int] = []
+    lock = _take_migration_lock(dsn)
     conn = connect(dsn)
     try:
         with conn, conn.cursor() as cur:
-            cur.execute("SELECT pg_advisory_lock(727274)")  # arbitrary key shared by all runners
             cur.execute(_LEDGER)
-        try:
+        with conn, conn.cursor() as cur:
+            cur.execute("SELECT version, sha256 FROM schema_migrations")
+            done = dict(cur.fetchall())
+        for mig in migrations(sql_dir):
+            if mig.version in done:
+                if done[mig.version] != mig.sha256:
+                    raise RuntimeError(
+                        f"migration {mig.path.name} changed after it was applied; "
+                        "never edit an applied migration, add a new numbered one")
+                continue
             with conn, conn.cursor() as cur:
-                cur.execute("SELECT version, sha256 FROM schema_migrations")
-                done = dict(cur.fetchall())
-            for mig in migrations(sql_dir):
-                if mig.version in done:
-                    if done[mig.version] != mig.sha256:
-                        raise RuntimeError(
-                            f"migration {mig.path.name} changed after it was applied; "
-                            "never edit an applied migration, add a new numbered one")
-                    continue
-                with conn, conn.cursor() as cur:
-                    cur.execute(mig.path.read_text())
-                    cur.execute("INSERT INTO schema_migrations (version, name, sha256) VALUES (%s, %s, %s)",
-                                (mig.version, mig.name, mig.sha256))
-                log(f"applied migration {mig.path.name}")
-                applied_now.append(mig.version)
-        finally:
-            with conn, conn.cursor() as cur:
-                cur.execute("SELECT pg_advisory_unlock(727274)")
+                cur.execute(mig.path.read_text())
+                cur.execute("INSERT INTO schema_migrations (version, name, sha256) VALUES (%s, %s, %s)",
+                            (mig.version, mig.name, mig.sha256))
+            log(f"applied migration {mig.path.name}")
+            applied_now.append(mig.version)
     finally:
         conn.close()
+        lock.close()  # ends its transaction: releases the lock
     return applied_now

@@ -136,8 +136,15 @@ def airflow_env(settings: Settings, socket_dir: str, login: UiLogin = UiLogin(),
             "AIRFLOW__CELERY__WORKER_CONCURRENCY": env.get("AIRFLOW__CELERY__WORKER_CONCURRENCY", "2"),
         })
     # The forecasting database: an explicit connection wins; otherwise the embedded server.
+    embedded = "AIRFLOW_CONN_CRYPTOLSTM_DB" not in env
     env.setdefault("AIRFLOW_CONN_CRYPTOLSTM_DB", json.dumps({
         "conn_type": "postgres", "host": socket_dir, "login": "postgres", "schema": settings.forecast_db}))
+    # The Forecasts page reads as the read-only role of migration 003, as in compose, never as the
+    # superuser. With an external database its reader DSN must be given (the page says so).
+    if embedded and not env.get("CRYPTOLSTM_READER_DSN"):
+        env.setdefault("AIRFLOW_CONN_CRYPTOLSTM_READER", json.dumps({
+            "conn_type": "postgres", "host": socket_dir, "login": "cryptolstm_reader",
+            "schema": settings.forecast_db}))
     _write_private(pw_file, json.dumps({login.username: login.password}))
     return env
 

@@ -14,6 +14,8 @@ import smtplib
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import psutil
@@ -117,6 +119,29 @@ def test_every_port_listens_on_loopback_only(runtime):
     assert [x for x in listening if x[0] != "127.0.0.1"] == []
     pw = Path(env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"])
     assert pw.stat().st_mode & 0o777 == 0o600
+
+
+def test_forecasts_page_needs_login_and_reads_as_the_reader_role(runtime):
+    """Issue 12 §5: the page answered anonymously, and locally it queried as the postgres superuser."""
+    from cryptolstm.runtime.airflow_api import AirflowApi
+    from cryptolstm.ui.dashboard import reader_dsn
+
+    settings, env = runtime
+    url = f"http://127.0.0.1:{settings.api_port}"
+    for path in ("/api/v2/dags", "/cryptolstm/", "/cryptolstm/api/latest", "/cryptolstm/charts/live_accuracy.png"):
+        with pytest.raises(urllib.error.HTTPError) as anonymous:
+            urllib.request.urlopen(url + path, timeout=30)
+        assert anonymous.value.code == 401, path
+    login = services.UiLogin()
+    token = AirflowApi(url, login.username, login.password).token()
+    for auth in ({"Authorization": f"Bearer {token}"}, {"Cookie": f"_token={token}"}):
+        with urllib.request.urlopen(urllib.request.Request(url + "/cryptolstm/api/latest", headers=auth),
+                                    timeout=60) as r:
+            assert r.status == 200 and "forecasts" in json.loads(r.read())
+    # the api-server (its environment is the supervisor's: Airflow's setproctitle hides its own) has the
+    # read-only role, and the page never falls back to another one
+    supervisor = psutil.Process(services.running(settings)[services.SUPERVISOR])
+    assert "cryptolstm_reader" in reader_dsn(supervisor.environ()) and "cryptolstm_reader" in reader_dsn(env)
 
 
 def test_a_killed_service_comes_back(runtime):

@@ -375,3 +375,31 @@ def test_real_browser_logs_in_then_loads_the_page_and_screenshot_is_saved(site, 
     assert orange.sum() > 200, "no forecast line visible in the screenshot"
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     (SCREENSHOTS / "forecasts_page.png").write_bytes(shot)
+
+
+def test_local_runtime_page_reads_as_the_reader_role(db, tmp_path):
+    """Issue 12 §5: locally the page queried as the postgres superuser."""
+    from dataclasses import replace
+    from urllib.parse import parse_qs, urlsplit
+
+    from cryptolstm.config import Settings
+    from cryptolstm.runtime import services
+
+    u = urlsplit(db)
+    settings = replace(Settings.from_env({}), state_dir=tmp_path / "state", forecast_db=u.path.lstrip("/"))
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "CRYPTOLSTM"))}
+    socket_dir = parse_qs(u.query).get("host")
+    if not socket_dir:
+        pytest.skip("the local runtime's reader logs in over the embedded server's unix socket")
+    env = services.airflow_env(settings, socket_dir[0], base=base)
+    with psycopg2.connect(dashboard.reader_dsn(env)) as conn, conn.cursor() as cur:
+        cur.execute("SELECT current_user, current_database(), current_setting('transaction_read_only')")
+        assert cur.fetchone() == ("cryptolstm_reader", settings.forecast_db, "on")
+        cur.execute("SELECT count(*) FROM v_latest_forecasts")  # reads every view
+        with pytest.raises(psycopg2.errors.ReadOnlySqlTransaction):
+            cur.execute("DELETE FROM forecasts")
+    # an external database without a reader DSN: the page refuses rather than read as the writer
+    external = services.airflow_env(settings, "/nowhere", base={**base, "AIRFLOW_CONN_CRYPTOLSTM_DB": "postgres://w@h/d"})
+    assert "AIRFLOW_CONN_CRYPTOLSTM_READER" not in external
+    with pytest.raises(RuntimeError, match="CRYPTOLSTM_READER_DSN"):
+        dashboard.reader_dsn(external)

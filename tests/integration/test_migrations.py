@@ -59,3 +59,80 @@ def test_edited_applied_migration_is_refused(db, tmp_path):
     first.write_text(first.read_text() + "\n-- edited\n")
     with pytest.raises(RuntimeError, match="changed after it was applied"):
         storage.migrate(db, sql_dir=tmp_path, log=lambda *_: None)
+
+
+def _with_extra_migration(tmp_path, sql: str):
+    import shutil
+
+    shutil.copytree(storage.SQL_DIR / "migrations", tmp_path / "migrations")
+    n = len(storage.migrations()) + 1
+    (tmp_path / "migrations" / f"{n:03d}_probe.sql").write_text(sql)
+    return n
+
+
+def _migrate_in_thread(dsn, sql_dir):
+    import threading
+
+    out: dict = {}
+
+    def run():
+        try:
+            out["applied"] = storage.migrate(dsn, sql_dir=sql_dir, log=lambda *_: None)
+        except Exception as exc:  # reported by the test
+            out["error"] = exc
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t, out
+
+
+def test_the_reader_role_can_neither_take_nor_block_the_migration_lock(db, tmp_path):
+    """Issue 12 §5: the read-only role could hold the migration's advisory lock and block `db migrate`."""
+    import psycopg2
+    import pytest
+
+    n = _with_extra_migration(tmp_path, "CREATE TABLE probe (id integer PRIMARY KEY);")
+    reader = psycopg2.connect(db)
+    try:
+        with reader.cursor() as cur:
+            cur.execute("SET ROLE cryptolstm_reader")
+            cur.execute("SELECT pg_advisory_lock(727274)")  # the old lock's key: any role can take it
+            cur.execute("SELECT count(*) FROM schema_migrations")  # and a read left open
+            t, out = _migrate_in_thread(db, tmp_path)
+            t.join(timeout=60)
+            assert not t.is_alive(), "db migrate waited for the reader"
+            assert out == {"applied": [n]}
+        reader.rollback()
+        with reader.cursor() as cur:
+            cur.execute("SET ROLE cryptolstm_reader")
+            cur.execute("SELECT count(*) FROM schema_migrations_lock")  # reading the lock table blocks nothing
+            t, out = _migrate_in_thread(db, tmp_path)
+            t.join(timeout=60)
+            assert not t.is_alive() and out == {"applied": []}
+            with pytest.raises(psycopg2.errors.InsufficientPrivilege):
+                cur.execute("LOCK TABLE schema_migrations_lock IN EXCLUSIVE MODE")
+    finally:
+        reader.close()
+
+
+def test_concurrent_runners_apply_each_migration_once(pg_exec, dsn_for):
+    """Two `db migrate` on an empty database at once: the lock table's creation races, the lock serialises."""
+    import os
+
+    name = f"cl_test_race_{os.getpid()}"
+    pg_exec(f"DROP DATABASE IF EXISTS {name}")
+    pg_exec(f"CREATE DATABASE {name}")
+    try:
+        dsn = dsn_for(name)
+        runs = [_migrate_in_thread(dsn, storage.SQL_DIR) for _ in range(2)]
+        for t, _ in runs:
+            t.join(timeout=120)
+        results = [out for _, out in runs]
+        assert all("error" not in r for r in results), results
+        applied = sorted(v for r in results for v in r["applied"])
+        assert applied == [m.version for m in storage.migrations()]
+        with storage.transaction(dsn) as cur:
+            cur.execute("SELECT count(*) FROM schema_migrations")
+            assert cur.fetchone()[0] == len(storage.migrations())
+    finally:
+        pg_exec(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
