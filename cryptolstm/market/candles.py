@@ -217,7 +217,12 @@ def ingest_state(cur, coin: str) -> tuple[date | None, date | None, date | None]
 
 
 def register_coin(cur, coin: str, symbol: str, exchange: str) -> None:
-    cur.execute(storage.query("register_coin"), {"coin": coin, "symbol": symbol, "exchange": exchange})
+    """Add the coin to `coins` if absent, with its stable embedding id (config.COIN_ORDER position)."""
+    from cryptolstm.config import COIN_ORDER
+
+    cur.execute(storage.query("register_coin"), {
+        "coin": coin, "symbol": symbol, "exchange": exchange, "reserved": len(COIN_ORDER),
+        "preferred": COIN_ORDER.index(coin) if coin in COIN_ORDER else None})
 
 
 def upsert_candles(cur, coin: str, candles: list[Candle], interval_end: datetime) -> tuple[int, int]:

@@ -299,3 +299,28 @@ def test_the_standin_command_takes_several_data_folders(standin_data, more_data)
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=10)
+
+
+def test_coin_ids_follow_the_configured_order_whatever_the_ingestion_order(db, standin_data, more_data, fast_ingest):
+    from cryptolstm.market.panel import coin_index
+
+    with StandIn([standin_data, more_data], now="2024-01-03") as ex:
+        # auxiliary coins first and in reverse (parallel mapped tasks finish in any order), then an unknown one
+        market = MarketConfig(api_url=ex.url, coins=("XMR", "ATOM"), auxiliary=())
+        run(db, market, "2024-01-02", "2024-01-03", fast_ingest)
+    with storage.transaction(db) as cur:
+        from cryptolstm.market import candles
+
+        candles.register_coin(cur, "NEWCOIN", "NEWCOIN/USDT", "binance")
+    ids = dict(fetch(db, "SELECT coin, coin_index FROM coins"))
+    assert ids["XMR"] == coin_index()["XMR"] == 19 and ids["ATOM"] == coin_index()["ATOM"] == 9
+    assert ids["NEWCOIN"] == len(coin_index())  # after every configured id
+
+
+def test_the_daily_ingest_task_does_not_fail_for_a_delisted_coin(db, more_data, monkeypatch):
+    from cryptolstm import pipeline
+
+    with StandIn(more_data, now="2024-03-02") as ex:
+        monkeypatch.setenv("CRYPTOLSTM_EXCHANGE_URL", ex.url)
+        out = pipeline.ingest_coin(db, "XMR", at("2024-03-01"), at("2024-03-02"))  # what the mapped task calls
+    assert out["status"] == "inactive" and out["stored"] == len(csv_candles(more_data, "XMR"))
