@@ -16,6 +16,7 @@ import pandas as pd
 
 from cryptolstm.modelling import features as feats_mod
 from cryptolstm.modelling import train
+from cryptolstm.evaluation import intervals
 from cryptolstm.evaluation import walkforward as validation
 
 
@@ -82,6 +83,8 @@ def run_evaluation(panel: pd.DataFrame, configs: dict[str, train.TrainConfig], n
             report["cells"] = {"n_cells": m["n_cells"], "n_as_of_days": m["n_as_of_days"],
                                "first_as_of": res.folds[0]["val_start"], "last_as_of": res.folds[-1]["val_end"]}
             baselines_done = True
+            # 5-day ranges of the main model on its own walk-forward residuals, beside the two baselines
+            report["intervals"] = intervals.evaluate(res.predictions, panel)
         report["timing"][f"walk_forward_{name}_s"] = round(res.seconds, 1)
         log(f"   {name}: DA {m['da']:.4f}, MAE/RW {m['mae_ratio_rw']:.4f}, {res.seconds:.0f}s")
         if final_fit and "final_fit_s" not in report["timing"]:
@@ -151,6 +154,8 @@ def render_markdown(report: dict) -> str:
                      f"{f['fit_seconds']} | {f['epochs']} | " + " | ".join(das) + " |")
     lines += ["", "## Wall time (seconds)", "", "| step | s |", "|---|---|"]
     lines += [f"| {k} | {t} |" for k, t in report["timing"].items()]
+    if report.get("intervals"):
+        lines += ["", intervals.render_markdown(report["intervals"])]
     return "\n".join(lines) + "\n"
 
 

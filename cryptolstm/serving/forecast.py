@@ -12,6 +12,14 @@ firing). A first model the gate rejected thus still produces forecasts, scored l
 With `provisional=False`, or no model at all, nothing is written and the status is 'no_champion' (the
 DAG turns that into a skip). An artifact that fails its sha256 or cannot be loaded raises
 `registry.ArtifactError`: no forecast from a model we cannot trust.
+
+Expiry: a model whose training cutoff is more than `stale_after_days` before the day still forecasts,
+flagged `stale`; past `expire_after_days` it no longer does: nothing is written and the status is
+'expired' (the DAG skips, the `expired` alert fires), like FreqAI's `expiration_hours`.
+
+Ranges: every row carries the 80 % and 95 % ranges of its log return and price, split-conformal on
+the serving model's own walk-forward residuals matured before the day (`ranges_for`,
+cryptolstm/evaluation/intervals.py); a model without stored walk-forward residuals gets NULL ranges.
 """
 
 from __future__ import annotations
@@ -19,17 +27,54 @@ from __future__ import annotations
 import math
 from datetime import date, timedelta
 
-from cryptolstm.serving import registry
+import numpy as np
+import pandas as pd
 
 from cryptolstm import storage
+from cryptolstm.evaluation import intervals
+from cryptolstm.serving import registry
 
 STALE_AFTER_DAYS = 21  # a champion whose training cutoff is older than this still forecasts, flagged stale
+EXPIRE_AFTER_DAYS = 42  # ... and older than this it no longer forecasts (status 'expired', no rows)
+
+
+def ranges_for(cur, model_id: str, as_of: date, preds: pd.DataFrame, panel: pd.DataFrame,
+               config: intervals.IntervalConfig = intervals.IntervalConfig()) -> dict:
+    """{(coin, horizon): {lo80_log_return, ..., interval_method}} for the day's predictions, calibrated on
+    the model's walk-forward residuals with target day < as_of (empty when it has none)."""
+    cur.execute(storage.query("validation_residuals"), {"model_id": model_id, "as_of": as_of,
+                                                        "calib_days": config.calib_days})
+    res = pd.DataFrame(cur.fetchall(), columns=["coin", "as_of", "horizon", "pred", "realised"])
+    if res.empty:
+        return {}
+    scaled = config.vol_power > 0
+    if scaled:  # s = vol_t ** power, vol_t from closes <= t (the panel ends at as_of)
+        vol = intervals.point_in_time_vol(panel, config.vol_days).rename(columns={"day": "as_of"})
+        vol["scale"] = vol["vol"] ** config.vol_power
+        res = res.merge(vol, on=["coin", "as_of"], how="inner").dropna(subset=["scale"])
+        today = vol[vol["as_of"] == as_of].set_index("coin")["scale"]
+    res["score"] = (res["realised"] - res["pred"]).abs() / (res["scale"] if scaled else 1.0)
+    q = intervals.calibrate(res[["coin", "horizon", "score"]], config)
+    out = {}
+    for r in preds.itertuples(index=False):
+        cal = q.get((r.coin, int(r.horizon))) or q.get(("*", int(r.horizon)))
+        scale = float(today.get(r.coin, np.nan)) if scaled else 1.0
+        if cal is None or not np.isfinite(scale) or not all(np.isfinite(v) for v in cal["q"].values()):
+            continue
+        row = {}
+        for L in config.levels:
+            k, w = round(L * 100), cal["q"][L] * scale
+            row[f"lo{k}_log_return"], row[f"hi{k}_log_return"] = r.pred_log_return - w, r.pred_log_return + w
+        row["interval_method"] = intervals.method_name(config) + (" (coins pooled)" if cal["pooled"] else "")
+        out[(r.coin, int(r.horizon))] = row
+    return out
 
 
 def forecast_as_of(dsn: str, as_of: date, run_id: str, stale_after_days: int = STALE_AFTER_DAYS,
-                   provisional: bool = True) -> dict:
-    """Forecast `as_of` for h = 1..5; return {status: 'ok' | 'provisional' | 'no_champion', model_id, coins,
-    rows, stale, ...}."""
+                   provisional: bool = True, expire_after_days: int = EXPIRE_AFTER_DAYS,
+                   interval_config: intervals.IntervalConfig = intervals.IntervalConfig()) -> dict:
+    """Forecast `as_of` for h = 1..5; return {status: 'ok' | 'provisional' | 'no_champion' | 'expired',
+    model_id, coins, rows, stale, ...}."""
     status = "ok"
     with storage.transaction(dsn) as cur:
         champ = registry.champion_as_of(cur, as_of)
@@ -39,6 +84,12 @@ def forecast_as_of(dsn: str, as_of: date, run_id: str, stale_after_days: int = S
         return {"status": "no_champion", "as_of": as_of.isoformat(), "rows": 0,
                 "message": f"no model was champion on {as_of} with a training cutoff before it"
                            + ("" if provisional else " (provisional forecasts are off)") + ": no forecast"}
+    age = champ.age_days(as_of)
+    if age > expire_after_days:
+        return {"status": "expired", "as_of": as_of.isoformat(), "rows": 0, "model_id": champ.model_id,
+                "champion_age_days": age,
+                "message": f"{champ.model_id} was trained on data up to {champ.training_cutoff}, {age} days before "
+                           f"{as_of} (> {expire_after_days}): expired, no forecast until a newer model is trained"}
     model = registry.load_model(dsn, champ.model_id)  # ArtifactError on a bad hash or bundle
 
     from cryptolstm.market import panel as panel_mod
@@ -46,6 +97,9 @@ def forecast_as_of(dsn: str, as_of: date, run_id: str, stale_after_days: int = S
     panel = panel_mod.read_candles(dsn, until=as_of)  # [coin, day, o, h, l, c, v], day <= as_of
     preds = model.predict(panel, as_of)  # [coin, as_of, horizon, pred_log_return], coins with a full window
     at = panel[panel["day"] == panel_mod.to_day(as_of)].set_index("coin")["close"]
+    with storage.transaction(dsn) as cur:
+        ranges = ranges_for(cur, champ.model_id, as_of, preds, panel, interval_config)
+    empty = {f"{b}{round(L * 100)}_log_return": None for L in interval_config.levels for b in ("lo", "hi")}
     rows = []
     for r in preds.itertuples(index=False):
         base = float(at[r.coin])
@@ -54,7 +108,11 @@ def forecast_as_of(dsn: str, as_of: date, run_id: str, stale_after_days: int = S
             raise ValueError(f"model {champ.model_id} predicted a non-finite return for {r.coin} h{r.horizon}")
         rows.append({"coin": r.coin, "as_of": as_of, "horizon": int(r.horizon), "model_id": champ.model_id,
                      "target_day": as_of + timedelta(days=int(r.horizon)), "base_close": base,
-                     "pred_log_return": pred, "pred_close": base * math.exp(pred), "run_id": run_id})
+                     "pred_log_return": pred, "pred_close": base * math.exp(pred), "run_id": run_id,
+                     "interval_method": None, **empty, **ranges.get((r.coin, int(r.horizon)), {})})
+        for k in [k for k in rows[-1] if k.endswith("_log_return") and k[:2] in ("lo", "hi")]:
+            v = rows[-1][k]
+            rows[-1][k.replace("_log_return", "_close")] = None if v is None else base * math.exp(v)
     coins = sorted({r["coin"] for r in rows})
     with storage.transaction(dsn) as cur:
         for row in rows:
@@ -62,7 +120,7 @@ def forecast_as_of(dsn: str, as_of: date, run_id: str, stale_after_days: int = S
         # the day's rows from this model for coins it could not forecast this time (e.g. a rerun after a gap)
         cur.execute("DELETE FROM forecasts WHERE as_of = %s AND model_id = %s AND NOT (coin = ANY(%s))",
                     (as_of, champ.model_id, coins))
-    age = champ.age_days(as_of)
     return {"status": status, "as_of": as_of.isoformat(), "model_id": champ.model_id, "rows": len(rows),
             "coins": coins, "missing_coins": sorted(set(model.coins) - set(coins)),
-            "champion_age_days": age, "stale": age > stale_after_days}
+            "champion_age_days": age, "stale": age > stale_after_days,
+            "with_ranges": sum(r["lo80_log_return"] is not None for r in rows)}

@@ -20,11 +20,30 @@ EFFECTIVE = date(2025, 1, 1)
 AS_OF = date(2025, 1, 15)
 
 
-def _rows(dsn, as_of=AS_OF):
+def _rows(dsn, as_of=AS_OF, ranges=False):
+    extra = (", lo80_log_return, hi80_log_return, lo95_log_return, hi95_log_return, lo80_close, hi80_close, "
+             "lo95_close, hi95_close, interval_method") if ranges else ""
     with storage.transaction(dsn) as cur:
-        cur.execute("SELECT coin, as_of, horizon, model_id, target_day, base_close, pred_log_return, pred_close "
-                    "FROM forecasts WHERE as_of = %s ORDER BY coin, horizon", (as_of,))
+        cur.execute("SELECT coin, as_of, horizon, model_id, target_day, base_close, pred_log_return, pred_close"
+                    f"{extra} FROM forecasts WHERE as_of = %s ORDER BY coin, horizon", (as_of,))
         return cur.fetchall()
+
+
+def _walk_forward_residuals(dsn, model_id, last, days=200):
+    """Walk-forward rows for the model: realised from the real candles, a small fixed prediction."""
+    p = full_panel()
+    close = p.pivot(index="day", columns="coin", values="close")
+    rows = []
+    for k in range(days):
+        t = panel_mod.to_day(last - timedelta(days=k))
+        for coin in close.columns:
+            for h in range(1, 6):
+                y = math.log(close.at[t + timedelta(days=h), coin] / close.at[t, coin])
+                rows.append((model_id, coin, t.date(), h, 0, t.date() - timedelta(days=6), 0.001 * h, y, 1.0))
+    import psycopg2.extras
+
+    with storage.transaction(dsn) as cur:
+        psycopg2.extras.execute_values(cur, "INSERT INTO validation_predictions VALUES %s", rows)
 
 
 def test_forecast_rows_are_complete_and_consistent(db):
@@ -127,3 +146,52 @@ def test_corrupted_champion_artifact_fails_loudly(db):
     with pytest.raises(registry.ArtifactError):
         forecast_as_of(db, AS_OF, "run-1")
     assert _rows(db) == []
+
+
+def test_every_row_carries_nested_ranges_calibrated_before_the_day(db):
+    insert_candles(db, AS_OF + timedelta(days=30))
+    make_champion(db, "champ", CUTOFF, EFFECTIVE)
+    # residuals up to as-of day 2025-01-20: those with target day >= AS_OF must not be used
+    _walk_forward_residuals(db, "champ", AS_OF + timedelta(days=5))
+    out = forecast_as_of(db, AS_OF, "run-1")
+    assert out["rows"] == 45 and out["with_ranges"] == 45
+    rows = _rows(db, ranges=True)
+    for coin, as_of, h, _, _, base, r, price, lo80, hi80, lo95, hi95, clo80, chi80, clo95, chi95, method in rows:
+        assert lo95 < lo80 < r < hi80 < hi95
+        assert hi80 - r == pytest.approx(r - lo80)  # symmetric around the point forecast
+        for lr, c in ((lo80, clo80), (hi80, chi80), (lo95, clo95), (hi95, chi95)):
+            assert c == pytest.approx(base * math.exp(lr), rel=1e-12)
+        assert method.startswith("split-conformal")
+    # widths grow with the horizon (BTC)
+    btc = [r for r in rows if r[0] == "BTC"]
+    assert all(a[9] - a[8] < b[9] - b[8] for a, b in zip(btc, btc[1:]))
+    # the matured-before rule: residuals whose target day is on or after AS_OF change nothing
+    with storage.transaction(db) as cur:
+        cur.execute("UPDATE validation_predictions SET realised_log_return = realised_log_return * 50 "
+                    "WHERE as_of + horizon >= %s", (AS_OF,))
+    forecast_as_of(db, AS_OF, "run-2")
+    assert [r[:5] + r[6:] for r in _rows(db, ranges=True)] == [r[:5] + r[6:] for r in rows]
+    with storage.transaction(db) as cur:
+        cur.execute("SELECT count(*), count(lo80_close) FROM v_latest_forecasts")
+        assert cur.fetchone() == (45, 45)
+
+
+def test_no_walk_forward_residuals_means_no_ranges_not_made_up_ones(db):
+    insert_candles(db, AS_OF)
+    make_champion(db, "champ", CUTOFF, EFFECTIVE)
+    out = forecast_as_of(db, AS_OF, "run-1")
+    assert out["rows"] == 45 and out["with_ranges"] == 0
+    assert {r[8:] for r in _rows(db, ranges=True)} == {(None,) * 9}
+
+
+@pytest.mark.parametrize("age,status", [(42, "ok"), (43, "expired")])
+def test_expiry_at_the_limit(db, age, status):
+    day = CUTOFF + timedelta(days=age)
+    insert_candles(db, day)
+    make_champion(db, "champ", CUTOFF, EFFECTIVE)
+    out = forecast_as_of(db, day, "run-1", stale_after_days=21)
+    assert out["status"] == status and out["champion_age_days"] == age
+    if status == "ok":
+        assert out["stale"] and out["rows"] == 45 and len(_rows(db, day)) == 45
+    else:
+        assert out["rows"] == 0 and _rows(db, day) == [] and "expired" in out["message"]
