@@ -11,7 +11,9 @@ that model's id; `v_latest_forecasts.served_as` says 'provisional'; the no_champ
 firing). A first model the gate rejected thus still produces forecasts, scored live like any other.
 With `provisional=False`, or no model at all, nothing is written and the status is 'no_champion' (the
 DAG turns that into a skip). An artifact that fails its sha256 or cannot be loaded raises
-`registry.ArtifactError`: no forecast from a model we cannot trust.
+`registry.ArtifactError`: no forecast from a model we cannot trust. A model but no coin with a
+complete input window ending on `as_of` (the day's candles are missing) raises `MissingDataError`:
+never an "ok" with 0 rows.
 
 Expiry: a model whose training cutoff is more than `stale_after_days` before the day still forecasts,
 flagged `stale`; past `expire_after_days` it no longer does: nothing is written and the status is
@@ -70,6 +72,10 @@ def ranges_for(cur, model_id: str, as_of: date, preds: pd.DataFrame, panel: pd.D
     return out
 
 
+class MissingDataError(RuntimeError):
+    """A model exists but no coin can be forecast on the day: its candles (or earlier ones) are missing."""
+
+
 def forecast_as_of(dsn: str, as_of: date, run_id: str, stale_after_days: int = STALE_AFTER_DAYS,
                    provisional: bool = True, expire_after_days: int = EXPIRE_AFTER_DAYS,
                    interval_config: intervals.IntervalConfig = intervals.IntervalConfig()) -> dict:
@@ -113,6 +119,11 @@ def forecast_as_of(dsn: str, as_of: date, run_id: str, stale_after_days: int = S
         for k in [k for k in rows[-1] if k.endswith("_log_return") and k[:2] in ("lo", "hi")]:
             v = rows[-1][k]
             rows[-1][k.replace("_log_return", "_close")] = None if v is None else base * math.exp(v)
+    if not rows:
+        latest = panel["day"].max().date() if len(panel) else None
+        raise MissingDataError(
+            f"no forecast for {as_of}: no coin has a candle on that day with a complete input window "
+            f"(latest candle stored up to that day: {latest or 'none'}); ingest {as_of} first, then rerun")
     coins = sorted({r["coin"] for r in rows})
     with storage.transaction(dsn) as cur:
         for row in rows:

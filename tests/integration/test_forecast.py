@@ -195,3 +195,15 @@ def test_expiry_at_the_limit(db, age, status):
         assert out["stale"] and out["rows"] == 45 and len(_rows(db, day)) == 45
     else:
         assert out["rows"] == 0 and _rows(db, day) == [] and "expired" in out["message"]
+
+
+def test_a_day_without_candles_is_an_error_not_ok_with_zero_rows(db):
+    """Issue 12 §1: a day with no candles returned `status ok, rows 0` and the run was green."""
+    from cryptolstm.serving.forecast import MissingDataError
+
+    insert_candles(db, AS_OF - timedelta(days=3))  # the last three days never arrived
+    make_champion(db, "champ", CUTOFF, EFFECTIVE)
+    with pytest.raises(MissingDataError, match=f"no forecast for {AS_OF}.*latest candle stored up to that day: "
+                                               f"{AS_OF - timedelta(days=3)}"):
+        forecast_as_of(db, AS_OF, "run-1")
+    assert _rows(db) == []
