@@ -137,7 +137,7 @@ def forecast(dsn: str, as_of: date, run_id: str, config: PipelineConfig | None =
 
     config = config or PipelineConfig.from_env()
     return forecast_as_of(dsn, _day(as_of), run_id, stale_after_days=config.stale_after_days,
-                          provisional=config.provisional)
+                          provisional=config.provisional, expire_after_days=config.alerts.expire_after_days)
 
 
 def score(dsn: str, as_of: date) -> dict:

@@ -12,9 +12,11 @@ forecast's *as-of* day is `start`):
 4. **forecast** — the point-in-time champion (champion on the as-of day AND trained before it)
    forecasts h = 1..5 for every coin into `forecasts`. Before the first promotion the newest model
    trained before the day forecasts **provisionally** (`v_latest_forecasts.served_as`; off with
-   `CRYPTOLSTM_PROVISIONAL=0`); no model at all -> the task is **skipped**.
+   `CRYPTOLSTM_PROVISIONAL=0`); every row carries its 80 % / 95 % ranges. No model at all, or a model
+   trained more than 42 days before the day (`CRYPTOLSTM_ALERT_EXPIRE_DAYS`) -> the task is **skipped**.
 5. **score** — forecasts whose target day has closed get their outcome in `forecast_scores`.
-6. **alerts** — live DA / stale / missing champion recorded in `alerts`, email on a change of state.
+6. **alerts** — live DA (on evidence: its 95 % interval), range coverage, stale / expired / missing
+   champion recorded in `alerts`, email on a change of state.
 7. **charts** — PNG charts of the day (non-critical).
 
 Every step writes only the rows of its interval, keyed by the interval, so reruns and backfills are
@@ -96,7 +98,7 @@ def cryptolstm_daily():
         from cryptolstm import pipeline
 
         out = pipeline.forecast(dsn(), data_interval_start.date(), run_id)
-        if out["status"] == "no_champion":
+        if out["status"] in ("no_champion", "expired"):  # the alerts task mails no_champion / expired
             raise AirflowSkipException(out["message"])
         return out
 

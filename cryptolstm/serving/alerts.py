@@ -6,12 +6,16 @@ the row's `emailed` flag is set after a successful send, so a rerun of the day d
 and a failed send is retried by the task's retry. The mail is sent by a function passed in
 (`send(subject, html)`); the Airflow DAG passes one built on the smtp connection, tests a fake.
 
-Kinds:
-* live_accuracy  — DA of the forecasts whose target day is in the last `window_days` days, firing
-  below the threshold: `min_da`, or the champion's validation DA minus `below_validation_pp` points
-  when that is configured. Fewer than `min_cells` scored cells: the previous state is kept.
-* stale_champion — the champion of the day was trained on data older than `stale_after_days`.
-* no_champion    — no model may forecast the day (none promoted yet, or none trained before it).
+Kinds (the rules are pure functions in `serving.alert_rules`):
+* live_accuracy     — on the forecasts whose target day is in the last `window_days` days: fires when the
+  95 % day-block interval of live DA lies below the threshold (`min_da`, or the champion's validation
+  DA minus `below_validation_pp` points), or below the serving model's own walk-forward DA; clears
+  when live DA is back at the line. Fewer than `min_cells` scored cells: the previous state is kept.
+* interval_coverage — the 80 % ranges held the realised return on a share of cells outside
+  [coverage_low, coverage_high] over the last `coverage_window_days` fully matured as-of days.
+* stale_champion    — the champion of the day was trained on data older than `stale_after_days`.
+* expired           — the model that would serve the day is older than `expire_after_days`: no forecast.
+* no_champion       — no model may forecast the day (none promoted yet, or none trained before it).
 """
 
 from __future__ import annotations
@@ -22,11 +26,13 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Callable
 
-from cryptolstm.serving import registry
+import numpy as np
+
+from cryptolstm.serving import alert_rules, registry
 
 from cryptolstm import storage
 
-KINDS = ("live_accuracy", "stale_champion", "no_champion")
+KINDS = ("live_accuracy", "stale_champion", "no_champion", "interval_coverage", "expired")
 SendFn = Callable[[str, str], None]  # send(subject, html_body)
 
 
@@ -35,13 +41,20 @@ class AlertConfig:
     window_days: int = 30  # rolling window of matured forecasts (by target day) for live DA
     min_da: float = 0.50  # fire when live DA is below this ...
     below_validation_pp: float | None = None  # ... or, if set, below the champion's validation DA minus this many points
-    min_cells: int = 45  # fewer scored cells in the window: not enough evidence, keep the previous state
+    min_cells: int = 450  # fewer scored cells in the window (10 days x 45): not enough evidence, keep the state
+    block_days: int = 5  # day blocks of the live DA interval (5: the overlapping horizons stay in one block)
     stale_after_days: int = 21  # champion trained on data older than this (days since its training cutoff)
+    expire_after_days: int = 42  # ... older than this: it no longer forecasts, the `expired` alert fires
+    coverage_window_days: int = 60  # fully matured as-of days of the 80 % range coverage check
+    coverage_low: float = 0.70  # fire when the 80 % ranges' coverage leaves [low, high]
+    coverage_high: float = 0.90
+    coverage_min_cells: int = 450  # fewer matured cells with a range: keep the previous state
     recipients: tuple[str, ...] = ("cryptolstm-ops@localhost",)  # who gets the alert emails
 
     @classmethod
     def from_env(cls, env: dict[str, str]) -> "AlertConfig":
-        """Overrides: CRYPTOLSTM_ALERT_WINDOW_DAYS, _MIN_DA, _BELOW_VALIDATION_PP, _MIN_CELLS, _STALE_DAYS, _TO."""
+        """Overrides: CRYPTOLSTM_ALERT_WINDOW_DAYS, _MIN_DA, _BELOW_VALIDATION_PP, _MIN_CELLS, _STALE_DAYS,
+        _EXPIRE_DAYS, _TO."""
         p = "CRYPTOLSTM_ALERT_"
         return cls(
             window_days=int(env.get(p + "WINDOW_DAYS", cls.window_days)),
@@ -49,6 +62,7 @@ class AlertConfig:
             below_validation_pp=float(env[p + "BELOW_VALIDATION_PP"]) if env.get(p + "BELOW_VALIDATION_PP") else None,
             min_cells=int(env.get(p + "MIN_CELLS", cls.min_cells)),
             stale_after_days=int(env.get(p + "STALE_DAYS", cls.stale_after_days)),
+            expire_after_days=int(env.get(p + "EXPIRE_DAYS", cls.expire_after_days)),
             recipients=tuple(a.strip() for a in env[p + "TO"].split(",") if a.strip())
             if env.get(p + "TO") else cls.recipients,
         )
@@ -96,28 +110,38 @@ def evaluate(cur, as_of: date, config: AlertConfig, previous: dict[str, str]) ->
              "stale_after_days": config.stale_after_days}))
     else:
         out.append(AlertState("stale_champion", "ok", "no champion", {}))
-    # live accuracy
-    cur.execute(storage.query("live_accuracy_window"), {"as_of": as_of, "window": config.window_days})
-    n, n_dir, da, mae, rw_mae = cur.fetchone()
+    # expiry: the model that would serve the day (champion, else the provisional one)
+    serving = champ or registry.provisional_as_of(cur, as_of)
+    out.append(AlertState("expired", *alert_rules.expired(serving and serving.model_id,
+                                                          serving and serving.age_days(as_of),
+                                                          config.expire_after_days)))
+    # live accuracy, on evidence
+    cur.execute(storage.query("live_accuracy_cells"), {"as_of": as_of, "window": config.window_days})
+    cells = cur.fetchall()  # (as_of, pred, realised)
+    arr = np.array([(c[1], c[2]) for c in cells], dtype=np.float64).reshape(-1, 2)
+    day = np.array([c[0].toordinal() for c in cells], dtype=np.int64)
     limit, how = threshold(config, champ)
-    details = {"n_cells": n, "n_direction_cells": n_dir, "da": da, "mae": mae, "rw_mae": rw_mae,
-               "threshold": limit, "threshold_rule": how, "window_days": config.window_days,
-               "min_cells": config.min_cells}
-    if n_dir < config.min_cells or da is None:
-        state = previous.get("live_accuracy", "ok")
-        msg = (f"only {n_dir} scored cells in the {config.window_days} days to {as_of} (< {config.min_cells}): "
-               f"state stays {state}")
-    else:
-        state = "firing" if da < limit else "ok"
-        msg = (f"live DA {da:.1%} over {n_dir} cells (target days {config.window_days} d to {as_of}) "
-               f"{'<' if state == 'firing' else '>='} threshold {limit:.1%} ({how}); "
-               f"MAE {mae:.4f} vs random walk {rw_mae:.4f}")
-    out.append(AlertState("live_accuracy", state, msg, details))
+    wf = (serving.metrics or {}).get("da") if serving is not None else None
+    state, msg, details = alert_rules.live_accuracy(
+        arr[:, 1], arr[:, 0], day, previous.get("live_accuracy", "ok"), threshold=limit,
+        walk_forward_da=float(wf) if isinstance(wf, (int, float)) else None, min_cells=config.min_cells,
+        block_days=config.block_days)
+    details.update({"threshold_rule": how, "window_days": config.window_days, "n_cells": len(cells),
+                    "model_id": serving and serving.model_id})
+    out.append(AlertState("live_accuracy", state, f"{msg} (target days {config.window_days} d to {as_of})", details))
+    # calibration of the stored 80 % ranges
+    cur.execute(storage.query("interval_coverage_window"), {"as_of": as_of, "window": config.coverage_window_days})
+    n, covered = cur.fetchone()
+    out.append(AlertState("interval_coverage", *alert_rules.interval_coverage(
+        n, covered, previous.get("interval_coverage", "ok"), low=config.coverage_low, high=config.coverage_high,
+        min_cells=config.coverage_min_cells, window_days=config.coverage_window_days)))
     return out
 
 
 def _email(as_of: date, a: AlertState, before: str) -> tuple[str, str]:
     subject = f"[cryptolstm] {a.kind} {a.state.upper()} on {as_of}"
+    if a.kind == "expired" and a.state == "firing":
+        subject = f"[cryptolstm] !!! EXPIRED model: NO FORECAST from {as_of} !!!"
     rows = "".join(f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(_fmt(v))}</td></tr>"
                    for k, v in a.details.items())
     body = (f"<p><b>{html.escape(a.kind)}</b> changed from <b>{before}</b> to <b>{a.state}</b> "

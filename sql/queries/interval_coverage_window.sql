@@ -1,4 +1,4 @@
--- Coverage of the stored 80 % ranges over the last %(window)s fully matured as-of days before %(as_of)s
+-- Coverage of the stored 80 percent ranges over the last %(window)s fully matured as-of days before %(as_of)s
 -- (as-of days <= as_of - 5, so all five horizons have closed): cells with a range and a score, and how
 -- many of them held the realised return.
 SELECT count(*) AS n_cells,
