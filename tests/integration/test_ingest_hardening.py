@@ -324,3 +324,13 @@ def test_the_daily_ingest_task_does_not_fail_for_a_delisted_coin(db, more_data, 
         monkeypatch.setenv("CRYPTOLSTM_EXCHANGE_URL", ex.url)
         out = pipeline.ingest_coin(db, "XMR", at("2024-03-01"), at("2024-03-02"))  # what the mapped task calls
     assert out["status"] == "inactive" and out["stored"] == len(csv_candles(more_data, "XMR"))
+
+
+def test_migration_005_can_run_again(db):
+    from cryptolstm.config import PROJECT_ROOT
+
+    sql = (PROJECT_ROOT / "sql" / "migrations" / "005_candle_history.sql").read_text()
+    with storage.transaction(db) as cur:
+        cur.execute(sql)  # already applied by the template: a second run changes nothing and fails nothing
+        cur.execute("SELECT count(*) FROM pg_trigger WHERE tgname = 'candles_keep_history'")
+        assert cur.fetchone() == (1,)
