@@ -13,6 +13,7 @@ import pkgutil
 import sys
 
 import cryptolstm.commands
+from cryptolstm import config
 
 
 class CommandError(Exception):
@@ -34,6 +35,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if extra:
         args.passthrough = [*args.passthrough, *extra]
+    try:
+        config.validate()  # every setting once, before any command starts anything
+    except config.SettingError as exc:
+        print(f"error: bad configuration: {exc}", file=sys.stderr)
+        return 2
     try:
         return int(args.func(args) or 0)
     except CommandError as exc:

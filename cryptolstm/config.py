@@ -1,16 +1,26 @@
-"""Configuration: frozen dataclasses with commented defaults; environment overrides read in ONE place.
+"""The one configuration: every constant, every config dataclass and the one settings loader.
 
-Nothing here touches the network, the disk or the database: `Settings.from_env()` only reads
-`os.environ` (and computes paths), so it is safe at DAG parse time.
+Frozen dataclasses with commented defaults. The environment (CRYPTOLSTM_* variables and the Airflow
+connections AIRFLOW_CONN_CRYPTOLSTM_DB / _READER) is read here and nowhere else, through the typed
+readers of `Env`: a bad value fails with the variable's name and what it accepts, never a bare
+`int()` traceback. `validate()` loads every setting once (the CLI calls it before any command).
+
+Nothing here touches the network, the disk or the database, and nothing heavy is imported, so it is
+safe at DAG parse time.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Iterator, Mapping
 from urllib.parse import quote, unquote, urlsplit
+
+# ---- constants (each defined once) -----------------------------------------------------------------
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_COINS = ("BTC", "ETH", "BNB", "XRP", "ADA", "SOL", "DOGE", "LTC", "LINK")  # the SERVED coins
@@ -18,6 +28,144 @@ DEFAULT_COINS = ("BTC", "ETH", "BNB", "XRP", "ADA", "SOL", "DOGE", "LTC", "LINK"
 # alerted on or charted. MATIC (2024-09-10) and XMR (2024-02-20) stopped trading on Binance; their history stays.
 AUX_COINS = ("ATOM", "AVAX", "BCH", "DOT", "ETC", "MATIC", "SHIB", "TRX", "UNI", "XLM", "XMR")
 COIN_ORDER = DEFAULT_COINS + AUX_COINS  # stable embedding ids = position here (= coins.coin_index in SQL)
+HORIZONS = 5  # H: forecasts are log(close[t+h] / close[t]) for h = 1..H (the modelling law: 5)
+PURGE_DAYS = 5  # days between a fold's last training target and its first scored/early-stopping day
+OVERLAP_DAYS = 3  # closed days before an interval re-fetched, re-featured and re-scored (late revisions)
+STALE_AFTER_DAYS = 21  # a champion whose training cutoff is older than this still forecasts, but alerts
+EXPIRE_AFTER_DAYS = 42  # ... and older than this it no longer forecasts (status 'expired', no rows)
+LIVE_ACCURACY_DAYS = 30  # rolling window (target days) of live accuracy: alerts, charts, the page
+SHARED_DATA_DIR = PROJECT_ROOT.parent / "shared" / "data" / "binance-1d"  # recorded real candles (read-only)
+SHARED_DATA_MORE_DIR = SHARED_DATA_DIR.parent / "binance-1d-more"  # recorded candles of the auxiliary coins
+DAILY_DAG_ID = "cryptolstm_daily"
+WEEKLY_DAG_ID = "cryptolstm_weekly"
+DEFAULT_ALERT_TO = ("cryptolstm-ops@localhost",)  # who gets alert and failure emails
+
+
+# ---- typed environment readers ------------------------------------------------------------------------
+
+class SettingError(ValueError):
+    """One or more settings have values they do not accept (each message names the variable)."""
+
+
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+class Env:
+    """Typed, bounded readers over one environment mapping.
+
+    A reader records a bad value (name, what it accepts, what it got) and returns the default, so one
+    pass reports every bad variable; `check()` raises them together as a `SettingError`.
+    """
+
+    def __init__(self, environ: Mapping[str, str] | None = None):
+        self.environ: Mapping[str, str] = os.environ if environ is None else environ
+        self.errors: list[str] = []
+
+    def raw(self, name: str) -> str | None:
+        """The stripped value, None when unset or empty."""
+        value = self.environ.get(name)
+        return value.strip() if value is not None and value.strip() else None
+
+    def _bad(self, name: str, accepts: str, got: str, default):
+        message = f"{name} must be {accepts}, got {got!r}"
+        if message not in self.errors:  # a variable read by two sections is reported once
+            self.errors.append(message)
+        return default
+
+    def str(self, name: str, default: str | None, choices: tuple[str, ...] | None = None) -> str | None:
+        value = self.raw(name)
+        if value is None:
+            return default
+        if choices is not None and value not in choices:
+            return self._bad(name, "one of " + ", ".join(repr(c) for c in choices), value, default)
+        return value
+
+    def int(self, name: str, default: int, min: int | None = None, max: int | None = None) -> int:
+        value = self.raw(name)
+        if value is None:
+            return default
+        accepts = "an integer" + _bounds(min, max)
+        try:
+            number = int(value)
+        except ValueError:
+            return self._bad(name, accepts, value, default)
+        if (min is not None and number < min) or (max is not None and number > max):
+            return self._bad(name, accepts, value, default)
+        return number
+
+    def float(self, name: str, default: float | None, min: float | None = None,
+              max: float | None = None) -> float | None:
+        value = self.raw(name)
+        if value is None:
+            return default
+        accepts = "a number" + _bounds(min, max)
+        try:
+            number = float(value)
+        except ValueError:
+            return self._bad(name, accepts, value, default)
+        if not math.isfinite(number) or (min is not None and number < min) or (max is not None and number > max):
+            return self._bad(name, accepts, value, default)
+        return number
+
+    def bool(self, name: str, default: bool) -> bool:
+        value = self.raw(name)
+        if value is None:
+            return default
+        if value.lower() in _TRUE + _FALSE:
+            return value.lower() in _TRUE
+        return self._bad(name, "1 or 0 (also true/false, yes/no, on/off)", value, default)
+
+    def list(self, name: str, default: tuple[str, ...], upper: bool = False,
+             empty_ok: bool = False) -> tuple[str, ...]:
+        """Comma-separated items; with `empty_ok`, a variable set to "" means the empty list."""
+        if empty_ok and name in self.environ and not self.environ[name].strip():
+            return ()
+        value = self.raw(name)
+        if value is None:
+            return default
+        items = tuple((v.strip().upper() if upper else v.strip()) for v in value.split(",") if v.strip())
+        return items or self._bad(name, "a comma-separated list with at least one item", value, default)
+
+    def path(self, name: str, default: Path | None) -> Path | None:
+        value = self.raw(name)
+        return default if value is None else Path(value)
+
+    def port(self, name: str, default: int) -> int:
+        return self.int(name, default, min=1, max=65535)
+
+    def conn_dsn(self, name: str) -> str | None:
+        """An Airflow connection variable (AIRFLOW_CONN_*, URI or JSON form) as a libpq URI."""
+        value = self.raw(name)
+        if value is None:
+            return None
+        try:
+            return dsn_from_airflow_conn(value)
+        except (ValueError, TypeError, AttributeError) as exc:
+            return self._bad(name, f"an Airflow connection URI or JSON ({exc})", value[:40] + "...", None)
+
+    def check(self) -> None:
+        if self.errors:
+            errors, self.errors = self.errors, []
+            raise SettingError("; ".join(errors))
+
+
+def _bounds(lo, hi) -> str:
+    if lo is not None and hi is not None:
+        return f" between {lo} and {hi}"
+    if lo is not None:
+        return f" >= {lo}"
+    return f" <= {hi}" if hi is not None else ""
+
+
+@contextmanager
+def reading(environ: "Mapping[str, str] | Env | None") -> Iterator[Env]:
+    """An `Env` over `environ`; raises the collected errors on leaving, unless an outer reader owns it."""
+    if isinstance(environ, Env):
+        yield environ
+        return
+    env = Env(environ)
+    yield env
+    env.check()
 
 
 @dataclass(frozen=True)
@@ -27,7 +175,7 @@ class MarketConfig:
     coins: tuple[str, ...] = DEFAULT_COINS  # SERVED base currencies; order fixes nothing (coin ids live in SQL)
     auxiliary: tuple[str, ...] = AUX_COINS  # training-only coins; training universe = coins + auxiliary
     api_url: str | None = None  # override of the exchange's public REST root, e.g. a local stand-in
-    overlap_days: int = 3  # re-fetch this many closed days before the interval to pick up late revisions
+    overlap_days: int = OVERLAP_DAYS  # re-fetch this many closed days before the interval (late revisions)
     # A candle whose close is more than this multiple of the previous day's close, or less than its
     # inverse, is quarantined as implausible (rejected_candles), never stored. The largest real daily move
     # of the 20 recorded pairs 2017-2025 is x4.9 (DOGE, 2021-01-28); a misplaced decimal point is x10+.
@@ -45,18 +193,50 @@ class MarketConfig:
         """ccxt symbols of the whole training universe (what the daily DAG ingests)."""
         return tuple(f"{c}/{self.quote}" for c in self.universe())
 
+    @classmethod
+    def from_env(cls, environ: "Mapping[str, str] | Env | None" = None) -> "MarketConfig":
+        """Overrides: CRYPTOLSTM_EXCHANGE, _QUOTE, _COINS, _AUX_COINS (comma-separated; AUX "" = none),
+        _EXCHANGE_URL, _OVERLAP_DAYS, _MAX_CLOSE_JUMP."""
+        with reading(environ) as env:
+            return cls(exchange=env.str("CRYPTOLSTM_EXCHANGE", cls.exchange),
+                       quote=env.str("CRYPTOLSTM_QUOTE", cls.quote).upper(),
+                       coins=env.list("CRYPTOLSTM_COINS", DEFAULT_COINS, upper=True),
+                       auxiliary=env.list("CRYPTOLSTM_AUX_COINS", AUX_COINS, upper=True, empty_ok=True),
+                       api_url=env.raw("CRYPTOLSTM_EXCHANGE_URL"),
+                       overlap_days=env.int("CRYPTOLSTM_OVERLAP_DAYS", cls.overlap_days, min=0, max=365),
+                       max_close_jump=env.float("CRYPTOLSTM_MAX_CLOSE_JUMP", cls.max_close_jump, min=1.0))
+
+
+@dataclass(frozen=True)
+class RetryConfig:
+    attempts: int = 5  # tries per request, the first included
+    base_delay: float = 1.0  # seconds before the 2nd try; doubles per try
+    max_delay: float = 30.0  # cap of one pause
+    jitter: float = 0.5  # a pause is drawn from [delay * (1 - jitter), delay] so clients spread out
+    max_retry_after: float = 60.0  # a 429's Retry-After up to this many seconds is waited; longer fails the coin
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    page_limit: int = 1000  # klines per request; Binance's maximum
+    timeout_ms: int = 10_000  # ccxt per-request timeout
+    max_pages: int = 100  # safety stop of the since-loop (100k days)
+    retry: RetryConfig = field(default_factory=RetryConfig)
+
 
 @dataclass(frozen=True)
 class Settings:
     """Where things are. Every field has an environment override, read in `from_env` only."""
 
     dsn: str | None = None  # forecasting DB; None -> the embedded server under `state_dir`
+    reader_dsn: str | None = None  # read-only role for the Forecasts page; None -> `dsn`
     state_dir: Path = PROJECT_ROOT / ".local"  # git-ignored: embedded pg data, airflow home, logs
     forecast_db: str = "cryptolstm"  # database name on the embedded server
     airflow_db: str = "airflow"  # Airflow metadata database on the embedded server
     api_port: int = 8080  # local Airflow api-server port (bound to 127.0.0.1)
     standin_port: int = 8765  # local exchange stand-in in replay mode
     smtp_port: int = 8025  # local SMTP sink (alert emails land in <state_dir>/mail) when no smtp_default is set
+    sql_dir: Path = PROJECT_ROOT / "sql"  # migrations/ and queries/
     market: MarketConfig = field(default_factory=MarketConfig)
 
     @property
@@ -72,30 +252,29 @@ class Settings:
         return self.state_dir / "airflow"
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
-        env = os.environ if environ is None else environ
-        market = MarketConfig(
-            exchange=env.get("CRYPTOLSTM_EXCHANGE", MarketConfig.exchange),
-            quote=env.get("CRYPTOLSTM_QUOTE", MarketConfig.quote),
-            coins=tuple(c.strip().upper() for c in env["CRYPTOLSTM_COINS"].split(",") if c.strip())
-            if env.get("CRYPTOLSTM_COINS")
-            else DEFAULT_COINS,
-            auxiliary=tuple(c.strip().upper() for c in env["CRYPTOLSTM_AUX_COINS"].split(",") if c.strip())
-            if "CRYPTOLSTM_AUX_COINS" in env else AUX_COINS,  # "" = no auxiliary coins
-            api_url=env.get("CRYPTOLSTM_EXCHANGE_URL") or None,
-            overlap_days=int(env.get("CRYPTOLSTM_OVERLAP_DAYS", MarketConfig.overlap_days)),
-        )
-        dsn = env.get("CRYPTOLSTM_DSN") or None
-        if dsn is None and env.get("AIRFLOW_CONN_CRYPTOLSTM_DB"):
-            dsn = dsn_from_airflow_conn(env["AIRFLOW_CONN_CRYPTOLSTM_DB"])
-        return cls(
-            dsn=dsn,
-            state_dir=Path(env.get("CRYPTOLSTM_STATE_DIR", str(cls.state_dir))).resolve(),
-            api_port=int(env.get("CRYPTOLSTM_API_PORT", cls.api_port)),
-            smtp_port=int(env.get("CRYPTOLSTM_SMTP_PORT", cls.smtp_port)),
-            standin_port=int(env.get("CRYPTOLSTM_STANDIN_PORT", cls.standin_port)),
-            market=market,
-        )
+    def from_env(cls, environ: "Mapping[str, str] | Env | None" = None) -> "Settings":
+        """Overrides: CRYPTOLSTM_DSN (else the Airflow connection AIRFLOW_CONN_CRYPTOLSTM_DB),
+        CRYPTOLSTM_READER_DSN (else AIRFLOW_CONN_CRYPTOLSTM_READER), CRYPTOLSTM_STATE_DIR, _SQL_DIR,
+        _API_PORT, _SMTP_PORT, _STANDIN_PORT, and the market's (`MarketConfig.from_env`)."""
+        with reading(environ) as env:
+            dsn = env.raw("CRYPTOLSTM_DSN") or env.conn_dsn("AIRFLOW_CONN_CRYPTOLSTM_DB")
+            reader = env.raw("CRYPTOLSTM_READER_DSN") or env.conn_dsn("AIRFLOW_CONN_CRYPTOLSTM_READER")
+            return cls(
+                dsn=dsn,
+                reader_dsn=reader,
+                state_dir=env.path("CRYPTOLSTM_STATE_DIR", cls.state_dir).resolve(),
+                sql_dir=env.path("CRYPTOLSTM_SQL_DIR", cls.sql_dir),
+                api_port=env.port("CRYPTOLSTM_API_PORT", cls.api_port),
+                smtp_port=env.port("CRYPTOLSTM_SMTP_PORT", cls.smtp_port),
+                standin_port=env.port("CRYPTOLSTM_STANDIN_PORT", cls.standin_port),
+                market=MarketConfig.from_env(env),
+            )
+
+
+def sql_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """Where sql/ is (CRYPTOLSTM_SQL_DIR overrides); read alone so importing storage validates nothing else."""
+    with reading(environ) as env:
+        return env.path("CRYPTOLSTM_SQL_DIR", Settings.sql_dir)
 
 
 def dsn_from_airflow_conn(value: str) -> str:
@@ -141,7 +320,7 @@ def make_dsn(*, host: str, dbname: str, user: str = "postgres", password: str = 
 class TrainConfig:
     # data
     window: int = 60  # T: days in one input window (ending at the as-of day, inclusive)
-    horizons: int = 5  # H: the model forecasts log(close[t+h] / close[t]) for h = 1..H (the law: 5)
+    horizons: int = HORIZONS  # H: the model forecasts log(close[t+h] / close[t]) for h = 1..H
     # model
     arch: str = "lstm"  # "lstm" = the baseline stacked LSTM; "bilstm" / "cnn_lstm" are ablations
     per_coin: bool = False  # True: nine separate per-coin models instead of one shared (ablation)
@@ -165,7 +344,7 @@ class TrainConfig:
     #                    5 walk-forward folds the best epoch was 1-2 and epochs 3+ never improved, so 3 only
     #                    burnt ~2 epochs per fit (same restored weights, ~40 % less time; docs/evaluation.md)
     es_fraction: float = 0.1  # share of the training fold's as-of days, at its END, used for early stopping
-    purge: int = 5  # days between the last fitting target and the first early-stopping day
+    purge: int = PURGE_DAYS  # days between the last fitting target and the first early-stopping day
     seed: int = 0  # seeds Keras/TF/NumPy and the within-fold batch order
     n_seeds: int = 1  # ensemble size: members differ only by seed; predictions are averaged
     refit_all: bool = False  # True: after early stopping picks the epoch count, retrain from the same seed on
@@ -178,3 +357,105 @@ class TrainConfig:
         base = cls(window=10, lstm_units=(8, 4), dense_units=8, embed_dim=2, batch_size=256,
                    max_epochs=2, patience=1)
         return replace(base, **overrides)
+
+
+@dataclass(frozen=True)
+class PromotionConfig:
+    margin: float = 0.0  # challenger DA must exceed champion DA + margin (0.01 = one percentage point)
+    min_cells: int = 90  # fewer common matured cells than this -> not enough evidence, keep the champion
+    max_p_value: float | None = None  # None: DA rule only; e.g. 0.1: also require McNemar p <= 0.1
+    weeks: int = 4  # K: the champion's live forecasts of the last K matured weeks are the comparison cells
+    first_model_baselines: tuple[str, ...] = ("random_walk", "always_up")  # the first model must beat these
+    first_model_margin: float = 0.0  # ... by this much DA
+
+    @classmethod
+    def from_env(cls, environ: "Mapping[str, str] | Env | None" = None) -> "PromotionConfig":
+        """Overrides: CRYPTOLSTM_PROMOTION_MARGIN, _MIN_CELLS, _MAX_P, _WEEKS, _FIRST_MARGIN."""
+        p = "CRYPTOLSTM_PROMOTION_"
+        with reading(environ) as env:
+            return cls(margin=env.float(p + "MARGIN", cls.margin, min=-1.0, max=1.0),
+                       min_cells=env.int(p + "MIN_CELLS", cls.min_cells, min=1),
+                       max_p_value=env.float(p + "MAX_P", None, min=0.0, max=1.0),
+                       weeks=env.int(p + "WEEKS", cls.weeks, min=1, max=52),
+                       first_model_margin=env.float(p + "FIRST_MARGIN", cls.first_model_margin, min=-1.0, max=1.0))
+
+
+@dataclass(frozen=True)
+class AlertConfig:
+    window_days: int = LIVE_ACCURACY_DAYS  # rolling window of matured forecasts (by target day) for live DA
+    min_da: float = 0.50  # fire when live DA is below this ...
+    below_validation_pp: float | None = None  # ... or, if set, below the champion's validation DA minus this many points
+    min_cells: int = 450  # fewer scored cells in the window (10 days x 45): not enough evidence, keep the state
+    block_days: int = 5  # day blocks of the live DA interval (5: the overlapping horizons stay in one block)
+    stale_after_days: int = STALE_AFTER_DAYS  # champion trained on data older than this (days since its cutoff)
+    expire_after_days: int = EXPIRE_AFTER_DAYS  # ... older than this: it no longer forecasts, `expired` fires
+    coverage_window_days: int = 60  # fully matured as-of days of the 80 % range coverage check
+    coverage_low: float = 0.70  # fire when the 80 % ranges' coverage leaves [low, high]
+    coverage_high: float = 0.90
+    coverage_min_cells: int = 450  # fewer matured cells with a range: keep the previous state
+    recipients: tuple[str, ...] = DEFAULT_ALERT_TO  # who gets the alert emails
+
+    @classmethod
+    def from_env(cls, environ: "Mapping[str, str] | Env | None" = None) -> "AlertConfig":
+        """Overrides: CRYPTOLSTM_ALERT_WINDOW_DAYS, _MIN_DA, _BELOW_VALIDATION_PP, _MIN_CELLS, _STALE_DAYS,
+        _EXPIRE_DAYS, _TO (CRYPTOLSTM_STALE_DAYS applies when CRYPTOLSTM_ALERT_STALE_DAYS is not set)."""
+        p = "CRYPTOLSTM_ALERT_"
+        with reading(environ) as env:
+            stale = env.int("CRYPTOLSTM_STALE_DAYS", cls.stale_after_days, min=0)
+            return cls(window_days=env.int(p + "WINDOW_DAYS", cls.window_days, min=1),
+                       min_da=env.float(p + "MIN_DA", cls.min_da, min=0.0, max=1.0),
+                       below_validation_pp=env.float(p + "BELOW_VALIDATION_PP", None, min=0.0, max=100.0),
+                       min_cells=env.int(p + "MIN_CELLS", cls.min_cells, min=1),
+                       stale_after_days=env.int(p + "STALE_DAYS", stale, min=0),
+                       expire_after_days=env.int(p + "EXPIRE_DAYS", cls.expire_after_days, min=1),
+                       recipients=env.list(p + "TO", cls.recipients))
+
+
+@dataclass(frozen=True)
+class ChartConfig:
+    history_days: int = 90  # days of closes drawn before the as-of day
+    lookback_days: int = 180  # matured forecasts (by target day) used for bands and live accuracy
+    coverage: float = 0.8  # conformal band coverage
+    min_residuals: int = 10  # fewer matured residuals for a horizon -> no band for it (said on the chart)
+    accuracy_window: int = LIVE_ACCURACY_DAYS  # days in the rolling live-accuracy window
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    train_profile: str = "full"  # "full": TrainConfig() (production); "tiny": TrainConfig.tiny() (tests, CI)
+    wf_folds: int = 2  # walk-forward folds of the weekly challenger check (one model fit each)
+    wf_days: int = 56  # as-of days the weekly walk-forward scores; >= 7 * promotion.weeks
+    stale_after_days: int = STALE_AFTER_DAYS  # a champion older than this (days since cutoff) forecasts but alerts
+    charts_dir: Path | None = None  # where render_charts writes PNGs; None: <state_dir>/charts
+    provisional: bool = True  # no champion yet: the newest model trained before the day forecasts it, labelled
+    #                           provisional (False: such days get no forecast, only the no_champion alert)
+    promotion: PromotionConfig = field(default_factory=PromotionConfig)
+    alerts: AlertConfig = field(default_factory=AlertConfig)
+
+    @classmethod
+    def from_env(cls, environ: "Mapping[str, str] | Env | None" = None) -> "PipelineConfig":
+        """Overrides: CRYPTOLSTM_TRAIN_PROFILE, CRYPTOLSTM_WF_FOLDS, CRYPTOLSTM_WF_DAYS,
+        CRYPTOLSTM_STALE_DAYS, CRYPTOLSTM_CHARTS_DIR, CRYPTOLSTM_PROVISIONAL (1/0), CRYPTOLSTM_PROMOTION_*,
+        CRYPTOLSTM_ALERT_*."""
+        with reading(environ) as env:
+            promotion = PromotionConfig.from_env(env)
+            wf_days = env.int("CRYPTOLSTM_WF_DAYS", cls.wf_days, min=1)
+            if wf_days < 7 * promotion.weeks and not env.errors:
+                env.errors.append(f"CRYPTOLSTM_WF_DAYS must be >= 7 x CRYPTOLSTM_PROMOTION_WEEKS "
+                                  f"(= {7 * promotion.weeks}) to cover the comparison weeks, got '{wf_days}'")
+            return cls(train_profile=env.str("CRYPTOLSTM_TRAIN_PROFILE", cls.train_profile, choices=("full", "tiny")),
+                       wf_folds=env.int("CRYPTOLSTM_WF_FOLDS", cls.wf_folds, min=1),
+                       wf_days=wf_days,
+                       stale_after_days=env.int("CRYPTOLSTM_STALE_DAYS", cls.stale_after_days, min=0),
+                       charts_dir=env.path("CRYPTOLSTM_CHARTS_DIR", None),
+                       provisional=env.bool("CRYPTOLSTM_PROVISIONAL", cls.provisional),
+                       promotion=promotion, alerts=AlertConfig.from_env(env))
+
+    def train_config(self) -> TrainConfig:
+        return TrainConfig.tiny() if self.train_profile == "tiny" else TrainConfig()
+
+
+def validate(environ: Mapping[str, str] | None = None) -> tuple[Settings, PipelineConfig]:
+    """Load every setting once; raise one `SettingError` naming every bad variable."""
+    with reading(environ) as env:
+        return Settings.from_env(env), PipelineConfig.from_env(env)

@@ -7,7 +7,6 @@ connection, or the embedded server). Every session runs in UTC.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,9 +18,9 @@ import psycopg2
 import psycopg2.errors
 import psycopg2.extras
 
-from cryptolstm.config import PROJECT_ROOT
+from cryptolstm import config
 
-SQL_DIR = Path(os.environ.get("CRYPTOLSTM_SQL_DIR", PROJECT_ROOT / "sql"))
+SQL_DIR = config.sql_dir()
 _MIGRATION_RE = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
 
 

@@ -6,10 +6,21 @@ here is cheap at import; connections are read only when a task calls these funct
 
 from __future__ import annotations
 
-import os
+from airflow.sdk import Asset
 
-# Who gets alert and failure emails (comma-separated), read once at parse time from the environment.
-ALERT_TO = [a.strip() for a in os.environ.get("CRYPTOLSTM_ALERT_TO", "cryptolstm-ops@localhost").split(",") if a.strip()]
+from cryptolstm.config import DAILY_DAG_ID, WEEKLY_DAG_ID, AlertConfig  # noqa: F401 (the DAG ids, defined once)
+
+# Who gets alert and failure emails (CRYPTOLSTM_ALERT_TO, comma-separated), read at parse time.
+ALERT_TO = list(AlertConfig.from_env().recipients)
+
+# The tables the DAGs write, as Airflow Assets (each defined once; the URIs name the table).
+CANDLES = Asset(name="cryptolstm_candles", uri="x-cryptolstm://db/candles")
+FEATURES = Asset(name="cryptolstm_features", uri="x-cryptolstm://db/features")
+FORECASTS = Asset(name="cryptolstm_forecasts", uri="x-cryptolstm://db/forecasts")
+SCORES = Asset(name="cryptolstm_forecast_scores", uri="x-cryptolstm://db/forecast_scores")
+ALERTS = Asset(name="cryptolstm_alerts", uri="x-cryptolstm://db/alerts")
+MODELS = Asset(name="cryptolstm_models", uri="x-cryptolstm://db/models")
+DECISIONS = Asset(name="cryptolstm_promotion_decisions", uri="x-cryptolstm://db/promotion_decisions")
 
 
 def on_failure():
@@ -24,7 +35,7 @@ def on_failure():
 
 def dsn() -> str:
     """The forecasting database, from the Airflow connection `cryptolstm_db` (read inside tasks only)."""
-    from airflow.sdk.bases.hook import BaseHook
+    from airflow.sdk import BaseHook
 
     from cryptolstm.config import dsn_from_airflow_conn
 

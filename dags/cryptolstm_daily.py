@@ -26,22 +26,14 @@ idempotent. Connections: `cryptolstm_db` (forecasting database), `smtp_default` 
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import Asset, CronDataIntervalTimetable, PokeReturnValue, dag, task
+from airflow.sdk import CronDataIntervalTimetable, PokeReturnValue, dag, task
 
-from cryptolstm_common import dsn, on_failure, send_email
-
-DAG_ID = "cryptolstm_daily"
-WEEKLY_DAG_ID = "cryptolstm_weekly"
-
-CANDLES = Asset(name="cryptolstm_candles", uri="x-cryptolstm://db/candles")
-FEATURES = Asset(name="cryptolstm_features", uri="x-cryptolstm://db/features")
-FORECASTS = Asset(name="cryptolstm_forecasts", uri="x-cryptolstm://db/forecasts")
-SCORES = Asset(name="cryptolstm_forecast_scores", uri="x-cryptolstm://db/forecast_scores")
-ALERTS = Asset(name="cryptolstm_alerts", uri="x-cryptolstm://db/alerts")
+from cryptolstm_common import (ALERTS, CANDLES, DAILY_DAG_ID, FEATURES, FORECASTS, SCORES, WEEKLY_DAG_ID, dsn,
+                               on_failure, send_email)
 
 
 @dag(
-    dag_id=DAG_ID,
+    dag_id=DAILY_DAG_ID,
     schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
     start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
     catchup=False,
@@ -71,29 +63,23 @@ def cryptolstm_daily():
 
     @task.sensor(poke_interval=60, timeout=6 * 3600, mode="reschedule")
     def wait_for_weekly(data_interval_start=None, ti=None) -> PokeReturnValue:
-        from datetime import datetime, timedelta, timezone
-
-        from airflow.exceptions import AirflowFailException
+        from airflow.sdk.exceptions import AirflowFailException
 
         from cryptolstm import pipeline
 
         week_end = pipeline.weekly_boundary(data_interval_start.date())
-        info = {"week_end": week_end.isoformat()}
-        if pipeline.decision_recorded(dsn(), week_end):
-            return PokeReturnValue(True, {**info, "weekly": "decided"})
-        start = datetime(week_end.year, week_end.month, week_end.day, tzinfo=timezone.utc) - timedelta(days=7)
-        if ti.get_dr_count(dag_id=WEEKLY_DAG_ID, logical_dates=[start]) == 0:
-            return PokeReturnValue(True, {**info, "weekly": "no run for that week"})
-        if ti.get_dr_count(dag_id=WEEKLY_DAG_ID, logical_dates=[start], states=["failed"]):
+        run = [pipeline.weekly_logical_date(week_end)]
+        count = lambda **states: ti.get_dr_count(dag_id=WEEKLY_DAG_ID, logical_dates=run, **states)  # noqa: E731
+        wait = pipeline.weekly_wait(decided=pipeline.decision_recorded(dsn(), week_end), runs=count(),
+                                    failed=count(states=["failed"]), succeeded=count(states=["success"]))
+        if wait.failed:
             raise AirflowFailException(f"the weekly run for the week ending {week_end} failed: "
                                        "rerun it before forecasting this day")
-        if ti.get_dr_count(dag_id=WEEKLY_DAG_ID, logical_dates=[start], states=["success"]):
-            return PokeReturnValue(True, {**info, "weekly": "finished without a decision"})
-        return PokeReturnValue(False)
+        return PokeReturnValue(wait.ready, {"week_end": week_end.isoformat(), "weekly": wait.reason})
 
     @task(outlets=[FORECASTS])
     def forecast(data_interval_start=None, run_id=None) -> dict:
-        from airflow.exceptions import AirflowSkipException
+        from airflow.sdk.exceptions import AirflowSkipException
 
         from cryptolstm import pipeline
 

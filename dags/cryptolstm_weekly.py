@@ -23,26 +23,19 @@ the as-of days from `end` on.
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import Asset, CronDataIntervalTimetable, PokeReturnValue, dag, task
+from airflow.sdk import CronDataIntervalTimetable, PokeReturnValue, dag, task
 
-from cryptolstm_common import dsn, on_failure, send_email
-
-DAG_ID = "cryptolstm_weekly"
-DAILY_DAG_ID = "cryptolstm_daily"
-
-CANDLES = Asset(name="cryptolstm_candles", uri="x-cryptolstm://db/candles")
-MODELS = Asset(name="cryptolstm_models", uri="x-cryptolstm://db/models")
-DECISIONS = Asset(name="cryptolstm_promotion_decisions", uri="x-cryptolstm://db/promotion_decisions")
+from cryptolstm_common import CANDLES, DAILY_DAG_ID, DECISIONS, MODELS, WEEKLY_DAG_ID, dsn, on_failure, send_email
 
 
 @dag(
-    dag_id=DAG_ID,
+    dag_id=WEEKLY_DAG_ID,
     schedule=CronDataIntervalTimetable("0 0 * * 0", timezone="UTC"),
     start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
     tags=["cryptolstm", "weekly", "training"],
-    default_args={"retries": 1, "retry_delay": pendulum.duration(minutes=5), "on_failure_callback": on_failure()},
+    default_args={"retries": 2, "retry_delay": pendulum.duration(minutes=5), "on_failure_callback": on_failure()},
     doc_md=__doc__,
 )
 def cryptolstm_weekly():
@@ -61,11 +54,9 @@ def cryptolstm_weekly():
     @task.sensor(poke_interval=60, timeout=6 * 3600, mode="reschedule")
     def wait_for_daily(data_interval_end=None, ti=None) -> PokeReturnValue:
         """The daily runs whose forecasts the decision compares must be finished (matters in backfills)."""
-        from datetime import datetime, timezone
-
         from cryptolstm import pipeline
 
-        days = [datetime(d.year, d.month, d.day, tzinfo=timezone.utc) for d in pipeline.comparison_days(data_interval_end)]
+        days = [pipeline.utc_midnight(d) for d in pipeline.comparison_days(data_interval_end)]
         total = ti.get_dr_count(dag_id=DAILY_DAG_ID, logical_dates=days)
         done = ti.get_dr_count(dag_id=DAILY_DAG_ID, logical_dates=days, states=["success", "failed"])
         return PokeReturnValue(done == total, {"daily_runs": total, "finished": done})

@@ -7,9 +7,9 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from cryptolstm.config import PROJECT_ROOT, Settings
+from cryptolstm.config import SHARED_DATA_DIR, Settings
 
-DEFAULT_CSV_DIR = PROJECT_ROOT.parent / "shared" / "data" / "binance-1d"
+DEFAULT_CSV_DIR = SHARED_DATA_DIR
 
 
 def _panel(args: argparse.Namespace):

@@ -11,10 +11,10 @@ import time
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
-from cryptolstm.config import PROJECT_ROOT, MarketConfig, Settings
+from cryptolstm.config import SHARED_DATA_DIR, SHARED_DATA_MORE_DIR, MarketConfig, Settings
 
-SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data" / "binance-1d"  # recorded real candles (read-only)
-SHARED_DATA_MORE = SHARED_DATA.parent / "binance-1d-more"  # the auxiliary coins of the training universe
+SHARED_DATA = SHARED_DATA_DIR  # recorded real candles (read-only)
+SHARED_DATA_MORE = SHARED_DATA_MORE_DIR  # the auxiliary coins of the training universe
 
 
 def _day(text: str) -> datetime:

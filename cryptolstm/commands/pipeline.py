@@ -26,7 +26,9 @@ def _day(text: str) -> date:
 
 
 def _midnight(d: date) -> datetime:
-    return datetime(d.year, d.month, d.day, tzinfo=timezone.utc)
+    from cryptolstm.calendar import utc_midnight
+
+    return utc_midnight(d)
 
 
 def _dsn() -> str:
@@ -78,11 +80,11 @@ def _decide(args) -> int:
 
 
 def _promote(args) -> int:
-    from cryptolstm import pipeline
     from cryptolstm.cli import CommandError
+    from cryptolstm.serving import decisions
 
     try:
-        return _print(pipeline.promote_manually(_dsn(), args.model, args.effective, args.reason))
+        return _print(decisions.promote_manually(_dsn(), args.model, args.effective, args.reason))
     except (KeyError, ValueError) as exc:
         raise CommandError(str(exc))
 

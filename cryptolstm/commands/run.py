@@ -18,9 +18,8 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 from cryptolstm.cli import CommandError
-from cryptolstm.config import Settings
-
-DAILY, WEEKLY = "cryptolstm_daily", "cryptolstm_weekly"
+from cryptolstm import config
+from cryptolstm.config import DAILY_DAG_ID as DAILY, WEEKLY_DAG_ID as WEEKLY, Settings
 
 
 def _utc(d: date) -> datetime:
@@ -135,9 +134,12 @@ def backfill(api, dag_id: str, start: datetime, end: datetime, timeout: float, l
 def _run(args: argparse.Namespace) -> int:
     from cryptolstm.runtime import services
     from cryptolstm.runtime.airflow_api import AirflowApi
-    from cryptolstm.pipeline import weekly_boundary
+    from cryptolstm.calendar import weekly_boundary
 
-    s = Settings.from_env()
+    try:
+        s, _ = config.validate()  # every setting checked before any service starts
+    except config.SettingError as exc:
+        raise CommandError(f"bad configuration: {exc}")
     print("== 1/4 choose the market data source")
     replay = _choose_source(args, s)
     if replay:

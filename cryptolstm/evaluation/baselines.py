@@ -13,9 +13,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from cryptolstm.config import HORIZONS as H
 from cryptolstm.modelling.features import FEATURES
-
-H = 5
 
 
 class RandomWalk:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import logging
 import random
 import time
-from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 
 import ccxt
@@ -32,26 +31,9 @@ from cryptolstm.market import candles
 
 from cryptolstm import storage
 from cryptolstm.market.candles import DAY_MS, day_to_ms, ms_to_day, utc
-from cryptolstm.config import MarketConfig
+from cryptolstm.config import IngestConfig, MarketConfig, RetryConfig  # noqa: F401 (importable from here)
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class RetryConfig:
-    attempts: int = 5  # tries per request, the first included
-    base_delay: float = 1.0  # seconds before the 2nd try; doubles per try
-    max_delay: float = 30.0  # cap of one pause
-    jitter: float = 0.5  # a pause is drawn from [delay * (1 - jitter), delay] so clients spread out
-    max_retry_after: float = 60.0  # a 429's Retry-After up to this many seconds is waited; longer fails the coin
-
-
-@dataclass(frozen=True)
-class IngestConfig:
-    page_limit: int = 1000  # klines per request; Binance's maximum
-    timeout_ms: int = 10_000  # ccxt per-request timeout
-    max_pages: int = 100  # safety stop of the since-loop (100k days)
-    retry: RetryConfig = field(default_factory=RetryConfig)
 
 
 class MalformedPayload(Exception):

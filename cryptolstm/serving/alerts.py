@@ -28,44 +28,12 @@ from typing import Callable
 
 import numpy as np
 
-from cryptolstm.serving import alert_rules, registry
-
 from cryptolstm import storage
+from cryptolstm.config import AlertConfig
+from cryptolstm.serving import alert_rules, registry
 
 KINDS = ("live_accuracy", "stale_champion", "no_champion", "interval_coverage", "expired")
 SendFn = Callable[[str, str], None]  # send(subject, html_body)
-
-
-@dataclass(frozen=True)
-class AlertConfig:
-    window_days: int = 30  # rolling window of matured forecasts (by target day) for live DA
-    min_da: float = 0.50  # fire when live DA is below this ...
-    below_validation_pp: float | None = None  # ... or, if set, below the champion's validation DA minus this many points
-    min_cells: int = 450  # fewer scored cells in the window (10 days x 45): not enough evidence, keep the state
-    block_days: int = 5  # day blocks of the live DA interval (5: the overlapping horizons stay in one block)
-    stale_after_days: int = 21  # champion trained on data older than this (days since its training cutoff)
-    expire_after_days: int = 42  # ... older than this: it no longer forecasts, the `expired` alert fires
-    coverage_window_days: int = 60  # fully matured as-of days of the 80 % range coverage check
-    coverage_low: float = 0.70  # fire when the 80 % ranges' coverage leaves [low, high]
-    coverage_high: float = 0.90
-    coverage_min_cells: int = 450  # fewer matured cells with a range: keep the previous state
-    recipients: tuple[str, ...] = ("cryptolstm-ops@localhost",)  # who gets the alert emails
-
-    @classmethod
-    def from_env(cls, env: dict[str, str]) -> "AlertConfig":
-        """Overrides: CRYPTOLSTM_ALERT_WINDOW_DAYS, _MIN_DA, _BELOW_VALIDATION_PP, _MIN_CELLS, _STALE_DAYS,
-        _EXPIRE_DAYS, _TO."""
-        p = "CRYPTOLSTM_ALERT_"
-        return cls(
-            window_days=int(env.get(p + "WINDOW_DAYS", cls.window_days)),
-            min_da=float(env.get(p + "MIN_DA", cls.min_da)),
-            below_validation_pp=float(env[p + "BELOW_VALIDATION_PP"]) if env.get(p + "BELOW_VALIDATION_PP") else None,
-            min_cells=int(env.get(p + "MIN_CELLS", cls.min_cells)),
-            stale_after_days=int(env.get(p + "STALE_DAYS", cls.stale_after_days)),
-            expire_after_days=int(env.get(p + "EXPIRE_DAYS", cls.expire_after_days)),
-            recipients=tuple(a.strip() for a in env[p + "TO"].split(",") if a.strip())
-            if env.get(p + "TO") else cls.recipients,
-        )
 
 
 @dataclass(frozen=True)

@@ -33,11 +33,9 @@ import numpy as np
 import pandas as pd
 
 from cryptolstm import storage
+from cryptolstm.config import EXPIRE_AFTER_DAYS, STALE_AFTER_DAYS
 from cryptolstm.evaluation import intervals
 from cryptolstm.serving import registry
-
-STALE_AFTER_DAYS = 21  # a champion whose training cutoff is older than this still forecasts, flagged stale
-EXPIRE_AFTER_DAYS = 42  # ... and older than this it no longer forecasts (status 'expired', no rows)
 
 
 def ranges_for(cur, model_id: str, as_of: date, preds: pd.DataFrame, panel: pd.DataFrame,

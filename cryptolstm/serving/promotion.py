@@ -23,29 +23,10 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from cryptolstm.config import PromotionConfig
 from cryptolstm.evaluation import metrics
 
-
-@dataclass(frozen=True)
-class PromotionConfig:
-    margin: float = 0.0  # challenger DA must exceed champion DA + margin (0.01 = one percentage point)
-    min_cells: int = 90  # fewer common matured cells than this -> not enough evidence, keep the champion
-    max_p_value: float | None = None  # None: DA rule only; e.g. 0.1: also require McNemar p <= 0.1
-    weeks: int = 4  # K: the champion's live forecasts of the last K matured weeks are the comparison cells
-    first_model_baselines: tuple[str, ...] = ("random_walk", "always_up")  # the first model must beat these
-    first_model_margin: float = 0.0  # ... by this much DA
-
-    @classmethod
-    def from_env(cls, env: dict[str, str]) -> "PromotionConfig":
-        """Overrides: CRYPTOLSTM_PROMOTION_MARGIN, _MIN_CELLS, _MAX_P, _WEEKS, _FIRST_MARGIN."""
-        p = "CRYPTOLSTM_PROMOTION_"
-        return cls(
-            margin=float(env.get(p + "MARGIN", cls.margin)),
-            min_cells=int(env.get(p + "MIN_CELLS", cls.min_cells)),
-            max_p_value=float(env[p + "MAX_P"]) if env.get(p + "MAX_P") else None,
-            weeks=int(env.get(p + "WEEKS", cls.weeks)),
-            first_model_margin=float(env.get(p + "FIRST_MARGIN", cls.first_model_margin)),
-        )
+__all__ = ["Decision", "PromotionConfig", "mcnemar_p", "should_promote"]
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,9 @@ from __future__ import annotations
 from datetime import date
 
 from cryptolstm import storage
+from cryptolstm.config import OVERLAP_DAYS
 
-LOOKBACK_DAYS = 3  # rescore target days this recent, to follow the ingestion's late-revision overlap
+LOOKBACK_DAYS = OVERLAP_DAYS  # rescore target days this recent, to follow the ingestion's late-revision overlap
 
 
 def score_matured(dsn: str, as_of: date, lookback_days: int = LOOKBACK_DAYS) -> dict:

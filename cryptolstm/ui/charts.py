@@ -18,16 +18,19 @@ from datetime import date
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Union
 
+from cryptolstm.config import ChartConfig
+
 if TYPE_CHECKING:  # pandas is imported lazily: importing this module stays cheap
     import pandas as pd
 
 PngTarget = Union[Path, IO[bytes]]
 
-HISTORY_DAYS = 90  # days of closes drawn before the as-of day
-LOOKBACK_DAYS = 180  # matured forecasts (by target day) used for bands and live accuracy
-COVERAGE = 0.8  # conformal band coverage
-MIN_RESIDUALS = 10  # fewer matured residuals for a horizon -> no band for it (said on the chart)
-ACCURACY_WINDOW = 30  # days in the rolling live-accuracy window
+_DEFAULTS = ChartConfig()  # the numbers are defined (and commented) in cryptolstm.config
+HISTORY_DAYS = _DEFAULTS.history_days
+LOOKBACK_DAYS = _DEFAULTS.lookback_days
+COVERAGE = _DEFAULTS.coverage
+MIN_RESIDUALS = _DEFAULTS.min_residuals
+ACCURACY_WINDOW = _DEFAULTS.accuracy_window
 
 
 def conformal_halfwidths(residuals: "pd.DataFrame", coverage: float = COVERAGE,

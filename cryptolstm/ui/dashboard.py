@@ -16,18 +16,17 @@ Routes (relative to the mount point):
 
 import html
 import io
-import os
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
-from cryptolstm.config import dsn_from_airflow_conn
+from cryptolstm.config import LIVE_ACCURACY_DAYS, Settings
 
 if TYPE_CHECKING:
     import pandas as pd
     from fastapi import FastAPI
 
-ACCURACY_WINDOW = 30  # days of matured forecasts summarised in the page's accuracy table
+ACCURACY_WINDOW = LIVE_ACCURACY_DAYS  # days of matured forecasts summarised in the page's accuracy table
 PROMOTION_ROWS = 20  # promotion decisions shown, newest first
 ICON_SVG = ('<svg xmlns="http://www.w3.org/2000/svg" width="24" height="24" viewBox="0 0 24 24" fill="none" '
             'stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round">'
@@ -41,11 +40,9 @@ def reader_dsn(environ: Mapping[str, str] | None = None) -> str:
     There is deliberately no fallback to the forecasting DSN: that role can write (locally it is
     the superuser), and a page bug must never be able to change data.
     """
-    env = os.environ if environ is None else environ
-    if env.get("CRYPTOLSTM_READER_DSN"):
-        return env["CRYPTOLSTM_READER_DSN"]
-    if env.get("AIRFLOW_CONN_CRYPTOLSTM_READER"):
-        return dsn_from_airflow_conn(env["AIRFLOW_CONN_CRYPTOLSTM_READER"])
+    dsn = Settings.from_env(environ).reader_dsn
+    if dsn:
+        return dsn
     raise RuntimeError("no read-only database for the Forecasts page: set CRYPTOLSTM_READER_DSN or "
                        "AIRFLOW_CONN_CRYPTOLSTM_READER (role cryptolstm_reader, see sql/migrations/003)")
 

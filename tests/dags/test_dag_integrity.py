@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from cryptolstm.config import WEEKLY_DAG_ID
+
 DAGS_DIR = Path(__file__).resolve().parents[2] / "dags"
 _IGNORED = {line.strip() for line in (DAGS_DIR / ".airflowignore").read_text().splitlines() if line.strip()}
 DAG_FILES = sorted(p for p in DAGS_DIR.glob("*.py") if p.name not in _IGNORED)
@@ -69,6 +71,13 @@ def test_tags_retries_and_docs(parsed):
         assert d["tags"], f"{dag_id} has no tags"
         assert d["doc_md"], f"{dag_id} has no doc_md (the UI doc)"
         assert all(r >= 1 for r in d["retries"].values()), f"{dag_id}: tasks without retries {d['retries']}"
+
+
+def test_weekly_tasks_retry_at_least_twice(parsed):
+    """A week's training is expensive to lose to one transient failure (a DB blip, a worker restart)."""
+    for dag_id, d in parsed["dags"].items():
+        if dag_id == WEEKLY_DAG_ID:
+            assert all(r >= 2 for r in d["retries"].values()), f"{dag_id}: retries {d['retries']}"
 
 
 def test_scheduled_in_utc_intervals(parsed):

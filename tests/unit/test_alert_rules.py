@@ -6,8 +6,8 @@ from datetime import date, datetime, timezone
 
 import pytest
 
-from cryptolstm.serving.alerts import AlertConfig, threshold
-from cryptolstm.pipeline import PipelineConfig, weekly_boundary
+from cryptolstm.config import AlertConfig, PipelineConfig
+from cryptolstm.serving.alerts import threshold
 from cryptolstm.serving.registry import ModelRecord
 
 
@@ -44,10 +44,3 @@ def test_pipeline_config_provisional_switch():
     assert PipelineConfig.from_env({"CRYPTOLSTM_PROVISIONAL": "on"}).provisional is True
     with pytest.raises(ValueError, match="CRYPTOLSTM_PROVISIONAL"):
         PipelineConfig.from_env({"CRYPTOLSTM_PROVISIONAL": "maybe"})
-
-
-def test_weekly_boundary_is_the_last_sunday():
-    assert weekly_boundary(date(2025, 1, 5)) == date(2025, 1, 5)  # a Sunday
-    assert weekly_boundary(date(2025, 1, 6)) == date(2025, 1, 5)
-    assert weekly_boundary(date(2025, 1, 11)) == date(2025, 1, 5)
-    assert weekly_boundary(date(2025, 1, 12)) == date(2025, 1, 12)

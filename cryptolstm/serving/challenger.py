@@ -1,0 +1,74 @@
+"""The weekly challenger: walk-forward the configuration over the evaluation window, train it on
+every day up to the training cutoff, and register it as a candidate with its metrics and its
+out-of-sample predictions (the evidence `serving.decisions` later compares with the champion).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import asdict
+from datetime import date, datetime
+
+from cryptolstm import storage
+from cryptolstm.calendar import as_date, evaluation_window, training_cutoff
+from cryptolstm.config import PipelineConfig
+
+log = logging.getLogger(__name__)
+
+
+def model_id_for(cutoff: date, hyperparams: dict) -> str:
+    """Deterministic id: the training cutoff plus a digest of the configuration and feature version."""
+    digest = hashlib.sha256(json.dumps(hyperparams, sort_keys=True, default=str).encode()).hexdigest()[:8]
+    return f"lstm-{cutoff:%Y%m%d}-{digest}"
+
+
+def train_challenger(dsn: str, end: datetime, config: PipelineConfig, log_fn=log.info) -> dict:
+    """Walk-forward, train and register the challenger of the weekly interval ending `end`.
+
+    A rerun of the same interval finds the model already registered and returns it unchanged.
+    """
+    from cryptolstm.evaluation import walkforward
+    from cryptolstm.market import panel as panel_mod
+    from cryptolstm.modelling import features, train
+    from cryptolstm.serving import registry
+
+    week_end = as_date(end)
+    cutoff = training_cutoff(week_end)
+    tc = config.train_config()
+    ident = {"train": asdict(tc), "feature_version": features.FEATURE_VERSION, "wf_folds": config.wf_folds,
+             "wf_days": config.wf_days}
+    model_id = model_id_for(cutoff, ident)
+    with storage.transaction(dsn) as cur:
+        existing = registry.get(cur, model_id)
+    if existing is not None:
+        return {"model_id": model_id, "reused": True, "training_cutoff": str(cutoff), "status": existing.status}
+    panel = panel_mod.read_candles(dsn, until=cutoff)
+    if len(panel) == 0:
+        raise ValueError(f"no candles up to {cutoff}: ingest history first")
+    eval_start, eval_end = evaluation_window(week_end, config)
+    wf = walkforward.walk_forward(panel, tc, n_folds=config.wf_folds, eval_start=eval_start, eval_end=eval_end,
+                                  with_baselines=False, log=log_fn)
+    model = train.fit(panel, cutoff, tc)
+    if model.training_cutoff != cutoff:
+        raise RuntimeError(f"fit returned cutoff {model.training_cutoff}, asked {cutoff}")
+    fold_cutoff = {f["fold"]: date.fromisoformat(f["cutoff"]) for f in wf.folds}
+    metrics = {"da": wf.metrics["da"], "mae_ratio_rw": wf.metrics["mae_ratio_rw"], "n_cells": wf.metrics["n_cells"],
+               "eval_start": str(eval_start), "eval_end": str(eval_end), "folds": wf.folds,
+               "overall": wf.metrics["models"]["model"]["overall"],
+               "per_horizon": wf.metrics["models"]["model"]["per_horizon"]}
+    artifact = model.to_bytes()
+    with storage.transaction(dsn) as cur:
+        rec = registry.register(cur, model_id=model_id, created_for=end, training_cutoff=cutoff,
+                                feature_version=model.feature_version, hyperparams={**model.hyperparams(), **ident},
+                                code_version=registry.code_version(), metrics=metrics, artifact=artifact)
+        for r in wf.predictions.itertuples(index=False):
+            cur.execute(storage.query("validation_prediction_insert"), {
+                "model_id": model_id, "coin": r.coin, "as_of": r.as_of, "horizon": int(r.horizon),
+                "fold": int(r.fold), "fold_cutoff": fold_cutoff[int(r.fold)],
+                "pred_log_return": float(r.pred_log_return), "realised_log_return": float(r.realised_log_return),
+                "always_up": 1.0})
+    return {"model_id": model_id, "reused": False, "training_cutoff": str(cutoff), "status": rec.status,
+            "wf_da": metrics["da"], "wf_cells": metrics["n_cells"], "artifact_bytes": len(artifact),
+            "eval_window": [str(eval_start), str(eval_end)], "wf_seconds": round(wf.seconds, 1)}
