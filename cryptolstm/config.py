@@ -414,9 +414,7 @@ class AlertConfig:
 @dataclass(frozen=True)
 class ChartConfig:
     history_days: int = 90  # days of closes drawn before the as-of day
-    lookback_days: int = 180  # matured forecasts (by target day) used for bands and live accuracy
-    coverage: float = 0.8  # conformal band coverage
-    min_residuals: int = 10  # fewer matured residuals for a horizon -> no band for it (said on the chart)
+    lookback_days: int = 180  # matured forecasts (by target day) used for live accuracy (ranges are stored)
     accuracy_window: int = LIVE_ACCURACY_DAYS  # days in the rolling live-accuracy window
 
 

@@ -86,7 +86,8 @@ def _print_outcome(dsn: str, as_of: date, week_end: date) -> None:
             fmt = lambda x: "n/a" if x is None else f"{x:.3f}"  # noqa: E731
             print(f"weekly decision {week_end}: {cid} {'PROMOTED' if promoted else 'not promoted'} "
                   f"(DA {fmt(cda)} vs champion {fmt(chda)} on {n} cells) — {reason}")
-        cur.execute("""SELECT coin, horizon, pred_log_return, pred_close, base_close, model_id, served_as
+        cur.execute("""SELECT coin, horizon, pred_log_return, pred_close, base_close, model_id, served_as,
+                              lo80_close, hi80_close, lo95_close, hi95_close
                        FROM v_latest_forecasts WHERE as_of = %s ORDER BY coin, horizon""", (as_of,))
         rows = cur.fetchall()
     if not rows:
@@ -94,16 +95,20 @@ def _print_outcome(dsn: str, as_of: date, week_end: date) -> None:
               "(see the weekly decision above and the `alerts` table) — no fake forecast is made")
         return
     by_coin: dict[str, list] = {}
-    for coin, h, r, p, base, model, _ in rows:
-        by_coin.setdefault(coin, []).append((h, r, p, base, model))
+    for coin, h, r, p, base, model, _, *ranges in rows:
+        by_coin.setdefault(coin, []).append((h, r, p, base, model, ranges))
     if rows[0][6] == "provisional":
         print(f"\n!! PROVISIONAL: no model has been promoted yet; {rows[0][5]} is the newest model trained before "
               f"{as_of} and forecasts until one is (the no_champion alert is firing)")
     print(f"\nforecasts as of {as_of} (price = close[t]·exp(r̂)), model {rows[0][5]} ({rows[0][6]}):")
     print(f"{'coin':5} {'close':>12} " + " ".join(f"{'t+' + str(h):>20}" for h in range(1, 6)))
     for coin, cells in by_coin.items():
-        cols = " ".join(f"{p:>12.6g} ({r:+.3%})" for _, r, p, _, _ in sorted(cells))  # daily forecasts are small
+        cols = " ".join(f"{p:>12.6g} ({r:+.3%})" for _, r, p, _, _, _ in sorted(cells))  # daily forecasts are small
         print(f"{coin:5} {cells[0][3]:>12.6g} {cols}")
+        for k, label in ((0, "80 %"), (2, "95 %")):  # the stored ranges of the price
+            if all(c[5][k] is not None for c in cells):
+                spans = (f"{c[5][k]:.6g}–{c[5][k + 1]:.6g}" for c in sorted(cells))
+                print(f"{'':5} {label:>12} " + " ".join(f"{x:>20}" for x in spans))
 
 
 def backfill(api, dag_id: str, start: datetime, end: datetime, timeout: float, log=print) -> None:

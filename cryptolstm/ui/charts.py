@@ -1,19 +1,16 @@
-"""Charts as PNG files: per-coin price history + 5-day forecast with conformal bands, live accuracy.
+"""Charts as PNG files: per-coin price history + 5-day forecast fan (80 % / 95 % ranges), live accuracy.
 
 The plotting functions are pure (DataFrames in, a PNG out); `render_charts` reads PostgreSQL
 through the named queries `sql/queries/charts_*.sql` and writes one file per coin plus
 `live_accuracy.png`. matplotlib (Agg backend) is imported inside the functions only.
 
-Price forecast from log returns: for as-of day t and horizon h,
-    price_h = close[t] * exp(r̂_h)
-Conformal band (split conformal on matured residuals e = r - r̂ of horizon h, n of them):
-    q_h = the ceil((n + 1) * coverage)-th smallest |e|        (coverage 0.8 -> an 80 % band)
-    band_h = [close[t] * exp(r̂_h - q_h), close[t] * exp(r̂_h + q_h)]
+Price forecast from log returns: for as-of day t and horizon h, price_h = close[t] * exp(r̂_h). The
+fan is drawn from the ranges STORED with each forecast row (lo80_close .. hi95_close, calibrated by
+`serving.forecast`), never recomputed here: the chart shows exactly what SQL serves.
 """
 
 from __future__ import annotations
 
-import math
 from datetime import date
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Union
@@ -28,55 +25,28 @@ PngTarget = Union[Path, IO[bytes]]
 _DEFAULTS = ChartConfig()  # the numbers are defined (and commented) in cryptolstm.config
 HISTORY_DAYS = _DEFAULTS.history_days
 LOOKBACK_DAYS = _DEFAULTS.lookback_days
-COVERAGE = _DEFAULTS.coverage
-MIN_RESIDUALS = _DEFAULTS.min_residuals
 ACCURACY_WINDOW = _DEFAULTS.accuracy_window
 
 
-def conformal_halfwidths(residuals: "pd.DataFrame", coverage: float = COVERAGE,
-                         min_count: int = MIN_RESIDUALS) -> "pd.Series":
-    """Per-horizon half-width q_h of the conformal band in log-return units.
-
-    `residuals`: columns `horizon` and `residual` (realised - predicted log return), e.g. the
-    model's walk-forward residuals or the scored live forecasts. Horizons with fewer than
-    `min_count` residuals get NaN (no band rather than a made-up one).
-    q_h = k-th smallest |residual|, k = ceil((n + 1) * coverage), capped at n.
-    """
-    import numpy as np
-    import pandas as pd
-
-    if not 0 < coverage < 1:
-        raise ValueError(f"coverage must be in (0, 1), got {coverage}")
-    missing = {"horizon", "residual"} - set(residuals.columns)
-    if missing:
-        raise ValueError(f"residuals lack columns {sorted(missing)}")
-    out = {}
-    for h, grp in residuals.dropna(subset=["residual"]).groupby("horizon"):
-        a = np.sort(np.abs(grp["residual"].to_numpy(dtype=float)))
-        n = len(a)
-        if n < min_count:
-            out[int(h)] = float("nan")
-            continue
-        k = min(n, math.ceil((n + 1) * coverage))
-        out[int(h)] = float(a[k - 1])
-    return pd.Series(out, name="halfwidth", dtype=float).rename_axis("horizon")
+RANGES = (("95", "#d9480f", 0.12), ("80", "#d9480f", 0.24))  # level, colour, alpha: the wider range first
 
 
-def forecast_prices(forecast: "pd.DataFrame", halfwidths: "pd.Series | None" = None) -> "pd.DataFrame":
-    """Price path and band from one coin's forecast rows.
+def forecast_prices(forecast: "pd.DataFrame") -> "pd.DataFrame":
+    """Price path and stored ranges from one coin's forecast rows.
 
-    `forecast`: columns `horizon`, `target_day`, `base_close`, `pred_log_return` (one row per horizon).
-    Returns columns target_day, horizon, pred_close, lo, hi (lo/hi NaN where no half-width).
+    `forecast`: one row per horizon with `horizon`, `target_day`, `pred_close` and the stored
+    `lo80_close`, `hi80_close`, `lo95_close`, `hi95_close` (NULL where the row has no range).
+    Returns target_day, horizon, pred_close, lo80, hi80, lo95, hi95 sorted by horizon.
     """
     import numpy as np
 
     f = forecast.sort_values("horizon").reset_index(drop=True)
-    q = (halfwidths.reindex(f["horizon"].astype(int)).to_numpy(dtype=float)
-         if halfwidths is not None else np.full(len(f), np.nan))
-    base = f["base_close"].to_numpy(dtype=float)
-    r = f["pred_log_return"].to_numpy(dtype=float)
-    return f.assign(pred_close=base * np.exp(r), lo=base * np.exp(r - q),
-                    hi=base * np.exp(r + q))[["target_day", "horizon", "pred_close", "lo", "hi"]]
+    out = f[["target_day", "horizon", "pred_close"]].copy()
+    for L in ("80", "95"):
+        for side in ("lo", "hi"):
+            col = f"{side}{L}_close"
+            out[f"{side}{L}"] = f[col].astype(float).to_numpy() if col in f else np.nan
+    return out
 
 
 def rolling_live_accuracy(scored: "pd.DataFrame", window: int = ACCURACY_WINDOW) -> "pd.DataFrame":
@@ -139,10 +109,9 @@ def _save(fig, out: PngTarget) -> PngTarget:
     return out
 
 
-def plot_coin_forecast(coin: str, history: "pd.DataFrame", forecast: "pd.DataFrame",
-                       halfwidths: "pd.Series | None", out: PngTarget, *,
-                       coverage: float = COVERAGE, model_id: str | None = None) -> PngTarget:
-    """Closing prices (`history`: day, close) and the forecast path with its band, as a PNG."""
+def plot_coin_forecast(coin: str, history: "pd.DataFrame", forecast: "pd.DataFrame", out: PngTarget, *,
+                       model_id: str | None = None) -> PngTarget:
+    """Closing prices (`history`: day, close) and the forecast path with its stored 80 % / 95 % fan, as a PNG."""
     import numpy as np
     import pandas as pd
 
@@ -151,18 +120,19 @@ def plot_coin_forecast(coin: str, history: "pd.DataFrame", forecast: "pd.DataFra
     ax.plot(pd.to_datetime(h["day"]), h["close"], color="#1f4e79", lw=1.4, label="close")
     title = f"{coin}"
     if not forecast.empty:
-        fp = forecast_prices(forecast, halfwidths)
+        fp = forecast_prices(forecast)
         as_of = pd.Timestamp(forecast["as_of"].iloc[0]) if "as_of" in forecast else None
         base = float(forecast["base_close"].iloc[0])
         x = [as_of] + list(pd.to_datetime(fp["target_day"])) if as_of is not None else pd.to_datetime(fp["target_day"])
         y = [base] + list(fp["pred_close"]) if as_of is not None else fp["pred_close"]
         ax.plot(x, y, color="#d9480f", lw=1.8, marker="o", ms=3, label="forecast close[t]·exp(r̂)")
-        if np.isfinite(fp["lo"]).any():
-            ax.fill_between(x, [base] + list(fp["lo"]), [base] + list(fp["hi"]), color="#d9480f",
-                            alpha=0.18, lw=0, label=f"{coverage:.0%} conformal band")
+        if as_of is not None and np.isfinite(fp[["lo80", "hi80", "lo95", "hi95"]].to_numpy(dtype=float)).all():
+            for L, colour, alpha in RANGES:
+                ax.fill_between(x, [base] + list(fp[f"lo{L}"]), [base] + list(fp[f"hi{L}"]), color=colour,
+                                alpha=alpha, lw=0, label=f"{L} % range")
         else:
-            ax.text(0.01, 0.03, "no band: too few matured forecasts", transform=ax.transAxes,
-                    fontsize=8, color="#666")
+            ax.text(0.01, 0.03, "no range stored with this forecast (no walk-forward residuals)",
+                    transform=ax.transAxes, fontsize=8, color="#666")
         if as_of is not None:
             ax.axvline(as_of, color="#888", lw=0.8, ls="--")
             title += f" — as of {as_of.date()}"
@@ -224,7 +194,7 @@ def load_chart_data(dsn: str, as_of: date, *, history_days: int = HISTORY_DAYS,
     """What the charts need as of a day (nothing after `as_of` is read).
 
     history: coin, day, close; forecasts: the latest forecast per coin (as_of <= day);
-    scored: matured forecasts (target_day <= day) with their realised log returns.
+    (with its stored ranges); scored: matured forecasts (target_day <= day) with their realised log returns.
     """
     return {
         "coins": _frame(dsn, "charts_coins", {}),
@@ -234,38 +204,20 @@ def load_chart_data(dsn: str, as_of: date, *, history_days: int = HISTORY_DAYS,
     }
 
 
-def coin_halfwidths(scored: "pd.DataFrame", coin: str, coverage: float = COVERAGE,
-                    min_count: int = MIN_RESIDUALS) -> "pd.Series":
-    """Band half-widths for one coin: its own residuals per horizon, pooled over coins where too few."""
-    res = scored.assign(residual=scored["realised_log_return"] - scored["pred_log_return"])
-    own = conformal_halfwidths(res[res["coin"] == coin], coverage, min_count)
-    pooled = conformal_halfwidths(res, coverage, min_count)
-    return own.combine_first(pooled) if not own.empty else pooled
-
-
-def render_coin_chart(data: dict[str, "pd.DataFrame"], coin: str, out: PngTarget,
-                      residuals: "pd.DataFrame | None" = None, coverage: float = COVERAGE) -> PngTarget:
-    """One coin's chart from `load_chart_data` output.
-
-    `residuals` (columns horizon, residual) overrides the live residuals, e.g. walk-forward ones.
-    """
+def render_coin_chart(data: dict[str, "pd.DataFrame"], coin: str, out: PngTarget) -> PngTarget:
+    """One coin's chart from `load_chart_data` output."""
     hist = data["history"][data["history"]["coin"] == coin]
     fc = data["forecasts"][data["forecasts"]["coin"] == coin]
-    if residuals is not None:
-        q = conformal_halfwidths(residuals, coverage)
-    else:
-        q = coin_halfwidths(data["scored"], coin, coverage) if not data["scored"].empty else None
     model = str(fc["model_id"].iloc[0]) if not fc.empty else None
-    return plot_coin_forecast(coin, hist, fc, q, out, coverage=coverage, model_id=model)
+    return plot_coin_forecast(coin, hist, fc, out, model_id=model)
 
 
-def render_charts(dsn: str, as_of: date, out_dir: Path, *, residuals: "pd.DataFrame | None" = None,
-                  coverage: float = COVERAGE, window: int = ACCURACY_WINDOW) -> list[Path]:
+def render_charts(dsn: str, as_of: date, out_dir: Path, *, window: int = ACCURACY_WINDOW) -> list[Path]:
     """Write `<COIN>.png` for every coin and `live_accuracy.png` into `out_dir`; return the paths."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     data = load_chart_data(dsn, as_of, lookback_days=max(LOOKBACK_DAYS, window))
-    paths = [render_coin_chart(data, coin, out_dir / f"{coin}.png", residuals, coverage)
+    paths = [render_coin_chart(data, coin, out_dir / f"{coin}.png")
              for coin in data["coins"]["coin"]]
     paths.append(plot_live_accuracy(rolling_live_accuracy(data["scored"], window), out_dir / "live_accuracy.png",
                                     window=window))

@@ -8,7 +8,7 @@ the page is sent to `login_url`; every other anonymous request gets that depende
 
 Routes (relative to the mount point):
     GET /                          the HTML page (optional ?as_of=YYYY-MM-DD)
-    GET /charts/{COIN}.png         price history + 5-day forecast with conformal band
+    GET /charts/{COIN}.png         price history + 5-day forecast with its stored 80 % / 95 % ranges
     GET /charts/live_accuracy.png  rolling live DA / MAE vs the baselines
     GET /api/latest                the latest forecast table as JSON
     GET /icon.svg                  the nav icon
@@ -53,7 +53,8 @@ class PageData:
 
     as_of: date | None  # latest forecast as-of day (None: no forecast yet)
     coins: list[str]
-    forecasts: "pd.DataFrame"  # coin, as_of, horizon, target_day, model_id, base_close, pred_log_return, pred_close
+    forecasts: "pd.DataFrame"  # coin, as_of, horizon, target_day, model_id, base_close, pred_log_return, pred_close,
+    #                            lo80_close, hi80_close, lo95_close, hi95_close (stored ranges, NULL when none)
     accuracy: "pd.DataFrame"  # per horizon: da, da_up, mae, mae_rw, n over the last ACCURACY_WINDOW days
     champion: dict[str, Any] | None
     promotions: list[dict[str, Any]] = field(default_factory=list)
@@ -113,7 +114,7 @@ h1{font-size:22px;margin:0 0 4px}h2{font-size:16px;margin:26px 0 8px}
 table{border-collapse:collapse;background:#fff;font-size:13px;box-shadow:0 1px 2px rgba(0,0,0,.08)}
 th,td{padding:5px 10px;border-bottom:1px solid #e4e7eb;text-align:right;white-space:nowrap}
 th{background:#eef1f4;font-weight:600}td.l,th.l{text-align:left}
-.up{color:#2b8a3e}.down{color:#c92a2a}.muted{color:#8a949e}
+.up{color:#2b8a3e}.down{color:#c92a2a}.muted{color:#8a949e}.rng{color:#5c6670;font-size:11px;white-space:nowrap}
 .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(560px,1fr));gap:14px}
 .grid img{width:100%;background:#fff;box-shadow:0 1px 2px rgba(0,0,0,.08)}
 .yes{color:#2b8a3e;font-weight:600}.no{color:#c92a2a}
@@ -152,7 +153,11 @@ def _forecast_table(d: PageData) -> str:
         for r in rows.itertuples():
             ch = math.expm1(r.pred_log_return)
             cls = "up" if ch > 0 else "down" if ch < 0 else ""
-            cells.append(f'<td>{_price(r.pred_close)} <span class="{cls}">({100 * ch:+.2f} %)</span></td>')
+            rng = "".join(
+                f'<br><span class="rng">{L} %: {_price(lo)} – {_price(hi)}</span>'
+                for L, lo, hi in (("80", r.lo80_close, r.hi80_close), ("95", r.lo95_close, r.hi95_close))
+                if lo == lo and hi == hi and lo is not None)  # stored ranges; NULL -> none shown
+            cells.append(f'<td>{_price(r.pred_close)} <span class="{cls}">({100 * ch:+.2f} %)</span>{rng}</td>')
         first = rows.iloc[0]
         out.append(f'<tr><td class="l"><b>{_e(coin)}</b></td><td>{_e(first["as_of"])}</td>'
                    f'<td>{_price(float(first["base_close"]))}</td>{"".join(cells)}'

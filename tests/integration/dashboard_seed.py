@@ -56,10 +56,15 @@ def seed(dsn: str, seed: int = 7) -> dict[str, dict[date, float]]:
                 for h in range(1, 6):
                     target = as_of + timedelta(days=h)
                     r_hat = float(rng.normal(0.002 * h, 0.01 * math.sqrt(h)))
+                    w80, w95 = 1.28 * 0.03 * math.sqrt(h), 1.96 * 0.03 * math.sqrt(h)  # ranges as stored
                     cur.execute(
                         "INSERT INTO forecasts (coin, as_of, horizon, model_id, target_day, base_close, "
-                        "pred_log_return, pred_close, run_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                        (coin, as_of, h, model, target, base, r_hat, base * math.exp(r_hat), f"run_{as_of}"))
+                        "pred_log_return, pred_close, run_id, lo80_log_return, hi80_log_return, lo95_log_return, "
+                        "hi95_log_return, lo80_close, hi80_close, lo95_close, hi95_close, interval_method) "
+                        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'test')",
+                        (coin, as_of, h, model, target, base, r_hat, base * math.exp(r_hat), f"run_{as_of}",
+                         r_hat - w80, r_hat + w80, r_hat - w95, r_hat + w95, base * math.exp(r_hat - w80),
+                         base * math.exp(r_hat + w80), base * math.exp(r_hat - w95), base * math.exp(r_hat + w95)))
                     if target <= AS_OF:
                         r = math.log(closes[coin][target] / base)
                         cur.execute(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from datetime import timedelta
 
 import numpy as np
@@ -43,30 +42,19 @@ def test_chart_data_is_point_in_time_and_uses_the_champion_of_the_day(db):
     assert set(latest["model_id"]) == {"m2"} and len(latest) == 9 * 5
 
 
-def test_bands_come_from_each_coins_residuals_and_prices_from_log_returns(db):
+def test_the_fan_is_the_stored_ranges_not_a_recomputation(db, tmp_path):
     seed(db)
     data = charts.load_chart_data(db, AS_OF)
-    s = data["scored"]
-    btc = s[(s["coin"] == "BTC") & (s["horizon"] == 1)]
-    res = np.sort(np.abs(btc["realised_log_return"] - btc["pred_log_return"]).to_numpy())
-    k = math.ceil((len(res) + 1) * charts.COVERAGE)
-    q = charts.coin_halfwidths(s, "BTC")
-    assert q[1] == pytest.approx(res[k - 1])
-    fc = data["forecasts"][data["forecasts"]["coin"] == "BTC"]
-    fp = charts.forecast_prices(fc, q)
+    fc = data["forecasts"][data["forecasts"]["coin"] == "BTC"].sort_values("horizon")
+    fp = charts.forecast_prices(fc)
+    for L in ("80", "95"):
+        assert fp[f"lo{L}"].tolist() == fc[f"lo{L}_close"].tolist()
+        assert fp[f"hi{L}"].tolist() == fc[f"hi{L}_close"].tolist()
+    assert (fp["lo95"] < fp["lo80"]).all() and (fp["lo80"] < fp["pred_close"]).all()
+    assert (fp["pred_close"] < fp["hi80"]).all() and (fp["hi80"] < fp["hi95"]).all()
     base = float(fc["base_close"].iloc[0])
-    assert fp["pred_close"].to_numpy() == pytest.approx(base * np.exp(fc.sort_values("horizon")["pred_log_return"]))
-    assert (fp["lo"] < fp["pred_close"]).all() and (fp["pred_close"] < fp["hi"]).all()
-
-
-def test_walk_forward_residuals_can_replace_live_ones(db, tmp_path):
-    import pandas as pd
-
-    seed(db)
-    data = charts.load_chart_data(db, AS_OF)
-    wf = pd.DataFrame({"horizon": np.repeat(np.arange(1, 6), 50), "residual": np.linspace(-0.1, 0.1, 250)})
-    out = charts.render_coin_chart(data, "ETH", tmp_path / "eth.png", residuals=wf)
-    assert _is_real_chart(out)
+    assert fp["pred_close"].to_numpy() == pytest.approx(base * np.exp(fc["pred_log_return"].to_numpy()))
+    assert _is_real_chart(charts.render_coin_chart(data, "BTC", tmp_path / "btc.png"))
 
 
 def test_empty_database_still_renders_honest_empty_charts(db, tmp_path):

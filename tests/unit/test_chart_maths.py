@@ -1,4 +1,4 @@
-"""Pure chart maths: conformal half-widths, price paths from log returns, rolling live accuracy."""
+"""Pure chart maths: price paths with their stored ranges, rolling live accuracy."""
 
 from __future__ import annotations
 
@@ -12,41 +12,17 @@ import pytest
 from cryptolstm.ui import charts
 
 
-def test_conformal_halfwidth_is_the_finite_sample_quantile_of_abs_residuals():
-    # |e| = 1..10 for h=1: k = ceil(11 * 0.8) = 9 -> q = 9; h=2 has 3 residuals < min_count -> NaN
-    res = pd.DataFrame({"horizon": [1] * 10 + [2] * 3,
-                        "residual": [-1, 2, -3, 4, -5, 6, -7, 8, -9, 10, 0.1, 0.2, 0.3]})
-    q = charts.conformal_halfwidths(res, coverage=0.8, min_count=5)
-    assert q[1] == 9.0
-    assert math.isnan(q[2])
-
-
-def test_conformal_halfwidth_covers_the_requested_share_on_fresh_draws():
-    rng = np.random.default_rng(0)
-    cal = pd.DataFrame({"horizon": 1, "residual": rng.normal(0, 0.05, 2000)})
-    q = charts.conformal_halfwidths(cal, coverage=0.9)[1]
-    fresh = rng.normal(0, 0.05, 20000)
-    assert abs(np.mean(np.abs(fresh) <= q) - 0.9) < 0.02
-
-
-def test_conformal_rejects_bad_input():
-    with pytest.raises(ValueError):
-        charts.conformal_halfwidths(pd.DataFrame({"horizon": [1]}), 0.8)
-    with pytest.raises(ValueError):
-        charts.conformal_halfwidths(pd.DataFrame({"horizon": [1], "residual": [0.1]}), 1.5)
-
-
-def test_forecast_prices_convert_log_returns_and_bands():
+def test_forecast_prices_take_the_stored_ranges_as_they_are():
     d = date(2024, 1, 1)
     fc = pd.DataFrame({"horizon": [2, 1], "target_day": [d + timedelta(2), d + timedelta(1)],
-                       "base_close": [100.0, 100.0], "pred_log_return": [0.02, -0.01]})
-    out = charts.forecast_prices(fc, pd.Series({1: 0.05, 2: 0.1}))
-    assert list(out["horizon"]) == [1, 2]
-    assert out["pred_close"].tolist() == pytest.approx([100 * math.exp(-0.01), 100 * math.exp(0.02)])
-    assert out["lo"].tolist() == pytest.approx([100 * math.exp(-0.06), 100 * math.exp(-0.08)])
-    assert out["hi"].tolist() == pytest.approx([100 * math.exp(0.04), 100 * math.exp(0.12)])
-    assert out["lo"].isna().all() == False  # noqa: E712
-    assert charts.forecast_prices(fc, None)["lo"].isna().all()
+                       "pred_close": [102.0, 99.0], "lo80_close": [95.0, 97.0], "hi80_close": [108.0, 101.0],
+                       "lo95_close": [90.0, 95.5], "hi95_close": [113.0, 103.0]})
+    out = charts.forecast_prices(fc)
+    assert list(out["horizon"]) == [1, 2] and out["pred_close"].tolist() == [99.0, 102.0]
+    assert out[["lo80", "hi80", "lo95", "hi95"]].to_numpy().tolist() == [[97.0, 101.0, 95.5, 103.0],
+                                                                           [95.0, 108.0, 90.0, 113.0]]
+    no_ranges = fc.assign(lo80_close=None, hi80_close=None, lo95_close=None, hi95_close=None)
+    assert charts.forecast_prices(no_ranges)[["lo80", "hi95"]].isna().all().all()
 
 
 def test_rolling_live_accuracy_by_hand():
