@@ -6,8 +6,8 @@ from datetime import date, datetime, timezone
 import ccxt
 import pytest
 
-from cryptolstm.market.ingest import (MalformedPayload, RetriesExhausted, RetryConfig, _start_day, backoff_delay,
-                               call_with_retry)
+from cryptolstm.market.ingest import (IpBanned, MalformedPayload, RateLimited, RetriesExhausted, RetryConfig,
+                                      _start_day, backoff_delay, call_with_retry, retry_after_seconds)
 
 RETRY = RetryConfig(attempts=4, base_delay=1.0, max_delay=3.0, jitter=0.5)
 
@@ -69,3 +69,26 @@ def test_start_day():
     assert _start_day(date(2025, 1, 30), None, start, 3) == date(2025, 1, 31)  # catch up after a lag
     assert _start_day(date(2025, 2, 10), date(2024, 12, 1), start, 3) == date(2024, 12, 1)  # old gap
     assert _start_day(date(2025, 2, 20), None, start, 0) == date(2025, 2, 11)  # back-fill of an old interval
+
+
+def test_a_ban_is_not_retried_and_a_rate_limit_waits_retry_after_within_its_bound():
+    pauses = []
+    fn = Flaky(IpBanned("418"))
+    with pytest.raises(IpBanned):
+        call_with_retry(fn, RETRY, sleep=pauses.append)
+    assert fn.calls == 1 and pauses == []
+    fn = Flaky(RateLimited("429", retry_after=7.0), RateLimited("429"))  # the 2nd sent no Retry-After
+    assert call_with_retry(fn, RETRY, sleep=pauses.append, rng=random.Random(1)) == "ok"
+    assert pauses[0] == 7.0 and 0.5 <= pauses[1] <= 2.0  # then the own backoff of try 2
+    fn = Flaky(RateLimited("429", retry_after=RETRY.max_retry_after + 1))
+    with pytest.raises(RetriesExhausted, match="Retry-After 61 s, beyond the 60 s this run waits"):
+        call_with_retry(fn, RETRY, sleep=pauses.append)
+    assert fn.calls == 1 and len(pauses) == 2
+
+
+def test_retry_after_header_forms():
+    assert retry_after_seconds("12") == 12.0 and retry_after_seconds("0.5") == 0.5
+    assert retry_after_seconds(None) is None and retry_after_seconds("soon") is None
+    now = datetime(2025, 2, 1, 12, 0, tzinfo=timezone.utc).timestamp()
+    assert retry_after_seconds("Sat, 01 Feb 2025 12:00:30 GMT", now=now) == 30.0
+    assert retry_after_seconds("Sat, 01 Feb 2025 11:00:00 GMT", now=now) == 0.0  # in the past: no wait
