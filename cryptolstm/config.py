@@ -39,6 +39,13 @@ SHARED_DATA_MORE_DIR = SHARED_DATA_DIR.parent / "binance-1d-more"  # recorded ca
 DAILY_DAG_ID = "cryptolstm_daily"
 WEEKLY_DAG_ID = "cryptolstm_weekly"
 DEFAULT_ALERT_TO = ("cryptolstm-ops@localhost",)  # who gets alert and failure emails
+# Scale-out (docs/deploy.md): Celery queues route tasks to workers (the LocalExecutor ignores them); Airflow pools
+# cap concurrency across every worker. `services up` and compose's airflow-init create the pools.
+DEFAULT_QUEUE = "default"  # Airflow's [operators] default_queue: ingestion and every light task
+TRAIN_QUEUE = "train"  # training and forecasting: a GPU or large-memory worker can serve this queue alone
+EXCHANGE_POOL = "exchange"  # exchange calls: ccxt's rate limiter works within one process, the pool across workers
+TENSORFLOW_POOL = "tensorflow"  # TensorFlow model loads: each such task peaks near 0.9 GB
+POOL_SLOTS = {EXCHANGE_POOL: 3, TENSORFLOW_POOL: 2}  # concurrent task slots of each pool
 
 
 # ---- typed environment readers ------------------------------------------------------------------------

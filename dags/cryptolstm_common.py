@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from airflow.sdk import Asset
 
-from cryptolstm.config import DAILY_DAG_ID, WEEKLY_DAG_ID, AlertConfig  # noqa: F401 (the DAG ids, defined once)
+from cryptolstm.config import (  # noqa: F401 (DAG ids, queues and pools: defined once)
+    DAILY_DAG_ID, EXCHANGE_POOL, TENSORFLOW_POOL, TRAIN_QUEUE, WEEKLY_DAG_ID, AlertConfig)
 
 # Who gets alert and failure emails (CRYPTOLSTM_ALERT_TO, comma-separated), read at parse time.
 ALERT_TO = list(AlertConfig.from_env().recipients)

@@ -21,6 +21,8 @@ forecast's *as-of* day is `start`):
 
 Every step writes only the rows of its interval, keyed by the interval, so reruns and backfills are
 idempotent. Connections: `cryptolstm_db` (forecasting database), `smtp_default` (email).
+Routing (CeleryExecutor): `forecast` runs on the `train` queue in the `tensorflow` pool, `ingest` in the
+`exchange` pool; the rest on the default queue (docs/deploy.md).
 """
 
 from __future__ import annotations
@@ -28,8 +30,8 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, PokeReturnValue, dag, task
 
-from cryptolstm_common import (ALERTS, CANDLES, DAILY_DAG_ID, FEATURES, FORECASTS, SCORES, WEEKLY_DAG_ID, dsn,
-                               on_failure, send_email)
+from cryptolstm_common import (ALERTS, CANDLES, DAILY_DAG_ID, EXCHANGE_POOL, FEATURES, FORECASTS, SCORES,
+                               TENSORFLOW_POOL, TRAIN_QUEUE, WEEKLY_DAG_ID, dsn, on_failure, send_email)
 
 
 @dag(
@@ -49,7 +51,7 @@ def cryptolstm_daily():
 
         return list(Settings.from_env().market.coins)
 
-    @task(outlets=[CANDLES], max_active_tis_per_dagrun=3)
+    @task(outlets=[CANDLES], max_active_tis_per_dagrun=3, pool=EXCHANGE_POOL)
     def ingest(coin: str, data_interval_start=None, data_interval_end=None) -> dict:
         from cryptolstm import pipeline
 
@@ -77,7 +79,7 @@ def cryptolstm_daily():
                                        "rerun it before forecasting this day")
         return PokeReturnValue(wait.ready, {"week_end": week_end.isoformat(), "weekly": wait.reason})
 
-    @task(outlets=[FORECASTS])
+    @task(outlets=[FORECASTS], queue=TRAIN_QUEUE, pool=TENSORFLOW_POOL)
     def forecast(data_interval_start=None, run_id=None) -> dict:
         from airflow.sdk.exceptions import AirflowSkipException
 

@@ -17,7 +17,9 @@ the as-of days from `end` on.
 5. **notify** — email the decision.
 
 `max_active_runs=1`: decisions are made in calendar order. Training size is selected by
-`CRYPTOLSTM_TRAIN_PROFILE` (`full` in production, `tiny` in tests and CI).
+`CRYPTOLSTM_TRAIN_PROFILE` (`full` in production, `tiny` in tests and CI). Routing (CeleryExecutor):
+`train_challenger` and `decide` run on the `train` queue in the `tensorflow` pool, `sync_candles` in the
+`exchange` pool (docs/deploy.md).
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, PokeReturnValue, dag, task
 
-from cryptolstm_common import CANDLES, DAILY_DAG_ID, DECISIONS, MODELS, WEEKLY_DAG_ID, dsn, on_failure, send_email
+from cryptolstm_common import (CANDLES, DAILY_DAG_ID, DECISIONS, EXCHANGE_POOL, MODELS, TENSORFLOW_POOL, TRAIN_QUEUE,
+                               WEEKLY_DAG_ID, dsn, on_failure, send_email)
 
 
 @dag(
@@ -39,13 +42,13 @@ from cryptolstm_common import CANDLES, DAILY_DAG_ID, DECISIONS, MODELS, WEEKLY_D
     doc_md=__doc__,
 )
 def cryptolstm_weekly():
-    @task(outlets=[CANDLES])
+    @task(outlets=[CANDLES], pool=EXCHANGE_POOL)
     def sync_candles(data_interval_start=None, data_interval_end=None) -> dict:
         from cryptolstm import pipeline
 
         return pipeline.sync_candles(dsn(), data_interval_start, data_interval_end)
 
-    @task(outlets=[MODELS], execution_timeout=pendulum.duration(hours=2))
+    @task(outlets=[MODELS], execution_timeout=pendulum.duration(hours=2), queue=TRAIN_QUEUE, pool=TENSORFLOW_POOL)
     def train_challenger(data_interval_end=None) -> dict:
         from cryptolstm import pipeline
 
@@ -61,7 +64,7 @@ def cryptolstm_weekly():
         done = ti.get_dr_count(dag_id=DAILY_DAG_ID, logical_dates=days, states=["success", "failed"])
         return PokeReturnValue(done == total, {"daily_runs": total, "finished": done})
 
-    @task(outlets=[MODELS, DECISIONS])
+    @task(outlets=[MODELS, DECISIONS], queue=TRAIN_QUEUE, pool=TENSORFLOW_POOL)  # loads the challenger
     def decide(trained: dict, data_interval_end=None) -> dict:
         from cryptolstm import pipeline
 

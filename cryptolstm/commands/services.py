@@ -68,6 +68,13 @@ def _status(args: argparse.Namespace) -> int:
     return 0 if services.is_healthy(doc) else 1
 
 
+def _pools(args: argparse.Namespace) -> int:
+    from cryptolstm.runtime import services
+
+    print(json.dumps(services.pools_file(), indent=1))
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("services", help="local Airflow services (api-server, scheduler, dag-processor, triggerer)")
     verbs = p.add_subparsers(dest="verb", metavar="VERB", required=True)
@@ -86,6 +93,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     down.add_argument("--with-db", action="store_true", help="also stop the embedded PostgreSQL")
     down.set_defaults(func=_down)
     verbs.add_parser("status", help="processes and /api/v2/monitor/health").set_defaults(func=_status)
+    verbs.add_parser("pools", help="print the Airflow pools as JSON for `airflow pools import` (compose init)"
+                     ).set_defaults(func=_pools)
     register_airflow(sub)
 
 

@@ -67,6 +67,16 @@ class AirflowApi:
     def set_paused(self, dag_id: str, paused: bool) -> dict:
         return self._call("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": paused})
 
+    def set_pool(self, name: str, slots: int, description: str) -> dict:
+        """Create the pool or set its slots and description (idempotent)."""
+        body = {"name": name, "slots": slots, "description": description, "include_deferred": False}
+        try:
+            return self._call("PATCH", f"/api/v2/pools/{urllib.parse.quote(name, safe='')}", body)
+        except AirflowApiError as exc:
+            if exc.status != 404:
+                raise
+        return self._call("POST", "/api/v2/pools", body)
+
     def backfill(self, dag_id: str, start: datetime, end: datetime, max_active_runs: int = 1,
                  reprocess: str = "completed") -> dict:
         """Create a backfill over logical dates [start, end]; the running scheduler executes it."""

@@ -26,7 +26,7 @@ import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from cryptolstm.config import PROJECT_ROOT, Settings, make_dsn
+from cryptolstm.config import DEFAULT_QUEUE, POOL_SLOTS, PROJECT_ROOT, TRAIN_QUEUE, Settings, make_dsn
 from cryptolstm.runtime import pidfile
 
 SERVICES = ("api-server", "scheduler", "dag-processor", "triggerer")
@@ -37,8 +37,7 @@ WORKER = "celery-worker"  # Celery workers are named celery-worker-1 .. -N
 SUPERVISOR = "supervisor"
 HEALTH_COMPONENTS = ("metadatabase", "scheduler", "dag_processor", "triggerer")
 EXECUTORS = {"local": "LocalExecutor", "celery": "CeleryExecutor"}
-DEFAULT_QUEUE = "default"  # Airflow's [operators] default_queue: ingestion and everything not routed elsewhere
-WORKER_QUEUES = (DEFAULT_QUEUE, "train")  # a local worker serves every queue; see docs/deploy.md to split them
+WORKER_QUEUES = (DEFAULT_QUEUE, TRAIN_QUEUE)  # a local worker serves every queue; see docs/deploy.md to split them
 
 
 @dataclass(frozen=True)
@@ -293,7 +292,23 @@ def up(settings: Settings, wait: float = 180.0, log=print, replay_dir: Path | No
     source_file.write_text(json.dumps(source))
     _mode_file(settings).write_text(json.dumps(asdict(mode)))
     _wait_ready(settings, mode, mail, wait, t0, log)
+    set_pools(settings)
     return env
+
+
+def pools_file() -> dict:
+    """The pools of config.POOL_SLOTS in the format of `airflow pools import` (compose's airflow-init uses it)."""
+    return {name: {"slots": slots, "description": f"cryptolstm: {name} (cryptolstm/config.py, docs/deploy.md)",
+                   "include_deferred": False} for name, slots in POOL_SLOTS.items()}
+
+
+def set_pools(settings: Settings, login: UiLogin = UiLogin()) -> None:
+    """Create or resize the pools through the REST API (idempotent; done before any backfill is made)."""
+    from cryptolstm.runtime.airflow_api import AirflowApi
+
+    api = AirflowApi(f"http://127.0.0.1:{settings.api_port}", login.username, login.password)
+    for name, pool in pools_file().items():
+        api.set_pool(name, pool["slots"], pool["description"])
 
 
 def _wait_ready(settings: Settings, mode: Mode, mail: bool, wait: float, t0: float, log) -> None:

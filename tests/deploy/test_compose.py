@@ -113,6 +113,7 @@ def test_shape_follows_airflow_official_compose():
     assert "/api/v2/monitor/health" in json.dumps(services["airflow-apiserver"]["healthcheck"])
     init = "\n".join(services["airflow-init"]["command"])
     assert "airflow db migrate" in init and "cryptolstm db migrate" in init
+    assert "cryptolstm services pools >" in init and "airflow pools import" in init  # before any task is queued
     assert services["mailpit"]["image"].startswith("axllent/mailpit")
     assert "_PIP_ADDITIONAL_REQUIREMENTS" not in (ROOT / "docker-compose.yaml").read_text()
 
