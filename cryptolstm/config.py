@@ -342,6 +342,11 @@ class TrainConfig:
     dir_lambda: float = 0.5  # weight of the wrong-sign term (0 = plain Huber ablation)
     dir_term: str = "product"  # "product": cost ~ |y| * |yhat|; "sign": cost ~ |yhat|, every cell's direction counts alike
     input_clip: float = 6.0  # scaled inputs are clipped to +-input_clip robust units (one crash day cannot dominate)
+    target_scaling: str = "robust"  # "robust": y_h / s_h (s_h = robust scale of horizon h on the training fold);
+    #                                 "vol": y_h / (rv_30_t * sqrt(h)) first, rv_30 known at t: calm and wild
+    #                                 periods count alike; the output is scaled back by the same per-cell factor
+    sign_head: float = 0.0  # weight of a second head's logistic loss on sign(y) (0 = none); the stored
+    #                         forecast stays the log-return head's
     horizon_weights: tuple[float, ...] | None = None  # per-horizon loss weights; None = equal
     # optimisation
     learning_rate: float = 1e-3  # Adam

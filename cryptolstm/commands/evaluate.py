@@ -7,9 +7,10 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from cryptolstm.config import SHARED_DATA_DIR, Settings
+from cryptolstm.config import SHARED_DATA_DIR, SHARED_DATA_MORE_DIR, Settings
 
-DEFAULT_CSV_DIR = SHARED_DATA_DIR
+DEFAULT_CSV_DIR = SHARED_DATA_DIR  # the served coins
+AUX_CSV_DIR = SHARED_DATA_MORE_DIR  # the auxiliary coins
 
 
 def _panel(args: argparse.Namespace):
@@ -21,9 +22,15 @@ def _panel(args: argparse.Namespace):
 
         p = panel.read_candles(forecast_dsn(Settings.from_env()), until=args.until)
     else:
-        p = panel.load_csv_dir(args.csv_dir)
+        import pandas as pd
+
+        dirs = args.csv_dir or [DEFAULT_CSV_DIR, AUX_CSV_DIR]
+        p = panel.normalise(pd.concat([panel.load_csv_dir(d) for d in dirs], ignore_index=True))
         if args.until:
             p = panel.until(p, args.until)
+    market = Settings.from_env().market
+    keep = market.coins if args.served_only else market.universe()
+    p = p[p["coin"].isin(keep)].reset_index(drop=True)
     if p.empty:
         raise CommandError("no candles to evaluate on")
     return p
@@ -32,11 +39,15 @@ def _panel(args: argparse.Namespace):
 def _evaluate(args: argparse.Namespace) -> None:
     from cryptolstm.evaluation import report as evaluate
 
-    configs = evaluate.variants(args.variants.split(",") if args.variants else None)
+    names = args.variants.split(",") if args.variants else None
+    if args.seeds and names:  # every named variant under each seed: "v", "v@1", "v@2"
+        seeds = [int(x) for x in args.seeds.split(",")]
+        names = [n if sd == evaluate.variants([n])[n].seed else f"{n}@{sd}" for n in names for sd in seeds]
+    configs = evaluate.variants(names)
     if args.max_epochs:
         configs = {k: replace(c, max_epochs=args.max_epochs) for k, c in configs.items()}
     report = evaluate.run_evaluation(_panel(args), configs, n_folds=args.folds, val_days=args.val_days,
-                                     final_fit=not args.no_final_fit,
+                                     final_fit=not args.no_final_fit, score_coins=Settings.from_env().market.coins,
                                      checkpoint=lambda r: evaluate.write_report(r, Path(args.out), args.name))
     jp, mp = evaluate.write_report(report, Path(args.out), args.name)
     print(evaluate.render_markdown(report))
@@ -50,11 +61,13 @@ def _bench(args: argparse.Namespace) -> None:
     panel = _panel(args)
     cfg = train.TrainConfig()
     t0 = time.perf_counter()
-    res = validation.walk_forward(panel, cfg, n_folds=args.folds, val_days=args.val_days, log=print,
-                                  with_baselines=False)
+    cube = train.build_cube(panel)  # once, as the weekly run does
+    res = validation.walk_forward(None, cfg, n_folds=args.folds, val_days=args.val_days, log=print,
+                                  with_baselines=False, cube=cube, score_coins=Settings.from_env().market.coins)
     t1 = time.perf_counter()
-    model = train.fit(panel, panel["day"].max(), cfg)
+    model = train.fit(None, panel["day"].max(), cfg, cube=cube, label="final fit")
     t2 = time.perf_counter()
+    print(f"coins {len(cube.coins)} ({', '.join(cube.coins)}); feature cube built once")
     print(f"walk-forward {args.folds} folds: {t1 - t0:.1f}s (DA {res.metrics['da']:.4f}); final fit: {t2 - t1:.1f}s "
           f"(epochs {model.info['epochs']}, {model.info['n_fit_windows']} windows)")
     print(f"TOTAL walk-forward + final fit: {t2 - t0:.1f}s (target <= 600s)")
@@ -63,9 +76,12 @@ def _bench(args: argparse.Namespace) -> None:
 def register(sub: argparse._SubParsersAction) -> None:
     def source(p):
         g = p.add_mutually_exclusive_group()
-        g.add_argument("--csv-dir", default=str(DEFAULT_CSV_DIR), help="folder of <COIN>USDT.csv daily candles")
+        g.add_argument("--csv-dir", action="append", help="folder of <COIN>USDT.csv daily candles (repeatable; "
+                                                          f"default: {DEFAULT_CSV_DIR.name} and {AUX_CSV_DIR.name})")
         g.add_argument("--from-db", action="store_true", help="read the candles table of the forecasting DB")
         p.add_argument("--until", help="ignore candles after this day (YYYY-MM-DD)")
+        p.add_argument("--served-only", action="store_true",
+                       help="train on the served coins only (default: the whole training universe)")
         p.add_argument("--folds", type=int, default=5, help="walk-forward folds (default 5)")
         p.add_argument("--val-days", type=int, default=120, help="scored as-of days per fold (default 120)")
 
@@ -73,6 +89,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     source(ev)
     ev.add_argument("--variants", help="comma list among lstm,lstm_plain_huber,bilstm,cnn_lstm,lstm_per_coin,"
                                        "lstm_lr3e-4,lstm_3seeds,lstm_refit (default: all; the first is the main model)")
+    ev.add_argument("--seeds", help="comma list of seeds: each named variant runs once per seed (mean and "
+                                    "spread reported)")
     ev.add_argument("--max-epochs", type=int, help="override max_epochs (quick runs)")
     ev.add_argument("--no-final-fit", action="store_true", help="skip the timed final fit on all data")
     ev.add_argument("--out", default="reports", help="output folder (default reports/)")

@@ -127,7 +127,73 @@ class GradientBoostingBaseline:
         return np.column_stack([m.predict(d) for m in self.models_])
 
 
+class _SignClassifier:
+    """One classifier per horizon on sign(y): label 1 if y_h > 0. Its signed prediction is the PROBABILITY
+    MINUS 0.5 (not the log-odds), times the training fold's mean |y_h| so the MAE column stays in return
+    units: the sign is that of P(up) - 1/2, which is all DA scores."""
+
+    name = "sign_classifier"
+
+    def _make(self):
+        raise NotImplementedError
+
+    def _design(self, X: pd.DataFrame) -> np.ndarray:
+        return _design(X, len(self.coins_), self.coins_)
+
+    def fit(self, X: pd.DataFrame, y: np.ndarray) -> "_SignClassifier":
+        y = np.asarray(y, dtype=np.float64)
+        self.coins_ = {c: i for i, c in enumerate(sorted(X["coin"].unique()))}
+        self.size_ = np.mean(np.abs(y), axis=0)  # [H]
+        d = self._design(X)
+        self.models_ = [self._make().fit(d, (y[:, h] > 0).astype(int)) for h in range(H)]
+        return self
+
+    def prob_up(self, X: pd.DataFrame) -> np.ndarray:
+        """[N, H] P(y_h > 0)."""
+        d = self._design(X)
+        return np.column_stack([m.predict_proba(d)[:, list(m.classes_).index(1)] for m in self.models_])
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        return (self.prob_up(X) - 0.5) * self.size_[None, :]
+
+
+class LogisticBaseline(_SignClassifier):
+    """L2-regularised logistic regression on sign(y_h), one per horizon: robust-scaled features clipped to
+    +-clip (scaler fit on the training rows), plus the coin one-hot."""
+
+    name = "logit"
+
+    def __init__(self, C: float = 1.0, clip: float = 4.0):
+        self.C, self.clip = C, clip
+
+    def _make(self):
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import FunctionTransformer, RobustScaler
+
+        clip = self.clip
+        return make_pipeline(RobustScaler(), FunctionTransformer(lambda z: np.clip(z, -clip, clip)),
+                             LogisticRegression(C=self.C, max_iter=500))
+
+
+class GradientBoostingClassifierBaseline(_SignClassifier):
+    """One HistGradientBoostingClassifier per horizon on sign(y_h), features + coin id (no early-stopping
+    split: sklearn's would shuffle across time)."""
+
+    name = "gbm_clf"
+
+    def __init__(self, max_iter: int = 150, learning_rate: float = 0.05, seed: int = 0):
+        self.max_iter, self.learning_rate, self.seed = max_iter, learning_rate, seed
+
+    def _make(self):
+        from sklearn.ensemble import HistGradientBoostingClassifier
+
+        return HistGradientBoostingClassifier(max_iter=self.max_iter, learning_rate=self.learning_rate,
+                                              max_leaf_nodes=15, min_samples_leaf=100, l2_regularization=1.0,
+                                              early_stopping=False, random_state=self.seed)
+
+
 def default_baselines() -> list:
-    """The baseline set printed next to every LSTM result."""
+    """The baseline set printed next to every LSTM result: naive rules, two regressors, two sign classifiers."""
     return ([RandomWalk(), AlwaysUp()] + [Momentum(k) for k in (1, 3, 7)] + [Reversal(k) for k in (1, 3, 7)]
-            + [RidgeBaseline(), GradientBoostingBaseline()])
+            + [RidgeBaseline(), GradientBoostingBaseline(), LogisticBaseline(), GradientBoostingClassifierBaseline()])

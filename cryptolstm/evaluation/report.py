@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from cryptolstm.config import DEFAULT_COINS
 from cryptolstm.modelling import features as feats_mod
 from cryptolstm.modelling import train
 from cryptolstm.evaluation import intervals
@@ -22,81 +23,123 @@ from cryptolstm.evaluation import walkforward as validation
 
 CANDIDATES = ("lstm_lr3e-4", "lstm_3seeds", "lstm_refit", "lstm_median", "lstm_signdir", "lstm_median_sign",
               "lstm_median_sign_clip2", "lstm_median_refit", "lstm_median_es5", "lstm_median_seed1",
-              "lstm_median_seed2", "lstm_median_3seeds_b1024")  # named explicitly for selection runs
+              "lstm_median_seed2", "lstm_median_3seeds_b1024",
+              "s_fast", "s_vol", "s_vol_sign", "s_vol_sign_3s")  # named explicitly for selection runs
+
+# Small, fast network for the 20-coin universe (issue 11): 20-day window, narrow layers, big batches.
+FAST = dict(window=20, lstm_units=(32, 16), dense_units=16, batch_size=1024, patience=2)
 
 
 def variants(names=None) -> dict[str, train.TrainConfig]:
-    """The baseline LSTM and the ablations the issue asks to measure, by name."""
+    """Named configurations: the default LSTM, the ablations, and the quality candidates of each tuning round.
+    Which round tried what, why, and what it measured: docs/evaluation.md ("Rounds")."""
     base = train.TrainConfig()
-    med = replace(base, huber_delta=0.1)  # round 2's pick, withdrawn: a constant-sign model (docs/evaluation.md)
+    med = replace(base, huber_delta=0.1)  # withdrawn round-2 pick (a constant-sign model)
+    fast = replace(base, **FAST)
     allv = {
-        "lstm": base,  # the baseline: shared stacked LSTM, direction-aware Huber (delta 1)
+        "lstm": base,  # the default
         "lstm_plain_huber": replace(base, dir_lambda=0.0),  # loss ablation
         "cnn_lstm": replace(base, arch="cnn_lstm"),  # architecture ablation
-        "lstm_per_coin": replace(base, per_coin=True),  # nine models instead of one shared
+        "lstm_per_coin": replace(base, per_coin=True),  # one model per coin instead of one shared
         "bilstm": replace(base, arch="bilstm"),  # architecture ablation (the slowest: last)
-        # quality candidates, selected on an inner walk-forward that ends before the reported folds
-        # (`--until 2023-06-20 --folds 3`), never on the reported folds themselves. Round 1:
-        "lstm_lr3e-4": replace(base, learning_rate=3e-4),  # smaller steps: the signal is tiny, epoch 1 was best
-        "lstm_3seeds": replace(base, n_seeds=3),  # average of 3 seeds: less variance in what ES keeps
-        "lstm_refit": replace(base, refit_all=True),  # ES picks the epochs, then retrain on the whole fold
-        # round 2: DA scores the sign of the conditional MEDIAN; a linear probe on the inner folds learnt
-        # reversal from sign targets (0.516) but momentum from returns (0.484)
-        "lstm_median": med,  # Huber ~ L1: fits the median
-        "lstm_signdir": replace(base, dir_term="sign"),  # wrong-sign cost ~ |yhat|, not |y| * |yhat|
+        # quality candidates: selected on the inner walk-forward (`--until 2023-06-20 --folds 3`) only
+        "lstm_lr3e-4": replace(base, learning_rate=3e-4),  # round 1
+        "lstm_3seeds": replace(base, n_seeds=3),
+        "lstm_refit": replace(base, refit_all=True),
+        "lstm_median": med,  # round 2
+        "lstm_signdir": replace(base, dir_term="sign"),
         "lstm_median_sign": replace(med, dir_term="sign"),
         "lstm_median_sign_clip2": replace(med, dir_term="sign", input_clip=2.0),
-        # round 3, on round 2's pick: learn from the freshest days too (the ES block is never fitted otherwise)
-        "lstm_median_refit": replace(med, refit_all=True),  # ES picks the epochs, then refit on the whole fold
-        "lstm_median_es5": replace(med, es_fraction=0.05),  # half as many days held out for early stopping
-        # round 4: seed variance (same config, other seeds) and a 3-seed ensemble at batch 1024 (time budget)
-        "lstm_median_seed1": replace(med, seed=1),
+        "lstm_median_refit": replace(med, refit_all=True),  # round 3
+        "lstm_median_es5": replace(med, es_fraction=0.05),
+        "lstm_median_seed1": replace(med, seed=1),  # round 4
         "lstm_median_seed2": replace(med, seed=2),
         "lstm_median_3seeds_b1024": replace(med, n_seeds=3, batch_size=1024),
+        "s_fast": fast,  # round 5 (issue 11)
+        "s_vol": replace(fast, target_scaling="vol"),
+        "s_vol_sign": replace(fast, target_scaling="vol", sign_head=1.0),
+        "s_vol_sign_3s": replace(fast, target_scaling="vol", sign_head=1.0, n_seeds=3),
     }
     if names is None:  # the ablation table; quality candidates only when named
         return {n: c for n, c in allv.items() if n not in CANDIDATES}
-    unknown = set(names) - set(allv)
-    if unknown:
-        raise ValueError(f"unknown variants {sorted(unknown)}; known: {sorted(allv)}")
-    return {n: allv[n] for n in names}
+    out = {}
+    for name in names:  # "<variant>@<seed>" = that variant with another seed (seed-spread runs)
+        base_name, _, seed = name.partition("@")
+        if base_name not in allv:
+            raise ValueError(f"unknown variant {base_name!r}; known: {sorted(allv)}")
+        out[name] = replace(allv[base_name], seed=int(seed)) if seed else allv[base_name]
+    return out
 
 
 def run_evaluation(panel: pd.DataFrame, configs: dict[str, train.TrainConfig], n_folds: int = 5,
-                   val_days: int = 120, final_fit: bool = True, log=print, checkpoint=None) -> dict:
+                   val_days: int = 120, final_fit: bool = True, log=print, checkpoint=None,
+                   score_coins: tuple[str, ...] = DEFAULT_COINS) -> dict:
     """Walk-forward every config (first one = the main model) and, right after the first, time a final
-    fit on all data. `checkpoint(report)` is called after each step so long runs leave partial reports."""
+    fit on all data. The feature cube is built once; baselines are fit once (with the first config's
+    window they score the same cells) and every variant is compared with them. `checkpoint(report)` is
+    called after each step so long runs leave partial reports."""
+    t0 = time.perf_counter()
+    cube = train.build_cube(panel)
     report = {"data": {"coins": sorted(panel["coin"].unique()), "first_day": str(panel["day"].min().date()),
-                       "last_day": str(panel["day"].max().date()), "rows": int(len(panel))},
+                       "last_day": str(panel["day"].max().date()), "rows": int(len(panel)),
+                       "served": [c for c in cube.coins if c in score_coins]},
               "feature_version": feats_mod.FEATURE_VERSION, "n_folds": n_folds, "val_days": val_days,
-              "variants": {}, "timing": {}}
-    baselines_done = False
+              "variants": {}, "timing": {"feature_cube_s": round(time.perf_counter() - t0, 1)}}
+    base_preds = None
     for name, cfg in configs.items():
         log(f"== walk-forward {name}")
-        res = validation.walk_forward(panel, cfg, n_folds=n_folds, val_days=val_days, log=log)
-        m = res.metrics
-        report["variants"][name] = {"config": asdict(cfg), "metrics": m["models"]["model"],
-                                    "bootstrap": m["bootstrap"], "folds": res.folds,
-                                    "walk_forward_seconds": round(res.seconds, 1)}
-        if not baselines_done:  # baselines do not depend on the LSTM config (same window -> same cells)
+        res = validation.walk_forward(None, cfg, n_folds=n_folds, val_days=val_days, log=log, cube=cube,
+                                      score_coins=score_coins, with_baselines=base_preds is None)
+        if base_preds is None:
+            base_preds = res.baseline_predictions
+            m = res.metrics
             report["baselines"] = {k: v for k, v in m["models"].items() if k != "model"}
             report["cells"] = {"n_cells": m["n_cells"], "n_as_of_days": m["n_as_of_days"],
                                "first_as_of": res.folds[0]["val_start"], "last_as_of": res.folds[-1]["val_end"]}
-            baselines_done = True
             # 5-day ranges of the main model on its own walk-forward residuals, beside the two baselines
             report["intervals"] = intervals.evaluate(res.predictions, panel)
+        else:  # the same cells as the baselines' (same folds and served coins) unless the window differs
+            try:
+                m = validation.score(res.predictions, base_preds)
+            except ValueError:  # other cells (e.g. a longer window near a coin's listing): baselines on these
+                res = validation.walk_forward(None, cfg, n_folds=n_folds, val_days=val_days, log=log, cube=cube,
+                                              score_coins=score_coins)
+                m = res.metrics
+        report["variants"][name] = {"config": asdict(cfg), "metrics": m["models"]["model"],
+                                    "bootstrap": m["bootstrap"], "folds": res.folds,
+                                    "walk_forward_seconds": round(res.seconds, 1)}
         report["timing"][f"walk_forward_{name}_s"] = round(res.seconds, 1)
-        log(f"   {name}: DA {m['da']:.4f}, MAE/RW {m['mae_ratio_rw']:.4f}, {res.seconds:.0f}s")
+        log(f"   {name}: DA {m['da']:.4f}, MAE/RW {m['mae_ratio_rw']:.4f}, "
+            f"constant sign {m['models']['model']['overall']['constant_sign_share']:.2f}, {res.seconds:.0f}s")
         if final_fit and "final_fit_s" not in report["timing"]:
             t0 = time.perf_counter()
-            model = train.fit(panel, panel["day"].max(), cfg)
+            model = train.fit(None, panel["day"].max(), cfg, cube=cube, label="final fit")
             report["timing"]["final_fit_s"] = round(time.perf_counter() - t0, 1)
             report["final_fit"] = {"variant": name, **model.info}
             report["timing"]["walk_forward_plus_final_fit_s"] = round(res.seconds + report["timing"]["final_fit_s"], 1)
             log(f"   final fit of {name}: {report['timing']['final_fit_s']}s")
+        report["seeds"] = seed_summary(report)
         if checkpoint:
             checkpoint(report)
     return report
+
+
+def seed_summary(report: dict) -> dict:
+    """Per variant run under several seeds ("name", "name@1", ...): mean, min and max of DA and MAE/RW."""
+    groups: dict[str, list[str]] = {}
+    for name in report["variants"]:
+        groups.setdefault(name.partition("@")[0], []).append(name)
+    out = {}
+    for base, names in groups.items():
+        if len(names) < 2:
+            continue
+        da = [report["variants"][n]["metrics"]["overall"]["da"] for n in names]
+        mr = [report["variants"][n]["metrics"]["overall"]["mae_ratio_rw"] for n in names]
+        cs = [report["variants"][n]["metrics"]["overall"]["constant_sign_share"] for n in names]
+        out[base] = {"runs": names, "da_mean": sum(da) / len(da), "da_min": min(da), "da_max": max(da),
+                     "mae_ratio_rw_mean": sum(mr) / len(mr), "mae_ratio_rw_max": max(mr),
+                     "constant_sign_max": max(cs)}
+    return out
 
 
 def _f(x, nd=4):
@@ -111,7 +154,9 @@ def render_markdown(report: dict) -> str:
     c = report["cells"]
     lines = [f"# Walk-forward evaluation ({report['feature_version']})", "",
              f"Data {report['data']['first_day']} .. {report['data']['last_day']}, coins "
-             f"{', '.join(report['data']['coins'])}. {report['n_folds']} expanding folds of {report['val_days']} "
+             f"{', '.join(report['data']['coins'])} (scored: {', '.join(report['data'].get('served', []))}; "
+             "logit / gbm_clf predict P(up) - 0.5, scaled by the fold's mean |y_h|). "
+             f"{report['n_folds']} expanding folds of {report['val_days']} "
              f"as-of days, purge 5; scored as-of days {c['first_as_of']} .. {c['last_as_of']} "
              f"({c['n_as_of_days']} days, {c['n_cells']} cell-horizons). Every row is out-of-sample, on the same cells.",
              "", "## Overall", "",
@@ -125,6 +170,13 @@ def render_markdown(report: dict) -> str:
         lines.append(f"| {name} | {_f(o['da'])} | {ci_s} | {_f(o['mae'], 5)} | {_f(o['mae_ratio_rw'])} | "
                      f"{_f(o['rmse'], 5)} | {_f(o['share_positive'], 3)} | {_f(o['pt_p'], 3)} | {_f(o['path_error'], 5)} | "
                      f"{_f(o.get('constant_sign_share'), 2)} |")
+    if report.get("seeds"):
+        lines += ["", "## Across seeds (mean [min, max])", "", "| variant | runs | DA | MAE / RW (mean, max) | "
+                  "constant sign (max) |", "|---|---|---|---|---|"]
+        for base, sm in report["seeds"].items():
+            lines.append(f"| {base} | {len(sm['runs'])} | {_f(sm['da_mean'])} [{_f(sm['da_min'])}, {_f(sm['da_max'])}]"
+                         f" | {_f(sm['mae_ratio_rw_mean'])}, {_f(sm['mae_ratio_rw_max'])} | "
+                         f"{_f(sm['constant_sign_max'], 2)} |")
     H = sorted(rows[main]["per_horizon"], key=int)
     lines += ["", "## Directional accuracy per horizon (MAE / RW in brackets)", "",
               "| model | " + " | ".join(f"h={h}" for h in H) + " |", "|---|" + "---|" * len(H)]

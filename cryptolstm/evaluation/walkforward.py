@@ -3,7 +3,9 @@ retrained per fold, every baseline fit on the same training fold and scored on t
 
 Fold k scores as-of days [s_k, e_k] with a model from `train.fit(panel, cutoff_k)` where
 cutoff_k = s_k - purge - 1: every training target ends at least `purge` days before the first
-scored day. Only cells whose 5 realised returns are known in `panel` are scored.
+scored day. Only cells whose 5 realised returns are known in `panel` are scored, and only for the
+served coins (`score_coins`); every coin of the panel (the training universe) is trained on.
+The feature cube is built once (or passed in) and every fold's fit reads its days <= cutoff.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import pandas as pd
 from cryptolstm.evaluation import baselines as base_mod
 from cryptolstm.modelling import features as feats_mod
 from cryptolstm.evaluation import metrics
+from cryptolstm.config import DEFAULT_COINS
 from cryptolstm.market import panel as panel_mod
 from cryptolstm.modelling import train, windows
 
@@ -51,22 +54,29 @@ def _long(fold: int, cube: windows.Cube, coin: np.ndarray, t: np.ndarray, cols: 
     return out
 
 
-def walk_forward(panel: pd.DataFrame, config: train.TrainConfig = train.TrainConfig(), n_folds: int | None = None,
-                 end=None, val_days: int = 120, purge: int = 5, eval_start=None, eval_end=None,
-                 with_baselines: bool = True, log=lambda *_: None) -> WalkForwardResult:
+def walk_forward(panel: pd.DataFrame | None, config: train.TrainConfig = train.TrainConfig(),
+                 n_folds: int | None = None, end=None, val_days: int = 120, purge: int = 5, eval_start=None,
+                 eval_end=None, with_baselines: bool = True, log=lambda *_: None, *,
+                 cube: windows.Cube | None = None, score_coins: tuple[str, ...] = DEFAULT_COINS,
+                 baselines=None) -> WalkForwardResult:
     """Out-of-sample predictions of `config` retrained per fold, plus baselines and metrics.
 
     Default: n_folds=5 blocks of `val_days` as-of days ending at `end` (default: the last day whose
     5 targets are known). With `eval_start` (and optionally `eval_end`) the scored window is exactly
     [eval_start, eval_end], split into n_folds (default 1) consecutive blocks — e.g. the weekly
     challenger check on the cells where the champion's live forecasts have matured.
+    `cube` (train.build_cube of the same panel) skips the feature build; `panel` may then be None.
+    Cells of coins outside `score_coins` are trained on but not scored. `baselines` defaults to
+    `baselines.default_baselines()`.
     """
     start_time = time.perf_counter()
-    panel = panel_mod.normalise(panel)
+    if cube is None:
+        cube = train.build_cube(panel_mod.normalise(panel))
     H = config.horizons
-    full = panel_mod.until(panel, panel["day"].max())
-    coins = train._vocabulary(full["coin"].unique())
-    cube = windows.build_cube(feats_mod.build_features(full), full, coins, list(feats_mod.FEATURES))
+    coins = cube.coins
+    served = np.isin(np.array(coins), list(score_coins))
+    if not served.any():
+        raise ValueError(f"none of the coins to score {list(score_coins)} is in the panel {list(coins)}")
     valid, has_close = ~np.isnan(cube.x).any(axis=2), ~np.isnan(cube.log_close)
     last_known = len(cube.days) - 1 - H
     if eval_start is not None:
@@ -82,13 +92,14 @@ def walk_forward(panel: pd.DataFrame, config: train.TrainConfig = train.TrainCon
     for k, fold in enumerate(folds):
         cutoff = cube.days[fold.cutoff]
         t0 = time.perf_counter()
-        model = train.fit(panel, cutoff, config)
+        model = train.fit(None, cutoff, config, cube=cube, label=f"fold {k + 1}/{len(folds)}")
         fit_s = time.perf_counter() - t0
         plan = windows.index_plan(valid, has_close, config.window, H, first=fold.val_start, last=fold.val_end)
-        known = plan.trainable & np.isin(np.array(coins)[plan.coin], model.coins)
+        known = plan.trainable & served[plan.coin] & np.isin(np.array(coins)[plan.coin], model.coins)
         coin, t = plan.coin[known], plan.t[known]
         realised = windows.gather_targets(cube.log_close, coin, t, H)  # [N, H]
-        mcube = cube if model.coins == coins else model.cube(full)
+        # the model's embedding ids are its own vocabulary's positions (a subset of the cube's coins)
+        mcube = cube if model.coins == coins else _reorder(cube, model.coins)
         mcoin = np.array([mcube.coins.index(coins[i]) for i in coin], dtype=np.int64)
         pred = model.predict_cells(mcube, mcoin, t)  # [N, H]
         preds.append(_long(k, cube, coin, t, {"pred_log_return": pred, "realised_log_return": realised}))
@@ -96,8 +107,8 @@ def walk_forward(panel: pd.DataFrame, config: train.TrainConfig = train.TrainCon
             tr = train.training_cells(cube, config, fold.cutoff)
             Xtr, ytr = _cells_frame(cube, tr.coin, tr.t), windows.gather_targets(cube.log_close, tr.coin, tr.t, H)
             Xev = _cells_frame(cube, coin, t)
-            bpreds.append(_long(k, cube, coin, t, {b.name: b.fit(Xtr, ytr).predict(Xev)
-                                                    for b in base_mod.default_baselines()}))
+            bset = base_mod.default_baselines() if baselines is None else baselines
+            bpreds.append(_long(k, cube, coin, t, {b.name: b.fit(Xtr, ytr).predict(Xev) for b in bset}))
         info = {"fold": k, "cutoff": str(cutoff.date()), "val_start": str(cube.days[fold.val_start].date()),
                 "val_end": str(cube.days[fold.val_end].date()), "n_cells": int(len(t)),
                 "fit_seconds": round(fit_s, 2), "epochs": model.info.get("epochs"),
@@ -110,6 +121,12 @@ def walk_forward(panel: pd.DataFrame, config: train.TrainConfig = train.TrainCon
     m = score(predictions, baseline_predictions)
     m["folds"] = fold_info
     return WalkForwardResult(predictions, baseline_predictions, m, fold_info, time.perf_counter() - start_time)
+
+
+def _reorder(cube: windows.Cube, coins: tuple[str, ...]) -> windows.Cube:
+    """The same cube with its coin axis in the order of `coins` (each must be in the cube)."""
+    idx = [cube.coins.index(c) for c in coins]
+    return windows.Cube(tuple(coins), cube.days, cube.x[idx], cube.log_close[idx])
 
 
 def _matrix(df: pd.DataFrame, col: str) -> np.ndarray:

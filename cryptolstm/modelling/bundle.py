@@ -22,7 +22,7 @@ import pandas as pd
 from cryptolstm.modelling import features as feats_mod
 from cryptolstm.market import panel as panel_mod
 from cryptolstm.modelling import windows
-from cryptolstm.modelling.scaling import RobustScaler
+from cryptolstm.modelling.scaling import RobustScaler, cell_scale
 
 BUNDLE_FORMAT = "cryptolstm-model-bundle"
 BUNDLE_VERSION = 1
@@ -38,6 +38,22 @@ def _vocabulary(coins) -> tuple[str, ...]:
     known = panel_mod.coin_index()
     present = set(coins)
     return tuple([c for c in known if c in present] + sorted(present - set(known)))
+
+
+def target_cell_scale(cube: windows.Cube, coin: np.ndarray, t: np.ndarray, config) -> np.ndarray:
+    """[N, H] factor the log-return targets of cells (coin, t) are divided by before the robust scaler:
+    1 ("robust"), or rv_30 at t * sqrt(h) ("vol"; rv_30 is a feature of day t, so known at t)."""
+    if getattr(config, "target_scaling", "robust") == "robust":
+        return np.ones((len(t), config.horizons))
+    if config.target_scaling != "vol":
+        raise ValueError(f"unknown target_scaling {config.target_scaling!r}")
+    rv = cube.x[coin, t, feats_mod.FEATURES.index("rv_30")]  # [N] raw (unscaled) feature
+    return cell_scale(rv, config.horizons)
+
+
+def _head(out) -> np.ndarray:
+    """The log-return head's output of a one- or two-headed model (the sign head is never served)."""
+    return out[0] if isinstance(out, (list, tuple)) else out
 
 
 class TrainedModel:
@@ -79,8 +95,8 @@ class TrainedModel:
             rows = np.ones(len(t), bool) if key == "*" else (coin == self.coins.index(key))
             if not rows.any():
                 continue
-            z = np.mean([m.predict([x[rows], ids[rows]], verbose=0, batch_size=1024) for m in models], axis=0)
-            out[rows] = self.scaler.unscale_targets(z)  # [n, H]
+            z = np.mean([_head(m.predict([x[rows], ids[rows]], verbose=0, batch_size=1024)) for m in models], axis=0)
+            out[rows] = self.scaler.unscale_targets(z) * target_cell_scale(cube, coin[rows], t[rows], self.config)
         return out
 
     def predict(self, panel: pd.DataFrame, as_of, coins=None) -> pd.DataFrame:

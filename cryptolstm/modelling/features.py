@@ -1,7 +1,7 @@
 """Model inputs per coin and day, from candles <= that day only.
 
-Every feature at day t is a function of the coin's candles on days <= t (and, for the two market
-features, of the other coins' candles on days <= t). Only trailing windows and forward-recursive
+Every feature at day t is a function of the coin's candles on days <= t (and, for the market and
+cross-sectional features, of the MARKET_COINS' candles on days <= t). Only trailing windows and forward-recursive
 EMAs are used: no backward filling, no centred windows, no statistic over the whole sample. Rows inside the
 warm-up (the first `WARMUP_DAYS` candles of a coin) or touched by a gap are dropped, never filled.
 
@@ -14,7 +14,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-FEATURE_VERSION = "f1-2025.1"
+from cryptolstm.config import DEFAULT_COINS
+
+FEATURE_VERSION = "f2-2026.11"  # f2: market means over MARKET_COINS only; cross-sectional xs_* columns
+# The coins the market features average, fixed HERE (not "whatever coins are in the panel"): training on
+# auxiliary coins must not change the served coins' inputs. Changing this tuple is a new FEATURE_VERSION.
+MARKET_COINS = DEFAULT_COINS
 
 RETURN_LAGS = (1, 3, 7, 14, 30)  # ret_k = log(close[t] / close[t-k])
 WARMUP_DAYS = 80  # > 3 x the longest EMA span (26): early EMA values are dropped, not used
@@ -28,7 +33,9 @@ FEATURES = (
        "macd", "macd_hist",  # (EMA12 - EMA26) / close, and its difference to its EMA9
        "dist_ma20",  # log(close / trailing 20-day mean close)
        "dow_sin", "dow_cos",  # day of week of t on the unit circle
-       "mkt_ret_1", "mkt_ret_7"]  # mean ret_1 / ret_7 over the coins that have that day
+       "mkt_ret_1", "mkt_ret_7",  # mean ret_1 / ret_7 over the MARKET_COINS that have that day
+       "xs_ret_1", "xs_ret_7",  # the coin's ret_k minus mkt_ret_k (its move relative to the market)
+       "xs_rank_7"]  # share of MARKET_COINS (that day) with a lower ret_7, mapped to [-1, 1]
 )
 
 
@@ -78,14 +85,35 @@ def complete_calendar(panel: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)[["coin", "day", "open", "high", "low", "close", "volume"]]
 
 
+def _rank_against(out: pd.DataFrame, market: pd.DataFrame, col: str) -> np.ndarray:
+    """Per row: 2 * (share of that day's market-coin values strictly below the row's, + half the ties) - 1.
+    Uses only the day's MARKET_COINS values, so an auxiliary coin in the panel changes no other row."""
+    ref = market[["day", col]].dropna()
+    rank = np.full(len(out), np.nan)
+    groups = ref.groupby("day")[col]
+    sorted_ref = {d: np.sort(v.to_numpy()) for d, v in groups}
+    days, vals = out["day"].to_numpy(), out[col].to_numpy()
+    for i, (d, v) in enumerate(zip(days, vals)):
+        r = sorted_ref.get(pd.Timestamp(d))
+        if r is None or not np.isfinite(v):
+            continue
+        below, upto = np.searchsorted(r, v, "left"), np.searchsorted(r, v, "right")
+        rank[i] = 2.0 * (below + 0.5 * (upto - below)) / len(r) - 1.0
+    return rank
+
+
 def build_features(panel: pd.DataFrame) -> pd.DataFrame:
     """[coin, day, *FEATURES] for every (coin, day) whose features are all defined; float64."""
     full = complete_calendar(panel)
     feats = [_coin_features(g) for _, g in full.groupby("coin", sort=True)]
     out = pd.concat([full[["coin", "day"]]] + ([pd.concat(feats)] if feats else []), axis=1)
-    # market features: per day, the mean over coins whose own return is defined that day
+    # market features: per day, the mean over the MARKET_COINS whose own return is defined that day
+    market = out[out["coin"].isin(MARKET_COINS)]
     for k in (1, 7):
         col = f"ret_{k}"
-        out[f"mkt_ret_{k}"] = out.groupby("day")[col].transform("mean") if len(out) else []
+        mean = market.groupby("day")[col].mean()  # NaN-skipping mean, in a fixed (sorted-coin) order
+        out[f"mkt_ret_{k}"] = out["day"].map(mean).to_numpy(dtype=np.float64) if len(out) else []
+        out[f"xs_ret_{k}"] = out[col] - out[f"mkt_ret_{k}"]
+    out["xs_rank_7"] = _rank_against(out, market, "ret_7") if len(out) else []
     out = out.dropna().reset_index(drop=True)
     return out[["coin", "day"] + FEATURES]

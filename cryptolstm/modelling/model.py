@@ -12,8 +12,8 @@ ARCHS = ("lstm", "bilstm", "cnn_lstm")
 
 def build_model(arch: str, *, window: int, n_features: int, n_coins: int, horizons: int = 5,
                 lstm_units: tuple[int, int] = (128, 64), dense_units: int = 64, dropout: float = 0.2,
-                embed_dim: int = 4, conv_filters: int = 32, conv_kernel: int = 3):
-    """An uncompiled keras.Model([x, coin]) -> y for `arch` in ARCHS."""
+                embed_dim: int = 4, conv_filters: int = 32, conv_kernel: int = 3, sign_head: bool = False):
+    """An uncompiled keras.Model([x, coin]) -> y for `arch` in ARCHS; with `sign_head` -> [y, sign logits]."""
     import keras
     from keras import layers
 
@@ -41,4 +41,7 @@ def build_model(arch: str, *, window: int, n_features: int, n_coins: int, horizo
     h = layers.Concatenate(name="join")([h, e])  # [B, u2 + E]
     h = layers.Dense(dense_units, activation="relu", name="dense")(h)  # [B, dense]
     y = layers.Dense(horizons, name="head")(h)  # [B, H]
+    if sign_head:  # multi-task: logits of P(y_h > 0) from the same summary; only `head` is ever served
+        s = layers.Dense(horizons, name="sign_head")(h)  # [B, H]
+        return keras.Model([x_in, coin_in], [y, s], name=f"cryptolstm_{arch}_sign")
     return keras.Model([x_in, coin_in], y, name=f"cryptolstm_{arch}")

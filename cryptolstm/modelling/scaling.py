@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+VOL_FLOOR = 0.005  # daily volatility floor of the per-cell target scale (no division by a near-zero rv_30)
+
 
 @dataclass(frozen=True)
 class RobustScaler:
@@ -65,3 +67,9 @@ class RobustScaler:
     def from_dict(cls, d: dict) -> "RobustScaler":
         return cls(np.asarray(d["center"], dtype=np.float64), np.asarray(d["scale"], dtype=np.float64),
                    np.asarray(d["target_scale"], dtype=np.float64), float(d["clip"]))
+
+
+def cell_scale(rv_30: np.ndarray, horizons: int) -> np.ndarray:
+    """[N] trailing 30-day daily volatility at t (known at t) -> [N, H] per-cell target scale rv_30 * sqrt(h)."""
+    vol = np.maximum(np.asarray(rv_30, dtype=np.float64), VOL_FLOOR)  # [N]
+    return vol[:, None] * np.sqrt(np.arange(1, horizons + 1))[None, :]  # [N, H]

@@ -5,10 +5,16 @@ training fold.
 Example:
     model = fit(load_csv_dir(path), date(2025, 2, 1), TrainConfig())
     model.predict(panel, date(2025, 2, 20))
+
+A caller that fits many cutoffs on one history (the walk-forward, the weekly retrain) builds the
+feature cube once (`build_cube(panel)`) and passes it as `cube=`; fit then uses its days <= cutoff
+only, which equals the cube of the truncated panel because every feature is trailing (leakage tests).
+The tuning history of these settings is in docs/evaluation.md.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import replace
 
@@ -20,9 +26,24 @@ from cryptolstm.market import panel as panel_mod
 from cryptolstm.modelling import windows
 from cryptolstm.modelling.scaling import RobustScaler
 from cryptolstm.config import TrainConfig
-from cryptolstm.modelling.bundle import TrainedModel, _vocabulary
+from cryptolstm.modelling.bundle import TrainedModel, _vocabulary, target_cell_scale
 
-__all__ = ["TrainConfig", "TrainedModel", "fit", "training_cells"]
+__all__ = ["TrainConfig", "TrainedModel", "build_cube", "fit", "training_cells"]
+
+log = logging.getLogger("cryptolstm.training")
+
+
+def build_cube(panel: pd.DataFrame) -> windows.Cube:
+    """The feature cube of a whole candle panel, coins in the stable vocabulary order (build once, fit many)."""
+    f = feats_mod.build_features(panel)
+    return windows.build_cube(f, panel, _vocabulary(panel["coin"].unique()), list(feats_mod.FEATURES))
+
+
+def _cube_until(cube: windows.Cube, cut: int) -> windows.Cube:
+    """Days 0..cut of `cube`, and only the coins with a candle in them (the vocabulary of that history)."""
+    keep = [i for i in range(len(cube.coins)) if (~np.isnan(cube.log_close[i, : cut + 1])).any()]
+    return windows.Cube(tuple(cube.coins[i] for i in keep), cube.days[: cut + 1],
+                        cube.x[keep, : cut + 1], cube.log_close[keep, : cut + 1])
 
 
 def training_cells(cube: windows.Cube, config: TrainConfig, target_until: int) -> windows.Plan:
@@ -46,29 +67,37 @@ def _early_stopping_split(cube: windows.Cube, config: TrainConfig, cut: int):
     return fit_cells, windows.Plan(cells.coin[es], cells.t[es], cells.trainable[es])
 
 
-def _train_one(x, coin, y, x_es, coin_es, y_es, config: TrainConfig, seed: int, n_coins: int):
+def _train_one(x, coin, y, x_es, coin_es, y_es, config: TrainConfig, seed: int, n_coins: int, label: str = "fit"):
     """One seeded Keras model; returns (model, epochs run, best epoch = the one whose weights it keeps)."""
     import keras
     import tensorflow as tf
 
     from cryptolstm.modelling.losses import direction_aware_huber
     from cryptolstm.modelling.model import build_model
+    from cryptolstm.modelling.progress import epoch_logger
 
     keras.utils.set_random_seed(seed)
+    two_heads = config.sign_head > 0
     model = build_model(config.arch, window=config.window, n_features=x.shape[-1], n_coins=n_coins,
                         horizons=config.horizons, lstm_units=tuple(config.lstm_units),
-                        dense_units=config.dense_units, dropout=config.dropout, embed_dim=config.embed_dim)
-    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate),
-                  loss=direction_aware_huber(config.huber_delta, config.dir_lambda, config.horizon_weights,
-                                             config.dir_term))
+                        dense_units=config.dense_units, dropout=config.dropout, embed_dim=config.embed_dim,
+                        sign_head=two_heads)
+    huber = direction_aware_huber(config.huber_delta, config.dir_lambda, config.horizon_weights, config.dir_term)
+    if two_heads:  # the Huber head is the forecast; the logistic sign head only shapes the shared layers
+        model.compile(optimizer=keras.optimizers.Adam(config.learning_rate),
+                      loss=[huber, keras.losses.BinaryCrossentropy(from_logits=True)],
+                      loss_weights=[1.0, float(config.sign_head)])
+        y, y_es = (y, (y > 0).astype(np.float32)), (y_es, (y_es > 0).astype(np.float32))  # ([N, H], [N, H])
+    else:
+        model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=huber)
     # Batch order is permuted WITHIN the fitting cells only (seeded, reshuffled each epoch): every one
     # of them lies in the past of the purged early-stopping block and of any scored day, so this mixes
     # regimes inside the training fold without moving any information across the temporal split.
     ds = (tf.data.Dataset.from_tensor_slices(((x, coin), y))
           .shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
           .batch(config.batch_size).prefetch(2))
-    callbacks, val = [], None
-    if len(y_es):
+    callbacks, val = [epoch_logger(label, config.max_epochs, log)], None
+    if len(y_es if not two_heads else y_es[0]):
         val = ((x_es, coin_es), y_es)
         callbacks.append(keras.callbacks.EarlyStopping(patience=config.patience, restore_best_weights=True))
     hist = model.fit(ds, validation_data=val, epochs=config.max_epochs, callbacks=callbacks,
@@ -78,33 +107,44 @@ def _train_one(x, coin, y, x_es, coin_es, y_es, config: TrainConfig, seed: int, 
     return model, len(hist.history["loss"]), int(np.argmin(hist.history["val_loss"])) + 1
 
 
-def fit(panel: pd.DataFrame, cutoff, config: TrainConfig = TrainConfig()) -> TrainedModel:
+def fit(panel: pd.DataFrame | None, cutoff, config: TrainConfig = TrainConfig(), *,
+        cube: windows.Cube | None = None, label: str = "fit") -> TrainedModel:
     """Train on as-of days t with t + H <= cutoff. Rows after `cutoff` are dropped before anything is
-    computed, so nothing from after the cutoff can reach the model, its scaler or its early stopping."""
+    computed, so nothing from after the cutoff can reach the model, its scaler or its early stopping.
+
+    `cube` (from `build_cube`, on any longer history) replaces `panel`: only its days <= cutoff are used.
+    `label` prefixes the per-epoch progress lines logged to 'cryptolstm.training'."""
     if config.horizons != 5:
         raise ValueError("the modelling law fixes 5 horizons")
     start = time.perf_counter()
     cutoff_day = panel_mod.to_day(cutoff)
-    hist = panel_mod.until(panel, cutoff_day)
-    if len(hist) == 0:
+    if cube is None:
+        hist = panel_mod.until(panel, cutoff_day)
+        if len(hist) == 0:
+            raise ValueError(f"no candles on or before {cutoff_day.date()}")
+        cube = build_cube(hist)
+    last = cube.last_index_on_or_before(cutoff_day)
+    if last < 0:
         raise ValueError(f"no candles on or before {cutoff_day.date()}")
-    coins = _vocabulary(hist["coin"].unique())
-    f = feats_mod.build_features(hist)
-    cube = windows.build_cube(f, hist, coins, list(feats_mod.FEATURES))
+    cube = _cube_until(cube, last)
+    coins = cube.coins
     cut = cube.last_index_on_or_before(cutoff_day)
     fit_cells, es_cells = _early_stopping_split(cube, config, cut)
     all_cells = training_cells(cube, config, cut)  # fit + purge gap + early-stopping cells (for refit_all)
     if len(fit_cells.t) == 0:
         raise ValueError("no fitting cells left before the early-stopping block")
     H, T = config.horizons, config.window
-    scaler = RobustScaler.fit(f[list(feats_mod.FEATURES)].to_numpy(),
-                              windows.gather_targets(cube.log_close, fit_cells.coin, fit_cells.t, H),
-                              clip=config.input_clip)
+    rows = cube.x[~np.isnan(cube.x).any(axis=2)]  # [R, F] every complete feature row up to the cutoff
+
+    def targets(cells):  # [N, H] log returns, divided by the per-cell scale of `target_scaling`
+        y = windows.gather_targets(cube.log_close, cells.coin, cells.t, H)
+        return y / target_cell_scale(cube, cells.coin, cells.t, config)
+
+    scaler = RobustScaler.fit(rows, targets(fit_cells), clip=config.input_clip)
 
     def arrays(cells):
         x = scaler.transform(windows.gather_windows(cube.x, cells.coin, cells.t, T))  # [N, T, F]
-        y = scaler.scale_targets(windows.gather_targets(cube.log_close, cells.coin, cells.t, H))  # [N, H]
-        return x, cells.coin.astype(np.int32), y
+        return x, cells.coin.astype(np.int32), scaler.scale_targets(targets(cells))  # [N, H]
 
     groups = {"*": None} if not config.per_coin else {c: i for i, c in enumerate(coins)}
     members, epochs, refit_epochs = {}, [], []
@@ -117,11 +157,13 @@ def fit(panel: pd.DataFrame, cutoff, config: TrainConfig = TrainConfig()) -> Tra
         members[key] = []
         for i in range(config.n_seeds):
             seed = config.seed + 1000 * i
-            m, n, best = _train_one(x, c, y, xe, ce, ye, config, seed, len(coins))
+            tag = f"{label}" + (f" coin {key}" if idx is not None else "") + \
+                (f" member {i + 1}/{config.n_seeds}" if config.n_seeds > 1 else "")
+            m, n, best = _train_one(x, c, y, xe, ce, ye, config, seed, len(coins), tag)
             if config.refit_all and len(ye):
                 xa, ca, ya = arrays(all_cells if idx is None else _subset(all_cells, idx))
                 m, _, _ = _train_one(xa, ca, ya, xe[:0], ce[:0], ye[:0], replace(config, max_epochs=best),
-                                     seed, len(coins))
+                                     seed, len(coins), tag + " refit")
                 refit_epochs.append(best)
             members[key].append(m)
             epochs.append(n)
@@ -131,6 +173,8 @@ def fit(panel: pd.DataFrame, cutoff, config: TrainConfig = TrainConfig()) -> Tra
             "last_target_day": str(cube.days[max(fit_cells.t.max(), es_cells.t.max(initial=-1)) + H].date())}
     if config.refit_all:
         info["refit_epochs"] = refit_epochs
+    log.info("%s: cutoff %s, %d fitting windows, epochs %s, %.1fs", label, cutoff_day.date(),
+             info["n_fit_windows"], epochs, info["train_seconds"])
     return TrainedModel(members, scaler, config, feats_mod.FEATURE_VERSION, cutoff_day.date(), coins, info)
 
 

@@ -48,6 +48,20 @@ def test_sklearn_baselines_fit_on_real_features():
 
 def test_default_set_has_every_required_kind():
     names = [b.name for b in baselines.default_baselines()]
-    assert {"random_walk", "always_up", "ridge", "gbm"} <= set(names)
+    assert {"random_walk", "always_up", "ridge", "gbm", "logit", "gbm_clf"} <= set(names)
     assert sum(n.startswith("momentum_") for n in names) >= 2
     assert sum(n.startswith("reversal_") for n in names) >= 2
+
+
+def test_sign_classifiers_learn_a_sign_and_predict_probability_minus_half():
+    f = features.build_features(synthetic_panel())
+    rng = np.random.default_rng(1)
+    signal = np.sign(f["ret_1"].to_numpy())  # next move continues yesterday's sign, with noise
+    y = np.column_stack([0.01 * h * (signal + rng.normal(0, 0.5, len(f))) for h in range(1, 6)])
+    for b in (baselines.LogisticBaseline(), baselines.GradientBoostingClassifierBaseline(max_iter=30)):
+        b.fit(f, y)
+        p_up, pred = b.prob_up(f), b.predict(f)
+        assert pred.shape == (len(f), 5) and ((p_up >= 0) & (p_up <= 1)).all()
+        # signed prediction = (P(up) - 0.5) x mean |y_h|: same sign as P(up) - 1/2, return-sized
+        np.testing.assert_allclose(pred, (p_up - 0.5) * np.mean(np.abs(y), axis=0))
+        assert np.mean(np.sign(pred[:, 0]) == np.sign(y[:, 0])) > 0.75

@@ -13,7 +13,47 @@ def test_columns_and_no_missing_values():
     f = features.build_features(synthetic_panel())
     assert list(f.columns) == ["coin", "day"] + features.FEATURES
     assert np.isfinite(f[features.FEATURES].to_numpy()).all()
-    assert isinstance(features.FEATURE_VERSION, str) and features.FEATURE_VERSION
+
+
+
+# The column list each feature version stands for: changing FEATURES without a new FEATURE_VERSION fails here
+# (a stored model would silently receive other inputs under the same version).
+COLUMNS_OF_VERSION = {
+    "f2-2026.11": ["ret_1", "ret_3", "ret_7", "ret_14", "ret_30", "rv_7", "rv_30", "hl_range", "clv", "vol_rel",
+                   "rsi_14", "macd", "macd_hist", "dist_ma20", "dow_sin", "dow_cos", "mkt_ret_1", "mkt_ret_7",
+                   "xs_ret_1", "xs_ret_7", "xs_rank_7"],
+}
+
+
+def test_the_feature_version_names_the_column_list():
+    assert features.FEATURES == COLUMNS_OF_VERSION[features.FEATURE_VERSION]
+    assert features.MARKET_COINS == ("BTC", "ETH", "BNB", "XRP", "ADA", "SOL", "DOGE", "LTC", "LINK")
+
+
+def test_served_coins_features_are_bit_identical_with_and_without_auxiliary_coins():
+    served = synthetic_panel(("BTC", "ETH", "SOL"), days=300)
+    aux = synthetic_panel(("ATOM", "XMR"), days=300, seed=5, late_start={"XMR": 40})
+    aux = aux[~((aux.coin == "XMR") & (aux.day > pd.Timestamp("2020-08-01")))]  # a coin that stops trading
+    alone = features.build_features(served)
+    mixed = features.build_features(pd.concat([served, aux], ignore_index=True))
+    assert set(mixed["coin"]) == {"BTC", "ETH", "SOL", "ATOM", "XMR"}
+    mine = mixed[mixed["coin"].isin(["BTC", "ETH", "SOL"])].reset_index(drop=True)
+    pd.testing.assert_frame_equal(alone, mine, check_exact=True)
+    # the auxiliary rows are measured against the same market (served coins), not against themselves
+    day = mixed["day"].max()
+    on_day = mixed[mixed["day"] == day].set_index("coin")
+    assert on_day.loc["ATOM", "mkt_ret_1"] == on_day.loc["BTC", "mkt_ret_1"]
+    assert np.isclose(on_day.loc["BTC", "mkt_ret_1"], np.mean(on_day.loc[["BTC", "ETH", "SOL"], "ret_1"]))
+    assert not np.isclose(on_day.loc["BTC", "mkt_ret_1"], np.mean(on_day["ret_1"]))
+
+
+def test_cross_sectional_features():
+    f = features.build_features(synthetic_panel(("BTC", "ETH", "SOL"), days=300))
+    day = f[f["day"] == f["day"].max()].set_index("coin")
+    assert np.allclose(day["xs_ret_7"], day["ret_7"] - day["mkt_ret_7"])
+    assert sorted(day["xs_rank_7"].round(6)) == sorted(np.round([2 * (0.5 / 3) - 1, 2 * (1.5 / 3) - 1,
+                                                                 2 * (2.5 / 3) - 1], 6))
+    assert day["xs_rank_7"].idxmax() == day["ret_7"].idxmax()
 
 
 def test_warm_up_rows_are_dropped_not_filled():
