@@ -337,8 +337,7 @@ class TrainConfig:
     embed_dim: int = 4  # size of the coin-id embedding joined to the sequence summary
     # loss: Huber on scaled returns + dir_lambda * relu(-d * yhat), d = y ("product") or sign(y) ("sign");
     # dir_lambda = 0 is plain Huber (see losses.py for why the two forms differ)
-    huber_delta: float = 1.0  # in robust target-scale units. Not 0.1: that fits the median, which is ~0, and the
-    #                           model's sign then ignores its input (docs/evaluation.md, round 2 withdrawn)
+    huber_delta: float = 1.0  # in robust target-scale units (why not 0.1: docs/evaluation.md, "Round 2 withdrawn")
     dir_lambda: float = 0.5  # weight of the wrong-sign term (0 = plain Huber ablation)
     dir_term: str = "product"  # "product": cost ~ |y| * |yhat|; "sign": cost ~ |yhat|, every cell's direction counts alike
     input_clip: float = 6.0  # scaled inputs are clipped to +-input_clip robust units (one crash day cannot dominate)
@@ -350,11 +349,9 @@ class TrainConfig:
     horizon_weights: tuple[float, ...] | None = None  # per-horizon loss weights; None = equal
     # optimisation
     learning_rate: float = 1e-3  # Adam
-    batch_size: int = 512  # 512: ~20 % faster per epoch than 256 on this CPU, same quality
+    batch_size: int = 512  # cells per gradient step
     max_epochs: int = 20  # upper bound; early stopping usually ends sooner
-    patience: int = 1  # epochs without early-stopping-loss improvement before stopping; 1, not 3: on the
-    #                    5 walk-forward folds the best epoch was 1-2 and epochs 3+ never improved, so 3 only
-    #                    burnt ~2 epochs per fit (same restored weights, ~40 % less time; docs/evaluation.md)
+    patience: int = 1  # epochs without early-stopping-loss improvement before stopping (docs/evaluation.md, "Speed")
     es_fraction: float = 0.1  # share of the training fold's as-of days, at its END, used for early stopping
     purge: int = PURGE_DAYS  # days between the last fitting target and the first early-stopping day
     seed: int = 0  # seeds Keras/TF/NumPy and the within-fold batch order

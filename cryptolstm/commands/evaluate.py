@@ -36,9 +36,18 @@ def _panel(args: argparse.Namespace):
     return p
 
 
+def _progress_to_stderr() -> None:
+    """Per-fold and per-epoch training lines ('cryptolstm.training') on stderr, for long runs."""
+    import logging
+
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s")
+    logging.getLogger("cryptolstm.training").setLevel(logging.INFO)
+
+
 def _evaluate(args: argparse.Namespace) -> None:
     from cryptolstm.evaluation import report as evaluate
 
+    _progress_to_stderr()
     names = args.variants.split(",") if args.variants else None
     if args.seeds and names:  # every named variant under each seed: "v", "v@1", "v@2"
         seeds = [int(x) for x in args.seeds.split(",")]
@@ -58,6 +67,7 @@ def _bench(args: argparse.Namespace) -> None:
     from cryptolstm.modelling import train
     from cryptolstm.evaluation import walkforward as validation
 
+    _progress_to_stderr()
     panel = _panel(args)
     cfg = train.TrainConfig()
     t0 = time.perf_counter()

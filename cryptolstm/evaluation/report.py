@@ -32,7 +32,7 @@ FAST = dict(window=20, lstm_units=(32, 16), dense_units=16, batch_size=1024, pat
 
 def variants(names=None) -> dict[str, train.TrainConfig]:
     """Named configurations: the default LSTM, the ablations, and the quality candidates of each tuning round.
-    Which round tried what, why, and what it measured: docs/evaluation.md ("Rounds")."""
+    Which round tried what, why, and what it measured: docs/evaluation.md (rounds 1-5)."""
     base = train.TrainConfig()
     med = replace(base, huber_delta=0.1)  # withdrawn round-2 pick (a constant-sign model)
     fast = replace(base, **FAST)

@@ -97,10 +97,68 @@ def test_ablations_train_and_predict(panel, overrides):
     TrainedModel.from_bytes(m.to_bytes())
 
 
-def test_tiny_preset_is_small():
-    t = TrainConfig.tiny()
-    assert t.max_epochs <= 3 and t.lstm_units[0] <= 16
-    assert replace(t, seed=3).seed == 3
+def test_tiny_preset_is_small_and_keeps_the_default_loss_and_targets():
+    t, d = TrainConfig.tiny(), TrainConfig()
+    assert t.max_epochs <= 3 and t.lstm_units[0] <= 16 and t.window <= 20
+    # tiny shrinks the network only: what the e2e tests serve learns like the default does
+    for name in ("huber_delta", "dir_lambda", "dir_term", "target_scaling", "sign_head", "horizons", "purge"):
+        assert getattr(t, name) == getattr(d, name), name
+    assert TrainConfig.tiny(seed=3) == replace(t, seed=3) != t
+
+
+def test_fit_on_a_prebuilt_cube_equals_fit_on_the_panel(panel, model):
+    from cryptolstm.modelling.train import build_cube
+
+    longer = build_cube(panel)  # the whole history, built once: fit must use its days <= the cutoff only
+    again = fit(None, CUTOFF.date(), TrainConfig.tiny(window=20), cube=longer)
+    assert again.coins == model.coins and again.info["n_fit_windows"] == model.info["n_fit_windows"]
+    for a, b in zip(model.members["*"][0].get_weights(), again.members["*"][0].get_weights()):
+        assert np.array_equal(a, b)
+    assert np.array_equal(model.scaler.center, again.scaler.center)
+    assert np.array_equal(model.scaler.target_scale, again.scaler.target_scale)
+
+
+def test_training_progress_is_logged_per_epoch(panel, caplog):
+    import logging
+
+    with caplog.at_level(logging.INFO, logger="cryptolstm.training"):
+        fit(panel, CUTOFF, TrainConfig.tiny(window=20, max_epochs=2, patience=5), label="fold 2/5")
+    lines = [r.getMessage() for r in caplog.records if r.name == "cryptolstm.training"]
+    assert any(m.startswith("fold 2/5 epoch 1/2: ") and "val_loss" in m for m in lines)
+    assert any(m.startswith("fold 2/5 epoch 2/2: ") for m in lines)
+    assert any(m.startswith("fold 2/5: cutoff 2020-11-30") for m in lines)
+
+
+def test_vol_scaled_targets_and_sign_head_train_and_serve_the_return_head(panel):
+    from cryptolstm.modelling.bundle import target_cell_scale
+
+    m = fit(panel, CUTOFF, TrainConfig.tiny(window=20, target_scaling="vol", sign_head=1.0))
+    assert len(m.members["*"][0].outputs) == 2  # the return head and the sign head
+    p = m.predict(panel, "2021-01-20")
+    assert len(p) == 15 and np.isfinite(p["pred_log_return"]).all()
+    # the served number is the return head, scaled back by rv_30 at t * sqrt(h)
+    cube = m.cube(panel)
+    t = np.full(3, cube.day_index("2021-01-20"))
+    scale = target_cell_scale(cube, np.arange(3), t, m.config)
+    rv = features.build_features(panel).set_index(["coin", "day"]).loc[("ETH", pd.Timestamp("2021-01-20")), "rv_30"]
+    assert np.allclose(scale[1], max(rv, 0.005) * np.sqrt(np.arange(1, 6)))
+    x = m.scaler.transform(cube.x[np.arange(3)[:, None], t[:, None] + np.arange(-19, 1)[None, :]])
+    head = m.members["*"][0].predict([x, np.arange(3, dtype=np.int32)], verbose=0)[0]
+    np.testing.assert_allclose(p["pred_log_return"].to_numpy().reshape(3, 5),
+                               m.scaler.unscale_targets(head) * scale, rtol=1e-5)
+    again = TrainedModel.from_bytes(m.to_bytes())
+    pd.testing.assert_frame_equal(p, again.predict(panel, "2021-01-20"), check_exact=True)
+
+
+def test_a_model_of_an_older_universe_serves_a_panel_with_more_coins(panel, model):
+    more = pd.concat([panel, synthetic_panel(("ATOM", "XMR"), days=400, seed=9, late_start={})],
+                     ignore_index=True)
+    assert model.coins == ("BTC", "ETH", "SOL")  # the vocabulary it was trained on
+    pd.testing.assert_frame_equal(model.predict(more, "2021-01-20"), model.predict(panel, "2021-01-20"),
+                                  check_exact=True)
+    # and a model trained on the wider universe keeps the served coins' stable ids first
+    wide = fit(more, CUTOFF, TrainConfig.tiny(window=20, max_epochs=1))
+    assert wide.coins == ("BTC", "ETH", "SOL", "ATOM", "XMR")
 
 
 def test_refit_all_learns_the_early_stopping_block_but_nothing_after_the_cutoff(panel, model):

@@ -14,8 +14,9 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def panel():
-    return synthetic_panel(("BTC", "ETH", "SOL"), days=420)
+def panel():  # three served coins and one auxiliary coin (trained on, never scored)
+    return pd.concat([synthetic_panel(("BTC", "ETH", "SOL"), days=420),
+                      synthetic_panel(("ATOM",), days=420, seed=4)], ignore_index=True)
 
 
 @pytest.fixture(scope="module")
@@ -53,9 +54,22 @@ def test_baselines_scored_on_the_same_cells_and_metrics_json(result):
     m = result.metrics
     json.dumps(m)
     assert 0 <= m["da"] <= 1
-    assert {"random_walk", "always_up", "ridge", "gbm", "momentum_1", "reversal_1"} <= set(m["models"])
+    assert {"random_walk", "always_up", "ridge", "gbm", "logit", "gbm_clf", "momentum_1", "reversal_1"} <= set(m["models"])
+    assert set(result.predictions["coin"]) == {"BTC", "ETH", "SOL"}  # ATOM is trained on, not scored
+    assert m["models"]["model"]["overall"]["constant_sign_share"] < 1  # tiny profile: signs depend on the input
     assert set(m["bootstrap"]) == {"overall", "1", "2", "3", "4", "5"}
     assert m["models"]["random_walk"]["overall"]["da"] == 0.5
+
+
+def test_the_fold_models_learn_from_the_auxiliary_coin(result, panel):
+    from cryptolstm.modelling.train import build_cube, fit
+
+    cube = build_cube(panel)
+    cutoff = result.folds[0]["cutoff"]
+    m = fit(None, cutoff, TrainConfig.tiny(window=15), cube=cube)
+    assert m.coins == ("BTC", "ETH", "SOL", "ATOM")
+    only = fit(panel[panel.coin != "ATOM"], cutoff, TrainConfig.tiny(window=15))
+    assert m.info["n_fit_windows"] > only.info["n_fit_windows"]
 
 
 def test_explicit_evaluation_window(panel):
