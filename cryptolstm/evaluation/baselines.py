@@ -197,3 +197,10 @@ def default_baselines() -> list:
     """The baseline set printed next to every LSTM result: naive rules, two regressors, two sign classifiers."""
     return ([RandomWalk(), AlwaysUp()] + [Momentum(k) for k in (1, 3, 7)] + [Reversal(k) for k in (1, 3, 7)]
             + [RidgeBaseline(), GradientBoostingBaseline(), LogisticBaseline(), GradientBoostingClassifierBaseline()])
+
+
+def challenger_baselines() -> list:
+    """The weekly challenger's set: the naive rules and both sign classifiers (the regressors are left to
+    `cryptolstm evaluate`; they never beat the classifiers and cost as much)."""
+    return ([RandomWalk(), AlwaysUp(), Momentum(7), Reversal(7), LogisticBaseline(),
+             GradientBoostingClassifierBaseline()])

@@ -170,3 +170,10 @@ def score(predictions: pd.DataFrame, baseline_predictions: pd.DataFrame, n_boot:
         best = max(names, key=lambda n: out["models"][n]["overall"]["da"])
         out["best_baseline"] = {"name": best, "da": out["models"][best]["overall"]["da"]}
     return out
+
+
+def baseline_table(metrics: dict) -> dict:
+    """{baseline: {da, mae_ratio_rw, share_positive, constant_sign_share}} from `score`'s metrics (JSON-able;
+    what the weekly challenger's registry metrics carry beside the model's own)."""
+    keys = ("da", "mae_ratio_rw", "share_positive", "constant_sign_share")
+    return {name: {k: m["overall"].get(k) for k in keys} for name, m in metrics["models"].items() if name != "model"}
