@@ -82,7 +82,8 @@ def forecast(dsn: str, as_of: date, run_id: str, config: PipelineConfig | None =
 
     config = config or PipelineConfig.from_env()
     return forecast_as_of(dsn, as_date(as_of), run_id, stale_after_days=config.stale_after_days,
-                          provisional=config.provisional, expire_after_days=config.alerts.expire_after_days)
+                          provisional=config.provisional, expire_after_days=config.alerts.expire_after_days,
+                          served=Settings.from_env().market.coins)
 
 
 def score(dsn: str, as_of: date) -> dict:

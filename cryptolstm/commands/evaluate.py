@@ -66,14 +66,16 @@ def _evaluate(args: argparse.Namespace) -> None:
 def _bench(args: argparse.Namespace) -> None:
     from cryptolstm.modelling import train
     from cryptolstm.evaluation import walkforward as validation
+    from cryptolstm.evaluation.baselines import challenger_baselines
 
     _progress_to_stderr()
     panel = _panel(args)
     cfg = train.TrainConfig()
     t0 = time.perf_counter()
     cube = train.build_cube(panel)  # once, as the weekly run does
-    res = validation.walk_forward(None, cfg, n_folds=args.folds, val_days=args.val_days, log=print,
-                                  with_baselines=False, cube=cube, score_coins=Settings.from_env().market.coins)
+    res = validation.walk_forward(None, cfg, n_folds=args.folds, val_days=args.val_days, log=print, cube=cube,
+                                  score_coins=Settings.from_env().market.coins,
+                                  baselines=challenger_baselines())  # what the weekly challenger fits too
     t1 = time.perf_counter()
     model = train.fit(None, panel["day"].max(), cfg, cube=cube, label="final fit")
     t2 = time.perf_counter()
@@ -81,6 +83,8 @@ def _bench(args: argparse.Namespace) -> None:
     print(f"walk-forward {args.folds} folds: {t1 - t0:.1f}s (DA {res.metrics['da']:.4f}); final fit: {t2 - t1:.1f}s "
           f"(epochs {model.info['epochs']}, {model.info['n_fit_windows']} windows)")
     print(f"TOTAL walk-forward + final fit: {t2 - t0:.1f}s (target <= 600s)")
+    print("baselines on the same cells: " + ", ".join(f"{n} {m['da']:.4f}" for n, m in
+                                                       validation.baseline_table(res.metrics).items()))
 
 
 def register(sub: argparse._SubParsersAction) -> None:

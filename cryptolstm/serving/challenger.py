@@ -13,7 +13,7 @@ from datetime import date, datetime
 
 from cryptolstm import storage
 from cryptolstm.calendar import as_date, evaluation_window, training_cutoff
-from cryptolstm.config import PipelineConfig
+from cryptolstm.config import PipelineConfig, Settings
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ def train_challenger(dsn: str, end: datetime, config: PipelineConfig, log_fn=log
 
     A rerun of the same interval finds the model already registered and returns it unchanged.
     """
-    from cryptolstm.evaluation import walkforward
+    from cryptolstm.evaluation import baselines, walkforward
     from cryptolstm.market import panel as panel_mod
     from cryptolstm.modelling import features, train
     from cryptolstm.serving import registry
@@ -48,16 +48,19 @@ def train_challenger(dsn: str, end: datetime, config: PipelineConfig, log_fn=log
     if len(panel) == 0:
         raise ValueError(f"no candles up to {cutoff}: ingest history first")
     eval_start, eval_end = evaluation_window(week_end, config)
-    wf = walkforward.walk_forward(panel, tc, n_folds=config.wf_folds, eval_start=eval_start, eval_end=eval_end,
-                                  with_baselines=False, log=log_fn)
-    model = train.fit(panel, cutoff, tc)
+    cube = train.build_cube(panel)  # features once for the whole weekly run (every fold + the final fit)
+    wf = walkforward.walk_forward(None, tc, n_folds=config.wf_folds, eval_start=eval_start, eval_end=eval_end,
+                                  log=log_fn, cube=cube, score_coins=Settings.from_env().market.coins,
+                                  baselines=baselines.challenger_baselines())
+    model = train.fit(None, cutoff, tc, cube=cube, label="challenger final fit")
     if model.training_cutoff != cutoff:
         raise RuntimeError(f"fit returned cutoff {model.training_cutoff}, asked {cutoff}")
     fold_cutoff = {f["fold"]: date.fromisoformat(f["cutoff"]) for f in wf.folds}
     metrics = {"da": wf.metrics["da"], "mae_ratio_rw": wf.metrics["mae_ratio_rw"], "n_cells": wf.metrics["n_cells"],
                "eval_start": str(eval_start), "eval_end": str(eval_end), "folds": wf.folds,
                "overall": wf.metrics["models"]["model"]["overall"],
-               "per_horizon": wf.metrics["models"]["model"]["per_horizon"]}
+               "per_horizon": wf.metrics["models"]["model"]["per_horizon"],
+               "baselines": walkforward.baseline_table(wf.metrics)}  # naive rules + logit / gbm_clf, same cells
     artifact = model.to_bytes()
     with storage.transaction(dsn) as cur:
         rec = registry.register(cur, model_id=model_id, created_for=end, training_cutoff=cutoff,

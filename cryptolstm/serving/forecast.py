@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from cryptolstm import storage
-from cryptolstm.config import EXPIRE_AFTER_DAYS, STALE_AFTER_DAYS
+from cryptolstm.config import DEFAULT_COINS, EXPIRE_AFTER_DAYS, STALE_AFTER_DAYS
 from cryptolstm.evaluation import intervals
 from cryptolstm.serving import registry
 
@@ -94,9 +94,11 @@ def check_day_complete(dsn: str, as_of: date, coins: list[str], horizons: int = 
 
 def forecast_as_of(dsn: str, as_of: date, run_id: str, stale_after_days: int = STALE_AFTER_DAYS,
                    provisional: bool = True, expire_after_days: int = EXPIRE_AFTER_DAYS,
-                   interval_config: intervals.IntervalConfig = intervals.IntervalConfig()) -> dict:
-    """Forecast `as_of` for h = 1..5; return {status: 'ok' | 'provisional' | 'no_champion' | 'expired',
-    model_id, coins, rows, stale, ...}."""
+                   interval_config: intervals.IntervalConfig = intervals.IntervalConfig(),
+                   served: tuple[str, ...] = DEFAULT_COINS) -> dict:
+    """Forecast `as_of` for h = 1..5 for the `served` coins (a model trained on auxiliary coins too forecasts
+    only these; their features do not depend on the others); return {status: 'ok' | 'provisional' |
+    'no_champion' | 'expired', model_id, coins, rows, stale, ...}."""
     status = "ok"
     with storage.transaction(dsn) as cur:
         champ = registry.champion_as_of(cur, as_of)
@@ -117,6 +119,7 @@ def forecast_as_of(dsn: str, as_of: date, run_id: str, stale_after_days: int = S
     from cryptolstm.market import panel as panel_mod
 
     panel = panel_mod.read_candles(dsn, until=as_of)  # [coin, day, o, h, l, c, v], day <= as_of
+    panel = panel[panel["coin"].isin(served)].reset_index(drop=True)
     preds = model.predict(panel, as_of)  # [coin, as_of, horizon, pred_log_return], coins with a full window
     at = panel[panel["day"] == panel_mod.to_day(as_of)].set_index("coin")["close"]
     with storage.transaction(dsn) as cur:

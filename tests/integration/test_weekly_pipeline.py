@@ -30,6 +30,10 @@ def test_first_model_then_challenger_on_the_same_cells(db):
     t1 = pipeline.train_challenger(db, END1, CFG)
     assert not t1["reused"] and t1["training_cutoff"] == "2025-01-11"
     assert pipeline.train_challenger(db, END1, CFG)["reused"]  # rerun: same model, not retrained
+    # the registry metrics carry the naive rules and both sign classifiers on the model's own cells
+    base = _q(db, "SELECT metrics -> 'baselines' FROM models WHERE model_id = %s", (t1["model_id"],))[0][0]
+    assert {"always_up", "reversal_7", "logit", "gbm_clf"} <= set(base)
+    assert base["always_up"]["constant_sign_share"] == 1.0 and 0 <= base["logit"]["da"] <= 1
     d1 = pipeline.decide(db, END1, t1["model_id"], CFG)
     assert d1["promoted"] and d1["champion_id"] is None and d1["reason"].startswith("first model")
     assert pipeline.decide(db, END1, t1["model_id"], CFG)["reused"]
