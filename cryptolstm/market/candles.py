@@ -179,8 +179,8 @@ def implausible(good: list[Candle], reference: dict[date, float], max_jump: floa
     The previous close is the latest earlier day's among the accepted candles of the batch and the
     stored `reference` closes (the batch's value wins for a day in both, unless it was rejected).
     """
-    if not max_jump > 1:
-        raise ValueError(f"max_jump must be > 1, got {max_jump}")
+    if not max_jump >= 1:  # (1 quarantines every change of close; config accepts >= 1)
+        raise ValueError(f"max_jump must be >= 1, got {max_jump}")
     known = dict(reference)  # day -> trusted close
     days = sorted(known)
     out: list[str | None] = []
