@@ -67,11 +67,10 @@ def build_features(dsn: str, as_of: date, overlap_days: int = OVERLAP_DAYS) -> d
     first = panel_mod.to_day(as_of - timedelta(days=overlap_days))
     f = f[(f["day"] >= first) & (f["day"] <= panel_mod.to_day(as_of))]
     with storage.transaction(dsn) as cur:
-        for r in f.to_dict("records"):
-            values = {k: float(r[k]) for k in features.FEATURES}
-            cur.execute(storage.query("features_upsert"), {
-                "coin": r["coin"], "day": r["day"].date(), "feature_version": features.FEATURE_VERSION,
-                "values": json.dumps(values, sort_keys=True)})
+        storage.execute_batch(cur, "features_upsert", [{
+            "coin": r["coin"], "day": r["day"].date(), "feature_version": features.FEATURE_VERSION,
+            "values": json.dumps({k: float(r[k]) for k in features.FEATURES}, sort_keys=True)}
+            for r in f.to_dict("records")])
     today = f[f["day"] == panel_mod.to_day(as_of)]
     return {"as_of": as_of.isoformat(), "rows": int(len(f)), "coins": sorted(today["coin"].unique().tolist()),
             "feature_version": features.FEATURE_VERSION}

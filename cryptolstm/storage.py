@@ -52,6 +52,20 @@ def transaction(dsn: str) -> Iterator["psycopg2.extensions.cursor"]:
         conn.close()
 
 
+def execute_batch(cur, name: str, rows: "list[dict]", page_size: int = 1000) -> None:
+    """Run the named query once per row of parameters, sent to the server in pages of `page_size`
+    statements (one round trip per page instead of one per row)."""
+    psycopg2.extras.execute_batch(cur, query(name), rows, page_size=page_size)
+
+
+def compose(query_name: str, /, **identifiers: str) -> "psycopg2.sql.Composed":
+    """The named query with `{placeholders}` filled by quoted identifiers (DDL such as CREATE DATABASE
+    cannot take a bound parameter for a name)."""
+    from psycopg2 import sql
+
+    return sql.SQL(query(query_name)).format(**{k: sql.Identifier(v) for k, v in identifiers.items()})
+
+
 @lru_cache(maxsize=None)
 def query(name: str) -> str:
     """The text of the named query `sql/queries/<name>.sql`."""
@@ -86,24 +100,11 @@ def migrations(sql_dir: Path = SQL_DIR) -> list[Migration]:
     return found
 
 
-_LEDGER = """
-CREATE TABLE IF NOT EXISTS schema_migrations (
-    version    integer PRIMARY KEY,
-    name       text NOT NULL,
-    sha256     text NOT NULL,
-    applied_at timestamptz NOT NULL DEFAULT now()
-)"""
-
 # The migration lock is a table lock, not an advisory lock: any role may call pg_advisory_lock (EXECUTE
 # is granted to PUBLIC and only a superuser could revoke it, for the whole cluster), so the read-only
 # role could block `db migrate` forever. LOCK ... IN EXCLUSIVE MODE needs UPDATE/DELETE/TRUNCATE on the
 # table, which only its owner (the migrating role) has; SELECT (the reader's) allows ACCESS SHARE only,
-# which EXCLUSIVE does not wait for. The table never holds a row.
-_LOCK_TABLE = "schema_migrations_lock"
-_CREATE_LOCK_TABLE = f"""
-CREATE TABLE IF NOT EXISTS {_LOCK_TABLE} (
-    held boolean PRIMARY KEY CHECK (held)
-)"""
+# which EXCLUSIVE does not wait for. The table (schema_migrations_lock) never holds a row.
 
 
 def _take_migration_lock(dsn: str) -> "psycopg2.extensions.connection":
@@ -113,13 +114,13 @@ def _take_migration_lock(dsn: str) -> "psycopg2.extensions.connection":
         for attempt in range(2):
             try:
                 with conn, conn.cursor() as cur:
-                    cur.execute(_CREATE_LOCK_TABLE)
+                    cur.execute(query("schema_migrations_lock_create"))
                 break
             except (psycopg2.errors.UniqueViolation, psycopg2.errors.DuplicateTable):
                 if attempt:  # a concurrent runner created it between our check and our insert
                     raise
         with conn.cursor() as cur:  # the transaction stays open: the lock lives until close()
-            cur.execute(f"LOCK TABLE {_LOCK_TABLE} IN EXCLUSIVE MODE")
+            cur.execute(query("schema_migrations_lock_lock"))
         return conn
     except BaseException:
         conn.close()
@@ -130,7 +131,7 @@ def migrate(dsn: str, sql_dir: Path = SQL_DIR, log=print) -> list[int]:
     """Apply the migrations not applied yet, each in its own transaction; return their versions.
 
     Safe to run any number of times and from concurrent processes (a lock only the migrating role
-    can take serialises runners; see _LOCK_TABLE). An applied migration whose file changed
+    can take serialises runners; see _take_migration_lock). An applied migration whose file changed
     afterwards is an error: add a new one instead.
     """
     applied_now: list[int] = []
@@ -138,9 +139,9 @@ def migrate(dsn: str, sql_dir: Path = SQL_DIR, log=print) -> list[int]:
     conn = connect(dsn)
     try:
         with conn, conn.cursor() as cur:
-            cur.execute(_LEDGER)
+            cur.execute(query("schema_migrations_create"))
         with conn, conn.cursor() as cur:
-            cur.execute("SELECT version, sha256 FROM schema_migrations")
+            cur.execute(query("schema_migrations_select"))
             done = dict(cur.fetchall())
         for mig in migrations(sql_dir):
             if mig.version in done:
@@ -151,11 +152,48 @@ def migrate(dsn: str, sql_dir: Path = SQL_DIR, log=print) -> list[int]:
                 continue
             with conn, conn.cursor() as cur:
                 cur.execute(mig.path.read_text())
-                cur.execute("INSERT INTO schema_migrations (version, name, sha256) VALUES (%s, %s, %s)",
-                            (mig.version, mig.name, mig.sha256))
+                cur.execute(query("schema_migrations_insert"),
+                            {"version": mig.version, "name": mig.name, "sha256": mig.sha256})
             log(f"applied migration {mig.path.name}")
             applied_now.append(mig.version)
     finally:
         conn.close()
         lock.close()  # ends its transaction: releases the lock
     return applied_now
+
+
+# ---- the schema the migrations build (sql/schema.sql) ---------------------------------------------------
+
+_FOR_ROLE = re.compile(r"FOR ROLE \S+ ")  # ALTER DEFAULT PRIVILEGES names whoever ran the migrations
+_DUMP_NOISE = re.compile(r"^(--|SET |SELECT pg_catalog\.set_config|\\restrict |\\unrestrict )")
+
+
+def dump_schema(dsn: str, pg_dump: str = "pg_dump") -> str:
+    """`pg_dump --schema-only` of the database, normalised so that two dumps of equal schemas compare
+    equal: no owners, no comments, no session settings, single blank lines."""
+    import subprocess
+
+    out = subprocess.run([pg_dump, "--schema-only", "--no-owner", "--no-comments", "--dbname", dsn],
+                         capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise RuntimeError(f"pg_dump failed: {out.stderr.strip()}")
+    return normalise_schema(out.stdout)
+
+
+def normalise_schema(text: str) -> str:
+    """Drop what varies between servers and runs; the migrating role's name becomes <migrator>."""
+    lines, blank = [], True
+    for line in text.splitlines():
+        line = _FOR_ROLE.sub("FOR ROLE <migrator> ", line.rstrip())
+        if _DUMP_NOISE.match(line):
+            continue
+        if not line:
+            if not blank:
+                lines.append("")
+            blank = True
+            continue
+        lines.append(line)
+        blank = False
+    header = ["-- The schema `cryptolstm db migrate` builds (normalised pg_dump --schema-only of a fresh database).",
+              "-- Generated, do not edit: regenerate with `.venv/bin/cryptolstm db schema > sql/schema.sql`.", ""]
+    return "\n".join(header + lines).rstrip("\n") + "\n"

@@ -306,13 +306,14 @@ def _fmt(v) -> str:
 def _fresh_db(socket_dir: str, name: str) -> str:
     import psycopg2
 
+    from cryptolstm import storage
     from cryptolstm.config import make_dsn
 
     conn = psycopg2.connect(make_dsn(host=socket_dir, dbname="postgres"))
     conn.autocommit = True
     with conn.cursor() as cur:
-        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        cur.execute(f'CREATE DATABASE "{name}"')
+        cur.execute(storage.compose("pg_database_drop", name=name))
+        cur.execute(storage.compose("pg_database_create", name=name))
     conn.close()
     return make_dsn(host=socket_dir, dbname=name)
 

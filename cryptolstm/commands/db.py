@@ -1,4 +1,4 @@
-"""`cryptolstm db up|down|migrate|dsn` — the forecasting database."""
+"""`cryptolstm db up|down|migrate|dsn|psql|schema` — the forecasting database."""
 
 from __future__ import annotations
 
@@ -67,6 +67,42 @@ def _psql(args: argparse.Namespace) -> int:
     return 1
 
 
+def pg_dump_exe() -> str:
+    """pg_dump bundled with the embedded server (PostgreSQL 16, like compose): the system's may be older."""
+    from cryptolstm.runtime import embedded_pg
+
+    return str(embedded_pg.bin_dir() / "pg_dump")
+
+
+def _schema(args: argparse.Namespace) -> None:
+    """Print the schema the migrations build: migrate a scratch database on the configured server, dump it
+    (normalised), drop it. `cryptolstm db schema > sql/schema.sql` regenerates the checked-in file."""
+    import os
+    from urllib.parse import urlsplit, urlunsplit
+
+    import psycopg2
+
+    from cryptolstm import storage
+
+    dsn = forecast_dsn(Settings.from_env())
+    name = f"cryptolstm_schema_{os.getpid()}"
+    u = urlsplit(dsn)
+    scratch = urlunsplit((u.scheme, u.netloc, "/" + name, u.query, u.fragment))
+    admin = psycopg2.connect(dsn)
+    admin.autocommit = True  # CREATE/DROP DATABASE cannot run in a transaction
+    try:
+        with admin.cursor() as cur:
+            cur.execute(storage.compose("pg_database_create", name=name))
+        try:
+            storage.migrate(scratch, log=lambda *_: None)
+            print(storage.dump_schema(scratch, pg_dump_exe()), end="")
+        finally:
+            with admin.cursor() as cur:
+                cur.execute(storage.compose("pg_database_drop", name=name))
+    finally:
+        admin.close()
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     db = sub.add_parser("db", help="the forecasting database (embedded PostgreSQL by default)")
     verbs = db.add_subparsers(dest="verb", metavar="VERB", required=True)
@@ -75,6 +111,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         ("down", _down, "stop the embedded server"),
         ("migrate", _migrate, "apply pending migrations to the configured database"),
         ("dsn", _dsn, "print the forecasting database DSN (for psql)"),
+        ("schema", _schema, "print the schema the migrations build (> sql/schema.sql regenerates it)"),
     ]:
         verbs.add_parser(name, help=text).set_defaults(func=func)
     psql = verbs.add_parser("psql", help="open psql on the forecasting database (extra args go to psql)")

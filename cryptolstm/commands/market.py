@@ -100,7 +100,7 @@ def _bench(args: argparse.Namespace) -> int:
             dsn = make_dsn(host=str(server.get_postmaster_info().socket_dir), dbname="postgres")
         storage.migrate(dsn, log=lambda *_: None)
         with storage.transaction(dsn) as cur:
-            cur.execute("SELECT count(*) FROM candles")
+            cur.execute(storage.query("candles_count"))
             if cur.fetchone()[0]:
                 from cryptolstm.cli import CommandError
 

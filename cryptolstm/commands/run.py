@@ -80,15 +80,12 @@ def _print_outcome(dsn: str, as_of: date, week_end: date) -> None:
     from cryptolstm import storage
 
     with storage.transaction(dsn) as cur:
-        cur.execute("""SELECT challenger_id, promoted, challenger_da, champion_da, n_cells, reason
-                       FROM promotion_decisions WHERE decided_for = %s""", (_utc(week_end),))
-        for cid, promoted, cda, chda, n, reason in cur.fetchall():
+        cur.execute(storage.query("promotion_decisions_select_interval"), {"decided_for": _utc(week_end)})
+        for _, cid, _, promoted, cda, chda, n, _, reason in cur.fetchall():
             fmt = lambda x: "n/a" if x is None else f"{x:.3f}"  # noqa: E731
             print(f"weekly decision {week_end}: {cid} {'PROMOTED' if promoted else 'not promoted'} "
                   f"(DA {fmt(cda)} vs champion {fmt(chda)} on {n} cells) — {reason}")
-        cur.execute("""SELECT coin, horizon, pred_log_return, pred_close, base_close, model_id, served_as,
-                              lo80_close, hi80_close, lo95_close, hi95_close
-                       FROM v_latest_forecasts WHERE as_of = %s ORDER BY coin, horizon""", (as_of,))
+        cur.execute(storage.query("v_latest_forecasts_select_as_of"), {"as_of": as_of})
         rows = cur.fetchall()
     if not rows:
         print(f"no forecast for {as_of}: no model was trained before that day "

@@ -211,7 +211,7 @@ def missing_days(first: date, last: date, present: set[date]) -> list[date]:
 
 def ingest_state(cur, coin: str) -> tuple[date | None, date | None, date | None]:
     """(first stored day, last stored day, earliest still-missing day reported earlier); None when absent."""
-    cur.execute(storage.query("candle_ingest_state"), {"coin": coin})
+    cur.execute(storage.query("candles_select_ingest_state"), {"coin": coin})
     first_day, last_day, first_missing = cur.fetchone()
     return first_day, last_day, first_missing
 
@@ -220,7 +220,7 @@ def register_coin(cur, coin: str, symbol: str, exchange: str) -> None:
     """Add the coin to `coins` if absent, with its stable embedding id (config.COIN_ORDER position)."""
     from cryptolstm.config import COIN_ORDER
 
-    cur.execute(storage.query("register_coin"), {
+    cur.execute(storage.query("coins_insert"), {
         "coin": coin, "symbol": symbol, "exchange": exchange, "reserved": len(COIN_ORDER),
         "preferred": COIN_ORDER.index(coin) if coin in COIN_ORDER else None})
 
@@ -230,7 +230,7 @@ def upsert_candles(cur, coin: str, candles: list[Candle], interval_end: datetime
     if not candles:
         return 0, 0
     values = [(coin, k.day, k.open, k.high, k.low, k.close, k.volume, interval_end) for k in candles]
-    rows = psycopg2.extras.execute_values(cur, storage.query("upsert_candles"), values,
+    rows = psycopg2.extras.execute_values(cur, storage.query("candles_upsert"), values,
                                           page_size=1000, fetch=True)
     inserted = sum(1 for _, ins in rows if ins)
     return inserted, len(rows) - inserted
@@ -240,37 +240,37 @@ def record_rejects(cur, coin: str, start: datetime, end: datetime, rejects: list
     if rejects:
         values = [(coin, start, end, r.raw_sha256, r.reason, r.day, json.dumps(r.raw, sort_keys=True))
                   for r in rejects]
-        psycopg2.extras.execute_values(cur, storage.query("insert_rejected_candles"), values)
+        psycopg2.extras.execute_values(cur, storage.query("rejected_candles_insert"), values)
 
 
 def stored_days(cur, coin: str, first: date, last: date) -> set[date]:
-    cur.execute(storage.query("candle_days"), {"coin": coin, "first": first, "last": last})
+    cur.execute(storage.query("candles_select_days"), {"coin": coin, "first": first, "last": last})
     return {d for (d,) in cur.fetchall()}
 
 
 def closes_around(cur, coin: str, first: date, last: date) -> dict[date, float]:
     """Stored closes from the last stored day before `first` through `last` (plausibility references)."""
-    cur.execute(storage.query("candle_closes_around"), {"coin": coin, "first": first, "last": last})
+    cur.execute(storage.query("candles_select_closes_around"), {"coin": coin, "first": first, "last": last})
     return dict(cur.fetchall())
 
 
 def mark_inactive(cur, coin: str, reason: str) -> date | None:
     """Mark the coin inactive (the exchange stopped trading it); its first inactive day, or None if it
     already was inactive."""
-    cur.execute(storage.query("coin_mark_inactive"), {"coin": coin, "reason": reason})
+    cur.execute(storage.query("coins_update_inactive"), {"coin": coin, "reason": reason})
     row = cur.fetchone()
     return row[0] if row else None
 
 
 def mark_active_if_traded(cur, coin: str) -> bool:
     """An inactive coin with a candle on or after its inactive day is active again; True if it changed."""
-    cur.execute(storage.query("coin_mark_active"), {"coin": coin})
+    cur.execute(storage.query("coins_update_active"), {"coin": coin})
     return cur.fetchone() is not None
 
 
 def record_run(cur, report: dict) -> None:
     """Log one ingestion attempt of (coin, interval) in ingest_runs (attempt = the next number)."""
-    cur.execute(storage.query("insert_ingest_run"), {
+    cur.execute(storage.query("ingest_runs_insert"), {
         **{k: report[k] for k in ("coin", "status", "requests", "fetched", "stored", "revised", "rejected",
                                   "error")},
         "interval_start": datetime.fromisoformat(report["interval_start"]),

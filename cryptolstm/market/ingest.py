@@ -340,7 +340,7 @@ def _mark_inactive(cur, report: dict, market: MarketConfig, why: str) -> None:
     """Report the coin inactive and mark it so in `coins` (its candles stay), with one clear log line."""
     coin, symbol = report["coin"], report["symbol"]
     since = candles.mark_inactive(cur, coin, why)
-    cur.execute(storage.query("candle_extent"), {"coin": coin})
+    cur.execute(storage.query("candles_select_extent"), {"coin": coin})
     last, n = cur.fetchone()
     report.update(status="inactive", error=None, inactive=why)
     log.warning("%s: %s no longer trades it (%s): %s; its %d stored days through %s are kept", symbol,

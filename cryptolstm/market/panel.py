@@ -83,7 +83,7 @@ def read_candles(dsn: str, until: date | str | None = None) -> pd.DataFrame:
     from cryptolstm import storage
 
     with storage.transaction(dsn) as cur:
-        cur.execute(storage.query("panel_candles"), {"until": None if until is None else str(to_day(until).date())})
+        cur.execute(storage.query("candles_select_panel"), {"until": None if until is None else str(to_day(until).date())})
         rows = cur.fetchall()
     return normalise(pd.DataFrame(rows, columns=COLUMNS))
 

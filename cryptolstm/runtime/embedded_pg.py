@@ -11,6 +11,7 @@ import logging
 import warnings
 from pathlib import Path
 
+from cryptolstm import storage
 from cryptolstm.config import Settings, make_dsn
 
 
@@ -78,8 +79,8 @@ def _create_databases(admin_dsn: str, names: list[str]) -> None:
     try:
         with conn.cursor() as cur:
             for name in names:
-                cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+                cur.execute(storage.query("pg_database_exists"), {"name": name})
                 if cur.fetchone() is None:
-                    cur.execute(f'CREATE DATABASE "{name}"')
+                    cur.execute(storage.compose("pg_database_create", name=name))
     finally:
         conn.close()

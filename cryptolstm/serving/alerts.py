@@ -84,7 +84,7 @@ def evaluate(cur, as_of: date, config: AlertConfig, previous: dict[str, str]) ->
                                                           serving and serving.age_days(as_of),
                                                           config.expire_after_days)))
     # live accuracy, on evidence
-    cur.execute(storage.query("live_accuracy_cells"), {"as_of": as_of, "window": config.window_days})
+    cur.execute(storage.query("forecast_scores_select_live_cells"), {"as_of": as_of, "window": config.window_days})
     cells = cur.fetchall()  # (as_of, pred, realised)
     arr = np.array([(c[1], c[2]) for c in cells], dtype=np.float64).reshape(-1, 2)
     day = np.array([c[0].toordinal() for c in cells], dtype=np.int64)
@@ -98,7 +98,7 @@ def evaluate(cur, as_of: date, config: AlertConfig, previous: dict[str, str]) ->
                     "model_id": serving and serving.model_id})
     out.append(AlertState("live_accuracy", state, f"{msg} (target days {config.window_days} d to {as_of})", details))
     # calibration of the stored 80 % ranges
-    cur.execute(storage.query("interval_coverage_window"), {"as_of": as_of, "window": config.coverage_window_days})
+    cur.execute(storage.query("forecast_scores_select_interval_coverage"), {"as_of": as_of, "window": config.coverage_window_days})
     n, covered = cur.fetchone()
     out.append(AlertState("interval_coverage", *alert_rules.interval_coverage(
         n, covered, previous.get("interval_coverage", "ok"), low=config.coverage_low, high=config.coverage_high,
@@ -127,13 +127,13 @@ def check_alerts(dsn: str, as_of: date, send: SendFn, config: AlertConfig = Aler
     with storage.transaction(dsn) as cur:
         previous = {}
         for kind in KINDS:
-            cur.execute(storage.query("alert_previous_state"), {"kind": kind, "as_of": as_of})
+            cur.execute(storage.query("alerts_select_previous_state"), {"kind": kind, "as_of": as_of})
             row = cur.fetchone()
             previous[kind] = row[0] if row else "ok"
         states = evaluate(cur, as_of, config, previous)
         emailed_before = {}
         for a in states:
-            cur.execute(storage.query("alert_upsert"), {"kind": a.kind, "as_of": as_of, "state": a.state,
+            cur.execute(storage.query("alerts_upsert"), {"kind": a.kind, "as_of": as_of, "state": a.state,
                                                         "message": a.message,
                                                         "details": json.dumps(a.details, default=str)})
             emailed_before[a.kind] = cur.fetchone()[0]
@@ -145,6 +145,6 @@ def check_alerts(dsn: str, as_of: date, send: SendFn, config: AlertConfig = Aler
         subject, body = _email(as_of, a, previous[a.kind])
         send(subject, body)  # an exception leaves emailed = false: the task's retry mails again
         with storage.transaction(dsn) as cur:
-            cur.execute("UPDATE alerts SET emailed = true WHERE kind = %s AND as_of = %s", (a.kind, as_of))
+            cur.execute(storage.query("alerts_update_emailed"), {"kind": a.kind, "as_of": as_of})
         report["emailed"].append(a.kind)
     return report

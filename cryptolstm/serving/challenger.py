@@ -66,12 +66,11 @@ def train_challenger(dsn: str, end: datetime, config: PipelineConfig, log_fn=log
         rec = registry.register(cur, model_id=model_id, created_for=end, training_cutoff=cutoff,
                                 feature_version=model.feature_version, hyperparams={**model.hyperparams(), **ident},
                                 code_version=registry.code_version(), metrics=metrics, artifact=artifact)
-        for r in wf.predictions.itertuples(index=False):
-            cur.execute(storage.query("validation_prediction_insert"), {
-                "model_id": model_id, "coin": r.coin, "as_of": r.as_of, "horizon": int(r.horizon),
-                "fold": int(r.fold), "fold_cutoff": fold_cutoff[int(r.fold)],
-                "pred_log_return": float(r.pred_log_return), "realised_log_return": float(r.realised_log_return),
-                "always_up": 1.0})
+        storage.execute_batch(cur, "validation_predictions_insert", [{
+            "model_id": model_id, "coin": r.coin, "as_of": r.as_of, "horizon": int(r.horizon),
+            "fold": int(r.fold), "fold_cutoff": fold_cutoff[int(r.fold)],
+            "pred_log_return": float(r.pred_log_return), "realised_log_return": float(r.realised_log_return),
+            "always_up": 1.0} for r in wf.predictions.itertuples(index=False)])
     return {"model_id": model_id, "reused": False, "training_cutoff": str(cutoff), "status": rec.status,
             "wf_da": metrics["da"], "wf_cells": metrics["n_cells"], "artifact_bytes": len(artifact),
             "eval_window": [str(eval_start), str(eval_end)], "wf_seconds": round(wf.seconds, 1)}

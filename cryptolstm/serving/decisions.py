@@ -37,11 +37,11 @@ def decide(dsn: str, end: datetime, model_id: str, config: PipelineConfig) -> di
 
     week_end = as_date(end)
     with storage.transaction(dsn) as cur:
-        cur.execute(storage.query("decision_get"), {"decided_for": end, "challenger_id": model_id})
+        cur.execute(storage.query("promotion_decisions_select_one"), {"decided_for": end, "challenger_id": model_id})
         row = cur.fetchone()
         if row is not None:
             return _decision_dict(row, reused=True)
-        cur.execute(storage.query("promotion_decisions_latest"))
+        cur.execute(storage.query("promotion_decisions_select_latest"))
         latest = cur.fetchone()[0]
         if latest is not None and latest > end:
             raise RuntimeError(f"a later weekly decision ({latest}) exists: weekly runs must be decided in order")
@@ -62,14 +62,14 @@ def decide(dsn: str, end: datetime, model_id: str, config: PipelineConfig) -> di
     with storage.transaction(dsn) as cur:
         if champion is not None:
             cmp_start = eval_end - timedelta(days=7 * config.promotion.weeks - 1)
-            cur.execute(storage.query("promotion_cells"), {"challenger_id": model_id, "champion_id": champion.model_id,
+            cur.execute(storage.query("forecasts_select_promotion_cells"), {"challenger_id": model_id, "champion_id": champion.model_id,
                                                           "first": cmp_start, "last": eval_end})
             cells = cur.fetchall()  # (coin, as_of, horizon, challenger_pred, champion_pred, realised, has_challenger)
             usable = [c for c in cells if c[6]]
             extra = {"comparison_window": [str(cmp_start), str(eval_end)], "champion_cells": len(cells),
                      "champion_cells_without_challenger": len(cells) - len(usable)}
         else:
-            cur.execute(storage.query("validation_cells"), {"model_id": model_id})
+            cur.execute(storage.query("validation_predictions_select_cells"), {"model_id": model_id})
             usable = cur.fetchall()  # (coin, as_of, horizon, pred, always_up, realised)
             extra = {"validation_window": [str(eval_start), str(eval_end)]}
 
@@ -94,12 +94,12 @@ def decide(dsn: str, end: datetime, model_id: str, config: PipelineConfig) -> di
             details["retired"] = t.retired
         else:
             registry.reject(cur, model_id)
-        cur.execute(storage.query("decision_insert"), {
+        cur.execute(storage.query("promotion_decisions_insert"), {
             "decided_for": end, "challenger_id": model_id, "champion_id": champion and champion.model_id,
             "promoted": decision.promoted, "challenger_da": decision.challenger_da,
             "champion_da": decision.champion_da, "n_cells": decision.n_cells, "p_value": decision.p_value,
             "reason": decision.reason, "details": registry.to_json(details)})
-        cur.execute(storage.query("decision_get"), {"decided_for": end, "challenger_id": model_id})
+        cur.execute(storage.query("promotion_decisions_select_one"), {"decided_for": end, "challenger_id": model_id})
         return _decision_dict(cur.fetchone(), reused=False)
 
 
@@ -126,7 +126,7 @@ def decision_email(d: dict, week_end: date) -> tuple[str, str]:
 def notify_decision(dsn: str, end: datetime, send: SendFn) -> dict:
     """Email the interval's promotion decision(s) with the numbers."""
     with storage.transaction(dsn) as cur:
-        cur.execute(storage.query("decision_for_interval"), {"decided_for": end})
+        cur.execute(storage.query("promotion_decisions_select_interval"), {"decided_for": end})
         rows = cur.fetchall()
     if not rows:
         raise RuntimeError(f"no promotion decision recorded for the week ending {end}")
@@ -151,7 +151,7 @@ def promote_manually(dsn: str, model_id: str, effective: date, reason: str) -> d
     registry.load_model(dsn, model_id)  # refuse an artifact that does not load
     with storage.transaction(dsn) as cur:
         t = registry.promote(cur, model_id, effective)
-        cur.execute(storage.query("decision_insert"), {
+        cur.execute(storage.query("promotion_decisions_insert"), {
             "decided_for": utc_midnight(effective), "challenger_id": model_id,
             "champion_id": champion and champion.model_id,
             "promoted": True, "challenger_da": (m.metrics or {}).get("da"), "champion_da": None, "n_cells": 0,

@@ -42,7 +42,7 @@ def ranges_for(cur, model_id: str, as_of: date, preds: pd.DataFrame, panel: pd.D
                config: intervals.IntervalConfig = intervals.IntervalConfig()) -> dict:
     """{(coin, horizon): {lo80_log_return, ..., interval_method}} for the day's predictions, calibrated on
     the model's walk-forward residuals with target day < as_of (empty when it has none)."""
-    cur.execute(storage.query("validation_residuals"), {"model_id": model_id, "as_of": as_of,
+    cur.execute(storage.query("validation_predictions_select_residuals"), {"model_id": model_id, "as_of": as_of,
                                                         "calib_days": config.calib_days})
     res = pd.DataFrame(cur.fetchall(), columns=["coin", "as_of", "horizon", "pred", "realised"])
     if res.empty:
@@ -82,7 +82,7 @@ def check_day_complete(dsn: str, as_of: date, coins: list[str], horizons: int = 
     """Every served coin still trading on `as_of` has its `horizons` forecasts for the day, or
     IncompleteDayError names the coins without (e.g. a quarantined candle, a failed ingest)."""
     with storage.transaction(dsn) as cur:
-        cur.execute(storage.query("forecast_day_coverage"), {"as_of": as_of, "coins": list(coins)})
+        cur.execute(storage.query("forecasts_select_day_coverage"), {"as_of": as_of, "coins": list(coins)})
         have = dict(cur.fetchall())
     missing = sorted(c for c, n in have.items() if n < horizons)
     if missing:
@@ -145,11 +145,9 @@ def forecast_as_of(dsn: str, as_of: date, run_id: str, stale_after_days: int = S
             f"(latest candle stored up to that day: {latest or 'none'}); ingest {as_of} first, then rerun")
     coins = sorted({r["coin"] for r in rows})
     with storage.transaction(dsn) as cur:
-        for row in rows:
-            cur.execute(storage.query("forecast_upsert"), row)
-        # the day's rows from this model for coins it could not forecast this time (e.g. a rerun after a gap)
-        cur.execute("DELETE FROM forecasts WHERE as_of = %s AND model_id = %s AND NOT (coin = ANY(%s))",
-                    (as_of, champ.model_id, coins))
+        storage.execute_batch(cur, "forecasts_upsert", rows)
+        cur.execute(storage.query("forecasts_delete_other_coins"),
+                    {"as_of": as_of, "model_id": champ.model_id, "coins": coins})
     return {"status": status, "as_of": as_of.isoformat(), "model_id": champ.model_id, "rows": len(rows),
             "coins": coins, "missing_coins": sorted(set(model.coins) - set(coins)),
             "champion_age_days": age, "stale": age > stale_after_days,

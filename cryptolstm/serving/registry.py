@@ -47,10 +47,6 @@ class ModelRecord:
         return (as_of - self.training_cutoff).days
 
 
-_COLUMNS = ("model_id, created_for, training_cutoff, feature_version, hyperparams, code_version, metrics, "
-            "artifact_sha256, status, champion_from, champion_until")
-
-
 def _record(row) -> ModelRecord:
     return ModelRecord(*row)
 
@@ -86,7 +82,7 @@ def register(cur, *, model_id: str, created_for: datetime, training_cutoff: date
         if existing.artifact_sha256 != digest:
             raise ValueError(f"model {model_id} is already registered with another artifact")
         return existing
-    cur.execute(storage.query("registry_insert"), {
+    cur.execute(storage.query("models_insert"), {
         "model_id": model_id, "created_for": created_for, "training_cutoff": training_cutoff,
         "feature_version": feature_version, "hyperparams": to_json(hyperparams),
         "code_version": code_version, "metrics": to_json(metrics),
@@ -123,18 +119,18 @@ def _json_default(value):
 
 
 def get(cur, model_id: str) -> ModelRecord | None:
-    cur.execute(f"SELECT {_COLUMNS} FROM models WHERE model_id = %s", (model_id,))
+    cur.execute(storage.query("models_select_one"), {"model_id": model_id})
     row = cur.fetchone()
     return _record(row) if row else None
 
 
 def set_metrics(cur, model_id: str, metrics: dict) -> None:
-    cur.execute("UPDATE models SET metrics = %s WHERE model_id = %s", (to_json(metrics), model_id))
+    cur.execute(storage.query("models_update_metrics"), {"metrics": to_json(metrics), "model_id": model_id})
 
 
 def champion_as_of(cur, as_of: date) -> ModelRecord | None:
     """The model that served as champion on `as_of` and was trained on data before it, or None."""
-    cur.execute(storage.query("registry_champion_as_of"), {"as_of": as_of})
+    cur.execute(storage.query("models_select_champion_as_of"), {"as_of": as_of})
     row = cur.fetchone()
     return _record(row) if row else None
 
@@ -142,14 +138,14 @@ def champion_as_of(cur, as_of: date) -> ModelRecord | None:
 def provisional_as_of(cur, as_of: date) -> ModelRecord | None:
     """The newest model trained before `as_of` (any status): serves a day that has no champion, so that the
     days before the first promotion still get LSTM forecasts, labelled provisional. None if none exists."""
-    cur.execute(storage.query("registry_provisional_as_of"), {"as_of": as_of})
+    cur.execute(storage.query("models_select_provisional_as_of"), {"as_of": as_of})
     row = cur.fetchone()
     return _record(row) if row else None
 
 
 def current_champion(cur) -> ModelRecord | None:
     """The model whose status is 'champion' (open-ended range)."""
-    cur.execute(f"SELECT {_COLUMNS} FROM models WHERE status = 'champion'")
+    cur.execute(storage.query("models_select_current_champion"))
     rows = cur.fetchall()
     if len(rows) > 1:
         raise RuntimeError(f"registry corrupt: {len(rows)} models have status 'champion'")
@@ -158,7 +154,7 @@ def current_champion(cur) -> ModelRecord | None:
 
 def artifact_bytes(cur, model_id: str) -> bytes:
     """The artifact, verified against its stored sha256 (ArtifactError on mismatch)."""
-    cur.execute("SELECT artifact, artifact_sha256 FROM models WHERE model_id = %s", (model_id,))
+    cur.execute(storage.query("models_select_artifact"), {"model_id": model_id})
     row = cur.fetchone()
     if row is None:
         raise KeyError(f"no model {model_id!r} in the registry")
@@ -213,11 +209,9 @@ def promote(cur, model_id: str, effective: date) -> Transition:
     if old is not None:
         if not old.champion_from < effective:
             raise ValueError(f"current champion {old.model_id} starts {old.champion_from}, not before {effective}")
-        cur.execute("UPDATE models SET status = 'retired', champion_until = %s WHERE model_id = %s",
-                    (effective, old.model_id))
+        cur.execute(storage.query("models_update_retired"), {"until": effective, "model_id": old.model_id})
         retired.append(old.model_id)
-    cur.execute("UPDATE models SET status = 'champion', champion_from = %s, champion_until = NULL "
-                "WHERE model_id = %s", (effective, model_id))
+    cur.execute(storage.query("models_update_champion"), {"effective": effective, "model_id": model_id})
     return Transition(model_id, "champion", retired)
 
 
@@ -228,5 +222,5 @@ def reject(cur, model_id: str) -> Transition:
         raise KeyError(f"no model {model_id!r}")
     if m.status not in ("candidate", "rejected"):
         raise ValueError(f"only a candidate can be rejected; {model_id} is {m.status}")
-    cur.execute("UPDATE models SET status = 'rejected' WHERE model_id = %s", (model_id,))
+    cur.execute(storage.query("models_update_rejected"), {"model_id": model_id})
     return Transition(model_id, "rejected")

@@ -18,9 +18,9 @@ def score_matured(dsn: str, as_of: date, lookback_days: int = LOOKBACK_DAYS) -> 
     if lookback_days < 0:
         raise ValueError("lookback_days must be >= 0")
     with storage.transaction(dsn) as cur:
-        cur.execute(storage.query("score_matured"), {"as_of": as_of, "lookback": lookback_days})
+        cur.execute(storage.query("forecast_scores_upsert_matured"), {"as_of": as_of, "lookback": lookback_days})
         flags = [r[0] for r in cur.fetchall()]
-        cur.execute(storage.query("forecast_unscorable"), {"as_of": as_of})
+        cur.execute(storage.query("forecasts_select_unscorable"), {"as_of": as_of})
         missing = cur.fetchall()
     return {"as_of": as_of.isoformat(), "scored_new": sum(flags), "rescored": len(flags) - sum(flags),
             "unscorable": len(missing),

@@ -197,10 +197,10 @@ def load_chart_data(dsn: str, as_of: date, *, history_days: int = HISTORY_DAYS,
     (with its stored ranges); scored: matured forecasts (target_day <= day) with their realised log returns.
     """
     return {
-        "coins": _frame(dsn, "charts_coins", {}),
-        "history": _frame(dsn, "charts_close_history", {"as_of": as_of, "days": history_days}),
-        "forecasts": _frame(dsn, "charts_latest_forecasts", {"as_of": as_of}),
-        "scored": _frame(dsn, "charts_scored_forecasts", {"as_of": as_of, "days": lookback_days}),
+        "coins": _frame(dsn, "coins_select_all", {}),
+        "history": _frame(dsn, "candles_select_close_history", {"as_of": as_of, "days": history_days}),
+        "forecasts": _frame(dsn, "forecasts_select_latest", {"as_of": as_of}),
+        "scored": _frame(dsn, "forecasts_select_scored", {"as_of": as_of, "days": lookback_days}),
     }
 
 

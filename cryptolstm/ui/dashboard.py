@@ -91,15 +91,15 @@ def load_page(dsn: str, as_of: date | None = None) -> PageData:
     from cryptolstm.ui.charts import load_chart_data
 
     if as_of is None:
-        as_of = _rows(dsn, "dashboard_latest_as_of", {})[0]["as_of"]
-    coins = [r["coin"] for r in _rows(dsn, "charts_coins", {})]
-    promotions = _rows(dsn, "dashboard_promotions", {"limit": PROMOTION_ROWS})
+        as_of = _rows(dsn, "forecasts_select_latest_as_of", {})[0]["as_of"]
+    coins = [r["coin"] for r in _rows(dsn, "coins_select_all", {})]
+    promotions = _rows(dsn, "promotion_decisions_select_recent", {"limit": PROMOTION_ROWS})
     if as_of is None:
         import pandas as pd
 
         return PageData(None, coins, pd.DataFrame(), pd.DataFrame(), None, promotions)
     data = load_chart_data(dsn, as_of, history_days=1, lookback_days=ACCURACY_WINDOW)
-    champ = _rows(dsn, "dashboard_champion", {"as_of": as_of})
+    champ = _rows(dsn, "models_select_champion_on", {"as_of": as_of})
     return PageData(as_of, coins, data["forecasts"], accuracy_by_horizon(data["scored"], as_of),
                     champ[0] if champ else None, promotions)
 
@@ -272,7 +272,7 @@ def create_app(dsn: Callable[[], str] = reader_dsn, *, authenticate: Callable[..
         from cryptolstm.ui import charts
 
         db = dsn()
-        day = _as_of(as_of) or _rows(db, "dashboard_latest_as_of", {})[0]["as_of"] or date.today()
+        day = _as_of(as_of) or _rows(db, "forecasts_select_latest_as_of", {})[0]["as_of"] or date.today()
         buf = io.BytesIO()
         if name == "live_accuracy":
             data = charts.load_chart_data(db, day, history_days=1)

@@ -1,5 +1,5 @@
 -- Matured, scored forecasts whose target day lies in the `days` days ending at `as_of`.
--- One model per (coin, as-of, horizon) cell, chosen like charts_latest_forecasts (the champion of
+-- One model per (coin, as-of, horizon) cell, chosen like forecasts_select_latest (the champion of
 -- that day first), so a challenger's shadow forecasts are not counted twice.
 SELECT DISTINCT ON (f.coin, f.as_of, f.horizon)
        f.coin, f.as_of, f.horizon, f.target_day, f.model_id, f.pred_log_return, s.realised_log_return

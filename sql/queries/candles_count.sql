@@ -1,0 +1,2 @@
+-- How many candles are stored.
+SELECT count(*) FROM candles

@@ -1,0 +1,564 @@
+-- The schema `cryptolstm db migrate` builds (normalised pg_dump --schema-only of a fresh database).
+-- Generated, do not edit: regenerate with `.venv/bin/cryptolstm db schema > sql/schema.sql`.
+
+CREATE FUNCTION public.candles_keep_history() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    IF (OLD.open, OLD.high, OLD.low, OLD.close, OLD.volume)
+       IS NOT DISTINCT FROM (NEW.open, NEW.high, NEW.low, NEW.close, NEW.volume) THEN
+        RETURN NEW;
+    END IF;
+    INSERT INTO candle_history (coin, day, revision, open, high, low, close, volume, stored_in, replaced_in)
+    VALUES (OLD.coin, OLD.day, OLD.revision, OLD.open, OLD.high, OLD.low, OLD.close, OLD.volume,
+            coalesce(OLD.revised_in, OLD.first_seen_in), NEW.revised_in);
+    IF NEW.revision <= OLD.revision THEN
+        NEW.revision := OLD.revision + 1;
+    END IF;
+    RETURN NEW;
+END $$;
+
+CREATE TABLE public.alerts (
+    kind text NOT NULL,
+    as_of date NOT NULL,
+    state text NOT NULL,
+    message text NOT NULL,
+    details jsonb DEFAULT '{}'::jsonb NOT NULL,
+    emailed boolean DEFAULT false NOT NULL,
+    CONSTRAINT alerts_state_check CHECK ((state = ANY (ARRAY['ok'::text, 'firing'::text])))
+);
+
+CREATE TABLE public.candle_history (
+    history_id bigint NOT NULL,
+    coin text NOT NULL,
+    day date NOT NULL,
+    revision integer NOT NULL,
+    open double precision NOT NULL,
+    high double precision NOT NULL,
+    low double precision NOT NULL,
+    close double precision NOT NULL,
+    volume double precision NOT NULL,
+    stored_in timestamp with time zone NOT NULL,
+    replaced_in timestamp with time zone
+);
+
+CREATE SEQUENCE public.candle_history_history_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+ALTER SEQUENCE public.candle_history_history_id_seq OWNED BY public.candle_history.history_id;
+
+CREATE TABLE public.candles (
+    coin text NOT NULL,
+    day date NOT NULL,
+    open double precision NOT NULL,
+    high double precision NOT NULL,
+    low double precision NOT NULL,
+    close double precision NOT NULL,
+    volume double precision NOT NULL,
+    first_seen_in timestamp with time zone NOT NULL,
+    revised_in timestamp with time zone,
+    revision integer DEFAULT 0 NOT NULL,
+    CONSTRAINT candles_check CHECK (((low <= open) AND (low <= close) AND (open <= high) AND (close <= high))),
+    CONSTRAINT candles_close_check CHECK ((close > (0)::double precision)),
+    CONSTRAINT candles_high_check CHECK ((high > (0)::double precision)),
+    CONSTRAINT candles_low_check CHECK ((low > (0)::double precision)),
+    CONSTRAINT candles_open_check CHECK ((open > (0)::double precision)),
+    CONSTRAINT candles_volume_check CHECK ((volume >= (0)::double precision))
+);
+
+CREATE TABLE public.coins (
+    coin text NOT NULL,
+    symbol text NOT NULL,
+    exchange text DEFAULT 'binance'::text NOT NULL,
+    coin_index smallint NOT NULL,
+    active boolean DEFAULT true NOT NULL,
+    inactive_since date,
+    inactive_reason text,
+    CONSTRAINT coins_coin_index_check CHECK ((coin_index >= 0))
+);
+
+CREATE TABLE public.features (
+    coin text NOT NULL,
+    day date NOT NULL,
+    feature_version text NOT NULL,
+    "values" jsonb NOT NULL
+);
+
+CREATE TABLE public.forecast_scores (
+    coin text NOT NULL,
+    as_of date NOT NULL,
+    horizon smallint NOT NULL,
+    model_id text NOT NULL,
+    realised_log_return double precision NOT NULL,
+    realised_close double precision NOT NULL,
+    direction_hit boolean,
+    abs_error double precision NOT NULL
+);
+
+CREATE TABLE public.forecasts (
+    coin text NOT NULL,
+    as_of date NOT NULL,
+    horizon smallint NOT NULL,
+    model_id text NOT NULL,
+    target_day date NOT NULL,
+    base_close double precision NOT NULL,
+    pred_log_return double precision NOT NULL,
+    pred_close double precision NOT NULL,
+    run_id text NOT NULL,
+    lo80_log_return double precision,
+    hi80_log_return double precision,
+    lo95_log_return double precision,
+    hi95_log_return double precision,
+    lo80_close double precision,
+    hi80_close double precision,
+    lo95_close double precision,
+    hi95_close double precision,
+    interval_method text,
+    CONSTRAINT forecasts_check CHECK ((target_day = (as_of + (horizon)::integer))),
+    CONSTRAINT forecasts_horizon_check CHECK (((horizon >= 1) AND (horizon <= 5))),
+    CONSTRAINT forecasts_ranges_nested CHECK (((lo80_log_return IS NULL) OR ((lo95_log_return <= lo80_log_return) AND (lo80_log_return <= hi80_log_return) AND (hi80_log_return <= hi95_log_return))))
+);
+
+CREATE TABLE public.ingest_runs (
+    coin text NOT NULL,
+    interval_start timestamp with time zone NOT NULL,
+    interval_end timestamp with time zone NOT NULL,
+    status text NOT NULL,
+    requests integer DEFAULT 0 NOT NULL,
+    fetched integer DEFAULT 0 NOT NULL,
+    stored integer DEFAULT 0 NOT NULL,
+    revised integer DEFAULT 0 NOT NULL,
+    rejected integer DEFAULT 0 NOT NULL,
+    missing_days date[] DEFAULT '{}'::date[] NOT NULL,
+    error text,
+    attempt integer DEFAULT 1 NOT NULL,
+    logged_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT ingest_runs_status_check CHECK ((status = ANY (ARRAY['ok'::text, 'partial'::text, 'failed'::text, 'inactive'::text])))
+);
+
+CREATE TABLE public.models (
+    model_id text NOT NULL,
+    created_for timestamp with time zone NOT NULL,
+    training_cutoff date NOT NULL,
+    feature_version text NOT NULL,
+    hyperparams jsonb NOT NULL,
+    code_version text NOT NULL,
+    metrics jsonb DEFAULT '{}'::jsonb NOT NULL,
+    artifact bytea NOT NULL,
+    artifact_sha256 text NOT NULL,
+    status text DEFAULT 'candidate'::text NOT NULL,
+    champion_from date,
+    champion_until date,
+    CONSTRAINT models_status_check CHECK ((status = ANY (ARRAY['candidate'::text, 'champion'::text, 'retired'::text, 'rejected'::text])))
+);
+
+CREATE TABLE public.promotion_decisions (
+    decided_for timestamp with time zone NOT NULL,
+    challenger_id text NOT NULL,
+    champion_id text,
+    promoted boolean NOT NULL,
+    challenger_da double precision,
+    champion_da double precision,
+    n_cells integer DEFAULT 0 NOT NULL,
+    p_value double precision,
+    reason text NOT NULL,
+    details jsonb DEFAULT '{}'::jsonb NOT NULL,
+    challenger_da_ci_low double precision,
+    challenger_da_ci_high double precision,
+    da_diff_ci_low double precision,
+    da_diff_ci_high double precision
+);
+
+CREATE TABLE public.rejected_candles (
+    coin text NOT NULL,
+    interval_start timestamp with time zone NOT NULL,
+    interval_end timestamp with time zone NOT NULL,
+    raw_sha256 text NOT NULL,
+    reason text NOT NULL,
+    day date,
+    raw jsonb NOT NULL
+);
+
+CREATE TABLE public.schema_migrations (
+    version integer NOT NULL,
+    name text NOT NULL,
+    sha256 text NOT NULL,
+    applied_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+CREATE TABLE public.schema_migrations_lock (
+    held boolean NOT NULL,
+    CONSTRAINT schema_migrations_lock_held_check CHECK (held)
+);
+
+CREATE VIEW public.v_alerts AS
+ SELECT kind,
+    as_of,
+    state,
+    emailed,
+    message,
+    details
+   FROM public.alerts;
+
+CREATE VIEW public.v_candle_revisions AS
+ SELECT h.coin,
+    h.day,
+    h.revision,
+    h.open,
+    h.high,
+    h.low,
+    h.close,
+    h.volume,
+    h.stored_in,
+    h.replaced_in,
+    c.revision AS current_revision,
+    c.close AS current_close,
+    (c.close / h.close) AS close_ratio,
+    c.revised_in AS current_since
+   FROM (public.candle_history h
+     LEFT JOIN public.candles c USING (coin, day));
+
+CREATE VIEW public.v_forecast_outcomes AS
+ SELECT f.coin,
+    f.as_of,
+    f.horizon,
+    f.target_day,
+    f.model_id,
+    f.base_close,
+    f.pred_log_return,
+    f.pred_close,
+    s.realised_log_return,
+    s.realised_close,
+    s.direction_hit,
+    s.abs_error,
+    abs(s.realised_log_return) AS rw_abs_error,
+    (s.coin IS NOT NULL) AS matured,
+    f.run_id,
+    f.lo80_log_return,
+    f.hi80_log_return,
+    f.lo95_log_return,
+    f.hi95_log_return,
+    ((s.realised_log_return >= f.lo80_log_return) AND (s.realised_log_return <= f.hi80_log_return)) AS in_range_80,
+    ((s.realised_log_return >= f.lo95_log_return) AND (s.realised_log_return <= f.hi95_log_return)) AS in_range_95,
+    (((f.hi80_log_return - f.lo80_log_return) + ((10)::double precision * GREATEST((f.lo80_log_return - s.realised_log_return), (0)::double precision))) + ((10)::double precision * GREATEST((s.realised_log_return - f.hi80_log_return), (0)::double precision))) AS winkler_80,
+    (((f.hi95_log_return - f.lo95_log_return) + ((40)::double precision * GREATEST((f.lo95_log_return - s.realised_log_return), (0)::double precision))) + ((40)::double precision * GREATEST((s.realised_log_return - f.hi95_log_return), (0)::double precision))) AS winkler_95
+   FROM (public.forecasts f
+     LEFT JOIN public.forecast_scores s USING (coin, as_of, horizon, model_id));
+
+CREATE VIEW public.v_ingest_runs AS
+ SELECT DISTINCT ON (coin, interval_start, interval_end) coin,
+    interval_start,
+    interval_end,
+    attempt AS attempts,
+    status,
+    requests,
+    fetched,
+    stored,
+    revised,
+    rejected,
+    missing_days,
+    error,
+    logged_at
+   FROM public.ingest_runs
+  ORDER BY coin, interval_start, interval_end, attempt DESC;
+
+CREATE VIEW public.v_interval_scores AS
+ SELECT model_id,
+    COALESCE(coin, 'ALL'::text) AS coin,
+    (COALESCE((horizon)::integer, 0))::smallint AS horizon,
+    count(*) AS n_cells,
+    (avg((in_range_80)::integer))::double precision AS coverage_80,
+    (avg((in_range_95)::integer))::double precision AS coverage_95,
+    avg((hi80_log_return - lo80_log_return)) AS mean_width_80,
+    avg((hi95_log_return - lo95_log_return)) AS mean_width_95,
+    avg(winkler_80) AS mean_interval_score_80,
+    avg(winkler_95) AS mean_interval_score_95,
+    min(as_of) AS first_as_of,
+    max(as_of) AS last_as_of
+   FROM public.v_forecast_outcomes
+  WHERE (matured AND (lo80_log_return IS NOT NULL))
+  GROUP BY GROUPING SETS ((model_id, coin, horizon), (model_id, coin), (model_id, horizon), (model_id));
+
+CREATE VIEW public.v_latest_forecasts AS
+ WITH latest AS (
+         SELECT DISTINCT ON (f_1.coin) f_1.coin,
+            f_1.as_of,
+            f_1.model_id
+           FROM (public.forecasts f_1
+             JOIN public.models m_1 USING (model_id))
+          ORDER BY f_1.coin, f_1.as_of DESC, ((m_1.champion_from IS NOT NULL) AND (m_1.champion_from <= f_1.as_of) AND ((m_1.champion_until IS NULL) OR (f_1.as_of < m_1.champion_until))) DESC, m_1.created_for DESC, f_1.model_id
+        )
+ SELECT f.coin,
+    f.as_of,
+    f.horizon,
+    f.target_day,
+    f.model_id,
+    f.base_close,
+    f.pred_log_return,
+    f.pred_close,
+    (sign(f.pred_log_return))::integer AS pred_direction,
+    f.run_id,
+        CASE
+            WHEN ((m.champion_from IS NOT NULL) AND (m.champion_from <= f.as_of) AND ((m.champion_until IS NULL) OR (f.as_of < m.champion_until))) THEN 'champion'::text
+            ELSE 'provisional'::text
+        END AS served_as,
+    f.lo80_log_return,
+    f.hi80_log_return,
+    f.lo95_log_return,
+    f.hi95_log_return,
+    f.lo80_close,
+    f.hi80_close,
+    f.lo95_close,
+    f.hi95_close,
+    f.interval_method
+   FROM ((public.forecasts f
+     JOIN latest l USING (coin, as_of, model_id))
+     JOIN public.models m USING (model_id));
+
+CREATE VIEW public.v_live_accuracy AS
+ WITH scored AS (
+         SELECT s.coin,
+            s.as_of,
+            s.horizon,
+            s.model_id,
+            s.realised_log_return,
+            s.realised_close,
+            s.direction_hit,
+            s.abs_error,
+            abs(s.realised_log_return) AS rw_abs_error,
+                CASE
+                    WHEN (s.direction_hit IS NULL) THEN NULL::double precision
+                    ELSE (((s.realised_log_return > (0)::double precision))::integer)::double precision
+                END AS always_up_hit,
+                CASE
+                    WHEN ((s.direction_hit IS NULL) OR (c3.close IS NULL)) THEN NULL::double precision
+                    WHEN (c0.close = c3.close) THEN (0.5)::double precision
+                    ELSE (((sign(ln((c3.close / c0.close))) = sign(s.realised_log_return)))::integer)::double precision
+                END AS reversal_3_hit
+           FROM (((public.forecast_scores s
+             JOIN public.forecasts f USING (coin, as_of, horizon, model_id))
+             LEFT JOIN public.candles c0 ON (((c0.coin = s.coin) AND (c0.day = s.as_of))))
+             LEFT JOIN public.candles c3 ON (((c3.coin = s.coin) AND (c3.day = (s.as_of - 3)))))
+          WHERE (f.target_day > (( SELECT max(f2.target_day) AS max
+                   FROM (public.forecast_scores s2
+                     JOIN public.forecasts f2 USING (coin, as_of, horizon, model_id))) - 30))
+        ), agg AS (
+         SELECT scored.model_id,
+            COALESCE(scored.coin, 'ALL'::text) AS coin,
+            (COALESCE((scored.horizon)::integer, 0))::smallint AS horizon,
+            count(*) AS n_cells,
+            count(scored.direction_hit) AS n_direction_cells,
+            (avg((scored.direction_hit)::integer))::double precision AS da,
+            avg(scored.abs_error) AS mae,
+            avg(scored.rw_abs_error) AS rw_mae,
+            (avg(scored.abs_error) / NULLIF(avg(scored.rw_abs_error), (0)::double precision)) AS mae_ratio_rw,
+            min(scored.as_of) AS first_as_of,
+            max(scored.as_of) AS last_as_of,
+            avg(scored.always_up_hit) AS always_up_da,
+            avg(scored.reversal_3_hit) AS reversal_3_da,
+            (NULLIF(count(scored.direction_hit), 0))::double precision AS nd
+           FROM scored
+          GROUP BY GROUPING SETS ((scored.model_id, scored.coin, scored.horizon), (scored.model_id, scored.coin), (scored.model_id, scored.horizon), (scored.model_id))
+        )
+ SELECT model_id,
+    coin,
+    horizon,
+    n_cells,
+    n_direction_cells,
+    da,
+    mae,
+    rw_mae,
+    mae_ratio_rw,
+    first_as_of,
+    last_as_of,
+    (((da + (((1.96 ^ (2)::numeric))::double precision / ((2)::double precision * nd))) - ((1.96)::double precision * sqrt((((da * ((1)::double precision - da)) / nd) + (((1.96 ^ (2)::numeric))::double precision / ((4)::double precision * (nd ^ (2)::double precision))))))) / ((1)::double precision + (((1.96 ^ (2)::numeric))::double precision / nd))) AS da_wilson_low,
+    (((da + (((1.96 ^ (2)::numeric))::double precision / ((2)::double precision * nd))) + ((1.96)::double precision * sqrt((((da * ((1)::double precision - da)) / nd) + (((1.96 ^ (2)::numeric))::double precision / ((4)::double precision * (nd ^ (2)::double precision))))))) / ((1)::double precision + (((1.96 ^ (2)::numeric))::double precision / nd))) AS da_wilson_high,
+    always_up_da,
+    reversal_3_da
+   FROM agg;
+
+CREATE VIEW public.v_models AS
+ SELECT model_id,
+    created_for,
+    training_cutoff,
+    feature_version,
+    code_version,
+    status,
+    champion_from,
+    champion_until,
+    hyperparams,
+    metrics,
+    artifact_sha256,
+    octet_length(artifact) AS artifact_bytes
+   FROM public.models;
+
+CREATE VIEW public.v_promotion_history AS
+ SELECT d.decided_for,
+    d.challenger_id,
+    d.champion_id,
+    d.promoted,
+    d.challenger_da,
+    d.champion_da,
+    (d.challenger_da - d.champion_da) AS da_difference,
+    d.n_cells,
+    d.p_value,
+    d.reason,
+    c.training_cutoff AS challenger_cutoff,
+    c.status AS challenger_status,
+    c.champion_from AS challenger_champion_from,
+    c.champion_until AS challenger_champion_until,
+    p.training_cutoff AS champion_cutoff,
+    d.details,
+    d.challenger_da_ci_low,
+    d.challenger_da_ci_high,
+    d.da_diff_ci_low,
+    d.da_diff_ci_high
+   FROM ((public.promotion_decisions d
+     JOIN public.models c ON ((c.model_id = d.challenger_id)))
+     LEFT JOIN public.models p ON ((p.model_id = d.champion_id)));
+
+CREATE TABLE public.validation_predictions (
+    model_id text NOT NULL,
+    coin text NOT NULL,
+    as_of date NOT NULL,
+    horizon smallint NOT NULL,
+    fold smallint NOT NULL,
+    fold_cutoff date NOT NULL,
+    pred_log_return double precision NOT NULL,
+    realised_log_return double precision NOT NULL,
+    always_up double precision NOT NULL,
+    CONSTRAINT validation_predictions_check CHECK ((fold_cutoff < as_of)),
+    CONSTRAINT validation_predictions_horizon_check CHECK (((horizon >= 1) AND (horizon <= 5)))
+);
+
+ALTER TABLE ONLY public.candle_history ALTER COLUMN history_id SET DEFAULT nextval('public.candle_history_history_id_seq'::regclass);
+
+ALTER TABLE ONLY public.alerts
+    ADD CONSTRAINT alerts_pkey PRIMARY KEY (kind, as_of);
+
+ALTER TABLE ONLY public.candle_history
+    ADD CONSTRAINT candle_history_pkey PRIMARY KEY (history_id);
+
+ALTER TABLE ONLY public.candles
+    ADD CONSTRAINT candles_pkey PRIMARY KEY (coin, day);
+
+ALTER TABLE ONLY public.coins
+    ADD CONSTRAINT coins_coin_index_key UNIQUE (coin_index);
+
+ALTER TABLE ONLY public.coins
+    ADD CONSTRAINT coins_pkey PRIMARY KEY (coin);
+
+ALTER TABLE ONLY public.coins
+    ADD CONSTRAINT coins_symbol_key UNIQUE (symbol);
+
+ALTER TABLE ONLY public.features
+    ADD CONSTRAINT features_pkey PRIMARY KEY (coin, day, feature_version);
+
+ALTER TABLE ONLY public.forecast_scores
+    ADD CONSTRAINT forecast_scores_pkey PRIMARY KEY (coin, as_of, horizon, model_id);
+
+ALTER TABLE ONLY public.forecasts
+    ADD CONSTRAINT forecasts_pkey PRIMARY KEY (coin, as_of, horizon, model_id);
+
+ALTER TABLE ONLY public.ingest_runs
+    ADD CONSTRAINT ingest_runs_pkey PRIMARY KEY (coin, interval_start, interval_end, attempt);
+
+ALTER TABLE ONLY public.models
+    ADD CONSTRAINT models_pkey PRIMARY KEY (model_id);
+
+ALTER TABLE ONLY public.promotion_decisions
+    ADD CONSTRAINT promotion_decisions_pkey PRIMARY KEY (decided_for, challenger_id);
+
+ALTER TABLE ONLY public.rejected_candles
+    ADD CONSTRAINT rejected_candles_pkey PRIMARY KEY (coin, interval_start, interval_end, raw_sha256, reason);
+
+ALTER TABLE ONLY public.schema_migrations_lock
+    ADD CONSTRAINT schema_migrations_lock_pkey PRIMARY KEY (held);
+
+ALTER TABLE ONLY public.schema_migrations
+    ADD CONSTRAINT schema_migrations_pkey PRIMARY KEY (version);
+
+ALTER TABLE ONLY public.validation_predictions
+    ADD CONSTRAINT validation_predictions_pkey PRIMARY KEY (model_id, coin, as_of, horizon);
+
+CREATE INDEX candle_history_coin_day ON public.candle_history USING btree (coin, day, revision);
+
+CREATE TRIGGER candles_keep_history BEFORE UPDATE ON public.candles FOR EACH ROW EXECUTE FUNCTION public.candles_keep_history();
+
+ALTER TABLE ONLY public.candles
+    ADD CONSTRAINT candles_coin_fkey FOREIGN KEY (coin) REFERENCES public.coins(coin);
+
+ALTER TABLE ONLY public.features
+    ADD CONSTRAINT features_coin_fkey FOREIGN KEY (coin) REFERENCES public.coins(coin);
+
+ALTER TABLE ONLY public.forecast_scores
+    ADD CONSTRAINT forecast_scores_coin_as_of_horizon_model_id_fkey FOREIGN KEY (coin, as_of, horizon, model_id) REFERENCES public.forecasts(coin, as_of, horizon, model_id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.forecasts
+    ADD CONSTRAINT forecasts_coin_fkey FOREIGN KEY (coin) REFERENCES public.coins(coin);
+
+ALTER TABLE ONLY public.forecasts
+    ADD CONSTRAINT forecasts_model_id_fkey FOREIGN KEY (model_id) REFERENCES public.models(model_id);
+
+ALTER TABLE ONLY public.promotion_decisions
+    ADD CONSTRAINT promotion_decisions_challenger_id_fkey FOREIGN KEY (challenger_id) REFERENCES public.models(model_id);
+
+ALTER TABLE ONLY public.promotion_decisions
+    ADD CONSTRAINT promotion_decisions_champion_id_fkey FOREIGN KEY (champion_id) REFERENCES public.models(model_id);
+
+ALTER TABLE ONLY public.validation_predictions
+    ADD CONSTRAINT validation_predictions_model_id_fkey FOREIGN KEY (model_id) REFERENCES public.models(model_id) ON DELETE CASCADE;
+
+GRANT USAGE ON SCHEMA public TO cryptolstm_reader;
+
+GRANT SELECT ON TABLE public.alerts TO cryptolstm_reader;
+
+GRANT SELECT ON TABLE public.candle_history TO cryptolstm_reader;
+
+GRANT SELECT ON TABLE public.candles TO cryptolstm_reader;
+
+GRANT SELECT ON TABLE public.coins TO cryptolstm_reader;
+
+GRANT SELECT ON TABLE public.features TO cryptolstm_reader;
+
+GRANT SELECT ON TABLE public.forecast_scores TO cryptolstm_reader;
+
+GRANT SELECT ON TABLE public.forecasts TO cryptolstm_reader;
+
+GRANT SELECT ON TABLE public.ingest_runs TO cryptolstm_reader;
+
+GRANT SELECT ON TABLE public.models TO cryptolstm_reader;
+
+GRANT SELECT ON TABLE public.promotion_decisions TO cryptolstm_reader;
+
+GRANT SELECT ON TABLE public.rejected_candles TO cryptolstm_reader;
+
+GRANT SELECT ON TABLE public.schema_migrations TO cryptolstm_reader;
+
+GRANT SELECT ON TABLE public.schema_migrations_lock TO cryptolstm_reader;
+
+GRANT SELECT ON TABLE public.v_alerts TO cryptolstm_reader;
+
+GRANT SELECT ON TABLE public.v_candle_revisions TO cryptolstm_reader;
+
+GRANT SELECT ON TABLE public.v_forecast_outcomes TO cryptolstm_reader;
+
+GRANT SELECT ON TABLE public.v_ingest_runs TO cryptolstm_reader;
+
+GRANT SELECT ON TABLE public.v_interval_scores TO cryptolstm_reader;
+
+GRANT SELECT ON TABLE public.v_latest_forecasts TO cryptolstm_reader;
+
+GRANT SELECT ON TABLE public.v_live_accuracy TO cryptolstm_reader;
+
+GRANT SELECT ON TABLE public.v_models TO cryptolstm_reader;
+
+GRANT SELECT ON TABLE public.v_promotion_history TO cryptolstm_reader;
+
+GRANT SELECT ON TABLE public.validation_predictions TO cryptolstm_reader;
+
+ALTER DEFAULT PRIVILEGES FOR ROLE <migrator> IN SCHEMA public GRANT SELECT ON TABLES TO cryptolstm_reader;
