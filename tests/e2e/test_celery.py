@@ -7,6 +7,7 @@ The only Celery test: the default test path stays on the LocalExecutor. Skipped 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from dataclasses import replace
@@ -24,49 +25,58 @@ pytestmark = pytest.mark.e2e
 
 COINS = ("BTC", "ETH", "SOL")
 WEEK_START, DAILY_FIRST, DAILY_LAST = "2025-01-05", "2025-01-12", "2025-01-18"
-# Every table the two DAGs write, ordered by its key. Only wall-clock measurements differ between two runs
-# of the same week (training seconds in the model's JSON): they are dropped, nothing else is.
-TABLES = {
-    "coins": "coin", "candles": "coin, day", "rejected_candles": "coin, interval_start, raw_sha256",
-    "ingest_runs": "coin, interval_start, interval_end", "features": "coin, day",
-    "models": "model_id", "validation_predictions": "model_id, coin, as_of, horizon",
-    "forecasts": "coin, as_of, horizon, model_id", "forecast_scores": "coin, as_of, horizon, model_id",
-    "promotion_decisions": "decided_for, challenger_id", "alerts": "kind, as_of",
-}
-WALL_CLOCK_KEYS = {"train_seconds", "fit_seconds", "seconds"}
+WALL_CLOCK = "seconds"  # JSON keys ending with it are measurements of elapsed time (e.g. fit_seconds)
 
 
 def _utc(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
 
 
-def _strip_wall_clock(value):
+def _canonical(value):
+    """A value with wall-clock measurements removed, in a form that compares exactly."""
     if isinstance(value, dict):
-        return {k: _strip_wall_clock(v) for k, v in value.items() if k not in WALL_CLOCK_KEYS}
+        return {k: _canonical(v) for k, v in value.items() if not k.endswith(WALL_CLOCK)}
     if isinstance(value, list):
-        return [_strip_wall_clock(v) for v in value]
+        return [_canonical(v) for v in value]
+    if isinstance(value, memoryview):
+        return bytes(value)
     return value
 
 
+def _weights_digest(artifact: bytes) -> str:
+    """sha256 of a model bundle's weights and scaler: what the model computes. The artifact's own bytes also
+    hold the time Keras saved it, so two identical trainings never have the same artifact sha256."""
+    from cryptolstm.modelling.bundle import TrainedModel
+
+    model = TrainedModel.from_bytes(artifact)
+    h = hashlib.sha256(json.dumps(model.scaler.to_dict(), sort_keys=True).encode())
+    for key in sorted(model.members):
+        for net in model.members[key]:
+            for w in net.get_weights():
+                h.update(w.tobytes())
+    return h.hexdigest()
+
+
 def _dump(dsn: str) -> dict[str, list]:
+    """Every table of the forecasting database, rows in a canonical order. Dropped: columns filled by the wall
+    clock or a sequence (DEFAULT now() / nextval: audit times, surrogate ids), elapsed-time keys in JSON, and the
+    artifact bytes (replaced by the digest of the weights)."""
     out = {}
     with storage.transaction(dsn) as cur:
-        for table, key in TABLES.items():
-            cur.execute("SELECT count(*) FROM information_schema.columns WHERE table_name = %s", (table,))
-            if cur.fetchone()[0] == 0:
-                continue  # a table a later migration renames or drops
-            cur.execute(f"SELECT * FROM {table} ORDER BY {key}")
-            cols = [d.name for d in cur.description]
-            rows = []
-            for row in cur.fetchall():
-                rec = dict(zip(cols, row))
-                for c, v in rec.items():
-                    if isinstance(v, (dict, list)):
-                        rec[c] = _strip_wall_clock(v)
-                    elif isinstance(v, memoryview):
-                        rec[c] = bytes(v)
-                rows.append(rec)
-            out[table] = rows
+        cur.execute("SELECT table_name FROM information_schema.tables "
+                    "WHERE table_schema = 'public' AND table_type = 'BASE TABLE' ORDER BY 1")
+        for (table,) in cur.fetchall():
+            cur.execute("SELECT column_name, coalesce(column_default, '') FROM information_schema.columns "
+                        "WHERE table_schema = 'public' AND table_name = %s ORDER BY ordinal_position", (table,))
+            cols = [c for c, default in cur.fetchall() if "now()" not in default and "nextval(" not in default]
+            quoted = ", ".join('"%s"' % c for c in cols)
+            cur.execute(f'SELECT {quoted} FROM "{table}"')
+            rows = [{c: _canonical(v) for c, v in zip(cols, row)} for row in cur.fetchall()]
+            for rec in rows:
+                if "artifact" in rec:
+                    rec["artifact"] = _weights_digest(rec.pop("artifact"))
+                    rec.pop("artifact_sha256", None)
+            out[table] = sorted(rows, key=lambda r: json.dumps(r, sort_keys=True, default=repr))
     return out
 
 
@@ -121,6 +131,7 @@ def test_celery_workers_write_the_same_rows_as_the_local_executor(tmp_path, shar
     assert {k for k, q in routed.items() if q == TRAIN_QUEUE} == train
     assert routed[(DAILY_DAG_ID, "ingest")] == routed[(WEEKLY_DAG_ID, "sync_candles")] == DEFAULT_QUEUE
     assert len(celery["forecasts"]) == 7 * 5 * len(COINS) and celery["promotion_decisions"]
-    for table in TABLES:
-        assert celery.get(table) == local.get(table), f"{table} differs between CeleryExecutor and LocalExecutor"
-    assert json.dumps(sorted(celery), default=str) == json.dumps(sorted(local), default=str)
+    assert sorted(celery) == sorted(local)
+    for table in sorted(celery):
+        assert celery[table] == local[table], f"{table} differs between CeleryExecutor and LocalExecutor"
+    assert {"candles", "features", "models", "forecasts", "forecast_scores", "promotion_decisions"} <= set(celery)
