@@ -135,31 +135,32 @@ def _stage_epoch(data_dir: str, max_windows: int) -> dict:
 
 
 def _timed_epoch(x, coin, y, config, n_coins: int) -> float:
-    """Seconds of one epoch over (x, coin, y), with the model, loss, optimiser and input pipeline of
-    `train._train_one`; the one-off graph tracing is done on one batch first and not counted."""
-    import keras
-    import tensorflow as tf
+    """Seconds of one steady-state epoch of `train._train_one` (the production training step) over (x, coin, y):
+    two epochs are run and the second is timed, from the per-epoch log lines, so the one-off graph tracing of
+    the first epoch is not counted."""
+    import logging
 
-    from cryptolstm.modelling.losses import direction_aware_huber
-    from cryptolstm.modelling.model import build_model
+    from cryptolstm.modelling import train
+    from cryptolstm.modelling.progress import log as progress_log
 
-    keras.utils.set_random_seed(config.seed)
-    model = build_model(config.arch, window=config.window, n_features=x.shape[-1], n_coins=n_coins,
-                        horizons=config.horizons, lstm_units=tuple(config.lstm_units),
-                        dense_units=config.dense_units, dropout=config.dropout, embed_dim=config.embed_dim)
-    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate),
-                  loss=direction_aware_huber(config.huber_delta, config.dir_lambda, config.horizon_weights,
-                                             config.dir_term))
+    ends: list[float] = []
 
-    def data(n):
-        return (tf.data.Dataset.from_tensor_slices(((x[:n], coin[:n]), y[:n]))
-                .shuffle(n, seed=config.seed, reshuffle_each_iteration=True)
-                .batch(config.batch_size).prefetch(2))
+    class EpochEnds(logging.Handler):
+        def emit(self, record):
+            if " epoch " in record.getMessage():
+                ends.append(time.perf_counter())
 
-    model.fit(data(config.batch_size), epochs=1, verbose=0, shuffle=False)  # traces the train step
-    t0 = time.perf_counter()
-    model.fit(data(len(y)), epochs=1, verbose=0, shuffle=False)
-    return time.perf_counter() - t0
+    handler = EpochEnds(logging.INFO)
+    progress_log.addHandler(handler)
+    progress_log.setLevel(logging.INFO)
+    try:
+        empty = (x[:0], coin[:0], y[:0])
+        train._train_one(x, coin, y, *empty, replace(config, max_epochs=2), config.seed, n_coins, label="bench")
+    finally:
+        progress_log.removeHandler(handler)
+    if len(ends) != 2:
+        raise RuntimeError(f"expected 2 epoch log lines from train._train_one, saw {len(ends)}")
+    return ends[1] - ends[0]
 
 
 def _stage_db_features(dsn: str, last_day: str) -> dict:
@@ -251,13 +252,13 @@ def _in_process(fn, *args) -> dict:
 # ---- orchestration ---------------------------------------------------------------------------------
 
 def run(sizes=SIZES, *, shared_data: Path, work_dir: Path | None = None, max_train_windows: int = 60_000,
-        stages=STAGES, log=print) -> dict:
+        stages=STAGES, log=print, on_size=None) -> dict:
     """Measure every stage for every size; return {"sizes": {n: {stage: {...}}}, "exponents": {...}, "env": {...}}."""
     import pandas as pd
 
     from cryptolstm import storage
     from cryptolstm.bench import universe as uni
-    from cryptolstm.config import DEFAULT_COINS, Settings
+    from cryptolstm.config import DEFAULT_COINS, Settings, make_dsn
     from cryptolstm.market.panel import load_csv_dir
     from cryptolstm.runtime import embedded_pg
 
@@ -274,8 +275,10 @@ def run(sizes=SIZES, *, shared_data: Path, work_dir: Path | None = None, max_tra
             panel, recipes = uni.universe(real, n, DEFAULT_COINS)
             data = tmp / f"universe-{n}"
             uni.write_csv_dir(panel, data)
-            dsn = _fresh_db(sock, f"bench_{n}")
-            storage.migrate(dsn, log=lambda *_: None)
+            dsn = make_dsn(host=sock, dbname=f"bench_{n}")
+            if any(s.startswith("ingest") for s in stages):  # the database stages read what ingest stored
+                dsn = _fresh_db(sock, f"bench_{n}")
+                storage.migrate(dsn, log=lambda *_: None)
             coins = sorted(panel["coin"].unique())
             res = {"coins": n, "synthetic": len(recipes), "candles": len(panel)}
             log(f"== {n} coins ({len(recipes)} synthetic, {len(panel)} candles, last day {last_day})")
@@ -294,6 +297,8 @@ def run(sizes=SIZES, *, shared_data: Path, work_dir: Path | None = None, max_tra
                         + " ".join(f"{k}={_fmt(v)}" for k, v in m.items() if k not in ("seconds", "maxrss_mib")))
             results["sizes"][n] = res
             results["exponents"] = exponents(results["sizes"])
+            if on_size:  # e.g. save what is measured so far: the 900-coin size alone takes many minutes
+                on_size(results)
     finally:
         embedded_pg.stop(settings)
     return results

@@ -19,7 +19,8 @@ def _bench_scale(args: argparse.Namespace) -> int:
     sizes = tuple(int(x) for x in args.sizes.split(","))
     print(f"bench-scale: sizes {sizes} on {os.cpu_count()} CPUs, load average {os.getloadavg()}")
     results = scale.run(sizes, shared_data=shared, work_dir=Path(args.work_dir) if args.work_dir else None,
-                        max_train_windows=args.max_train_windows, stages=tuple(args.stages.split(",")))
+                        max_train_windows=args.max_train_windows, stages=tuple(args.stages.split(",")),
+                        on_size=(lambda r: scale.save(r, Path(args.json))) if args.json else None)
     results["env"]["loadavg_end"] = os.getloadavg()
     print()
     print(scale.markdown(results))
