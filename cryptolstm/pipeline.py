@@ -2,7 +2,7 @@
 and returns a small JSON-able dict for the task log and XCom. No Airflow import here.
 
 Daily (data interval [start, end) = the UTC day that just closed; as_of = start.date()):
-    ingest_coin -> build_features -> forecast -> score -> check_alerts -> render_charts
+    ingest_coin -> build_features -> forecast -> score -> check_alerts -> render_charts -> day_complete
 Weekly (interval [end - 7 d, end); training cutoff = end.date() - 1, the new champion serves from end.date()):
     sync_candles -> train_challenger -> decide -> notify_decision
 
@@ -19,7 +19,7 @@ from datetime import date, datetime, timedelta
 from cryptolstm import storage
 from cryptolstm.calendar import (as_date, comparison_days, utc_midnight, weekly_boundary,  # noqa: F401 (DAG API)
                                  weekly_logical_date, weekly_wait)
-from cryptolstm.config import OVERLAP_DAYS, PipelineConfig, Settings
+from cryptolstm.config import HORIZONS, OVERLAP_DAYS, PipelineConfig, Settings
 from cryptolstm.serving.alerts import SendFn
 
 log = logging.getLogger(__name__)
@@ -83,6 +83,33 @@ def forecast(dsn: str, as_of: date, run_id: str, config: PipelineConfig | None =
     return forecast_as_of(dsn, as_date(as_of), run_id, stale_after_days=config.stale_after_days,
                           provisional=config.provisional, expire_after_days=config.alerts.expire_after_days,
                           served=Settings.from_env().market.coins)
+
+
+def forecast_is_retryable(exc: BaseException) -> bool:
+    """False for errors a retry cannot fix: a corrupted model artifact, the day's candles missing."""
+    from cryptolstm.serving.forecast import MissingDataError
+    from cryptolstm.serving.registry import ArtifactError
+
+    return not isinstance(exc, (ArtifactError, MissingDataError))
+
+
+def day_complete(dsn: str, as_of: date, forecast_result: dict | None) -> dict:
+    """The daily run's verdict, once every other task has finished without failing:
+    {as_of, complete, message, ...}; the DAG fails the run when `complete` is False after a forecast.
+
+    `forecast_result` None means the forecast task was skipped: no model may serve the day (none
+    yet, or the champion expired). That is not a failure of the run (nothing went wrong; the alerts
+    task mails the no_champion / expired alert), so the run stays green and the verdict says why.
+    Otherwise every served coin trading that day must have its 5 forecasts.
+    """
+    from cryptolstm.serving.forecast import day_coverage
+
+    as_of = as_date(as_of)
+    if forecast_result is None:
+        return {"as_of": as_of.isoformat(), "complete": False, "forecast_skipped": True,
+                "message": f"no forecast for {as_of}: no model may serve this day (see the alerts task)"}
+    coins = list(Settings.from_env().market.coins)
+    return {**day_coverage(dsn, as_of, coins, HORIZONS), "forecast_skipped": False}
 
 
 def score(dsn: str, as_of: date) -> dict:

@@ -49,3 +49,28 @@ def send_email(subject: str, html: str) -> None:
 
     with SmtpHook(smtp_conn_id="smtp_default") as hook:
         hook.send_email_smtp(to=ALERT_TO, subject=subject, html_content=html)
+
+
+NO_INTERVAL = ("this run of {dag_id} has no data interval (it was triggered without a logical date), so it "
+               "has no day to process; nothing was done. Trigger it with a logical date (UI: fill in "
+               "'Logical date'; CLI: airflow dags trigger {dag_id} --logical-date 2025-02-02T00:00:00+00:00) "
+               "or backfill a range")
+
+
+def require_interval(dag_id: str, data_interval_start, data_interval_end) -> str:
+    """The first task of a run: fail it once, without retries, when the run has no data interval."""
+    if data_interval_start is None or data_interval_end is None:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        raise AirflowFailException(NO_INTERVAL.format(dag_id=dag_id))
+    return f"{data_interval_start.isoformat()}/{data_interval_end.isoformat()}"
+
+
+def as_of_day(data_interval_start):
+    """The run's as-of day. Without a data interval the task is skipped, not failed: the run's
+    `check_interval` task already failed it with one message (and one email)."""
+    if data_interval_start is None:
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        raise AirflowSkipException("no data interval: see the check_interval task")
+    return data_interval_start.date()

@@ -18,6 +18,16 @@ forecast's *as-of* day is `start`):
 6. **alerts** — live DA (on evidence: its 95 % interval), range coverage, stale / expired / missing
    champion recorded in `alerts`, email on a change of state.
 7. **charts** — PNG charts of the day (non-critical).
+8. **day_complete** — the run's verdict. It runs only when no task of the run failed (`none_failed`),
+   so the run is **red whenever any task failed** — the forecast above all — while score, alerts and
+   charts still run after a failed forecast. It then checks that every served coin trading that day
+   has its 5 forecasts. A forecast **skipped** for lack of a model (none yet, or expired) leaves the
+   run **green**: nothing failed, and the alerts task mails the no_champion / expired alert.
+
+A day whose candles are missing fails the forecast with a message naming the latest stored day; a
+corrupted model artifact fails it too (neither is retried). A run without a data interval (triggered
+with no logical date) is refused by **check_interval**, once, with one message; the other tasks are
+skipped or upstream-failed without sending emails.
 
 Every step writes only the rows of its interval, keyed by the interval, so reruns and backfills are
 idempotent. Connections: `cryptolstm_db` (forecasting database), `smtp_default` (email).
@@ -31,7 +41,8 @@ import pendulum
 from airflow.sdk import CronDataIntervalTimetable, PokeReturnValue, dag, task
 
 from cryptolstm_common import (ALERTS, CANDLES, DAILY_DAG_ID, EXCHANGE_POOL, FEATURES, FORECASTS, SCORES,
-                               TENSORFLOW_POOL, TRAIN_QUEUE, WEEKLY_DAG_ID, dsn, on_failure, send_email)
+                               TENSORFLOW_POOL, TRAIN_QUEUE, WEEKLY_DAG_ID, as_of_day, dsn, on_failure,
+                               require_interval, send_email)
 
 
 @dag(
@@ -45,6 +56,10 @@ from cryptolstm_common import (ALERTS, CANDLES, DAILY_DAG_ID, EXCHANGE_POOL, FEA
     doc_md=__doc__,
 )
 def cryptolstm_daily():
+    @task  # fails with AirflowFailException: never retried
+    def check_interval(data_interval_start=None, data_interval_end=None) -> str:
+        return require_interval(DAILY_DAG_ID, data_interval_start, data_interval_end)
+
     @task
     def coins() -> list[str]:
         from cryptolstm.config import Settings
@@ -61,7 +76,7 @@ def cryptolstm_daily():
     def build_features(data_interval_start=None) -> dict:
         from cryptolstm import pipeline
 
-        return pipeline.build_features(dsn(), data_interval_start.date())
+        return pipeline.build_features(dsn(), as_of_day(data_interval_start))
 
     @task.sensor(poke_interval=60, timeout=6 * 3600, mode="reschedule")
     def wait_for_weekly(data_interval_start=None, ti=None) -> PokeReturnValue:
@@ -69,7 +84,7 @@ def cryptolstm_daily():
 
         from cryptolstm import pipeline
 
-        week_end = pipeline.weekly_boundary(data_interval_start.date())
+        week_end = pipeline.weekly_boundary(as_of_day(data_interval_start))
         run = [pipeline.weekly_logical_date(week_end)]
         count = lambda **states: ti.get_dr_count(dag_id=WEEKLY_DAG_ID, logical_dates=run, **states)  # noqa: E731
         wait = pipeline.weekly_wait(decided=pipeline.decision_recorded(dsn(), week_end), runs=count(),
@@ -81,11 +96,17 @@ def cryptolstm_daily():
 
     @task(outlets=[FORECASTS], queue=TRAIN_QUEUE, pool=TENSORFLOW_POOL)
     def forecast(data_interval_start=None, run_id=None) -> dict:
-        from airflow.sdk.exceptions import AirflowSkipException
+        from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
         from cryptolstm import pipeline
 
-        out = pipeline.forecast(dsn(), data_interval_start.date(), run_id)
+        try:
+            out = pipeline.forecast(dsn(), as_of_day(data_interval_start), run_id)
+        except Exception as exc:
+            if pipeline.forecast_is_retryable(exc):
+                raise
+            # a corrupted artifact or a missing day: a retry cannot help, fail now with the cause
+            raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
         if out["status"] in ("no_champion", "expired"):  # the alerts task mails no_champion / expired
             raise AirflowSkipException(out["message"])
         return out
@@ -94,24 +115,44 @@ def cryptolstm_daily():
     def score(data_interval_start=None) -> dict:
         from cryptolstm import pipeline
 
-        return pipeline.score(dsn(), data_interval_start.date())
+        return pipeline.score(dsn(), as_of_day(data_interval_start))
 
     @task(outlets=[ALERTS], trigger_rule="all_done")
     def alerts(data_interval_start=None) -> dict:
         from cryptolstm import pipeline
 
-        return pipeline.check_alerts(dsn(), data_interval_start.date(), send_email)
+        return pipeline.check_alerts(dsn(), as_of_day(data_interval_start), send_email)
 
     @task(trigger_rule="all_done", retries=1)
     def charts(data_interval_start=None) -> dict:
         from cryptolstm import pipeline
 
-        return pipeline.render_charts(dsn(), data_interval_start.date())
+        return pipeline.render_charts(dsn(), as_of_day(data_interval_start))
 
+    @task(trigger_rule="none_failed")  # upstream_failed (not run, no email) if any task failed
+    def day_complete(forecast_result: dict | None, data_interval_start=None) -> dict:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from cryptolstm import pipeline
+
+        verdict = pipeline.day_complete(dsn(), as_of_day(data_interval_start), forecast_result)
+        if not (verdict["complete"] or verdict["forecast_skipped"]):  # stored rows: a retry cannot help
+            raise AirflowFailException(verdict["message"])
+        return verdict
+
+    interval = check_interval()
+    served = coins()
+    weekly = wait_for_weekly()
+    interval >> [served, weekly]
+    ingested = ingest.expand(coin=served)
     feats = build_features()
-    ingest.expand(coin=coins()) >> feats
+    ingested >> feats
     fc = forecast()
-    [feats, wait_for_weekly()] >> fc >> score() >> alerts() >> charts()
+    [feats, weekly] >> fc
+    scored, alerted, charted = score(), alerts(), charts()
+    fc >> scored >> alerted >> charted
+    # the only leaf, downstream of every task: the run's state is its state
+    [interval, ingested, feats, weekly, scored, alerted, charted] >> day_complete(fc)
 
 
 daily_dag = cryptolstm_daily()

@@ -16,6 +16,9 @@ the as-of days from `end` on.
    does not load is rejected. The decision is recorded with both DAs, cells, McNemar p-value, reason.
 5. **notify** — email the decision.
 
+A run without a data interval (triggered with no logical date) is refused by **check_interval**, once,
+with one message; every other task is then upstream-failed, without emails.
+
 `max_active_runs=1`: decisions are made in calendar order. Training size is selected by
 `CRYPTOLSTM_TRAIN_PROFILE` (`full` in production, `tiny` in tests and CI). Routing (CeleryExecutor):
 `train_challenger` and `decide` run on the `train` queue in the `tensorflow` pool, `sync_candles` in the
@@ -28,7 +31,7 @@ import pendulum
 from airflow.sdk import CronDataIntervalTimetable, PokeReturnValue, dag, task
 
 from cryptolstm_common import (CANDLES, DAILY_DAG_ID, DECISIONS, EXCHANGE_POOL, MODELS, TENSORFLOW_POOL, TRAIN_QUEUE,
-                               WEEKLY_DAG_ID, dsn, on_failure, send_email)
+                               WEEKLY_DAG_ID, dsn, on_failure, require_interval, send_email)
 
 
 @dag(
@@ -42,6 +45,10 @@ from cryptolstm_common import (CANDLES, DAILY_DAG_ID, DECISIONS, EXCHANGE_POOL, 
     doc_md=__doc__,
 )
 def cryptolstm_weekly():
+    @task  # fails with AirflowFailException: never retried
+    def check_interval(data_interval_start=None, data_interval_end=None) -> str:
+        return require_interval(WEEKLY_DAG_ID, data_interval_start, data_interval_end)
+
     @task(outlets=[CANDLES], pool=EXCHANGE_POOL)
     def sync_candles(data_interval_start=None, data_interval_end=None) -> dict:
         from cryptolstm import pipeline
@@ -76,10 +83,13 @@ def cryptolstm_weekly():
 
         return pipeline.notify_decision(dsn(), data_interval_end, send_email)
 
+    interval = check_interval()
+    synced, waited = sync_candles(), wait_for_daily()
+    interval >> [synced, waited]
     trained = train_challenger()
-    sync_candles() >> trained
+    synced >> trained
     decision = decide(trained)
-    wait_for_daily() >> decision
+    waited >> decision
     notify(decision)
 
 

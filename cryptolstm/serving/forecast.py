@@ -74,22 +74,18 @@ class MissingDataError(RuntimeError):
     """A model exists but no coin can be forecast on the day: its candles (or earlier ones) are missing."""
 
 
-class IncompleteDayError(RuntimeError):
-    """The day's forecast lacks a served coin that was trading that day."""
-
-
-def check_day_complete(dsn: str, as_of: date, coins: list[str], horizons: int = 5) -> dict:
-    """Every served coin still trading on `as_of` has its `horizons` forecasts for the day, or
-    IncompleteDayError names the coins without (e.g. a quarantined candle, a failed ingest)."""
+def day_coverage(dsn: str, as_of: date, coins: list[str], horizons: int = 5) -> dict:
+    """Does every served coin still trading on `as_of` have its `horizons` forecasts for the day?
+    {as_of, expected: [coin], missing: [coin], complete: bool, message}."""
     with storage.transaction(dsn) as cur:
         cur.execute(storage.query("forecasts_select_day_coverage"), {"as_of": as_of, "coins": list(coins)})
         have = dict(cur.fetchall())
     missing = sorted(c for c, n in have.items() if n < horizons)
-    if missing:
-        raise IncompleteDayError(
-            f"the forecast of {as_of} is incomplete: no {horizons}-day forecast for {', '.join(missing)} "
-            "(see their ingest task, rejected_candles and the forecast task's missing_coins)")
-    return {"as_of": as_of.isoformat(), "coins": sorted(have), "complete": True}
+    message = (f"the forecast of {as_of} is incomplete: no {horizons}-day forecast for {', '.join(missing)} "
+               "(see their ingest task, rejected_candles and the forecast task's missing_coins)" if missing
+               else f"the forecast of {as_of} is complete: {len(have)} coins x {horizons} horizons")
+    return {"as_of": as_of.isoformat(), "expected": sorted(have), "missing": missing, "complete": not missing,
+            "message": message}
 
 
 def forecast_as_of(dsn: str, as_of: date, run_id: str, stale_after_days: int = STALE_AFTER_DAYS,

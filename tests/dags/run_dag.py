@@ -4,6 +4,7 @@ Used by test_dag_runs.py in a child process, so each run gets its own Airflow co
 environment) and the test process never imports Airflow settings or TensorFlow.
 
     python run_dag.py dags/cryptolstm_daily.py 2025-01-13
+    python run_dag.py dags/cryptolstm_daily.py none      # a run without a logical date (no data interval)
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ def main(path: str, day: str) -> None:
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     dag = next(v for v in vars(mod).values() if type(v).__name__ == "DAG")
-    dr = dag.test(logical_date=pendulum.parse(day, tz="UTC"))
+    dr = dag.test(logical_date=None if day == "none" else pendulum.parse(day, tz="UTC"))
     states = {}
     for ti in dr.get_task_instances():
         key = ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.map_index}]"

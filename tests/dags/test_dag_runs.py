@@ -28,6 +28,8 @@ RUN_DAG = Path(__file__).with_name("run_dag.py")
 WEEK_END = "2025-01-12"  # weekly run: interval [Jan 5, Jan 12), cutoff Jan 11, champion from Jan 12
 DAY, DAY_RUN = "2025-01-13", "2025-01-14"  # daily run: interval [Jan 13, Jan 14), as-of day Jan 13
 LATER, LATER_RUN = "2025-01-18", "2025-01-19"  # by then Jan 13's five horizons have matured
+BEFORE_GAP, BEFORE_GAP_RUN = "2025-01-19", "2025-01-20"  # a day with candles (forecast by a corrupted model)
+GAP_DAY, GAP_RUN = "2025-01-20", "2025-01-21"  # a day the exchange never publishes
 
 
 
@@ -155,6 +157,7 @@ def test_weekly_then_daily_then_rerun_and_future_scramble(airflow_env, smtp_sink
         daily = _run(airflow_env, "cryptolstm_daily.py", DAY_RUN, db, ex.url, port)
         assert daily["state"] == "success", daily
         assert daily["tasks"]["forecast"] == "success" and daily["tasks"]["wait_for_weekly"] == "success"
+        assert daily["tasks"]["day_complete"] == "success" and daily["tasks"]["check_interval"] == "success"
         assert sum(1 for k in daily["tasks"] if k.startswith("ingest[")) == 9
         first = _q(db, FORECASTS, (DAY,))
         assert len(first) == 45 and {r[3] for r in first} == {model[0]}
@@ -172,6 +175,35 @@ def test_weekly_then_daily_then_rerun_and_future_scramble(airflow_env, smtp_sink
         assert _q(db, "SELECT count(*) FROM v_latest_forecasts WHERE as_of = %s", (LATER,))[0][0] == 45
         assert _q(db, "SELECT count(DISTINCT kind) FROM alerts WHERE as_of = %s", (LATER,))[0][0] == 3
 
+    # Issue 12 §1: a failed forecast fails the run (scoring and alerts still run), and a day whose
+    # candles are missing is a failure with a clear message, never "ok, 0 rows".
+    for f in data.glob("*.csv"):  # the exchange never publishes GAP_DAY
+        f.write_text("".join(l for l in f.read_text().splitlines(keepends=True) if not l.startswith(GAP_DAY)))
+    with StandIn(data) as ex:
+        artifact = _q(db, "SELECT artifact FROM models WHERE model_id = %s", (model[0],))[0][0]
+        with storage.transaction(db) as cur:
+            cur.execute("UPDATE models SET artifact = overlay(artifact placing 'xx' from 100) WHERE model_id = %s",
+                        (model[0],))
+        mails = len(_mails(maildir))
+        corrupted = _run(airflow_env, "cryptolstm_daily.py", BEFORE_GAP_RUN, db, ex.url, port)
+        assert corrupted["state"] == "failed", corrupted
+        tasks = corrupted["tasks"]
+        assert tasks["forecast"] == "failed" and tasks["day_complete"] == "upstream_failed"
+        assert tasks["score"] == tasks["alerts"] == tasks["charts"] == "success"
+        assert _q(db, "SELECT count(*) FROM forecasts WHERE as_of = %s", (BEFORE_GAP,))[0][0] == 0
+        failed_mails = [(s, t) for s, t in _mails(maildir)[mails:] if "task failed" in s]
+        assert len(failed_mails) == 1 and "forecast" in failed_mails[0][0] and "ArtifactError" in failed_mails[0][1]
+        with storage.transaction(db) as cur:
+            cur.execute("UPDATE models SET artifact = %s WHERE model_id = %s", (artifact, model[0]))
+
+        gap = _run(airflow_env, "cryptolstm_daily.py", GAP_RUN, db, ex.url, port)
+        assert gap["state"] == "failed", gap
+        assert gap["tasks"]["forecast"] == "failed" and gap["tasks"]["day_complete"] == "upstream_failed"
+        assert gap["tasks"]["score"] == "success" and gap["tasks"]["alerts"] == "success"
+        assert _q(db, "SELECT count(*) FROM forecasts WHERE as_of = %s", (GAP_DAY,))[0][0] == 0
+        (mail,) = [(s, t) for s, t in _mails(maildir)[mails:] if "task failed" in s and GAP_DAY in s]
+        assert "MissingDataError: no forecast for " + GAP_DAY in mail[1] and "latest candle stored" in mail[1]
+
     # Future scramble: a fresh database and a stand-in whose every candle after DAY is altered.
     name = f"cl_scramble_{os.getpid()}"
     pg_exec(f"CREATE DATABASE {name} TEMPLATE cl_test_template")
@@ -183,3 +215,22 @@ def test_weekly_then_daily_then_rerun_and_future_scramble(airflow_env, smtp_sink
         assert _q(db2, FORECASTS, (DAY,)) == first
     finally:
         pg_exec(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.mark.parametrize("dag_file,leaf", [("cryptolstm_daily.py", "day_complete"), ("cryptolstm_weekly.py", "notify")])
+def test_a_run_without_a_data_interval_is_refused_once(airflow_env, smtp_sink, db, dag_file, leaf):
+    """Issue 12 §1: a manual run with no logical date failed every task ('NoneType' object has no
+    attribute 'date') and sent 13 failure emails."""
+    port, maildir = smtp_sink
+    before = len(_mails(maildir))
+    run = _run(airflow_env, dag_file, "none", db, "http://127.0.0.1:9", port)
+    assert run["state"] == "failed", run
+    tasks = run["tasks"]
+    assert tasks["check_interval"] == "failed" and tasks[leaf] == "upstream_failed"
+    assert [t for t, state in tasks.items() if state == "failed"] == ["check_interval"], tasks
+    assert set(tasks.values()) <= {"failed", "upstream_failed", "skipped"}, tasks
+    mails = _mails(maildir)[before:]
+    assert len(mails) == 1, [s for s, _ in mails]
+    subject, text = mails[0]
+    assert "check_interval" in subject and "no data interval" in text and "--logical-date" in text
+    assert _q(db, "SELECT count(*) FROM ingest_runs")[0][0] == 0

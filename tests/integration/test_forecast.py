@@ -209,22 +209,23 @@ def test_a_day_without_candles_is_an_error_not_ok_with_zero_rows(db):
     assert _rows(db) == []
 
 
-def test_day_complete_names_the_served_coins_without_a_forecast(db):
-    from cryptolstm.serving.forecast import IncompleteDayError, check_day_complete
+def test_day_coverage_names_the_served_coins_without_a_forecast(db):
+    from cryptolstm.serving.forecast import day_coverage
 
     insert_candles(db, AS_OF)
     make_champion(db, "champ", CUTOFF, EFFECTIVE)
     forecast_as_of(db, AS_OF, "run-1")
-    assert check_day_complete(db, AS_OF, DEFAULT_COINS)["complete"]
+    full = day_coverage(db, AS_OF, DEFAULT_COINS)
+    assert full["complete"] and full["missing"] == [] and full["expected"] == sorted(DEFAULT_COINS)
     with storage.transaction(db) as cur:
         cur.execute("DELETE FROM forecasts WHERE coin IN ('SOL', 'XRP') AND as_of = %s", (AS_OF,))
         cur.execute("DELETE FROM forecasts WHERE coin = 'BTC' AND as_of = %s AND horizon = 5", (AS_OF,))
-    with pytest.raises(IncompleteDayError, match=f"forecast of {AS_OF} is incomplete: .* for BTC, SOL, XRP"):
-        check_day_complete(db, AS_OF, DEFAULT_COINS)
-    # a coin the exchange stopped trading before the day is not expected; one delisted later still is
+    out = day_coverage(db, AS_OF, DEFAULT_COINS)
+    assert not out["complete"] and out["missing"] == ["BTC", "SOL", "XRP"]
+    assert f"forecast of {AS_OF} is incomplete: no 5-day forecast for BTC, SOL, XRP" in out["message"]
+    # a coin the exchange stopped trading by the day is not expected; one delisted later still is
     with storage.transaction(db) as cur:
         cur.execute("UPDATE coins SET active = false, inactive_since = %s WHERE coin IN ('SOL', 'XRP', 'BTC')",
                     (AS_OF,))
         cur.execute("UPDATE coins SET inactive_since = %s WHERE coin = 'XRP'", (AS_OF + timedelta(days=1),))
-    with pytest.raises(IncompleteDayError, match="for XRP \\("):
-        check_day_complete(db, AS_OF, DEFAULT_COINS)
+    assert day_coverage(db, AS_OF, DEFAULT_COINS)["missing"] == ["XRP"]
