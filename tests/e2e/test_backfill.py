@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import mailbox
 import shutil
+import time
+from collections import Counter
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -92,6 +94,38 @@ def test_backfill_both_dags(tmp_path, shared_data, monkeypatch, free_port):
         subjects = _mails(settings.mail_dir)
         assert sum("weekly PROMOTED" in s or "weekly REJECTED" in s for s in subjects) == 2, subjects
         assert sum("live_accuracy FIRING" in s for s in subjects) == 1, subjects
+
+        # Issue 12 §1 on the real scheduler: a corrupted model fails the day's run (not green), while
+        # scoring and alerts still run; one failure email, for the forecast.
+        q_write = "UPDATE models SET artifact = overlay(artifact placing 'xx' from 100)"
+        with storage.transaction(dsn) as cur:
+            cur.execute(q_write)
+        before = Counter(_mails(settings.mail_dir))
+        api.backfill("cryptolstm_daily", _utc("2025-01-19"), _utc("2025-01-19"), reprocess="none")
+        (bad,) = [r for r in api.wait_for_runs("cryptolstm_daily", 8, timeout=900)
+                  if (r["logical_date"] or "").startswith("2025-01-19")]
+        assert bad["state"] == "failed", bad
+        states = {t["task_id"]: t["state"] for t in api.task_instances("cryptolstm_daily", bad["dag_run_id"])
+                  if t["map_index"] < 0}
+        assert states["forecast"] == "failed" and states["day_complete"] == "upstream_failed", states
+        assert states["score"] == states["alerts"] == states["charts"] == "success", states
+        failed = [s for s in (Counter(_mails(settings.mail_dir)) - before).elements() if "task failed" in s]
+        assert failed == ["[cryptolstm] task failed: cryptolstm_daily.forecast (2025-01-19)"], failed
+
+        # a run triggered without a logical date: refused by its first task, one email
+        before = Counter(_mails(settings.mail_dir))
+        run = api._call("POST", "/api/v2/dags/cryptolstm_daily/dagRuns", {"logical_date": None})
+        deadline = time.monotonic() + 600
+        while (run := [r for r in api.dag_runs("cryptolstm_daily") if r["dag_run_id"] == run["dag_run_id"]][0]
+               )["state"] not in ("success", "failed"):
+            assert time.monotonic() < deadline, run
+            time.sleep(2)
+        assert run["state"] == "failed"
+        states = {t["task_id"]: t["state"] for t in api.task_instances("cryptolstm_daily", run["dag_run_id"])}
+        assert [t for t, st in states.items() if st == "failed"] == ["check_interval"], states
+        time.sleep(5)  # the callback's email is sent after the state is recorded
+        assert [s for s in (Counter(_mails(settings.mail_dir)) - before).elements() if "task failed" in s] == [
+            f"[cryptolstm] task failed: cryptolstm_daily.check_interval ({run['dag_run_id']})"]
     finally:
         services.down(settings, log=lambda *_: None)
         embedded_pg.stop(settings)
