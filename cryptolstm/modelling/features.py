@@ -64,7 +64,7 @@ def _coin_features(g: pd.DataFrame) -> pd.DataFrame:
     out["macd"] = macd
     out["macd_hist"] = macd - macd.ewm(span=9, adjust=False, min_periods=9).mean()
     out["dist_ma20"] = logc - np.log(close.rolling(20, min_periods=20).mean())
-    dow = g["day"].dt.dayofweek.to_numpy()
+    dow = g["day"].dt.day_of_week.to_numpy()
     out["dow_sin"] = np.sin(2 * np.pi * dow / 7)
     out["dow_cos"] = np.cos(2 * np.pi * dow / 7)
     # a row is usable only after WARMUP_DAYS candles AND when every input window is gap-free

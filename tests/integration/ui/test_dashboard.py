@@ -25,7 +25,7 @@ from fastapi.testclient import TestClient
 
 from cryptolstm.ui import dashboard
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 COINS = ["BTC", "ETH", "BNB", "XRP", "ADA", "SOL", "DOGE", "LTC", "LINK"]
 SCREENSHOTS = ROOT / "reports" / "screenshots"
 
