@@ -2,7 +2,9 @@
 
 The plotting functions are pure (DataFrames in, a PNG out); `render_charts` reads PostgreSQL
 through the named queries `sql/queries/charts_*.sql` and writes one file per coin plus
-`live_accuracy.png`. matplotlib (Agg backend) is imported inside the functions only.
+`live_accuracy.png`. matplotlib is imported inside the functions only, and only its object API
+(`matplotlib.figure.Figure`, rendered by the Agg canvas): pyplot's global figure state is not
+thread-safe, and these charts are also drawn inside the web server's worker threads.
 
 Price forecast from log returns: for as-of day t and horizon h, price_h = close[t] * exp(r̂_h). The
 fan is drawn from the ranges STORED with each forecast row (lo80_close .. hi95_close, calibrated by
@@ -91,21 +93,17 @@ def rolling_live_accuracy(scored: "pd.DataFrame", window: int = ACCURACY_WINDOW)
     return out.replace([np.inf, -np.inf], np.nan)
 
 
-def _figure(width: float, height: float):
-    import matplotlib
+def _figure(width: float, height: float, rows: int = 1, **subplots):
+    """A standalone Figure (no pyplot, no global state) and its axes."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt.subplots(figsize=(width, height), dpi=100)
+    fig = Figure(figsize=(width, height), dpi=100)
+    return fig, fig.subplots(rows, 1, **subplots)
 
 
 def _save(fig, out: PngTarget) -> PngTarget:
-    import matplotlib.pyplot as plt
-
     fig.tight_layout()
-    fig.savefig(out, format="png")
-    plt.close(fig)
+    fig.savefig(out, format="png")  # no pyplot registry to close: the figure is freed with its last reference
     return out
 
 
@@ -150,12 +148,7 @@ def plot_coin_forecast(coin: str, history: "pd.DataFrame", forecast: "pd.DataFra
 
 def plot_live_accuracy(acc: "pd.DataFrame", out: PngTarget, *, window: int = ACCURACY_WINDOW) -> PngTarget:
     """Rolling DA vs always-up and the 50 % line; MAE vs random walk, as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(7.5, 4.6), dpi=100, sharex=True)
+    fig, (ax1, ax2) = _figure(7.5, 4.6, rows=2, sharex=True)
     if acc.empty:
         ax1.text(0.5, 0.5, "no matured forecasts yet", transform=ax1.transAxes, ha="center", color="#666")
     else:

@@ -54,3 +54,16 @@ def test_plots_write_png_bytes(tmp_path):
     charts.plot_live_accuracy(charts.rolling_live_accuracy(pd.DataFrame(
         columns=["target_day", "pred_log_return", "realised_log_return"])), buf)
     assert buf.getvalue()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_charts_are_drawn_without_pyplot():
+    """The object API only: pyplot's global state is not safe in the web server's threads."""
+    import subprocess
+    import sys
+
+    code = ("import io, sys; import pandas as pd; from cryptolstm.ui import charts; buf = io.BytesIO(); "
+            "charts.plot_live_accuracy(pd.DataFrame(), buf); "
+            "print(buf.getvalue()[:8] == b'\\x89PNG\\r\\n\\x1a\\n', 'matplotlib.pyplot' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["True", "False"]
