@@ -2,7 +2,7 @@
 and returns a small JSON-able dict for the task log and XCom. No Airflow import here.
 
 Daily (data interval [start, end) = the UTC day that just closed; as_of = start.date()):
-    ingest_coin -> build_features -> forecast -> score -> check_alerts -> render_charts -> day_complete
+    ingest_coin -> forecast (features stored too) -> score -> check_alerts -> render_charts -> day_complete
 Weekly (interval [end - 7 d, end); training cutoff = end.date() - 1, the new champion serves from end.date()):
     sync_candles -> train_challenger -> decide -> notify_decision
 
@@ -12,7 +12,6 @@ interval rewrites that interval's rows with the same values.
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import date, datetime, timedelta
 
@@ -55,25 +54,19 @@ def sync_candles(dsn: str, start: datetime, end: datetime) -> dict:
 
 
 def build_features(dsn: str, as_of: date, overlap_days: int = OVERLAP_DAYS) -> dict:
-    """Upsert the feature rows of days [as_of - overlap, as_of], computed from candles <= as_of only."""
-    from cryptolstm.modelling import features
+    """Only the feature rows of days [as_of - overlap, as_of] (from candles <= as_of). Not a DAG step: the
+    daily `forecast` step stores them from the features it forecasts with; kept for benchmarks."""
     from cryptolstm.market import panel as panel_mod
+    from cryptolstm.modelling import feature_store, features
 
     as_of = as_date(as_of)
     panel = panel_mod.read_candles(dsn, until=as_of)
     if len(panel) == 0:
         return {"as_of": as_of.isoformat(), "rows": 0, "coins": []}
-    f = features.build_features(panel)
-    first = panel_mod.to_day(as_of - timedelta(days=overlap_days))
-    f = f[(f["day"] >= first) & (f["day"] <= panel_mod.to_day(as_of))]
     with storage.transaction(dsn) as cur:
-        storage.execute_batch(cur, "features_upsert", [{
-            "coin": r["coin"], "day": r["day"].date(), "feature_version": features.FEATURE_VERSION,
-            "values": json.dumps({k: float(r[k]) for k in features.FEATURES}, sort_keys=True)}
-            for r in f.to_dict("records")])
-    today = f[f["day"] == panel_mod.to_day(as_of)]
-    return {"as_of": as_of.isoformat(), "rows": int(len(f)), "coins": sorted(today["coin"].unique().tolist()),
-            "feature_version": features.FEATURE_VERSION}
+        stored = feature_store.upsert(cur, features.build_features(panel), as_of - timedelta(days=overlap_days),
+                                      as_of)
+    return {"as_of": as_of.isoformat(), **stored}
 
 
 def forecast(dsn: str, as_of: date, run_id: str, config: PipelineConfig | None = None) -> dict:

@@ -6,19 +6,21 @@ forecast's *as-of* day is `start`):
 
 1. **ingest** — closed daily candles per coin through ccxt into `candles` (one mapped task per coin;
    a failing coin fails only its task).
-2. **build_features** — feature rows of the as-of day (and the late-revision overlap) into `features`.
-3. **wait_for_weekly** — if the weekly run that decides the champion for this day exists, wait until it
-   has recorded its decision (a backfill then reproduces what live would have done).
-4. **forecast** — the point-in-time champion (champion on the as-of day AND trained before it)
-   forecasts h = 1..5 for every coin into `forecasts`. Before the first promotion the newest model
-   trained before the day forecasts **provisionally** (`v_latest_forecasts.served_as`; off with
-   `CRYPTOLSTM_PROVISIONAL=0`); every row carries its 80 % / 95 % ranges. No model at all, or a model
-   trained more than 42 days before the day (`CRYPTOLSTM_ALERT_EXPIRE_DAYS`) -> the task is **skipped**.
-5. **score** — forecasts whose target day has closed get their outcome in `forecast_scores`.
-6. **alerts** — live DA (on evidence: its 95 % interval), range coverage, stale / expired / missing
+2. **wait_for_weekly** — once every coin's ingest is done (whatever its state): if the weekly run that
+   decides the champion for this day exists, wait until it has recorded its decision (a backfill then
+   reproduces what live would have done).
+3. **forecast** — reads the candle history once and builds the features once: their rows of the as-of
+   day (and the late-revision overlap) go to `features`, and the point-in-time champion (champion on
+   the as-of day AND trained before it) forecasts h = 1..5 for every coin into `forecasts`. Before the
+   first promotion the newest model trained before the day forecasts **provisionally**
+   (`v_latest_forecasts.served_as`; off with `CRYPTOLSTM_PROVISIONAL=0`); every row carries its 80 % /
+   95 % ranges. No model at all, or a model trained more than 42 days before the day
+   (`CRYPTOLSTM_ALERT_EXPIRE_DAYS`) -> the task is **skipped** (the features are stored all the same).
+4. **score** — forecasts whose target day has closed get their outcome in `forecast_scores`.
+5. **alerts** — live DA (on evidence: its 95 % interval), range coverage, stale / expired / missing
    champion recorded in `alerts`, email on a change of state.
-7. **charts** — PNG charts of the day (non-critical).
-8. **day_complete** — the run's verdict. It runs only when no task of the run failed (`none_failed`),
+6. **charts** — PNG charts of the day (non-critical).
+7. **day_complete** — the run's verdict. It runs only when no task of the run failed (`none_failed`),
    so the run is **red whenever any task failed** — the forecast above all — while score, alerts and
    charts still run after a failed forecast. It then checks that every served coin trading that day
    has its 5 forecasts. A forecast **skipped** for lack of a model (none yet, or expired) leaves the
@@ -72,13 +74,8 @@ def cryptolstm_daily():
 
         return pipeline.ingest_coin(dsn(), coin, data_interval_start, data_interval_end)
 
-    @task(outlets=[FEATURES], trigger_rule="all_done")
-    def build_features(data_interval_start=None) -> dict:
-        from cryptolstm import pipeline
-
-        return pipeline.build_features(dsn(), as_of_day(data_interval_start))
-
-    @task.sensor(poke_interval=60, timeout=6 * 3600, mode="reschedule")
+    # all_done: a coin whose ingest failed (its task is red) must not keep the other coins from a forecast
+    @task.sensor(poke_interval=60, timeout=6 * 3600, mode="reschedule", trigger_rule="all_done")
     def wait_for_weekly(data_interval_start=None, ti=None) -> PokeReturnValue:
         from airflow.sdk.exceptions import AirflowFailException
 
@@ -94,7 +91,7 @@ def cryptolstm_daily():
                                        "rerun it before forecasting this day")
         return PokeReturnValue(wait.ready, {"week_end": week_end.isoformat(), "weekly": wait.reason})
 
-    @task(outlets=[FORECASTS], queue=TRAIN_QUEUE, pool=TENSORFLOW_POOL)
+    @task(outlets=[FEATURES, FORECASTS], queue=TRAIN_QUEUE, pool=TENSORFLOW_POOL)
     def forecast(data_interval_start=None, run_id=None) -> dict:
         from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
@@ -145,14 +142,13 @@ def cryptolstm_daily():
     weekly = wait_for_weekly()
     interval >> [served, weekly]
     ingested = ingest.expand(coin=served)
-    feats = build_features()
-    ingested >> feats
+    ingested >> weekly
     fc = forecast()
-    [feats, weekly] >> fc
+    weekly >> fc
     scored, alerted, charted = score(), alerts(), charts()
     fc >> scored >> alerted >> charted
     # the only leaf, downstream of every task: the run's state is its state
-    [interval, ingested, feats, weekly, scored, alerted, charted] >> day_complete(fc)
+    [interval, ingested, weekly, scored, alerted, charted] >> day_complete(fc)
 
 
 daily_dag = cryptolstm_daily()

@@ -128,14 +128,13 @@ def _bench(args) -> int:
     t = time.perf_counter()
     reports = [pipeline.ingest_coin(dsn, c, start, end) for c in coins]
     steps["ingest (9 coins)" if len(coins) == 9 else f"ingest ({len(coins)} coins)"] = time.perf_counter() - t
-    for name, fn in [("build_features", lambda: pipeline.build_features(dsn, args.as_of)),
-                     ("forecast", lambda: pipeline.forecast(dsn, args.as_of, f"bench__{args.as_of}")),
+    for name, fn in [("forecast+features", lambda: pipeline.forecast(dsn, args.as_of, f"bench__{args.as_of}")),
                      ("score", lambda: pipeline.score(dsn, args.as_of)),
                      ("alerts", lambda: pipeline.check_alerts(dsn, args.as_of, lambda s, b: None))]:
         t = time.perf_counter()
         result = fn()
         steps[name] = time.perf_counter() - t
-        if name == "forecast":
+        if name == "forecast+features":
             fc = result
     total = time.perf_counter() - t_all
     print(f"daily pipeline for {args.as_of}, {len(coins)} coins "

@@ -77,11 +77,12 @@ class TrainedModel:
                 "training_cutoff": str(self.training_cutoff), "features": list(feats_mod.FEATURES), **self.info}
 
     # ---- prediction -----------------------------------------------------------------------------
-    def cube(self, panel: pd.DataFrame) -> windows.Cube:
-        """Features of `panel` on the calendar grid, in this model's coin order."""
+    def cube(self, panel: pd.DataFrame, features: pd.DataFrame | None = None) -> windows.Cube:
+        """Features of `panel` on the calendar grid, in this model's coin order. `features`: the caller's
+        `build_features` of the same candles, so that a daily run builds them once."""
         if feats_mod.FEATURE_VERSION != self.feature_version:
             raise ValueError(f"model uses features {self.feature_version}, code computes {feats_mod.FEATURE_VERSION}")
-        f = feats_mod.build_features(panel)
+        f = feats_mod.build_features(panel) if features is None else features
         return windows.build_cube(f, panel, self.coins, list(feats_mod.FEATURES))
 
     def predict_cells(self, cube: windows.Cube, coin: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -99,11 +100,12 @@ class TrainedModel:
             out[rows] = self.scaler.unscale_targets(z) * target_cell_scale(cube, coin[rows], t[rows], self.config)
         return out
 
-    def predict(self, panel: pd.DataFrame, as_of, coins=None) -> pd.DataFrame:
+    def predict(self, panel: pd.DataFrame, as_of, coins=None, features: pd.DataFrame | None = None) -> pd.DataFrame:
         """[coin, as_of, horizon, pred_log_return] for day `as_of`, from panel rows <= as_of only.
 
         coins=None forecasts every vocabulary coin that has a complete window ending at as_of;
-        naming a coin without one (or unknown to the model) raises ValueError.
+        naming a coin without one (or unknown to the model) raises ValueError. `features`, if given,
+        is `features.build_features` of `panel` (built once by the caller); rows after as_of are ignored.
         """
         day = panel_mod.to_day(as_of)
         hist = panel_mod.until(panel, day)
@@ -114,7 +116,7 @@ class TrainedModel:
             if wanted:
                 raise ValueError(f"no candles up to {day.date()}")
             return pd.DataFrame(columns=PRED_COLUMNS)
-        cube = self.cube(hist)
+        cube = self.cube(hist, None if features is None else features[features["day"] <= day])
         d = cube.day_index(day)
         plan = windows.index_plan(~np.isnan(cube.x).any(axis=2), ~np.isnan(cube.log_close),
                                   self.config.window, self.config.horizons, first=d, last=d)

@@ -229,3 +229,49 @@ def test_day_coverage_names_the_served_coins_without_a_forecast(db):
                     (AS_OF,))
         cur.execute("UPDATE coins SET inactive_since = %s WHERE coin = 'XRP'", (AS_OF + timedelta(days=1),))
     assert day_coverage(db, AS_OF, DEFAULT_COINS)["missing"] == ["XRP"]
+
+
+def test_the_features_it_forecast_from_are_stored_once_per_day(db, monkeypatch):
+    """One pass over the data: the forecast step reads the candles once, builds the features once, stores
+    the day's rows (and the overlap) exactly as `build_features` computes them, also on a day no model can
+    forecast, and forecasts from the same frame; a rerun rewrites the same rows."""
+    import json
+
+    from cryptolstm.market import panel as panel_module
+    from cryptolstm.modelling import features
+
+    calls = {"read_candles": 0, "build_features": 0}
+
+    def counted(module, name):
+        real = getattr(module, name)
+
+        def wrapper(*args, **kwargs):
+            calls[name] += 1
+            return real(*args, **kwargs)
+        monkeypatch.setattr(module, name, wrapper)
+
+    counted(panel_module, "read_candles")
+    counted(features, "build_features")
+
+    insert_candles(db, AS_OF)
+    assert forecast_as_of(db, AS_OF, "run-1")["status"] == "no_champion"  # no model yet: features all the same
+    assert calls == {"read_candles": 1, "build_features": 1}
+
+    def stored():
+        with storage.transaction(db) as cur:
+            cur.execute("SELECT coin, day, feature_version, values FROM features ORDER BY coin, day")
+            return cur.fetchall()
+
+    rows = stored()
+    expect = features.build_features(panel_mod.until(full_panel(), AS_OF))
+    expect = expect[expect["day"] >= panel_mod.to_day(AS_OF - timedelta(days=3))]
+    assert len(rows) == len(expect) and {r[1] for r in rows} == {AS_OF - timedelta(days=k) for k in range(4)}
+    for coin, day, version, values in rows:
+        want = expect[(expect["coin"] == coin) & (expect["day"] == panel_mod.to_day(day))].iloc[0]
+        assert version == features.FEATURE_VERSION
+        assert values == json.loads(json.dumps({k: float(want[k]) for k in features.FEATURES}))  # bit for bit
+    make_champion(db, "champ", CUTOFF, EFFECTIVE)
+    calls.update(read_candles=0, build_features=0)
+    out = forecast_as_of(db, AS_OF, "run-1")
+    assert out["status"] == "ok" and out["feature_rows"] == len(rows) and stored() == rows
+    assert calls == {"read_candles": 1, "build_features": 1}  # per daily forecast step, with a model

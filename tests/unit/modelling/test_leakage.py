@@ -84,6 +84,15 @@ def test_prediction_for_t_is_identical(histories, tiny_model):
         pd.testing.assert_frame_equal(preds[0], p, check_exact=True)
 
 
+def test_prediction_from_features_built_once_is_identical(histories, tiny_model):
+    """The daily run builds the features once (stored in `features`) and hands them to the model."""
+    model, _ = tiny_model
+    for h in histories.values():
+        once = features.build_features(h)  # the full frame: rows after t must be ignored
+        pd.testing.assert_frame_equal(model.predict(h, T_DAY), model.predict(h, T_DAY, features=once),
+                                      check_exact=True)
+
+
 def test_a_model_trained_with_cutoff_never_sees_later_data(histories, tiny_model):
     from cryptolstm.modelling.train import fit
 
