@@ -33,12 +33,12 @@ class Recipe:
 
 
 def recipes(bases: list[str], n: int, seed: int = 0, max_shift: int = 400) -> list[Recipe]:
-    """`n` distinct recipes cycling over `bases`; the k-th copy of a base has a shift in [10 + 8k, 17 + 8k]."""
+    """`n` distinct recipes cycling over `bases`; the k-th copy of a base has a shift in [10 + 7k, 16 + 7k]."""
     out = []
     for j in range(n):
         rng = np.random.default_rng([seed, j])
         k = j // len(bases)
-        shift = 10 + 8 * k + int(rng.integers(0, 8))
+        shift = 10 + 7 * k + int(rng.integers(0, 7))
         if shift > max_shift:
             raise ValueError(f"{n} synthetic coins over {len(bases)} bases need shifts beyond {max_shift} days")
         scale = float(rng.choice([rng.uniform(0.6, 0.95), rng.uniform(1.05, 1.6)]))

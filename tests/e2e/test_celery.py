@@ -91,9 +91,11 @@ def _run_week(tmp: Path, data: Path, free_port, executor: str) -> tuple[dict, di
         for dag_id in ("cryptolstm_weekly", "cryptolstm_daily"):
             api.wait_for_dag(dag_id)
             api.set_paused(dag_id, False)
+        # Weekly first, then the daily runs: which task first stores a candle (the weekly sync or a daily
+        # ingest) is recorded (candles.first_seen_in, ingest_runs counts), so the order is fixed here.
         api.backfill("cryptolstm_weekly", _utc(WEEK_START), _utc(WEEK_START), reprocess="none")
-        api.backfill("cryptolstm_daily", _utc(DAILY_FIRST), _utc(DAILY_LAST), reprocess="none")
         weekly = api.wait_for_runs("cryptolstm_weekly", 1, timeout=1200)
+        api.backfill("cryptolstm_daily", _utc(DAILY_FIRST), _utc(DAILY_LAST), reprocess="none")
         daily = api.wait_for_runs("cryptolstm_daily", 7, timeout=1200)
         assert [r["state"] for r in weekly + daily] == ["success"] * 8, (executor, weekly + daily)
         received = {f.stem: f.read_text(errors="replace").count(" received")

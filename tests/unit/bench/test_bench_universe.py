@@ -58,6 +58,11 @@ def test_candles_are_valid_and_no_coin_copies_another(real):
     assert np.nanmax(corr) < 0.999
 
 
+def test_the_900_coin_universe_can_be_built(real):
+    rs = uni.recipes(sorted(real["coin"].unique())[:18], 880)
+    assert max(r.shift for r in rs) <= 400 and len({(r.base, r.shift) for r in rs}) == 880
+
+
 def test_deterministic_and_round_trips_through_csv(real, tmp_path):
     a, _ = uni.universe(real, 40, DEFAULT_COINS, seed=3)
     b, _ = uni.universe(real, 40, DEFAULT_COINS, seed=3)
