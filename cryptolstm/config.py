@@ -362,31 +362,43 @@ class TrainConfig:
 
     @classmethod
     def tiny(cls, **overrides) -> "TrainConfig":
-        """A seconds-long configuration for tests and CI."""
-        base = cls(window=10, lstm_units=(8, 4), dense_units=8, embed_dim=2, batch_size=256,
+        """A seconds-long configuration for tests and CI. Widths 16/8/16, not 8/4/8: the narrower net's
+        sign ignored its input at some horizon (the promotion gate's constant-sign guard rejects such a
+        model, and the tests that expect a promotion must get one honestly)."""
+        base = cls(window=10, lstm_units=(16, 8), dense_units=16, embed_dim=2, batch_size=256,
                    max_epochs=2, patience=1)
         return replace(base, **overrides)
+
+
+NAIVE_BASELINES = ("random_walk", "always_up", "momentum_1", "momentum_3", "momentum_7",
+                   "reversal_1", "reversal_3", "reversal_7")  # the rules a first model must not fall below
 
 
 @dataclass(frozen=True)
 class PromotionConfig:
     margin: float = 0.0  # challenger DA must exceed champion DA + margin (0.01 = one percentage point)
-    min_cells: int = 90  # fewer common matured cells than this -> not enough evidence, keep the champion
-    max_p_value: float | None = None  # None: DA rule only; e.g. 0.1: also require McNemar p <= 0.1
-    weeks: int = 4  # K: the champion's live forecasts of the last K matured weeks are the comparison cells
-    first_model_baselines: tuple[str, ...] = ("random_walk", "always_up")  # the first model must beat these
-    first_model_margin: float = 0.0  # ... by this much DA
+    alpha: float = 0.05  # ... with one-sided day-block bootstrap p = P*(DA diff <= margin) below alpha
+    min_cells: int = 90  # fewer common out-of-sample cells than this -> not enough evidence, keep the champion
+    weeks: int = 4  # the daily runs of the last K weeks must be finished before deciding (backfills)
+    first_model_baselines: tuple[str, ...] = NAIVE_BASELINES  # the first model's DA must be >= each of these
+    first_model_margin: float = 0.0  # ... + this margin
+    first_model_min_lower: float = 0.5  # lower end of its DA's 95 % day-block bootstrap interval must be above
+    block_days: int = 10  # day-block length of the gate's bootstraps (as in the evaluate report)
+    n_boot: int = 2000  # bootstrap draws
+    seed: int = 0  # fixed: the same cells give the same interval and p on every rerun
 
     @classmethod
     def from_env(cls, environ: "Mapping[str, str] | Env | None" = None) -> "PromotionConfig":
-        """Overrides: CRYPTOLSTM_PROMOTION_MARGIN, _MIN_CELLS, _MAX_P, _WEEKS, _FIRST_MARGIN."""
+        """Overrides: CRYPTOLSTM_PROMOTION_MARGIN, _ALPHA, _MIN_CELLS, _WEEKS, _FIRST_MARGIN, _FIRST_MIN_LOWER."""
         p = "CRYPTOLSTM_PROMOTION_"
         with reading(environ) as env:
             return cls(margin=env.float(p + "MARGIN", cls.margin, min=-1.0, max=1.0),
+                       alpha=env.float(p + "ALPHA", cls.alpha, min=1e-9, max=0.999999),
                        min_cells=env.int(p + "MIN_CELLS", cls.min_cells, min=1),
-                       max_p_value=env.float(p + "MAX_P", None, min=0.0, max=1.0),
                        weeks=env.int(p + "WEEKS", cls.weeks, min=1, max=52),
-                       first_model_margin=env.float(p + "FIRST_MARGIN", cls.first_model_margin, min=-1.0, max=1.0))
+                       first_model_margin=env.float(p + "FIRST_MARGIN", cls.first_model_margin, min=-1.0, max=1.0),
+                       first_model_min_lower=env.float(p + "FIRST_MIN_LOWER", cls.first_model_min_lower,
+                                                       min=0.0, max=1.0))
 
 
 @dataclass(frozen=True)
@@ -430,8 +442,8 @@ class ChartConfig:
 @dataclass(frozen=True)
 class PipelineConfig:
     train_profile: str = "full"  # "full": TrainConfig() (production); "tiny": TrainConfig.tiny() (tests, CI)
-    wf_folds: int = 2  # walk-forward folds of the weekly challenger check (one model fit each)
-    wf_days: int = 56  # as-of days the weekly walk-forward scores; >= 7 * promotion.weeks
+    wf_folds: int = 5  # walk-forward folds of the weekly run (one model fit each): the evaluate computation
+    wf_days: int = 600  # as-of days they score in all (600 = 5 x 120, as `cryptolstm evaluate`); tests use less
     stale_after_days: int = STALE_AFTER_DAYS  # a champion older than this (days since cutoff) forecasts but alerts
     charts_dir: Path | None = None  # where render_charts writes PNGs; None: <state_dir>/charts
     provisional: bool = True  # no champion yet: the newest model trained before the day forecasts it, labelled

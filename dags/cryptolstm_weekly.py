@@ -6,14 +6,15 @@ trained on data up to the **training cutoff** `end - 1 day`; if promoted it serv
 the as-of days from `end` on.
 
 1. **sync_candles** — make sure every closed candle up to `end` is stored (idempotent UPSERT).
-2. **train_challenger** — walk-forward of the configuration over the last weeks (each fold trained
-   strictly before the days it scores), then the challenger fit on everything up to the cutoff,
-   registered as a *candidate* with metrics, hyperparameters, code version, artifact + sha256.
+2. **train_challenger** — ONE walk-forward, the `cryptolstm evaluate` computation (5 folds x 120 as-of
+   days, each fold trained strictly before the days it scores, every baseline on the same cells), then
+   the ONE challenger fit on everything up to the cutoff, registered as a *candidate* with its metrics,
+   first-model gate figures, hyperparameters, code version, artifact + sha256.
 3. **wait_for_daily** — the daily runs whose forecasts are compared must have finished (backfills).
-4. **decide** — the challenger's walk-forward predictions vs the champion's stored live forecasts on the
-   SAME matured (coin, as-of, horizon) cells: promote only if its DA beats the champion's + margin
-   (first model: it must beat the random-walk and always-up baselines). A challenger whose artifact
-   does not load is rejected. The decision is recorded with both DAs, cells, McNemar p-value, reason.
+4. **decide** — first model: DA >= every naive rule, 95 % day-block bootstrap lower end > 0.5, sign
+   depends on the input. Challenger vs champion: paired day-block bootstrap of the DA difference on the
+   largest common set of out-of-sample cells, promoted when above the margin with one-sided p < alpha.
+   A constant-sign challenger or one whose artifact does not load is rejected. Every figure is recorded.
 5. **notify** — email the decision.
 
 A run without a data interval (triggered with no logical date) is refused by **check_interval**, once,

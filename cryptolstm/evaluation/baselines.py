@@ -205,6 +205,11 @@ class GradientBoostingClassifierBaseline(_SignClassifier):
                                               early_stopping=False, random_state=self.seed)
 
 
+def naive_baselines() -> list:
+    """The rules without fitting (cheap): what the weekly promotion gate compares a first model with."""
+    return [RandomWalk(), AlwaysUp()] + [Momentum(k) for k in (1, 3, 7)] + [Reversal(k) for k in (1, 3, 7)]
+
+
 def default_baselines() -> list:
     """The baseline set printed next to every LSTM result: naive rules, two regressors, two sign classifiers."""
     return ([RandomWalk(), AlwaysUp()] + [Momentum(k) for k in (1, 3, 7)] + [Reversal(k) for k in (1, 3, 7)]
@@ -212,7 +217,7 @@ def default_baselines() -> list:
 
 
 def challenger_baselines() -> list:
-    """The weekly challenger's set: the naive rules and both sign classifiers (the regressors are left to
-    `cryptolstm evaluate`; they never beat the classifiers and cost as much)."""
-    return ([RandomWalk(), AlwaysUp(), Momentum(7), Reversal(7), LogisticBaseline(),
-             GradientBoostingClassifierBaseline()])
+    """The weekly challenger's set: every naive rule (the first-model gate needs them all) and both sign
+    classifiers (the regressors are left to `cryptolstm evaluate`; they never beat the classifiers and cost
+    as much)."""
+    return naive_baselines() + [LogisticBaseline(), GradientBoostingClassifierBaseline()]

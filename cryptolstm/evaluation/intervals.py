@@ -12,7 +12,7 @@ coin for that horizon. Nothing after t is read, so a range is the same whenever 
 
 `vol_t` = standard deviation of the coin's last `vol_days` daily log returns up to t (closes <= t
 only), a scale known at t. Whether it helps is measured on the walk-forward (`evaluate`), and the
-served method (`IntervalConfig.vol_power`) follows that measurement (docs/evaluation.md).
+served method (`IntervalConfig.vol_power`) follows that measurement (docs/ranges.md).
 
 The price range is close[t] * exp(range of the log return). The interval (Winkler) score of
 [lo, hi] at level L for outcome y is (hi - lo) + (2 / (1 - L)) * (lo - y if y < lo, y - hi if y > hi):
@@ -37,7 +37,7 @@ class IntervalConfig:
     min_coin_cells: int = 60  # fewer residuals of one coin for a horizon: pool every coin's for it
     vol_power: float = 0.5  # scale s = vol_t ** vol_power (0: fixed width). 0.5, selected on the inner period
     #                         2021-06 .. 2023-06: full vol-scaling (1) covers closest to nominal but has a WORSE
-    #                         interval score than fixed width; sqrt(vol) has the best (docs/evaluation.md)
+    #                         interval score than fixed width; sqrt(vol) has the best (docs/ranges.md)
     vol_days: int = 20  # vol_t = std of the last vol_days daily log returns up to t
 
 

@@ -13,7 +13,8 @@ from datetime import date, datetime
 
 from cryptolstm import storage
 from cryptolstm.calendar import as_date, evaluation_window, training_cutoff
-from cryptolstm.config import PipelineConfig, Settings
+from cryptolstm.config import NAIVE_BASELINES, PipelineConfig, PromotionConfig, Settings
+from cryptolstm.serving import promotion
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,8 @@ def train_challenger(dsn: str, end: datetime, config: PipelineConfig, log_fn=log
     if len(panel) == 0:
         raise ValueError(f"no candles up to {cutoff}: ingest history first")
     eval_start, eval_end = evaluation_window(week_end, config)
+    # the folds and cells of `cryptolstm evaluate` (production: 5 folds x 120 as-of days) with every naive
+    # rule on the same cells, run once; the fit below is the only other training of the week
     cube = train.build_cube(panel)  # features once for the whole weekly run (every fold + the final fit)
     wf = walkforward.walk_forward(None, tc, n_folds=config.wf_folds, eval_start=eval_start, eval_end=eval_end,
                                   log=log_fn, cube=cube, score_coins=Settings.from_env().market.coins,
@@ -60,7 +63,13 @@ def train_challenger(dsn: str, end: datetime, config: PipelineConfig, log_fn=log
                "eval_start": str(eval_start), "eval_end": str(eval_end), "folds": wf.folds,
                "overall": wf.metrics["models"]["model"]["overall"],
                "per_horizon": wf.metrics["models"]["model"]["per_horizon"],
-               "baselines": walkforward.baseline_table(wf.metrics)}  # naive rules + logit / gbm_clf, same cells
+               "baselines": walkforward.baseline_table(wf.metrics),  # naive rules + logit / gbm_clf, same cells
+               "baseline_da": {k: v["overall"]["da"] for k, v in wf.metrics["models"].items() if k != "model"},
+               "da_ci95": wf.metrics["bootstrap"]["overall"]["da_ci"]}
+    # the first-model gate on exactly these cells (its figures are recorded; `decisions.decide` applies it)
+    gate = first_model_gate(wf, config.promotion)
+    metrics["first_model_gate"] = gate.as_dict()
+    metrics["constant_sign"] = gate.details["constant_sign"]  # (fold, horizon) groups whose sign never moved
     artifact = model.to_bytes()
     with storage.transaction(dsn) as cur:
         rec = registry.register(cur, model_id=model_id, created_for=end, training_cutoff=cutoff,
@@ -72,5 +81,18 @@ def train_challenger(dsn: str, end: datetime, config: PipelineConfig, log_fn=log
             "pred_log_return": float(r.pred_log_return), "realised_log_return": float(r.realised_log_return),
             "always_up": 1.0} for r in wf.predictions.itertuples(index=False)])
     return {"model_id": model_id, "reused": False, "training_cutoff": str(cutoff), "status": rec.status,
-            "wf_da": metrics["da"], "wf_cells": metrics["n_cells"], "artifact_bytes": len(artifact),
+            "wf_da": metrics["da"], "wf_folds": len(wf.folds), "first_model_gate": gate.reason, "wf_cells": metrics["n_cells"], "artifact_bytes": len(artifact),
             "eval_window": [str(eval_start), str(eval_end)], "wf_seconds": round(wf.seconds, 1)}
+
+
+def first_model_gate(wf, config: PromotionConfig) -> promotion.Decision:
+    """The first-model rule on a walk-forward result: the model and every naive baseline on the same cells."""
+    from cryptolstm.evaluation.walkforward import KEYS
+
+    p = wf.predictions.sort_values(KEYS, kind="stable").reset_index(drop=True)
+    b = wf.baseline_predictions.sort_values(KEYS, kind="stable").reset_index(drop=True)
+    if not p[KEYS].equals(b[KEYS]):
+        raise ValueError("baselines must be scored on exactly the model's cells")
+    base = {n: b[n].to_numpy() for n in NAIVE_BASELINES if n in b.columns}
+    return promotion.first_model(p["realised_log_return"].to_numpy(), p["pred_log_return"].to_numpy(),
+                                 p["as_of"].to_numpy(), p["fold"].to_numpy(), p["horizon"].to_numpy(), base, config)

@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import html
 import json
-from dataclasses import asdict
-from datetime import date, datetime, timedelta
+from dataclasses import asdict, replace
+from datetime import date, datetime
 
 from cryptolstm import storage
-from cryptolstm.calendar import as_date, evaluation_window, utc_midnight
+from cryptolstm.calendar import as_date, utc_midnight
 from cryptolstm.config import PipelineConfig
 from cryptolstm.serving import promotion, registry
 from cryptolstm.serving.alerts import SendFn
 
 _DECISION_KEYS = ("decided_for", "challenger_id", "champion_id", "promoted", "challenger_da", "champion_da",
-                  "n_cells", "p_value", "reason")
+                  "n_cells", "p_value", "reason", "challenger_da_ci_low", "challenger_da_ci_high", "da_diff_ci_low",
+                  "da_diff_ci_high", "details")
 
 
 def decision_recorded(dsn: str, week_end: date) -> bool:
@@ -30,10 +31,36 @@ def decision_recorded(dsn: str, week_end: date) -> bool:
         return cur.fetchone() is not None
 
 
-def decide(dsn: str, end: datetime, model_id: str, config: PipelineConfig) -> dict:
-    """Compare the challenger with the point-in-time champion on the same cells, promote or reject,
-    and record the decision. A decision already recorded for this interval is returned as it was."""
+def final_model_constant_sign(model, panel, last_day: date, days: int = 120) -> list[str]:
+    """Horizons at which the model's prediction has one sign for every coin and every one of the last
+    `days` as-of days up to `last_day` (its sign does not depend on its input), e.g. ['final model h3']."""
     import numpy as np
+
+    from cryptolstm.market import panel as panel_mod
+    from cryptolstm.modelling import windows
+
+    cube = model.cube(panel_mod.until(panel, last_day))
+    e = cube.last_index_on_or_before(panel_mod.to_day(last_day))
+    plan = windows.index_plan(~np.isnan(cube.x).any(axis=2), ~np.isnan(cube.log_close), model.config.window,
+                              model.config.horizons, first=max(0, e - days + 1), last=e)
+    if len(plan.t) < 2:
+        return []
+    sign = np.sign(model.predict_cells(cube, plan.coin, plan.t))  # [N, H]
+    return [f"final model h{h + 1}" for h in range(sign.shape[1]) if (sign[:, h] == sign[0, h]).all()]
+
+
+def decide(dsn: str, end: datetime, model_id: str, config: PipelineConfig) -> dict:
+    """Judge the challenger, promote or reject, and record the decision with every figure.
+
+    No champion: the first-model rule on the challenger's walk-forward (figures computed by the weekly
+    training task on exactly its cells, `challenger.first_model_gate`). A champion: the paired day-block
+    bootstrap on the largest common set of out-of-sample cells (`validation_predictions_select_common_cells`). Either way a
+    challenger whose sign does not depend on its input (a walk-forward (fold, horizon), or the final
+    model on its last 120 as-of days) or whose artifact does not load is rejected, with the reason. A
+    decision already recorded for this interval is returned as it was."""
+    import numpy as np
+
+    from cryptolstm.market import panel as panel_mod
 
     week_end = as_date(end)
     with storage.transaction(dsn) as cur:
@@ -51,43 +78,50 @@ def decide(dsn: str, end: datetime, model_id: str, config: PipelineConfig) -> di
         champion = registry.champion_as_of(cur, week_end)
         if champion is None:  # the previous champion's range is open-ended; it serves week_end too
             champion = registry.current_champion(cur)
-    # The artifact must load before it can replace anything.
+    # The artifact must load before it can replace anything; the loaded model's sign must move.
     try:
-        registry.load_model(dsn, model_id)
+        model = registry.load_model(dsn, model_id)
         artifact_error = None
+        flat = final_model_constant_sign(model, panel_mod.read_candles(dsn, until=challenger.training_cutoff),
+                                         challenger.training_cutoff)
     except registry.ArtifactError as exc:
-        artifact_error = str(exc)
-
-    eval_start, eval_end = evaluation_window(week_end, config)
-    with storage.transaction(dsn) as cur:
-        if champion is not None:
-            cmp_start = eval_end - timedelta(days=7 * config.promotion.weeks - 1)
-            cur.execute(storage.query("forecasts_select_promotion_cells"), {"challenger_id": model_id, "champion_id": champion.model_id,
-                                                          "first": cmp_start, "last": eval_end})
-            cells = cur.fetchall()  # (coin, as_of, horizon, challenger_pred, champion_pred, realised, has_challenger)
-            usable = [c for c in cells if c[6]]
-            extra = {"comparison_window": [str(cmp_start), str(eval_end)], "champion_cells": len(cells),
-                     "champion_cells_without_challenger": len(cells) - len(usable)}
-        else:
-            cur.execute(storage.query("validation_predictions_select_cells"), {"model_id": model_id})
-            usable = cur.fetchall()  # (coin, as_of, horizon, pred, always_up, realised)
-            extra = {"validation_window": [str(eval_start), str(eval_end)]}
+        artifact_error, flat = str(exc), []
+    metrics = challenger.metrics or {}
+    extra = {"champion_training_cutoff": champion and str(champion.training_cutoff),
+             "promotion_config": asdict(config.promotion), "final_model_constant_sign": flat}
 
     if artifact_error is not None:
         decision = promotion.Decision(False, f"challenger artifact unusable: {artifact_error}",
                                       details={"artifact_error": artifact_error})
-    elif champion is not None:
-        arr = np.array([c[3:6] for c in usable], dtype=np.float64).reshape(-1, 3)
-        decision = promotion.should_promote(arr[:, 0], arr[:, 1], arr[:, 2], config=config.promotion)
-    else:
-        arr = np.array([c[3:6] for c in usable], dtype=np.float64).reshape(-1, 3)
-        if len(arr) == 0:
-            decision = promotion.Decision(False, "first model: no validation predictions stored")
+    elif champion is None:
+        gate = metrics.get("first_model_gate")
+        if gate is None:
+            decision = promotion.Decision(False, "first model: no walk-forward gate figures recorded with it")
         else:
-            decision = promotion.should_promote(arr[:, 0], None, arr[:, 2], baselines={"always_up": arr[:, 1]},
-                                                config=config.promotion)
-    details = {**decision.details, **extra, "champion_training_cutoff": champion and str(champion.training_cutoff),
-               "promotion_config": asdict(config.promotion)}
+            decision = promotion.Decision(**{**gate, "challenger_da_ci": _pair(gate.get("challenger_da_ci")),
+                                             "da_diff_ci": None})
+            if flat:
+                decision = replace(decision, promoted=False, reason=(
+                    decision.reason.replace(": promoted:", ": not promoted:", 1)
+                    + f"; constant-sign: its sign does not depend on its input in {', '.join(flat)}"),
+                    details={**decision.details, "constant_sign": decision.details.get("constant_sign", []) + flat})
+        extra["walk_forward"] = {k: metrics.get(k) for k in ("eval_start", "eval_end", "n_cells", "baseline_da")}
+    else:
+        with storage.transaction(dsn) as cur:
+            cur.execute(storage.query("validation_predictions_select_common_cells"), {
+                "challenger_id": model_id, "champion_id": champion.model_id,
+                "cutoff": challenger.training_cutoff})
+            cells = cur.fetchall()  # (coin, as_of, horizon, challenger_pred, champion_pred, realised, live)
+        arr = np.array([c[3:6] for c in cells], dtype=np.float64).reshape(-1, 3)
+        day = np.array([c[1].toordinal() for c in cells], dtype=np.int64)
+        n_live = sum(bool(c[6]) for c in cells)
+        sources = {"cells_champion_live": n_live, "cells_both_walk_forward": len(cells) - n_live,
+                   "first_as_of": str(cells[0][1]) if cells else None, "last_as_of": str(cells[-1][1]) if cells else None}
+        constant = [f"fold {f} h{h}" for f, h in metrics.get("constant_sign", [])] + flat
+        decision = promotion.challenger_vs_champion(arr[:, 2], arr[:, 0], arr[:, 1], day, config.promotion,
+                                                    constant_sign=constant, sources=sources)
+    details = {**decision.details, **extra}
+    ci, dci = decision.challenger_da_ci or (None, None), decision.da_diff_ci or (None, None)
     with storage.transaction(dsn) as cur:
         if decision.promoted:
             t = registry.promote(cur, model_id, week_end)
@@ -98,9 +132,15 @@ def decide(dsn: str, end: datetime, model_id: str, config: PipelineConfig) -> di
             "decided_for": end, "challenger_id": model_id, "champion_id": champion and champion.model_id,
             "promoted": decision.promoted, "challenger_da": decision.challenger_da,
             "champion_da": decision.champion_da, "n_cells": decision.n_cells, "p_value": decision.p_value,
-            "reason": decision.reason, "details": registry.to_json(details)})
+            "reason": decision.reason, "details": registry.to_json(details),
+            "challenger_da_ci_low": ci[0], "challenger_da_ci_high": ci[1],
+            "da_diff_ci_low": dci[0], "da_diff_ci_high": dci[1]})
         cur.execute(storage.query("promotion_decisions_select_one"), {"decided_for": end, "challenger_id": model_id})
         return _decision_dict(cur.fetchone(), reused=False)
+
+
+def _pair(v):
+    return tuple(v) if v is not None else None
 
 
 def _decision_dict(row, reused: bool) -> dict:
@@ -111,14 +151,20 @@ def _decision_dict(row, reused: bool) -> dict:
 
 
 def decision_email(d: dict, week_end: date) -> tuple[str, str]:
-    """(subject, HTML body) of one recorded decision."""
+    """(subject, HTML body) of one recorded decision: the verdict, the reason and every figure."""
     verdict = "PROMOTED" if d["promoted"] else "REJECTED"
     subject = f"[cryptolstm] weekly {verdict}: {d['challenger_id']} ({week_end})"
     fmt = lambda v: "-" if v is None else (f"{v:.4f}" if isinstance(v, float) else html.escape(str(v)))  # noqa: E731
+    rows = [(k, d[k]) for k in ("challenger_id", "champion_id", "challenger_da", "challenger_da_ci_low",
+                                "challenger_da_ci_high", "champion_da", "da_diff_ci_low", "da_diff_ci_high",
+                                "n_cells", "p_value")]
+    det = d.get("details") or {}
+    rows += [(f"baseline DA: {k}", v) for k, v in sorted((det.get("baseline_da") or {}).items())]
+    rows += [(k, det[k]) for k in ("n_days", "constant_sign", "final_model_constant_sign", "cells_champion_live",
+                                   "cells_both_walk_forward", "margin", "alpha", "block_days", "n_boot") if k in det]
     body = ("<p>Weekly promotion decision for the week ending " f"{week_end}: <b>{verdict}</b></p>"
             f"<p>{html.escape(d['reason'])}</p><table border='1' cellpadding='3'>"
-            + "".join(f"<tr><td>{k}</td><td>{fmt(d[k])}</td></tr>"
-                      for k in ("challenger_id", "champion_id", "challenger_da", "champion_da", "n_cells", "p_value"))
+            + "".join(f"<tr><td>{html.escape(k)}</td><td>{fmt(v)}</td></tr>" for k, v in rows)
             + "</table>")
     return subject, body
 
@@ -156,5 +202,6 @@ def promote_manually(dsn: str, model_id: str, effective: date, reason: str) -> d
             "champion_id": champion and champion.model_id,
             "promoted": True, "challenger_da": (m.metrics or {}).get("da"), "champion_da": None, "n_cells": 0,
             "p_value": None, "reason": f"manual: {reason}",
-            "details": json.dumps({"manual": True, "retired": t.retired})})
+            "details": json.dumps({"manual": True, "retired": t.retired}), "challenger_da_ci_low": None,
+            "challenger_da_ci_high": None, "da_diff_ci_low": None, "da_diff_ci_high": None})
     return {"model_id": model_id, "champion_from": str(effective), "retired": t.retired}

@@ -1,19 +1,28 @@
-"""The promotion gate: a pure decision on arrays, no database, no Airflow.
+"""The promotion gate: pure decisions on arrays, no database, no Airflow.
 
-Two rules (config in `PromotionConfig`):
+Two rules (config in `PromotionConfig`); every figure they use goes into the Decision's details.
 
-* **Challenger vs champion** — both are scored on the SAME out-of-sample cells (coin, as-of, horizon):
-  the champion's stored live forecasts of the last K matured weeks and the challenger's walk-forward
-  predictions for exactly those cells. Promote iff
-  ``DA(challenger) > DA(champion) + margin`` (and, optionally, McNemar p <= max_p_value), with at least
-  `min_cells` common cells; otherwise keep the champion.
-* **First model** (no champion yet) — promote iff its walk-forward DA beats every first-model baseline
-  (random walk = 0.5 by definition, always-up) by `first_model_margin` on its own validation cells.
+* **First model** (no champion yet) — judged on its full walk-forward (the computation of
+  `cryptolstm evaluate`: >= 5 folds x 120 as-of days, every naive baseline on the same cells).
+  Promoted only if all three hold:
+  1. its DA >= every naive baseline's DA (+ `first_model_margin`): random walk, always-up, momentum
+     and reversal rules (`NAIVE_BASELINES`);
+  2. the lower end of the 95 % day-block bootstrap interval of its DA is > `first_model_min_lower`
+     (0.5: better than a coin flip with evidence, not by luck);
+  3. no (fold, horizon) of the walk-forward is constant-sign (`constant_sign_groups`), and the final
+     model's sign depends on its input (checked by the caller, passed in as `constant_sign`).
+* **Challenger vs champion** — on the largest common set of out-of-sample cells (the champion's
+  matured live forecasts plus the days both have walk-forward predictions for, each made by a model
+  trained before the day). The paired day-block bootstrap of d = DA(challenger) - DA(champion) gives
+  an interval and the one-sided p = P*(d* <= margin). Promote iff d > margin and p < alpha, with at
+  least `min_cells` common cells, and the challenger is not constant-sign.
 
-DA follows `cryptolstm.evaluation.metrics`: cells with a realised return of exactly 0 are not scored, a
-prediction of exactly 0 counts as half a hit. McNemar's exact test compares the two models' binary
-hits on the discordant cells (one right, the other wrong):
-``p = min(1, 2 * P[Binomial(b + c, 1/2) <= min(b, c)])``.
+Day-block bootstrap: the cells of one as-of day (9 co-moving coins x 5 overlapping horizons) stay
+together; blocks of `block_days` consecutive days are drawn with replacement until as many days as
+observed are collected (the moving-block scheme of `evaluation.metrics.block_bootstrap_da`, so the
+gate's interval is the report's). DA follows `evaluation.metrics`: cells with a realised return of
+exactly 0 are not scored, a prediction of exactly 0 scores half a hit. The seed is fixed: a rerun of
+the same decision gives the same interval and p.
 """
 
 from __future__ import annotations
@@ -23,10 +32,11 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from cryptolstm.config import PromotionConfig
+from cryptolstm.config import NAIVE_BASELINES, PromotionConfig
 from cryptolstm.evaluation import metrics
 
-__all__ = ["Decision", "PromotionConfig", "mcnemar_p", "should_promote"]
+__all__ = ["NAIVE_BASELINES", "Decision", "PromotionConfig", "block_indices", "challenger_vs_champion",
+           "constant_sign_groups", "da_interval", "first_model", "paired_da_difference"]
 
 
 @dataclass(frozen=True)
@@ -36,108 +46,182 @@ class Decision:
     challenger_da: float | None = None
     champion_da: float | None = None
     n_cells: int = 0
-    p_value: float | None = None
+    p_value: float | None = None  # one-sided bootstrap p of the DA difference (challenger vs champion)
+    challenger_da_ci: tuple[float, float] | None = None  # 95 % day-block interval of the challenger's DA
+    da_diff_ci: tuple[float, float] | None = None  # (1 - 2 alpha) interval of DA(challenger) - DA(champion)
     details: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
-def mcnemar_p(hits_a: np.ndarray, hits_b: np.ndarray) -> tuple[float, int, int]:
-    """(exact two-sided McNemar p-value, b = a right & b wrong, c = a wrong & b right) on boolean hits."""
-    a, b_ = np.asarray(hits_a, bool), np.asarray(hits_b, bool)
-    if a.shape != b_.shape:
-        raise ValueError(f"shape mismatch {a.shape} vs {b_.shape}")
-    b = int(np.sum(a & ~b_))
-    c = int(np.sum(~a & b_))
-    n = b + c
-    if n == 0:
-        return 1.0, b, c
-    k = min(b, c)
-    # P[X <= k], X ~ Binomial(n, 1/2), summed in log space (n can be thousands)
-    logs = [math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) - n * math.log(2) for i in range(k + 1)]
-    m = max(logs)
-    cdf = math.exp(m) * sum(math.exp(v - m) for v in logs)
-    return float(min(1.0, 2 * cdf)), b, c
+# ---- statistics ---------------------------------------------------------------------------------
+
+def block_indices(n_days: int, block: int, n_boot: int, seed: int) -> np.ndarray:
+    """[n_boot, n_days] day indices of moving-block bootstrap draws: blocks of `block` consecutive days
+    (start uniform in [0, n_days - block]) concatenated and cut to n_days."""
+    if n_days < 1:
+        raise ValueError("no days to resample")
+    b = max(1, min(block, n_days))
+    rng = np.random.default_rng(seed)
+    starts = rng.integers(0, n_days - b + 1, size=(n_boot, math.ceil(n_days / b)))  # [n_boot, n_blocks]
+    return (starts[:, :, None] + np.arange(b)[None, None, :]).reshape(n_boot, -1)[:, :n_days]
 
 
-def _strict_hits(realised: np.ndarray, pred: np.ndarray) -> np.ndarray:
-    """Boolean hit per scored cell (realised != 0): sign(pred) == sign(realised)."""
-    return np.sign(pred) == np.sign(realised)
+def _per_day(y: np.ndarray, pred: np.ndarray, inv: np.ndarray, n_days: int) -> tuple[np.ndarray, np.ndarray]:
+    """(hits per day, scored cells per day), each [n_days]."""
+    hit, scored = metrics.direction_hits(y, pred)
+    return np.bincount(inv, hit, n_days), np.bincount(inv, scored.astype(np.float64), n_days)
 
 
-def should_promote(challenger: np.ndarray, champion: np.ndarray | None, realised: np.ndarray, *,
-                   baselines: dict[str, np.ndarray] | None = None,
-                   config: PromotionConfig = PromotionConfig()) -> Decision:
-    """Promote the challenger or not.
+def paired_da_difference(y: np.ndarray, a: np.ndarray, b: np.ndarray, day: np.ndarray, *, margin: float = 0.0,
+                         alpha: float = 0.05, block: int = 10, n_boot: int = 2000, seed: int = 0) -> dict:
+    """Paired day-block bootstrap of d = DA(a) - DA(b) on the same cells.
 
-    challenger, champion, realised: [N] flat predictions / realised log returns on the same cells
-    (champion=None: there is no champion, the first-model rule applies and `baselines` must hold a
-    [N] prediction per name in `config.first_model_baselines` on the challenger's validation cells;
-    'random_walk' may be omitted — it is all zeros).
+    y, a, b, day: [N] (realised, two predictions, as-of day of each cell). Returns d, DA(a), DA(b),
+    the (alpha, 1 - alpha) percentile interval of d* (its lower end is the one-sided bound the test
+    uses), p = share of draws with d* <= margin, and the numbers of cells and days.
     """
-    y = np.asarray(realised, dtype=np.float64).reshape(-1)
-    ch = np.asarray(challenger, dtype=np.float64).reshape(-1)
-    if ch.shape != y.shape:
-        raise ValueError(f"challenger has {ch.size} cells, realised {y.size}")
-    if not (np.isfinite(y).all() and np.isfinite(ch).all()):
-        raise ValueError("non-finite predictions or realised returns")
-    scored = y != 0
-    n = int(scored.sum())
-
-    if champion is None:
-        return _first_model(ch, y, n, baselines or {}, config)
-
-    cp = np.asarray(champion, dtype=np.float64).reshape(-1)
-    if cp.shape != y.shape:
-        raise ValueError(f"champion has {cp.size} cells, realised {y.size}")
-    if not np.isfinite(cp).all():
-        raise ValueError("non-finite champion predictions")
-    if n < config.min_cells:
-        return Decision(False, f"only {n} common matured cells (< {config.min_cells}): keep the champion",
-                        None, None, n, None, {"min_cells": config.min_cells})
-    da_ch = metrics.directional_accuracy(y, ch)
-    da_cp = metrics.directional_accuracy(y, cp)
-    p, b, c = mcnemar_p(_strict_hits(y[scored], ch[scored]), _strict_hits(y[scored], cp[scored]))
-    details = {"discordant_challenger_right": b, "discordant_champion_right": c, "margin": config.margin,
-               "max_p_value": config.max_p_value, "mae_challenger": metrics.mae(y, ch),
-               "mae_champion": metrics.mae(y, cp)}
-    beats = da_ch > da_cp + config.margin
-    significant = config.max_p_value is None or p <= config.max_p_value
-    if beats and significant:
-        reason = f"challenger DA {da_ch:.4f} > champion DA {da_cp:.4f} + margin {config.margin:.4f}"
-        if config.max_p_value is not None:
-            reason += f" with McNemar p {p:.3g} <= {config.max_p_value}"
-    elif not beats:
-        reason = f"challenger DA {da_ch:.4f} does not beat champion DA {da_cp:.4f} + margin {config.margin:.4f}"
-    else:
-        reason = f"challenger DA {da_ch:.4f} > champion DA {da_cp:.4f} but McNemar p {p:.3g} > {config.max_p_value}"
-    return Decision(bool(beats and significant), reason, da_ch, da_cp, n, p, details)
+    y, a, b = (np.asarray(v, dtype=np.float64).reshape(-1) for v in (y, a, b))
+    days, inv = np.unique(np.asarray(day).reshape(-1), return_inverse=True)
+    ha, n = _per_day(y, a, inv, len(days))
+    hb, _ = _per_day(y, b, inv, len(days))
+    if n.sum() == 0:
+        raise ValueError("no cell with a non-zero realised return")
+    idx = block_indices(len(days), block, n_boot, seed)
+    denom = n[idx].sum(axis=1)
+    d_boot = (ha[idx].sum(axis=1) - hb[idx].sum(axis=1)) / denom
+    da_a, da_b = float(ha.sum() / n.sum()), float(hb.sum() / n.sum())
+    lo, hi = np.quantile(d_boot, [alpha, 1 - alpha])
+    return {"diff": da_a - da_b, "da_a": da_a, "da_b": da_b, "ci": (float(lo), float(hi)),
+            "ci_level": 1 - 2 * alpha, "p": float(np.mean(d_boot <= margin)), "n_cells": int(n.sum()),
+            "n_days": int(len(days)), "block": int(min(block, len(days))), "n_boot": int(n_boot)}
 
 
-def _first_model(ch: np.ndarray, y: np.ndarray, n: int, baselines: dict[str, np.ndarray],
-                 config: PromotionConfig) -> Decision:
-    if n == 0:
-        return Decision(False, "no validation cell with a non-zero realised return", None, None, 0, None)
-    da = metrics.directional_accuracy(y, ch)
+def da_interval(y: np.ndarray, pred: np.ndarray, day: np.ndarray, *, level: float = 0.95, block: int = 10,
+                n_boot: int = 2000, seed: int = 0) -> dict:
+    """DA and its day-block bootstrap percentile interval at `level` (two-sided)."""
+    y, p = np.asarray(y, dtype=np.float64).reshape(-1), np.asarray(pred, dtype=np.float64).reshape(-1)
+    days, inv = np.unique(np.asarray(day).reshape(-1), return_inverse=True)
+    h, n = _per_day(y, p, inv, len(days))
+    if n.sum() == 0:
+        raise ValueError("no cell with a non-zero realised return")
+    idx = block_indices(len(days), block, n_boot, seed)
+    boot = h[idx].sum(axis=1) / n[idx].sum(axis=1)
+    a = (1 - level) / 2
+    lo, hi = np.quantile(boot, [a, 1 - a])
+    return {"da": float(h.sum() / n.sum()), "ci": (float(lo), float(hi)), "level": level,
+            "n_cells": int(n.sum()), "n_days": int(len(days))}
+
+
+def constant_sign_groups(pred: np.ndarray, fold: np.ndarray, horizon: np.ndarray) -> list[tuple[int, int]]:
+    """The (fold, horizon) groups with more than one cell in which every prediction has the same sign
+    (one fold = one trained model: such a model's sign does not depend on its input)."""
+    s = np.sign(np.asarray(pred, dtype=np.float64).reshape(-1))
+    fold, horizon = np.asarray(fold).reshape(-1), np.asarray(horizon).reshape(-1)
+    out = []
+    for f in np.unique(fold):
+        for h in np.unique(horizon):
+            g = s[(fold == f) & (horizon == h)]
+            if g.size > 1 and (g == g[0]).all():
+                out.append((int(f), int(h)))
+    return out
+
+
+def _check(*numbers: np.ndarray, keys: tuple = ()) -> None:
+    """Same number of cells everywhere; predictions and realised returns finite (keys: day, fold, ...)."""
+    shapes = {np.asarray(a).reshape(-1).shape for a in (*numbers, *keys)}
+    if len(shapes) != 1:
+        raise ValueError(f"cells differ in length: {sorted(s[0] for s in shapes)}")
+    for a in numbers:
+        if not np.isfinite(np.asarray(a, dtype=np.float64)).all():
+            raise ValueError("non-finite predictions or realised returns")
+
+
+# ---- the two rules ------------------------------------------------------------------------------
+
+def first_model(y: np.ndarray, pred: np.ndarray, day: np.ndarray, fold: np.ndarray, horizon: np.ndarray,
+                baselines: dict[str, np.ndarray], config: PromotionConfig = PromotionConfig(),
+                constant_sign: list | None = None) -> Decision:
+    """The first-model rule on the model's walk-forward cells (all [N]; `baselines[name]` the baseline's
+    prediction on the same cells, 'random_walk' may be omitted: it is all zeros). `constant_sign`:
+    what the caller found constant-sign in the final model (e.g. ['final model h3']), if anything."""
+    y, pred = np.asarray(y, dtype=np.float64).reshape(-1), np.asarray(pred, dtype=np.float64).reshape(-1)
+    _check(y, pred, keys=(day, fold, horizon))
+    if not (y != 0).any():
+        return Decision(False, "first model: no walk-forward cell with a non-zero realised return")
+    ci = da_interval(y, pred, day, block=config.block_days, n_boot=config.n_boot, seed=config.seed)
     base_da = {}
     for name in config.first_model_baselines:
-        pred = baselines.get(name)
-        if pred is None and name == "random_walk":
-            pred = np.zeros_like(y)
-        if pred is None:
+        b = baselines.get(name)
+        if b is None and name == "random_walk":
+            b = np.zeros_like(y)
+        if b is None:
             raise ValueError(f"first-model rule needs baseline {name!r} on the same cells")
-        pred = np.asarray(pred, dtype=np.float64).reshape(-1)
-        if pred.shape != y.shape:
-            raise ValueError(f"baseline {name} has {pred.size} cells, realised {y.size}")
-        base_da[name] = metrics.directional_accuracy(y, pred)
-    best_name = max(base_da, key=base_da.get)
-    best = base_da[best_name]
-    details = {"baseline_da": base_da, "first_model_margin": config.first_model_margin,
-               "mae_ratio_rw": metrics.mae_ratio_to_random_walk(y, ch)}
-    if da > best + config.first_model_margin:
-        reason = (f"first model: DA {da:.4f} beats every baseline ({', '.join(f'{k} {v:.4f}' for k, v in base_da.items())})"
-                  f" + margin {config.first_model_margin:.4f}")
-        return Decision(True, reason, da, None, n, None, details)
-    reason = f"first model: DA {da:.4f} does not beat {best_name} DA {best:.4f} + margin {config.first_model_margin:.4f}"
-    return Decision(False, reason, da, None, n, None, details)
+        b = np.asarray(b, dtype=np.float64).reshape(-1)
+        _check(y, b)
+        base_da[name] = metrics.directional_accuracy(y, b)
+    groups = constant_sign_groups(pred, fold, horizon)
+    flat = [f"fold {f} h{h}" for f, h in groups] + list(constant_sign or [])
+    da, lower = ci["da"], ci["ci"][0]
+    beaten_by = {k: v for k, v in base_da.items() if da < v + config.first_model_margin}
+    details = {"rule": "first_model", "baseline_da": base_da, "da_ci95": list(ci["ci"]),
+               "n_days": ci["n_days"], "constant_sign": flat, "first_model_margin": config.first_model_margin,
+               "first_model_min_lower": config.first_model_min_lower, "block_days": config.block_days,
+               "n_boot": config.n_boot, "n_folds": int(len(np.unique(fold))),
+               "mae_ratio_rw": metrics.mae_ratio_to_random_walk(y, pred)}
+    figures = (f"DA {da:.4f}, 95 % day-block interval [{ci['ci'][0]:.4f}, {ci['ci'][1]:.4f}] over "
+               f"{ci['n_days']} as-of days; best baseline {max(base_da, key=base_da.get)} "
+               f"{max(base_da.values()):.4f}")
+    fails = []
+    if flat:
+        fails.append(f"constant-sign: its sign does not depend on its input in {', '.join(flat[:6])}"
+                     + (f" (+{len(flat) - 6} more)" if len(flat) > 6 else ""))
+    if beaten_by:
+        fails.append("below " + ", ".join(f"{k} {v:.4f}" for k, v in beaten_by.items())
+                     + (f" + margin {config.first_model_margin:.4f}" if config.first_model_margin else ""))
+    if not lower > config.first_model_min_lower:
+        fails.append(f"interval lower end {lower:.4f} <= {config.first_model_min_lower:.4f}")
+    ok = not fails
+    reason = f"first model: {'promoted' if ok else 'not promoted'}: {figures}" + ("" if ok else "; " + "; ".join(fails))
+    return Decision(ok, reason, da, None, ci["n_cells"], None, ci["ci"], None, details)
+
+
+def challenger_vs_champion(y: np.ndarray, challenger: np.ndarray, champion: np.ndarray, day: np.ndarray,
+                           config: PromotionConfig = PromotionConfig(), constant_sign: list | None = None,
+                           sources: dict | None = None) -> Decision:
+    """Challenger vs champion on the same out-of-sample cells (all [N]). `constant_sign`: the
+    challenger's constant-sign findings (walk-forward (fold, horizon) groups, final model horizons);
+    `sources`: how many cells came from where, recorded as is."""
+    y = np.asarray(y, dtype=np.float64).reshape(-1)
+    ch = np.asarray(challenger, dtype=np.float64).reshape(-1)
+    cp = np.asarray(champion, dtype=np.float64).reshape(-1)
+    _check(y, ch, cp, keys=(day,))
+    n = int((y != 0).sum())
+    base = {"rule": "challenger_vs_champion", "margin": config.margin, "alpha": config.alpha,
+            "min_cells": config.min_cells, "constant_sign": list(constant_sign or []), **(sources or {})}
+    if constant_sign:
+        return Decision(False, f"challenger is constant-sign: its sign does not depend on its input in "
+                               f"{', '.join(map(str, constant_sign[:6]))}; keep the champion", None, None, n,
+                        details=base)
+    if n < config.min_cells:
+        return Decision(False, f"only {n} common out-of-sample cells (< {config.min_cells}): keep the champion",
+                        None, None, n, details=base)
+    t = paired_da_difference(y, ch, cp, day, margin=config.margin, alpha=config.alpha, block=config.block_days,
+                             n_boot=config.n_boot, seed=config.seed)
+    ci_ch = da_interval(y, ch, day, block=config.block_days, n_boot=config.n_boot, seed=config.seed)["ci"]
+    details = {**base, "da_diff": t["diff"], "da_diff_ci": list(t["ci"]), "ci_level": t["ci_level"],
+               "n_days": t["n_days"], "block_days": t["block"], "n_boot": t["n_boot"],
+               "mae_challenger": metrics.mae(y, ch), "mae_champion": metrics.mae(y, cp)}
+    figures = (f"challenger DA {t['da_a']:.4f} vs champion {t['da_b']:.4f} on {n} cells / {t['n_days']} days: "
+               f"difference {t['diff']:+.4f}, {t['ci_level']:.0%} interval [{t['ci'][0]:+.4f}, {t['ci'][1]:+.4f}], "
+               f"one-sided p {t['p']:.3f} (H0: difference <= margin {config.margin:.4f})")
+    beats, significant = t["diff"] > config.margin, t["p"] < config.alpha
+    if beats and significant:
+        reason = f"promoted: {figures} < alpha {config.alpha}"
+    elif not beats:
+        reason = f"not promoted: {figures}; the difference is not above the margin"
+    else:
+        reason = f"not promoted: {figures}; p >= alpha {config.alpha}: not significant"
+    return Decision(bool(beats and significant), reason, t["da_a"], t["da_b"], n, t["p"], tuple(ci_ch),
+                    t["ci"], details)

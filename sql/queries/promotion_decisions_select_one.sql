@@ -1,4 +1,5 @@
 -- The decision of one weekly interval about one challenger.
-SELECT decided_for, challenger_id, champion_id, promoted, challenger_da, champion_da, n_cells, p_value, reason
+SELECT decided_for, challenger_id, champion_id, promoted, challenger_da, champion_da, n_cells, p_value, reason,
+       challenger_da_ci_low, challenger_da_ci_high, da_diff_ci_low, da_diff_ci_high, details
 FROM promotion_decisions
 WHERE decided_for = %(decided_for)s AND challenger_id = %(challenger_id)s

@@ -47,6 +47,7 @@ def airflow_env(pg_exec, dsn_for, tmp_path_factory):
     env = {**os.environ, "AIRFLOW_HOME": str(home), "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": meta,
            "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
            "AIRFLOW__CORE__UNIT_TEST_MODE": "False", "CRYPTOLSTM_TRAIN_PROFILE": "tiny",
+           "CRYPTOLSTM_WF_FOLDS": "2", "CRYPTOLSTM_WF_DAYS": "56",  # production: 5 x 120 as-of days
            "CRYPTOLSTM_CHARTS_DIR": str(home / "charts"), "CRYPTOLSTM_ALERT_TO": "ops@example.test"}
     out = subprocess.run([str(Path(sys.executable).with_name("airflow")), "db", "migrate"], env=env,
                          capture_output=True, text=True, timeout=300)
@@ -137,7 +138,8 @@ def _q(dsn, sql, params=()):
 
 FORECASTS = ("SELECT coin, as_of, horizon, model_id, target_day, base_close, pred_log_return, pred_close "
              "FROM forecasts WHERE as_of = %s ORDER BY coin, horizon")
-PROMOTE_FIRST = {"CRYPTOLSTM_PROMOTION_FIRST_MARGIN": "-1"}  # the first tiny model is promoted whatever its DA
+# the first tiny model is promoted whatever its DA (it has no skill); the constant-sign guard stays on
+PROMOTE_FIRST = {"CRYPTOLSTM_PROMOTION_FIRST_MARGIN": "-1", "CRYPTOLSTM_PROMOTION_FIRST_MIN_LOWER": "0"}
 
 
 @pytest.mark.slow
@@ -152,7 +154,7 @@ def test_weekly_then_daily_then_rerun_and_future_scramble(airflow_env, smtp_sink
         assert set(weekly["tasks"].values()) == {"success"}
         decision = _q(db, "SELECT challenger_id, champion_id, promoted, n_cells, reason FROM promotion_decisions")
         assert len(decision) == 1 and decision[0][1] is None and decision[0][2] is True
-        assert decision[0][3] > 0 and decision[0][4].startswith("first model: DA")
+        assert decision[0][3] > 0 and decision[0][4].startswith("first model: promoted: DA")
         model = _q(db, "SELECT model_id, training_cutoff, champion_from, status, artifact_sha256, "
                        "encode(sha256(artifact), 'hex') FROM models")[0]
         assert str(model[1]) == "2025-01-11" and str(model[2]) == WEEK_END and model[3] == "champion"

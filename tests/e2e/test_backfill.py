@@ -47,6 +47,8 @@ def test_backfill_both_dags(tmp_path, shared_data, monkeypatch, free_port):
                        smtp_port=free_port(), standin_port=free_port())
     for k, v in {"CRYPTOLSTM_TRAIN_PROFILE": "tiny",
                  "CRYPTOLSTM_PROMOTION_FIRST_MARGIN": "-1",  # the first tiny model is promoted
+                 "CRYPTOLSTM_PROMOTION_FIRST_MIN_LOWER": "0",  # (whatever its DA; the constant-sign guard stays)
+                 "CRYPTOLSTM_WF_FOLDS": "2", "CRYPTOLSTM_WF_DAYS": "56",  # production: 5 x 120 as-of days
                  "CRYPTOLSTM_ALERT_MIN_DA": "1.01",  # live accuracy fires once enough cells matured
                  "CRYPTOLSTM_ALERT_MIN_CELLS": "45", "CRYPTOLSTM_ALERT_TO": "ops@example.test",
                  "CRYPTOLSTM_CHARTS_DIR": str(tmp_path / "charts"),

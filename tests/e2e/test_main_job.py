@@ -26,7 +26,7 @@ def test_run_replay_then_down(tmp_path, shared_data, free_port):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "CRYPTOLSTM_"))}
     env.update({"CRYPTOLSTM_STATE_DIR": str(state), "CRYPTOLSTM_API_PORT": str(free_port()),
                 "CRYPTOLSTM_SMTP_PORT": str(free_port()), "CRYPTOLSTM_STANDIN_PORT": str(free_port()),
-                "CRYPTOLSTM_TRAIN_PROFILE": "tiny"})
+                "CRYPTOLSTM_TRAIN_PROFILE": "tiny", "CRYPTOLSTM_WF_FOLDS": "2", "CRYPTOLSTM_WF_DAYS": "56"})
     cli = [sys.executable, "-m", "cryptolstm.cli"]
     try:
         out = subprocess.run([*cli, "run", "--replay", str(shared_data), "--days", "2"], env=env,

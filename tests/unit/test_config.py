@@ -64,7 +64,8 @@ def test_bad_integer_names_the_variable_and_what_it_accepts():
     ("CRYPTOLSTM_ALERT_BELOW_VALIDATION_PP", "-2", "a number between 0.0 and 100.0"),
     ("CRYPTOLSTM_ALERT_TO", ", ,", "a comma-separated list with at least one item"),
     ("CRYPTOLSTM_PROMOTION_MIN_CELLS", "0", "an integer >= 1"),
-    ("CRYPTOLSTM_PROMOTION_MAX_P", "2", "a number between 0.0 and 1.0"),
+    ("CRYPTOLSTM_PROMOTION_ALPHA", "2", "a number between 1e-09 and 0.999999"),
+    ("CRYPTOLSTM_PROMOTION_FIRST_MIN_LOWER", "-0.1", "a number between 0.0 and 1.0"),
     ("CRYPTOLSTM_PROMOTION_WEEKS", "0", "an integer between 1 and 52"),
     ("CRYPTOLSTM_PROMOTION_MARGIN", "lots", "a number between -1.0 and 1.0"),
     ("CRYPTOLSTM_TRAIN_PROFILE", "huge", "one of 'full', 'tiny'"),
@@ -135,6 +136,8 @@ def test_airflow_connection_is_read_by_the_same_loader():
 def test_config_sections_read_their_own_variables():
     assert MarketConfig.from_env({"CRYPTOLSTM_QUOTE": "usdc"}).quote == "USDC"
     assert PromotionConfig.from_env({"CRYPTOLSTM_PROMOTION_FIRST_MARGIN": "-0.5"}).first_model_margin == -0.5
+    assert PipelineConfig.from_env({}).wf_folds * 120 <= PipelineConfig.from_env({}).wf_days  # >= 5 x 120
+    assert PipelineConfig.from_env({}).wf_folds >= 5
     assert AlertConfig.from_env({"CRYPTOLSTM_ALERT_BELOW_VALIDATION_PP": "3"}).below_validation_pp == 3.0
 
 

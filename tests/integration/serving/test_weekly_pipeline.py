@@ -1,21 +1,26 @@
-"""The weekly steps on PostgreSQL with tiny real models: train -> decide (first model, then a
-challenger vs the champion on the same cells), recorded, idempotent, and a corrupted artifact never
-replaces the champion."""
+"""The weekly steps on PostgreSQL with tiny real models: train (walk-forward with every baseline, then
+the fit) -> decide (the first-model gate, then a challenger vs the champion on the largest common set
+of out-of-sample cells), recorded with every figure, idempotent; a corrupted artifact or a model built
+to be constant-sign never replaces the champion."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 from datetime import date, datetime, timedelta, timezone
 
+import numpy as np
 import pytest
 
 from cryptolstm import pipeline, storage
-from cryptolstm.serving.promotion import PromotionConfig
+from cryptolstm.config import NAIVE_BASELINES, PromotionConfig
+from cryptolstm.serving import registry
 from orchestration_seed import insert_candles
 
 END1 = datetime(2025, 1, 12, tzinfo=timezone.utc)
+# The tiny test model has no skill: these tests relax the first-model gate's DA rules explicitly
+# (margin -1, interval lower end > 0) — the constant-sign guard stays on.
 CFG = replace(pipeline.PipelineConfig(train_profile="tiny", wf_folds=1, wf_days=28),
-              promotion=PromotionConfig(first_model_margin=-1.0, min_cells=40, weeks=4))
+              promotion=PromotionConfig(first_model_margin=-1.0, first_model_min_lower=0.0, min_cells=40, weeks=4))
 
 
 def _q(db, sql, params=()):
@@ -25,7 +30,7 @@ def _q(db, sql, params=()):
 
 
 @pytest.mark.slow
-def test_first_model_then_challenger_on_the_same_cells(db):
+def test_first_model_then_challenger_on_the_largest_common_set_of_cells(db):
     insert_candles(db, date(2025, 2, 10))
     t1 = pipeline.train_challenger(db, END1, CFG)
     assert not t1["reused"] and t1["training_cutoff"] == "2025-01-11"
@@ -34,8 +39,13 @@ def test_first_model_then_challenger_on_the_same_cells(db):
     base = _q(db, "SELECT metrics -> 'baselines' FROM models WHERE model_id = %s", (t1["model_id"],))[0][0]
     assert {"always_up", "reversal_7", "logit", "gbm_clf"} <= set(base)
     assert base["always_up"]["constant_sign_share"] == 1.0 and 0 <= base["logit"]["da"] <= 1
+    metrics = _q(db, "SELECT metrics FROM models WHERE model_id = %s", (t1["model_id"],))[0][0]
+    assert set(NAIVE_BASELINES) <= set(metrics["baseline_da"])  # every baseline on the same cells
+    assert metrics["constant_sign"] == []  # the tiny test model's sign depends on its input
     d1 = pipeline.decide(db, END1, t1["model_id"], CFG)
-    assert d1["promoted"] and d1["champion_id"] is None and d1["reason"].startswith("first model")
+    assert d1["promoted"] and d1["champion_id"] is None and d1["reason"].startswith("first model: promoted"), (d1["reason"], d1["details"])
+    assert d1["challenger_da_ci_low"] < d1["challenger_da"] < d1["challenger_da_ci_high"]
+    assert set(NAIVE_BASELINES) == set(d1["details"]["baseline_da"]) and d1["details"]["final_model_constant_sign"] == []
     assert pipeline.decide(db, END1, t1["model_id"], CFG)["reused"]
 
     # the champion forecasts and is scored for three weeks, then a challenger is trained
@@ -47,18 +57,51 @@ def test_first_model_then_challenger_on_the_same_cells(db):
     t2 = pipeline.train_challenger(db, end2, CFG)
     d2 = pipeline.decide(db, end2, t2["model_id"], CFG)
     assert d2["champion_id"] == t1["model_id"]
-    # the cells compared are the champion's matured live forecasts in the comparison window
-    first, last = date(2025, 1, 12), end2.date() - timedelta(days=6)
-    n_expected = _q(db, "SELECT count(*) FROM forecast_scores WHERE model_id = %s AND as_of BETWEEN %s AND %s "
-                        "AND realised_log_return <> 0", (t1["model_id"], first, last))[0][0]
-    assert d2["n_cells"] == n_expected > 40
-    assert d2["challenger_da"] is not None and d2["champion_da"] is not None and d2["p_value"] is not None
+    # the cells: every challenger walk-forward cell where the champion has a matured live forecast or a
+    # walk-forward prediction of its own (realised return != 0)
+    expected = _q(db, """
+        SELECT count(*), count(f.coin) FROM validation_predictions v
+        LEFT JOIN forecasts f ON f.model_id = %(cp)s AND (f.coin, f.as_of, f.horizon) = (v.coin, v.as_of, v.horizon)
+             AND f.target_day <= %(cutoff)s
+        LEFT JOIN validation_predictions c ON c.model_id = %(cp)s AND (c.coin, c.as_of, c.horizon) = (v.coin, v.as_of, v.horizon)
+        WHERE v.model_id = %(ch)s AND (f.coin IS NOT NULL OR c.coin IS NOT NULL) AND v.realised_log_return <> 0""",
+                  {"cp": t1["model_id"], "ch": t2["model_id"], "cutoff": end2.date() - timedelta(days=1)})[0]
+    assert d2["n_cells"] == expected[0] > 40 and expected[1] > 0  # live forecasts are among them
+    assert d2["details"]["cells_champion_live"] + d2["details"]["cells_both_walk_forward"] >= d2["n_cells"]
+    assert d2["p_value"] is not None and d2["da_diff_ci_low"] <= d2["da_diff_ci_high"]
+    diff = d2["challenger_da"] - d2["champion_da"]
     status = dict(_q(db, "SELECT model_id, status FROM models"))
-    if d2["promoted"]:
-        assert d2["challenger_da"] > d2["champion_da"] and status == {t1["model_id"]: "retired", t2["model_id"]: "champion"}
-    else:
-        assert d2["challenger_da"] <= d2["champion_da"] and status[t2["model_id"]] == "rejected"
-    assert _q(db, "SELECT count(*) FROM v_promotion_history")[0][0] == 2
+    assert d2["promoted"] == (diff > CFG.promotion.margin and d2["p_value"] < CFG.promotion.alpha)
+    assert status[t2["model_id"]] == ("champion" if d2["promoted"] else "rejected")
+    hist = _q(db, "SELECT p_value, da_diff_ci_low, da_diff_ci_high FROM v_promotion_history ORDER BY decided_for")
+    assert len(hist) == 2 and hist[1] == (d2["p_value"], d2["da_diff_ci_low"], d2["da_diff_ci_high"])
+
+
+def _constant_sign(artifact: bytes) -> bytes:
+    """The same bundle with its head's weights zeroed: the output is the bias, whatever the input."""
+    from cryptolstm.modelling.bundle import TrainedModel
+
+    m = TrainedModel.from_bytes(artifact)
+    for net in m.members["*"]:
+        head = net.layers[-1]
+        kernel, bias = head.get_weights()
+        head.set_weights([np.zeros_like(kernel), np.full_like(bias, 0.3)])
+    return m.to_bytes()
+
+
+@pytest.mark.slow
+def test_a_model_built_to_be_constant_sign_is_rejected_with_the_reason(db):
+    insert_candles(db, date(2025, 1, 20))
+    t1 = pipeline.train_challenger(db, END1, CFG)
+    with storage.transaction(db) as cur:
+        cur.execute("SELECT artifact FROM models WHERE model_id = %s", (t1["model_id"],))
+        flat = _constant_sign(bytes(cur.fetchone()[0]))
+        cur.execute("UPDATE models SET artifact = %s, artifact_sha256 = %s WHERE model_id = %s",
+                    (flat, registry.sha256(flat), t1["model_id"]))
+    d = pipeline.decide(db, END1, t1["model_id"], CFG)
+    assert not d["promoted"] and "constant-sign" in d["reason"] and "final model h1" in d["reason"]
+    assert d["details"]["final_model_constant_sign"] == [f"final model h{h}" for h in range(1, 6)]
+    assert _q(db, "SELECT status FROM models") == [("rejected",)]
 
 
 @pytest.mark.slow

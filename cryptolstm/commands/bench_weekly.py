@@ -1,0 +1,70 @@
+"""`cryptolstm bench-weekly` — wall time of one weekly run (walk-forward + fit + decision) on the recorded
+candles, in a throw-away embedded PostgreSQL: the number the <= 10 minutes / 2 cores budget is held to.
+
+    cryptolstm bench-weekly --csv-dir ../shared/data/binance-1d --week-end 2025-02-16
+
+Uses the pipeline configuration of the environment (default: the full model, 5 folds x 120 as-of days;
+CRYPTOLSTM_TRAIN_PROFILE=tiny for a quick check). The first weekly run of an empty registry decides
+with the first-model gate, so the timing includes the gate's bootstrap.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+
+def _bench(args: argparse.Namespace) -> int:
+    import psycopg2
+    import psycopg2.extras
+
+    from cryptolstm import pipeline, storage
+    from cryptolstm.config import PipelineConfig, make_dsn
+    from cryptolstm.market import candles
+    from cryptolstm.market import panel as panel_mod
+    from cryptolstm.runtime import embedded_pg
+
+    week_end = date.fromisoformat(args.week_end)
+    end = datetime(week_end.year, week_end.month, week_end.day, tzinfo=timezone.utc)
+    cfg = PipelineConfig.from_env()
+    panel = panel_mod.until(panel_mod.load_csv_dir(Path(args.csv_dir)), week_end - timedelta(days=1))
+    with tempfile.TemporaryDirectory() as tmp:
+        server = embedded_pg._pgserver().get_server(Path(tmp) / "pg", cleanup_mode="delete")
+        admin = make_dsn(host=str(server.get_postmaster_info().socket_dir), dbname="postgres")
+        conn = psycopg2.connect(admin)
+        conn.autocommit = True
+        conn.cursor().execute("CREATE DATABASE bench")
+        conn.close()
+        dsn = make_dsn(host=str(server.get_postmaster_info().socket_dir), dbname="bench")
+        storage.migrate(dsn, log=lambda *_: None)
+        with storage.transaction(dsn) as cur:
+            for coin in sorted(panel["coin"].unique()):
+                candles.register_coin(cur, coin, f"{coin}/USDT", "binance")
+            rows = [(r.coin, r.day.date(), r.open, r.high, r.low, r.close, r.volume, end)
+                    for r in panel.itertuples(index=False)]
+            psycopg2.extras.execute_values(cur, "INSERT INTO candles (coin, day, open, high, low, close, volume, "
+                                                "first_seen_in) VALUES %s", rows, page_size=5000)
+        print(f"weekly run for the week ending {week_end}: profile {cfg.train_profile}, {cfg.wf_folds} folds over "
+              f"{cfg.wf_days} as-of days, {panel['coin'].nunique()} coins", flush=True)
+        t0 = time.perf_counter()
+        trained = pipeline.train_challenger(dsn, end, cfg, log_fn=lambda m: print("  ", m, flush=True))
+        t1 = time.perf_counter()
+        decision = pipeline.decide(dsn, end, trained["model_id"], cfg)
+        t2 = time.perf_counter()
+        server.cleanup()
+    print(f"train_challenger (walk-forward {trained['wf_seconds']} s + fit + registry): {t1 - t0:.1f} s")
+    print(f"decide (artifact check, final-model sign check, gate): {t2 - t1:.1f} s")
+    print(f"decision: {'PROMOTED' if decision['promoted'] else 'not promoted'} — {decision['reason']}")
+    print(f"WEEKLY RUN TOTAL: {t2 - t0:.1f} s (budget 600 s on 2 cores)")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("bench-weekly", help="wall time of one weekly run (walk-forward + fit + gate), budget 600 s")
+    p.add_argument("--csv-dir", default=str(Path(__file__).resolve().parents[3] / "shared" / "data" / "binance-1d"),
+                   help="recorded daily candles (one CSV per coin)")
+    p.add_argument("--week-end", default="2025-02-16", help="Sunday ending the weekly interval (default 2025-02-16)")
+    p.set_defaults(func=_bench)
