@@ -88,29 +88,22 @@ class Env:
         return value
 
     def int(self, name: str, default: int, min: int | None = None, max: int | None = None) -> int:
-        value = self.raw(name)
-        if value is None:
-            return default
-        accepts = "an integer" + _bounds(min, max)
-        try:
-            number = int(value)
-        except ValueError:
-            return self._bad(name, accepts, value, default)
-        if (min is not None and number < min) or (max is not None and number > max):
-            return self._bad(name, accepts, value, default)
-        return number
+        return self._number(name, default, int, "an integer", min, max)
 
     def float(self, name: str, default: float | None, min: float | None = None,
               max: float | None = None) -> float | None:
+        return self._number(name, default, float, "a number", min, max)
+
+    def _number(self, name, default, parse, kind: str, lo, hi):
         value = self.raw(name)
         if value is None:
             return default
-        accepts = "a number" + _bounds(min, max)
+        accepts = kind + _bounds(lo, hi)
         try:
-            number = float(value)
+            number = parse(value)
         except ValueError:
             return self._bad(name, accepts, value, default)
-        if not math.isfinite(number) or (min is not None and number < min) or (max is not None and number > max):
+        if not math.isfinite(number) or (lo is not None and number < lo) or (hi is not None and number > hi):
             return self._bad(name, accepts, value, default)
         return number
 
@@ -478,3 +471,17 @@ def validate(environ: Mapping[str, str] | None = None) -> tuple[Settings, Pipeli
     """Load every setting once; raise one `SettingError` naming every bad variable."""
     with reading(environ) as env:
         return Settings.from_env(env), PipelineConfig.from_env(env)
+
+
+LEVELS = (0.80, 0.95)  # nominal coverages of the forecast ranges
+
+
+@dataclass(frozen=True)
+class IntervalConfig:
+    levels: tuple[float, ...] = LEVELS  # nominal coverages of the stored ranges
+    calib_days: int = 365  # residuals with an as-of day in the last calib_days before t (and target day < t)
+    min_coin_cells: int = 60  # fewer residuals of one coin for a horizon: pool every coin's for it
+    vol_power: float = 0.5  # scale s = vol_t ** vol_power (0: fixed width). 0.5, selected on the inner period
+    #                         2021-06 .. 2023-06: full vol-scaling (1) covers closest to nominal but has a WORSE
+    #                         interval score than fixed width; sqrt(vol) has the best (docs/ranges.md)
+    vol_days: int = 20  # vol_t = std of the last vol_days daily log returns up to t

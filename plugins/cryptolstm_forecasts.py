@@ -18,10 +18,10 @@ from typing import Any
 from airflow.plugins_manager import AirflowPlugin
 from fastapi import HTTPException, Request
 
+from cryptolstm.config import DAILY_DAG_ID  # the page shows this DAG's output: reading it needs read access to it
 from cryptolstm.ui.dashboard import create_app
 
 URL_PREFIX = "/cryptolstm"
-DAILY_DAG_ID = "cryptolstm_daily"  # the page shows this DAG's output: reading it needs read access to it
 
 
 async def airflow_user(request: Request) -> Any:

@@ -22,23 +22,11 @@ width plus a penalty for each miss; lower is better.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-LEVELS = (0.80, 0.95)
-
-
-@dataclass(frozen=True)
-class IntervalConfig:
-    levels: tuple[float, ...] = LEVELS  # nominal coverages of the stored ranges
-    calib_days: int = 365  # residuals with an as-of day in the last calib_days before t (and target day < t)
-    min_coin_cells: int = 60  # fewer residuals of one coin for a horizon: pool every coin's for it
-    vol_power: float = 0.5  # scale s = vol_t ** vol_power (0: fixed width). 0.5, selected on the inner period
-    #                         2021-06 .. 2023-06: full vol-scaling (1) covers closest to nominal but has a WORSE
-    #                         interval score than fixed width; sqrt(vol) has the best (docs/ranges.md)
-    vol_days: int = 20  # vol_t = std of the last vol_days daily log returns up to t
+from cryptolstm.config import LEVELS, IntervalConfig  # noqa: F401 (defined with every other config)
 
 
 # ---- the pieces -------------------------------------------------------------------------------------

@@ -70,23 +70,16 @@ def test_bad_integer_names_the_variable_and_what_it_accepts():
     ("CRYPTOLSTM_PROMOTION_MARGIN", "lots", "a number between -1.0 and 1.0"),
     ("CRYPTOLSTM_TRAIN_PROFILE", "huge", "one of 'full', 'tiny'"),
     ("CRYPTOLSTM_PROVISIONAL", "maybe", "1 or 0 (also true/false, yes/no, on/off)"),
-])
-def test_pipeline_settings_refuse_nonsense(name, value, accepts):
-    with pytest.raises(SettingError) as err:
-        PipelineConfig.from_env({name: value})
-    assert str(err.value) == f"{name} must be {accepts}, got {value!r}"
-
-
-@pytest.mark.parametrize("name, value, accepts", [
     ("CRYPTOLSTM_API_PORT", "http", "an integer between 1 and 65535"),
     ("CRYPTOLSTM_SMTP_PORT", "0", "an integer between 1 and 65535"),
     ("CRYPTOLSTM_STANDIN_PORT", "70000", "an integer between 1 and 65535"),
     ("CRYPTOLSTM_OVERLAP_DAYS", "-1", "an integer between 0 and 365"),
+    ("CRYPTOLSTM_MAX_CLOSE_JUMP", "0.5", "a number >= 1.0"),
     ("CRYPTOLSTM_COINS", ",,", "a comma-separated list with at least one item"),
 ])
-def test_where_settings_refuse_nonsense(name, value, accepts):
+def test_settings_refuse_nonsense(name, value, accepts):
     with pytest.raises(SettingError) as err:
-        Settings.from_env({name: value})
+        validate({name: value})  # the loader `cryptolstm` runs before any command
     assert str(err.value) == f"{name} must be {accepts}, got {value!r}"
 
 
