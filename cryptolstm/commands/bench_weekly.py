@@ -36,7 +36,7 @@ def _bench(args: argparse.Namespace) -> int:
         admin = make_dsn(host=str(server.get_postmaster_info().socket_dir), dbname="postgres")
         conn = psycopg2.connect(admin)
         conn.autocommit = True
-        conn.cursor().execute("CREATE DATABASE bench")
+        conn.cursor().execute(storage.compose("pg_database_create", name="bench"))
         conn.close()
         dsn = make_dsn(host=str(server.get_postmaster_info().socket_dir), dbname="bench")
         storage.migrate(dsn, log=lambda *_: None)
@@ -45,8 +45,7 @@ def _bench(args: argparse.Namespace) -> int:
                 candles.register_coin(cur, coin, f"{coin}/USDT", "binance")
             rows = [(r.coin, r.day.date(), r.open, r.high, r.low, r.close, r.volume, end)
                     for r in panel.itertuples(index=False)]
-            psycopg2.extras.execute_values(cur, "INSERT INTO candles (coin, day, open, high, low, close, volume, "
-                                                "first_seen_in) VALUES %s", rows, page_size=5000)
+            psycopg2.extras.execute_values(cur, storage.query("candles_insert_seed"), rows, page_size=5000)
         print(f"weekly run for the week ending {week_end}: profile {cfg.train_profile}, {cfg.wf_folds} folds over "
               f"{cfg.wf_days} as-of days, {panel['coin'].nunique()} coins", flush=True)
         t0 = time.perf_counter()
