@@ -102,6 +102,8 @@ def test_backfill_both_dags(tmp_path, shared_data, monkeypatch, free_port):
         q_write = "UPDATE models SET artifact = overlay(artifact placing 'xx' from 100)"
         with storage.transaction(dsn) as cur:
             cur.execute(q_write)
+        for b in api.backfills("cryptolstm_daily", active_only=True):  # runs finish before the backfill does
+            api.wait_for_backfill(b["id"], timeout=600)
         before = Counter(_mails(settings.mail_dir))
         api.backfill("cryptolstm_daily", _utc("2025-01-19"), _utc("2025-01-19"), reprocess="none")
         (bad,) = [r for r in api.wait_for_runs("cryptolstm_daily", 8, timeout=900)
