@@ -4,8 +4,9 @@
 Runs once per UTC day for the day that just closed (the **data interval** `[start, end)`; the
 forecast's *as-of* day is `start`):
 
-1. **ingest** — closed daily candles per coin through ccxt into `candles` (one mapped task per coin;
-   a failing coin fails only its task).
+1. **ingest** — closed daily candles through ccxt into `candles`, one mapped task per coin of the
+   training universe (the 9 served coins + the auxiliary ones the shared model also learns from;
+   a failing coin fails only its task, a delisted one is marked inactive and keeps its history).
 2. **wait_for_weekly** — once every coin's ingest is done (whatever its state): if the weekly run that
    decides the champion for this day exists, wait until it has recorded its decision (a backfill then
    reproduces what live would have done).
@@ -64,9 +65,10 @@ def cryptolstm_daily():
 
     @task
     def coins() -> list[str]:
+        """The training universe (served + auxiliary coins): all are ingested, the served ones forecast."""
         from cryptolstm.config import Settings
 
-        return list(Settings.from_env().market.coins)
+        return list(Settings.from_env().market.universe())
 
     @task(outlets=[CANDLES], max_active_tis_per_dagrun=3, pool=EXCHANGE_POOL)
     def ingest(coin: str, data_interval_start=None, data_interval_end=None) -> dict:
@@ -138,10 +140,10 @@ def cryptolstm_daily():
         return verdict
 
     interval = check_interval()
-    served = coins()
+    universe = coins()
     weekly = wait_for_weekly()
-    interval >> [served, weekly]
-    ingested = ingest.expand(coin=served)
+    interval >> [universe, weekly]
+    ingested = ingest.expand(coin=universe)
     ingested >> weekly
     fc = forecast()
     weekly >> fc

@@ -350,7 +350,7 @@ def _mark_inactive(cur, report: dict, market: MarketConfig, why: str) -> None:
 def ingest_interval(dsn: str, market: MarketConfig, start: datetime, end: datetime,
                     coins: list[str] | tuple[str, ...] | None = None, *,
                     config: IngestConfig = IngestConfig()) -> list[dict]:
-    """`ingest_coin` for every coin (default: all configured) with one shared client.
+    """`ingest_coin` for every coin (default: the training universe, served + auxiliary) with one shared client.
 
     A failing coin never stops the others, except an IP ban (HTTP 418): the coins after it are
     reported failed without a request, since every request during a ban lengthens it.
@@ -358,7 +358,7 @@ def ingest_interval(dsn: str, market: MarketConfig, start: datetime, end: dateti
     reports = []
     client = None
     banned = None
-    for coin in coins or market.coins:
+    for coin in coins or market.universe():
         if banned is not None:
             report = _failed_report(coin, market, start, end, f"not asked: the exchange banned this IP "
                                                               f"(HTTP 418) while ingesting {banned}")

@@ -46,6 +46,7 @@ def test_backfill_both_dags(tmp_path, shared_data, monkeypatch, free_port):
     settings = replace(Settings.from_env({}), state_dir=tmp_path / "state", api_port=free_port(),
                        smtp_port=free_port(), standin_port=free_port())
     for k, v in {"CRYPTOLSTM_TRAIN_PROFILE": "tiny",
+                 "CRYPTOLSTM_AUX_COINS": "",  # the 9 served coins only: the copied folder holds no others
                  "CRYPTOLSTM_PROMOTION_FIRST_MARGIN": "-1",  # the first tiny model is promoted
                  "CRYPTOLSTM_PROMOTION_FIRST_MIN_LOWER": "0",  # (whatever its DA; the constant-sign guard stays)
                  "CRYPTOLSTM_WF_FOLDS": "2", "CRYPTOLSTM_WF_DAYS": "56",  # production: 5 x 120 as-of days

@@ -29,7 +29,8 @@ def test_run_replay_then_down(tmp_path, shared_data, free_port):
                 "CRYPTOLSTM_TRAIN_PROFILE": "tiny", "CRYPTOLSTM_WF_FOLDS": "2", "CRYPTOLSTM_WF_DAYS": "56"})
     cli = [sys.executable, "-m", "cryptolstm.cli"]
     try:
-        out = subprocess.run([*cli, "run", "--replay", str(shared_data), "--days", "2"], env=env,
+        # both recorded folders: the served coins and the auxiliary ones (the default training universe)
+        out = subprocess.run([*cli, "run", "--replay", str(shared_data.parent), "--days", "2"], env=env,
                              capture_output=True, text=True, timeout=1200)
         assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
         assert "weekly decision 2025-02-16" in out.stdout
@@ -42,7 +43,13 @@ def test_run_replay_then_down(tmp_path, shared_data, free_port):
             decisions = cur.fetchone()[0]
             cur.execute("SELECT max(day) FROM candles")
             last_candle = cur.fetchone()[0]
+            # the whole training universe is ingested; the two pairs that ended early are inactive
+            cur.execute("SELECT count(DISTINCT coin) FROM candles")
+            universe = cur.fetchone()[0]
+            cur.execute("SELECT coin FROM coins WHERE NOT active ORDER BY coin")
+            inactive = [r[0] for r in cur.fetchall()]
         assert decisions == 1
+        assert universe == 20 and inactive == ["MATIC", "XMR"]
         assert str(last_candle) == "2025-02-20"  # the replay never serves a day after the run
         # promoted or not, the days get LSTM forecasts; without a champion they are labelled provisional
         assert n == 2 * 9 * 5 and str(first) == "2025-02-19" and str(last) == "2025-02-20"
