@@ -412,7 +412,7 @@ class AlertConfig:
     @classmethod
     def from_env(cls, environ: "Mapping[str, str] | Env | None" = None) -> "AlertConfig":
         """Overrides: CRYPTOLSTM_ALERT_WINDOW_DAYS, _MIN_DA, _BELOW_VALIDATION_PP, _MIN_CELLS, _STALE_DAYS,
-        _EXPIRE_DAYS, _TO (CRYPTOLSTM_STALE_DAYS applies when CRYPTOLSTM_ALERT_STALE_DAYS is not set)."""
+        _EXPIRE_DAYS, _BLOCK_DAYS, _TO (CRYPTOLSTM_STALE_DAYS applies when CRYPTOLSTM_ALERT_STALE_DAYS is not set)."""
         p = "CRYPTOLSTM_ALERT_"
         with reading(environ) as env:
             stale = env.int("CRYPTOLSTM_STALE_DAYS", cls.stale_after_days, min=0)
@@ -420,6 +420,7 @@ class AlertConfig:
                        min_da=env.float(p + "MIN_DA", cls.min_da, min=0.0, max=1.0),
                        below_validation_pp=env.float(p + "BELOW_VALIDATION_PP", None, min=0.0, max=100.0),
                        min_cells=env.int(p + "MIN_CELLS", cls.min_cells, min=1),
+                       block_days=env.int(p + "BLOCK_DAYS", cls.block_days, min=1),
                        stale_after_days=env.int(p + "STALE_DAYS", stale, min=0),
                        expire_after_days=env.int(p + "EXPIRE_DAYS", cls.expire_after_days, min=1),
                        recipients=env.list(p + "TO", cls.recipients))

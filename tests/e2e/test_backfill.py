@@ -50,7 +50,9 @@ def test_backfill_both_dags(tmp_path, shared_data, monkeypatch, free_port):
                  "CRYPTOLSTM_PROMOTION_FIRST_MARGIN": "-1",  # the first tiny model is promoted
                  "CRYPTOLSTM_PROMOTION_FIRST_MIN_LOWER": "0",  # (whatever its DA; the constant-sign guard stays)
                  "CRYPTOLSTM_WF_FOLDS": "2", "CRYPTOLSTM_WF_DAYS": "56",  # production: 5 x 120 as-of days
-                 "CRYPTOLSTM_ALERT_MIN_DA": "1.01",  # live accuracy fires once enough cells matured
+                 # live accuracy fires once enough cells matured: every interval lies below 100 % once it
+                 # rests on a few day-blocks (1-day blocks: the backfill has a week of matured days)
+                 "CRYPTOLSTM_ALERT_MIN_DA": "1.0", "CRYPTOLSTM_ALERT_BLOCK_DAYS": "1",
                  "CRYPTOLSTM_ALERT_MIN_CELLS": "45", "CRYPTOLSTM_ALERT_TO": "ops@example.test",
                  "CRYPTOLSTM_CHARTS_DIR": str(tmp_path / "charts"),
                  "AIRFLOW__CORE__PARALLELISM": "2"}.items():

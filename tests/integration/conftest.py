@@ -39,8 +39,9 @@ def standin(standin_data) -> StandIn:
 
 @pytest.fixture
 def market(standin) -> MarketConfig:
-    """The nine coins on the stand-in (3-day overlap, the default)."""
-    return MarketConfig(api_url=standin.url)
+    """The nine coins on the stand-in (3-day overlap, the default); no auxiliary coins: the stand-in
+    replays the 9-coin folder only."""
+    return MarketConfig(api_url=standin.url, auxiliary=())
 
 
 @pytest.fixture

@@ -87,7 +87,7 @@ def test_a_malformed_or_empty_replay_file_fails_only_its_coin(db, standin_data, 
         broken = ex.state()["broken"]
         assert broken["BTCUSDT"].endswith("BTCUSDT.csv line 7: expected 6 fields (date,open,high,low,close,volume), got 5")
         assert broken["ETHUSDT"].endswith("ETHUSDT.csv: empty file (no header, no rows)")
-        market = MarketConfig(api_url=ex.url, coins=("BTC", "ETH", "SOL"))
+        market = MarketConfig(api_url=ex.url, coins=("BTC", "ETH", "SOL"), auxiliary=())
         reports = run(db, market, "2025-02-10", "2025-02-11", fast_ingest)
     for coin, why in (("BTC", "BTCUSDT.csv line 7: expected 6 fields"), ("ETH", "ETHUSDT.csv: empty file")):
         assert (reports[coin]["status"], reports[coin]["requests"]) == ("failed", 1)  # permanent: not retried
