@@ -81,7 +81,7 @@ def _print_outcome(dsn: str, as_of: date, week_end: date) -> None:
 
     with storage.transaction(dsn) as cur:
         cur.execute(storage.query("promotion_decisions_select_interval"), {"decided_for": _utc(week_end)})
-        for _, cid, _, promoted, cda, chda, n, _, reason in cur.fetchall():
+        for _, cid, _, promoted, cda, chda, n, _, reason, *_intervals in cur.fetchall():
             fmt = lambda x: "n/a" if x is None else f"{x:.3f}"  # noqa: E731
             print(f"weekly decision {week_end}: {cid} {'PROMOTED' if promoted else 'not promoted'} "
                   f"(DA {fmt(cda)} vs champion {fmt(chda)} on {n} cells) — {reason}")
