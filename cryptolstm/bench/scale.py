@@ -376,22 +376,20 @@ def markdown(results: dict) -> str:
         cells = [f"{sizes[n][stage]['seconds']:.2f} s" if stage in sizes[n] else "–" for n in ns]
         k = ks.get(stage)
         lines.append(f"| {stage} | " + " | ".join(cells) + (f" | {k:.2f} |" if k is not None else " | – |"))
-    lines.append("| peak RSS of the forecast process | " + " | ".join(
-        f"{sizes[n]['forecast']['maxrss_mib']:.0f} MiB" if "forecast" in sizes[n] else "–" for n in ns) + " | |")
-    lines.append("| forecast: of which read candles / build features (s) | " + " | ".join(
-        f"{sizes[n]['forecast']['read_candles_seconds']:.1f} / {sizes[n]['forecast']['build_features_seconds']:.1f}"
-        if "forecast" in sizes[n] else "–" for n in ns) + " | |")
-    lines.append("| peak RSS of the epoch process | " + " | ".join(
-        f"{sizes[n]['epoch']['maxrss_mib']:.0f} MiB" if "epoch" in sizes[n] else "–" for n in ns) + " | |")
-    lines.append("| cube size | " + " | ".join(
-        f"{sizes[n]['cube']['mib']:.0f} MiB" if "cube" in sizes[n] else "–" for n in ns) + " | |")
+    def row(label: str, stage: str, cell) -> None:  # one extra line: `cell(stage's result)` per size
+        lines.append(f"| {label} | " + " | ".join(cell(sizes[n][stage]) if stage in sizes[n] else "–"
+                                                  for n in ns) + " | |")
+
+    row("peak RSS of the forecast process", "forecast", lambda r: f"{r['maxrss_mib']:.0f} MiB")
+    row("forecast: of which read candles / build features (s)", "forecast",
+        lambda r: f"{r['read_candles_seconds']:.1f} / {r['build_features_seconds']:.1f}")
+    row("peak RSS of the epoch process", "epoch", lambda r: f"{r['maxrss_mib']:.0f} MiB")
+    row("cube size", "cube", lambda r: f"{r['mib']:.0f} MiB")
     lines.append("| ingest requests (bootstrap / daily) | " + " | ".join(
         f"{sizes[n]['ingest_bootstrap']['requests']} / {sizes[n]['ingest_daily']['requests']}"
         if "ingest_bootstrap" in sizes[n] else "–" for n in ns) + " | |")
-    lines.append("| training windows per epoch | " + " | ".join(
-        f"{sizes[n]['epoch']['windows']:,}" if "epoch" in sizes[n] else "–" for n in ns) + " | |")
-    lines.append("| epoch: ms per window | " + " | ".join(
-        f"{sizes[n]['epoch']['per_window_ms']:.3f}" if "epoch" in sizes[n] else "–" for n in ns) + " | |")
+    row("training windows per epoch", "epoch", lambda r: f"{r['windows']:,}")
+    row("epoch: ms per window", "epoch", lambda r: f"{r['per_window_ms']:.3f}")
     return "\n".join(lines) + "\n"
 
 
