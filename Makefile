@@ -25,7 +25,7 @@ run: setup
 
 ## test: everything, including the end-to-end tests with the real Airflow services
 test: setup browser broker
-	$(BIN)/python -m pytest --timeout=1500 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest --timeout=1500 --durations=30 $(PYTEST_ARGS)
 
 ## test-fast: unit tests and DAG integrity only
 test-fast: setup

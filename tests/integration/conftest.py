@@ -20,6 +20,7 @@ import pytest
 from cryptolstm.config import MarketConfig
 from cryptolstm.market.ingest import IngestConfig, RetryConfig
 from cryptolstm.runtime.standin import StandIn
+from fault_settings import CLIENT_TIMEOUT_MS
 
 
 @pytest.fixture
@@ -46,5 +47,6 @@ def market(standin) -> MarketConfig:
 
 @pytest.fixture
 def fast_ingest() -> IngestConfig:
-    """Ingestion settings that keep fault tests fast: 3 tries, ~10 ms pauses, 0.5 s client timeout."""
-    return IngestConfig(timeout_ms=500, retry=RetryConfig(attempts=3, base_delay=0.01, max_delay=0.05))
+    """Ingestion settings that keep fault tests fast: 3 tries, ~10 ms pauses, a 3 s client timeout (0.5 s
+    timed out on healthy answers on a loaded CI machine)."""
+    return IngestConfig(timeout_ms=CLIENT_TIMEOUT_MS, retry=RetryConfig(attempts=3, base_delay=0.01, max_delay=0.05))

@@ -8,6 +8,7 @@ import pytest
 
 from cryptolstm import cli, storage
 from cryptolstm.market.ingest import ingest_coin, ingest_interval
+from fault_settings import SLOW_DELAY_S
 
 NINE = ("BTC", "ETH", "BNB", "XRP", "ADA", "SOL", "DOGE", "LTC", "LINK")
 
@@ -135,7 +136,7 @@ TRANSIENT = ["429", "500_json", "503_json", "500_html", "502_html", "504", "slow
 
 @pytest.mark.parametrize("kind", TRANSIENT)
 def test_transient_fault_succeeds_within_the_retry_bound(booted, standin, standin_data, two, fast_ingest, kind):
-    standin.inject(kind, symbol="BTCUSDT", times=fast_ingest.retry.attempts - 1, delay=1.0)
+    standin.inject(kind, symbol="BTCUSDT", times=fast_ingest.retry.attempts - 1, delay=SLOW_DELAY_S)
     reports = run(booted, two, "2025-02-10", "2025-02-11", fast_ingest)
     assert (reports["BTC"]["status"], reports["BTC"]["requests"]) == ("ok", fast_ingest.retry.attempts)
     assert (reports["ETH"]["status"], reports["ETH"]["requests"]) == ("ok", 1)

@@ -13,6 +13,7 @@ from cryptolstm.market.candles import DAY_MS, day_to_ms
 from cryptolstm.config import MarketConfig
 from cryptolstm.market.ingest import IngestConfig, IpBanned, RateLimited, make_client
 from cryptolstm.runtime.standin import FAULT_KINDS, StandIn, StandInControl
+from fault_settings import CLIENT_TIMEOUT_MS, SLOW_DELAY_S
 
 FEB10 = day_to_ms(date(2025, 2, 10))
 
@@ -37,7 +38,7 @@ def csv_rows(data_dir, symbol):
 
 @pytest.fixture
 def client(standin):
-    return make_client(MarketConfig(api_url=standin.url), IngestConfig(timeout_ms=500))
+    return make_client(MarketConfig(api_url=standin.url), IngestConfig(timeout_ms=CLIENT_TIMEOUT_MS))
 
 
 def test_ccxt_loads_markets_and_fetches_exact_csv_values(standin, standin_data, client):
@@ -108,7 +109,7 @@ EXPECTED = {
 @pytest.mark.parametrize("kind", sorted(EXPECTED))
 def test_http_faults_raise_the_expected_ccxt_error_once(standin, client, kind):
     client.load_markets()
-    standin.inject(kind, symbol="BTCUSDT", delay=1.0)
+    standin.inject(kind, symbol="BTCUSDT", delay=SLOW_DELAY_S)
     with pytest.raises(EXPECTED[kind]) as info:
         client.fetch_ohlcv("BTC/USDT", "1d", FEB10, 3)
     transient = not isinstance(info.value, ccxt.ExchangeError)
