@@ -6,6 +6,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml 2>/dev/null | sha1sum | cut -c1-12)
 PYTEST_ARGS ?=
+# Two pytest-xdist workers, one test file each at a time: the end-to-end tests mostly wait on Airflow's
+# scheduler, so a second worker runs the other files meanwhile (25 min -> see README). Set 0 to run serially.
+TEST_WORKERS ?= 2
 
 .PHONY: setup run test test-fast browser broker db-up services-up services-down down evaluate clean
 
@@ -25,7 +28,7 @@ run: setup
 
 ## test: everything, including the end-to-end tests with the real Airflow services
 test: setup browser broker
-	$(BIN)/python -m pytest --timeout=1500 --durations=30 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest --timeout=1500 --durations=30 -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 ## test-fast: unit tests and DAG integrity only
 test-fast: setup

@@ -18,7 +18,8 @@ from cryptolstm import storage
 from cryptolstm.config import make_dsn
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "binance-1d"
-_TEMPLATE = "cl_test_template"
+# one template per pytest-xdist worker: workers may share a server (CRYPTOLSTM_TEST_ADMIN_DSN)
+_TEMPLATE = "cl_test_template" + os.environ.get("PYTEST_XDIST_WORKER", "")
 _counter = itertools.count()
 
 
@@ -64,6 +65,12 @@ def template_dsn(pg_admin_dsn) -> str:
     dsn = _dsn_for(pg_admin_dsn, _TEMPLATE)
     storage.migrate(dsn, log=lambda *_: None)
     return dsn
+
+
+@pytest.fixture(scope="session")
+def template_name(template_dsn) -> str:
+    """The name of the migrated template database (to clone more databases from it)."""
+    return _TEMPLATE
 
 
 @pytest.fixture

@@ -145,7 +145,7 @@ PROMOTE_FIRST = {"CRYPTOLSTM_PROMOTION_FIRST_MARGIN": "-1", "CRYPTOLSTM_PROMOTIO
 
 @pytest.mark.slow
 def test_weekly_then_daily_then_rerun_and_future_scramble(airflow_env, smtp_sink, db, pg_exec, dsn_for,
-                                                          shared_data, tmp_path):
+                                                          template_name, shared_data, tmp_path):
     port, maildir = smtp_sink
     data = tmp_path / "live"
     shutil.copytree(shared_data, data)
@@ -219,7 +219,7 @@ def test_weekly_then_daily_then_rerun_and_future_scramble(airflow_env, smtp_sink
 
     # Future scramble: a fresh database and a stand-in whose every candle after DAY is altered.
     name = f"cl_scramble_{os.getpid()}"
-    pg_exec(f"CREATE DATABASE {name} TEMPLATE cl_test_template")
+    pg_exec(f"CREATE DATABASE {name} TEMPLATE {template_name}")
     db2 = dsn_for(name)
     try:
         with StandIn(_scrambled_copy(shared_data, tmp_path / "scrambled", DAY)) as ex2:

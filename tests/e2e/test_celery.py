@@ -24,7 +24,8 @@ from cryptolstm.runtime.airflow_api import AirflowApi
 pytestmark = pytest.mark.e2e
 
 COINS = ("BTC", "ETH", "SOL")
-WEEK_START, DAILY_FIRST, DAILY_LAST = "2025-01-05", "2025-01-12", "2025-01-18"
+WEEK_START, DAILY_FIRST, DAILY_LAST = "2025-01-05", "2025-01-12", "2025-01-14"
+DAILY_RUNS = 3  # DAILY_FIRST .. DAILY_LAST
 WALL_CLOCK = "seconds"  # JSON keys ending with it are measurements of elapsed time (e.g. fit_seconds)
 
 
@@ -96,8 +97,8 @@ def _run_week(tmp: Path, data: Path, free_port, executor: str) -> tuple[dict, di
         api.backfill("cryptolstm_weekly", _utc(WEEK_START), _utc(WEEK_START), reprocess="none")
         weekly = api.wait_for_runs("cryptolstm_weekly", 1, timeout=1200)
         api.backfill("cryptolstm_daily", _utc(DAILY_FIRST), _utc(DAILY_LAST), reprocess="none")
-        daily = api.wait_for_runs("cryptolstm_daily", 7, timeout=1200)
-        assert [r["state"] for r in weekly + daily] == ["success"] * 8, (executor, weekly + daily)
+        daily = api.wait_for_runs("cryptolstm_daily", DAILY_RUNS, timeout=1200)
+        assert [r["state"] for r in weekly + daily] == ["success"] * (1 + DAILY_RUNS), (executor, weekly + daily)
         received = {f.stem: f.read_text(errors="replace").count(" received")
                     for f in (settings.airflow_home / "logs").glob(f"{services.WORKER}-*.log")}
         queues = {(r["dag_id"], ti["task_id"]): ti.get("queue") for r in weekly + daily
@@ -115,6 +116,7 @@ def test_celery_workers_write_the_same_rows_as_the_local_executor(tmp_path, shar
     # Three coins, no auxiliary ones: the executor is under test, not the universe (and each run stays short).
     for k, v in {"CRYPTOLSTM_COINS": ",".join(COINS), "CRYPTOLSTM_AUX_COINS": "",
                  "CRYPTOLSTM_TRAIN_PROFILE": "tiny", "CRYPTOLSTM_PROMOTION_FIRST_MARGIN": "-1",
+                 "CRYPTOLSTM_WF_FOLDS": "2", "CRYPTOLSTM_WF_DAYS": "28",  # production: 5 x 120 as-of days
                  "CRYPTOLSTM_CHARTS_DIR": str(tmp_path / "charts"), "AIRFLOW__CORE__PARALLELISM": "2",
                  "AIRFLOW__CELERY__WORKER_CONCURRENCY": "1"}.items():
         monkeypatch.setenv(k, v)
@@ -126,13 +128,13 @@ def test_celery_workers_write_the_same_rows_as_the_local_executor(tmp_path, shar
 
     # the tasks really ran on the Celery workers (both took some), and were routed by queue
     assert none == {} and sorted(received) == [f"{services.WORKER}-1", f"{services.WORKER}-2"], received
-    assert all(n > 0 for n in received.values()) and sum(received.values()) >= 5 + 7 * (len(COINS) + 7), received
+    assert all(n > 0 for n in received.values()) and sum(received.values()) >= 5 + DAILY_RUNS * (len(COINS) + 7), received
     routed = dict(celery["_queues"])
     assert routed == dict(local["_queues"])
     train = {(DAILY_DAG_ID, "forecast"), (WEEKLY_DAG_ID, "train_challenger"), (WEEKLY_DAG_ID, "decide")}
     assert {k for k, q in routed.items() if q == TRAIN_QUEUE} == train
     assert routed[(DAILY_DAG_ID, "ingest")] == routed[(WEEKLY_DAG_ID, "sync_candles")] == DEFAULT_QUEUE
-    assert len(celery["forecasts"]) == 7 * 5 * len(COINS) and celery["promotion_decisions"]
+    assert len(celery["forecasts"]) == DAILY_RUNS * 5 * len(COINS) and celery["promotion_decisions"]
     assert sorted(celery) == sorted(local)
     for table in sorted(celery):
         assert celery[table] == local[table], f"{table} differs between CeleryExecutor and LocalExecutor"
