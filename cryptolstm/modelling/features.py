@@ -90,15 +90,16 @@ def _rank_against(out: pd.DataFrame, market: pd.DataFrame, col: str) -> np.ndarr
     Uses only the day's MARKET_COINS values, so an auxiliary coin in the panel changes no other row."""
     ref = market[["day", col]].dropna()
     rank = np.full(len(out), np.nan)
-    groups = ref.groupby("day")[col]
-    sorted_ref = {d: np.sort(v.to_numpy()) for d, v in groups}
-    days, vals = out["day"].to_numpy(), out[col].to_numpy()
-    for i, (d, v) in enumerate(zip(days, vals)):
-        r = sorted_ref.get(pd.Timestamp(d))
-        if r is None or not np.isfinite(v):
+    sorted_ref = {d: np.sort(v.to_numpy()) for d, v in ref.groupby("day")[col]}
+    vals = out[col].to_numpy()
+    for day, rows in out.groupby("day").indices.items():  # one vectorised search per day, not per row
+        r = sorted_ref.get(pd.Timestamp(day))
+        if r is None:
             continue
+        rows = rows[np.isfinite(vals[rows])]
+        v = vals[rows]
         below, upto = np.searchsorted(r, v, "left"), np.searchsorted(r, v, "right")
-        rank[i] = 2.0 * (below + 0.5 * (upto - below)) / len(r) - 1.0
+        rank[rows] = 2.0 * (below + 0.5 * (upto - below)) / len(r) - 1.0
     return rank
 
 
