@@ -39,23 +39,24 @@ FEATURES = (
 )
 
 
-def _ema(x: pd.Series, span: int) -> pd.Series:
+def _ema(x: pd.DataFrame, span: int) -> pd.DataFrame:
     return x.ewm(span=span, adjust=False, min_periods=span).mean()
 
 
-def _coin_features(g: pd.DataFrame) -> pd.DataFrame:
-    """Features of one coin on a complete daily calendar (missing days are NaN rows)."""
-    close, logc = g["close"], np.log(g["close"])
+def _wide_features(wide: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """The per-coin features, each a [days, coins] frame computed column by column (one vectorised pandas
+    call per feature instead of one per coin; a coin's NaN days before its first candle add nothing to its
+    trailing windows or EMAs, so every value equals the per-coin computation bit for bit)."""
+    close, high, low, volume = wide["close"], wide["high"], wide["low"], wide["volume"]
+    logc = np.log(close)
     r1 = logc.diff()
-    out = pd.DataFrame(index=g.index)
-    for k in RETURN_LAGS:
-        out[f"ret_{k}"] = logc - logc.shift(k)
+    out = {f"ret_{k}": logc - logc.shift(k) for k in RETURN_LAGS}
     out["rv_7"] = r1.rolling(7, min_periods=7).std()
     out["rv_30"] = r1.rolling(30, min_periods=30).std()
-    out["hl_range"] = (g["high"] - g["low"]) / close
-    out["clv"] = (2 * close - g["high"] - g["low"]) / (g["high"] - g["low"] + 1e-12 * close)
-    mean_vol = g["volume"].rolling(30, min_periods=30).mean()
-    out["vol_rel"] = np.log((g["volume"] + 1e-12) / (mean_vol + 1e-12)).clip(-5.0, 5.0)
+    out["hl_range"] = (high - low) / close
+    out["clv"] = (2 * close - high - low) / (high - low + 1e-12 * close)
+    mean_vol = volume.rolling(30, min_periods=30).mean()
+    out["vol_rel"] = np.log((volume + 1e-12) / (mean_vol + 1e-12)).clip(-5.0, 5.0)
     up, down = r1.clip(lower=0.0), (-r1).clip(lower=0.0)
     avg_up = up.ewm(alpha=1 / 14, adjust=False, min_periods=14).mean()
     avg_down = down.ewm(alpha=1 / 14, adjust=False, min_periods=14).mean()
@@ -64,25 +65,42 @@ def _coin_features(g: pd.DataFrame) -> pd.DataFrame:
     out["macd"] = macd
     out["macd_hist"] = macd - macd.ewm(span=9, adjust=False, min_periods=9).mean()
     out["dist_ma20"] = logc - np.log(close.rolling(20, min_periods=20).mean())
-    dow = g["day"].dt.day_of_week.to_numpy()
+    return out
+
+
+def _coin_features(full: pd.DataFrame) -> pd.DataFrame:
+    """Features of every coin of a complete daily calendar (missing days are NaN rows), row-aligned with it."""
+    day_idx, days = pd.factorize(full["day"], sort=True)
+    coin_idx, coins = pd.factorize(full["coin"], sort=True)
+    at = (day_idx, coin_idx)  # each row's cell in the [days, coins] frames
+
+    def widen(col: str) -> pd.DataFrame:  # [days, coins], NaN where the coin has no row
+        cells = np.full((len(days), len(coins)), np.nan)
+        cells[at] = full[col].to_numpy(dtype=np.float64)
+        return pd.DataFrame(cells, index=days, columns=coins)
+
+    wide = {c: widen(c) for c in ("close", "high", "low", "volume")}
+    out = pd.DataFrame({name: f.to_numpy()[at] for name, f in _wide_features(wide).items()}, index=full.index)
+    dow = full["day"].dt.day_of_week.to_numpy()
     out["dow_sin"] = np.sin(2 * np.pi * dow / 7)
     out["dow_cos"] = np.cos(2 * np.pi * dow / 7)
     # a row is usable only after WARMUP_DAYS candles AND when every input window is gap-free
-    seen = g["close"].notna().cumsum()
-    out.loc[(seen < WARMUP_DAYS) | g["close"].isna(), :] = np.nan
+    seen = full["close"].notna().groupby(full["coin"], sort=False).cumsum()
+    out.loc[(seen < WARMUP_DAYS).to_numpy() | full["close"].isna().to_numpy(), :] = np.nan
     return out
 
 
 def complete_calendar(panel: pd.DataFrame) -> pd.DataFrame:
     """Each coin's rows from its first to its last day, one per calendar day; missing days are NaN."""
-    parts = []
-    for coin, g in panel.groupby("coin", sort=True):
-        days = pd.date_range(g["day"].min(), g["day"].max(), freq="D")
-        parts.append(g.set_index("day").drop(columns="coin").reindex(days).rename_axis("day")
-                     .reset_index().assign(coin=coin))
-    if not parts:
+    if panel.empty:
         return panel.iloc[:0].copy()
-    return pd.concat(parts, ignore_index=True)[["coin", "day", "open", "high", "low", "close", "volume"]]
+    span = panel.groupby("coin", sort=True)["day"].agg(["min", "max"])
+    n = ((span["max"] - span["min"]).dt.days + 1).to_numpy()  # calendar days per coin
+    offset = np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)  # 0, 1, .. within each coin
+    grid = pd.DataFrame({"coin": np.repeat(span.index.to_numpy(), n),
+                         "day": np.repeat(span["min"].to_numpy(), n) + offset * np.timedelta64(1, "D")})
+    cols = ["coin", "day", "open", "high", "low", "close", "volume"]
+    return grid.merge(panel[cols], on=["coin", "day"], how="left", validate="one_to_one")[cols]
 
 
 def _rank_against(out: pd.DataFrame, market: pd.DataFrame, col: str) -> np.ndarray:
@@ -106,8 +124,7 @@ def _rank_against(out: pd.DataFrame, market: pd.DataFrame, col: str) -> np.ndarr
 def build_features(panel: pd.DataFrame) -> pd.DataFrame:
     """[coin, day, *FEATURES] for every (coin, day) whose features are all defined; float64."""
     full = complete_calendar(panel)
-    feats = [_coin_features(g) for _, g in full.groupby("coin", sort=True)]
-    out = pd.concat([full[["coin", "day"]]] + ([pd.concat(feats)] if feats else []), axis=1)
+    out = pd.concat([full[["coin", "day"]], _coin_features(full)], axis=1) if len(full) else full[["coin", "day"]]
     # market features: per day, the mean over the MARKET_COINS whose own return is defined that day
     market = out[out["coin"].isin(MARKET_COINS)]
     for k in (1, 7):

@@ -100,3 +100,17 @@ def test_real_data_loads_and_builds(shared_data):
     assert p["day"].max() == pd.Timestamp("2025-02-20")
     f = features.build_features(p)
     assert set(f["coin"]) == {"BTC", "SOL"} and np.isfinite(f[features.FEATURES].to_numpy()).all()
+
+
+def test_a_coins_own_features_do_not_depend_on_the_other_coins_in_the_panel():
+    """The per-coin features are computed on one [days, coins] grid: coins that start earlier, stop early or
+    have gaps leave NaN cells around this coin's history, which must change none of its bits."""
+    own = [c for c in features.FEATURES if not c.startswith(("mkt_", "xs_"))]
+    sol = synthetic_panel(("SOL",), days=300, seed=3)
+    others = synthetic_panel(("ATOM", "XMR", "DOT"), days=400, seed=9, late_start={"XMR": 150})
+    others = others[~((others.coin == "ATOM") & (others.day.between("2020-05-01", "2020-05-03")))]  # a gap
+    others = others[~((others.coin == "DOT") & (others.day > pd.Timestamp("2020-06-15")))]  # stops early
+    alone = features.build_features(sol)
+    among = features.build_features(pd.concat([others, sol], ignore_index=True))
+    mine = among[among["coin"] == "SOL"].reset_index(drop=True)
+    assert len(alone) > 100 and mine[["day"] + own].equals(alone[["day"] + own])
