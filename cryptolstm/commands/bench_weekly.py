@@ -1,7 +1,7 @@
 """`cryptolstm bench-weekly` — wall time of one weekly run (walk-forward + fit + decision) on the recorded
 candles, in a throw-away embedded PostgreSQL: the number the <= 10 minutes / 2 cores budget is held to.
 
-    cryptolstm bench-weekly --csv-dir ../shared/data/binance-1d --week-end 2025-02-16
+    cryptolstm bench-weekly --week-end 2025-02-16     # both recorded folders: the 20-coin training universe
 
 Uses the pipeline configuration of the environment (default: the full model, 5 folds x 120 as-of days;
 CRYPTOLSTM_TRAIN_PROFILE=tiny for a quick check). The first weekly run of an empty registry decides
@@ -22,7 +22,7 @@ def _bench(args: argparse.Namespace) -> int:
     import psycopg2.extras
 
     from cryptolstm import pipeline, storage
-    from cryptolstm.config import PipelineConfig, make_dsn
+    from cryptolstm.config import SHARED_DATA_DIR, SHARED_DATA_MORE_DIR, PipelineConfig, make_dsn
     from cryptolstm.market import candles
     from cryptolstm.market import panel as panel_mod
     from cryptolstm.runtime import embedded_pg
@@ -30,7 +30,11 @@ def _bench(args: argparse.Namespace) -> int:
     week_end = date.fromisoformat(args.week_end)
     end = datetime(week_end.year, week_end.month, week_end.day, tzinfo=timezone.utc)
     cfg = PipelineConfig.from_env()
-    panel = panel_mod.until(panel_mod.load_csv_dir(Path(args.csv_dir)), week_end - timedelta(days=1))
+    import pandas as pd
+
+    dirs = args.csv_dir or [SHARED_DATA_DIR, SHARED_DATA_MORE_DIR]
+    panel = panel_mod.normalise(pd.concat([panel_mod.load_csv_dir(Path(d)) for d in dirs], ignore_index=True))
+    panel = panel_mod.until(panel, week_end - timedelta(days=1))
     with tempfile.TemporaryDirectory() as tmp:
         server = embedded_pg._pgserver().get_server(Path(tmp) / "pg", cleanup_mode="delete")
         admin = make_dsn(host=str(server.get_postmaster_info().socket_dir), dbname="postgres")
@@ -63,7 +67,8 @@ def _bench(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench-weekly", help="wall time of one weekly run (walk-forward + fit + gate), budget 600 s")
-    p.add_argument("--csv-dir", default=str(Path(__file__).resolve().parents[3] / "shared" / "data" / "binance-1d"),
-                   help="recorded daily candles (one CSV per coin)")
+    p.add_argument("--csv-dir", action="append",
+                   help="folder of recorded daily candles, one CSV per coin (repeatable; default: binance-1d and "
+                        "binance-1d-more, the served and the auxiliary coins)")
     p.add_argument("--week-end", default="2025-02-16", help="Sunday ending the weekly interval (default 2025-02-16)")
     p.set_defaults(func=_bench)

@@ -41,3 +41,13 @@ def test_no_sql_statements_in_python():
     found = [f"{p.relative_to(ROOT)}:{i}" for p in CODE for i, line in enumerate(p.read_text().splitlines(), 1)
              if statement.search(line) and "psql -c" not in line]  # a command shown to the user is not SQL we run
     assert found == [], "SQL belongs in sql/queries/<table>_<verb>.sql (storage.query / storage.compose)"
+
+
+def test_queries_for_execute_values_have_exactly_one_values_placeholder():
+    """psycopg2.extras.execute_values splits its query at the one positional placeholder; a second one,
+    even inside a comment, fails at run time (it broke `cryptolstm bench-weekly`)."""
+    code = "\n".join(p.read_text() for p in CODE)
+    names = set(re.findall(r"""execute_values\(\s*\w+,\s*storage\.query\("([a-z0-9_]+)"\)""", code))
+    assert len(names) >= 3, names  # candles upsert, rejected candles, the benchmark seed
+    bad = {n: (ROOT / "sql" / "queries" / f"{n}.sql").read_text().count("%s") for n in sorted(names)}
+    assert {n: c for n, c in bad.items() if c != 1} == {}, bad
