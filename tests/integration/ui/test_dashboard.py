@@ -5,6 +5,7 @@ Airflow's login page, then loads the page (screenshot saved)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -303,7 +304,8 @@ class Browser:
         port = port_file.read_text().split()[0]
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as r:
             page = next(t for t in json.loads(r.read()) if t["type"] == "page")
-        self.ws = connect(page["webSocketDebuggerUrl"], max_size=None, open_timeout=30)
+        self._open = contextlib.ExitStack()  # websockets wants its connection entered as a context manager
+        self.ws = self._open.enter_context(connect(page["webSocketDebuggerUrl"], max_size=None, open_timeout=30))
         self._id = 0
 
     def call(self, method: str, **params):
@@ -328,7 +330,7 @@ class Browser:
         return value
 
     def close(self) -> None:
-        self.ws.close()
+        self._open.close()
         os.killpg(self.proc.pid, 15)
         self.proc.wait(30)
 
