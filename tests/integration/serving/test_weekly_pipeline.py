@@ -89,16 +89,21 @@ def _constant_sign(artifact: bytes) -> bytes:
     return m.to_bytes()
 
 
+def _first_challenger(db) -> str:
+    """The first week's challenger, trained on the candles through Jan 20; its model id."""
+    insert_candles(db, date(2025, 1, 20))
+    return pipeline.train_challenger(db, END1, CFG)["model_id"]
+
+
 @pytest.mark.slow
 def test_a_model_built_to_be_constant_sign_is_rejected_with_the_reason(db):
-    insert_candles(db, date(2025, 1, 20))
-    t1 = pipeline.train_challenger(db, END1, CFG)
+    model_id = _first_challenger(db)
     with storage.transaction(db) as cur:
-        cur.execute("SELECT artifact FROM models WHERE model_id = %s", (t1["model_id"],))
+        cur.execute("SELECT artifact FROM models WHERE model_id = %s", (model_id,))
         flat = _constant_sign(bytes(cur.fetchone()[0]))
         cur.execute("UPDATE models SET artifact = %s, artifact_sha256 = %s WHERE model_id = %s",
-                    (flat, registry.sha256(flat), t1["model_id"]))
-    d = pipeline.decide(db, END1, t1["model_id"], CFG)
+                    (flat, registry.sha256(flat), model_id))
+    d = pipeline.decide(db, END1, model_id, CFG)
     assert not d["promoted"] and "constant-sign" in d["reason"] and "final model h1" in d["reason"]
     assert d["details"]["final_model_constant_sign"] == [f"final model h{h}" for h in range(1, 6)]
     assert _q(db, "SELECT status FROM models") == [("rejected",)]
@@ -106,10 +111,9 @@ def test_a_model_built_to_be_constant_sign_is_rejected_with_the_reason(db):
 
 @pytest.mark.slow
 def test_corrupted_challenger_never_replaces_the_champion(db):
-    insert_candles(db, date(2025, 1, 20))
-    t1 = pipeline.train_challenger(db, END1, CFG)
+    model_id = _first_challenger(db)
     with storage.transaction(db) as cur:
-        cur.execute("UPDATE models SET artifact = 'garbage' WHERE model_id = %s", (t1["model_id"],))
-    d = pipeline.decide(db, END1, t1["model_id"], CFG)
+        cur.execute("UPDATE models SET artifact = 'garbage' WHERE model_id = %s", (model_id,))
+    d = pipeline.decide(db, END1, model_id, CFG)
     assert not d["promoted"] and "artifact unusable" in d["reason"] and "sha256" in d["reason"]
     assert _q(db, "SELECT status, champion_from FROM models") == [("rejected", None)]
