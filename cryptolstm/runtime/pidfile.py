@@ -1,9 +1,9 @@
-"""Pid files that are trusted only while they still name the same process.
+"""Pid files that are trusted only while they still name the same process, and process-group signals.
 
 A pid alone is not an identity: after a reboot (or enough forks) the number names another
-process, and `services down` would signal a stranger. Each file therefore records the kernel's
-start time of the process (field 22 of /proc/PID/stat, in clock ticks since boot) next to the pid,
-and a file is believed only while that start time still matches.
+process, and `services down` would signal a stranger. Each file therefore records the start time
+of the process (seconds since boot, from psutil) next to the pid, and a file is believed only while
+that start time still matches.
 """
 
 from __future__ import annotations
@@ -12,34 +12,40 @@ import json
 import os
 from pathlib import Path
 
-
-def _stat(pid: int) -> list[str] | None:
-    """Fields 3.. of /proc/PID/stat (state, ppid, pgrp, ...), or None if there is no such process."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError, PermissionError):
-        return None
-    # The command name (field 2) is in parentheses and may contain spaces or ')': split after the last ')'.
-    return stat[stat.rindex(")") + 2:].split()
+import psutil
 
 
-def start_time(pid: int) -> int | None:
-    """The start time of `pid` in clock ticks since boot; None if there is no such process or it is a zombie
+def start_time(pid: int) -> float | None:
+    """When `pid` started, in seconds since boot; None if there is no such process or it is a zombie
     (exited, waiting for its parent to reap it: it runs nothing any more)."""
-    fields = _stat(pid)
-    if fields is None or fields[0] == "Z":
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return None
+        # psutil reports the start as boot time + ticks since boot; the boot time moves when the wall clock
+        # is stepped, the ticks never do. Rounded to the 10 ms tick: the subtraction leaves float noise.
+        return round(proc.create_time() - psutil.boot_time(), 2)
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
         return None
-    return int(fields[19])  # field 22 overall; fields[0] is field 3 (state)
 
 
 def group_alive(pgid: int) -> bool:
     """True while any live (non-zombie) process belongs to process group `pgid`."""
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            fields = _stat(int(entry.name))
-            if fields is not None and fields[0] != "Z" and int(fields[2]) == pgid:
+    for proc in psutil.process_iter(["status"]):
+        try:
+            if proc.info["status"] != psutil.STATUS_ZOMBIE and os.getpgid(proc.pid) == pgid:
                 return True
+        except ProcessLookupError:  # exited since the listing
+            continue
     return False
+
+
+def kill_group(pgid: int, sig: int) -> None:
+    """Send `sig` to every process of group `pgid`; a group already gone (or not ours) is not an error."""
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def write(path: Path, pid: int) -> None:

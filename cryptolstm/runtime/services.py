@@ -355,27 +355,20 @@ def down(settings: Settings, grace: float = 20.0, log=print) -> list[str]:
     alive = running(settings)
     sup = alive.get(SUPERVISOR)
     if sup is not None:
-        _kill(sup, signal.SIGTERM)
+        pidfile.kill_group(sup, signal.SIGTERM)
         deadline = time.monotonic() + grace + 10  # the supervisor itself gives each group `grace` s
         while time.monotonic() < deadline and pidfile.group_alive(sup):
             time.sleep(0.2)
     for name, pid in alive.items():  # survivors: the supervisor was killed, or it did not finish in time
         if pidfile.group_alive(pid):
-            _kill(pid, signal.SIGTERM)
+            pidfile.kill_group(pid, signal.SIGTERM)
             deadline = time.monotonic() + grace
             while time.monotonic() < deadline and pidfile.group_alive(pid):
                 time.sleep(0.2)
             if pidfile.group_alive(pid):
-                _kill(pid, signal.SIGKILL)
+                pidfile.kill_group(pid, signal.SIGKILL)
                 log(f"killed {name} (pid {pid}) after {grace:.0f} s")
                 continue
         log(f"stopped {name} (pid {pid})")
         _pid_file(settings, name).unlink(missing_ok=True)
     return list(alive)
-
-
-def _kill(pgid: int, sig: int) -> None:
-    try:
-        os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass

@@ -70,7 +70,7 @@ class Supervisor:
         """A child exited: schedule its restart with backoff."""
         code, up_for = child.proc.returncode, now - child.started
         (self.run_dir / f"{child.name}.pid").unlink(missing_ok=True)
-        _kill_group(child.proc.pid, signal.SIGKILL)  # helpers it forked (e.g. log or health servers) go too
+        pidfile.kill_group(child.proc.pid, signal.SIGKILL)  # helpers it forked (e.g. log or health servers) go too
         child.proc = None
         if up_for >= self.stable_after:
             child.backoff = self.first_backoff
@@ -107,14 +107,14 @@ class Supervisor:
     def stop(self) -> None:
         live = [c for c in self.children if c.proc is not None and c.proc.poll() is None]
         for child in live:
-            _kill_group(child.proc.pid, signal.SIGTERM)
+            pidfile.kill_group(child.proc.pid, signal.SIGTERM)
         deadline = time.monotonic() + self.grace
         for child in live:
             while time.monotonic() < deadline and pidfile.group_alive(child.proc.pid):
                 child.proc.poll()
                 time.sleep(0.2)
             if pidfile.group_alive(child.proc.pid):
-                _kill_group(child.proc.pid, signal.SIGKILL)
+                pidfile.kill_group(child.proc.pid, signal.SIGKILL)
                 _log(f"killed {child.name} (pid {child.proc.pid}) after {self.grace:.0f} s")
             else:
                 _log(f"stopped {child.name} (pid {child.proc.pid})")
@@ -122,13 +122,6 @@ class Supervisor:
         for child in self.children:
             (self.run_dir / f"{child.name}.pid").unlink(missing_ok=True)
         _log("all stopped")
-
-
-def _kill_group(pgid: int, sig: int) -> None:
-    try:
-        os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def main(argv: list[str] | None = None) -> int:
