@@ -14,10 +14,7 @@ import sys
 
 import cryptolstm.commands
 from cryptolstm import config
-
-
-class CommandError(Exception):
-    """A failure the user can act on; printed as `error: ...` with exit code 1."""
+from cryptolstm.commands import CommandError
 
 
 def build_parser() -> argparse.ArgumentParser:

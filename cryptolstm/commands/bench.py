@@ -10,7 +10,7 @@ def _bench_scale(args: argparse.Namespace) -> int:
     import os
 
     from cryptolstm.bench import scale
-    from cryptolstm.cli import CommandError
+    from cryptolstm.commands import CommandError
     from cryptolstm.commands.market import SHARED_DATA
 
     shared = Path(args.data).resolve() if args.data else SHARED_DATA.parent

@@ -15,7 +15,7 @@ AUX_CSV_DIR = SHARED_DATA_MORE_DIR  # the auxiliary coins
 
 def _panel(args: argparse.Namespace):
     from cryptolstm.market import panel
-    from cryptolstm.cli import CommandError
+    from cryptolstm.commands import CommandError
 
     if args.from_db:
         from cryptolstm.commands.db import forecast_dsn

@@ -102,7 +102,7 @@ def _bench(args: argparse.Namespace) -> int:
         with storage.transaction(dsn) as cur:
             cur.execute(storage.query("candles_count"))
             if cur.fetchone()[0]:
-                from cryptolstm.cli import CommandError
+                from cryptolstm.commands import CommandError
 
                 raise CommandError("bench-ingest needs a database without candles (it measures the bootstrap)")
         with StandIn(data, now=last_day) as ex:

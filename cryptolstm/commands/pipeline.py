@@ -80,7 +80,7 @@ def _decide(args) -> int:
 
 
 def _promote(args) -> int:
-    from cryptolstm.cli import CommandError
+    from cryptolstm.commands import CommandError
     from cryptolstm.serving import decisions
 
     try:

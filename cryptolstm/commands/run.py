@@ -17,7 +17,7 @@ import csv
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
-from cryptolstm.cli import CommandError
+from cryptolstm.commands import CommandError
 from cryptolstm import config
 from cryptolstm.config import DAILY_DAG_ID as DAILY, WEEKLY_DAG_ID as WEEKLY, Settings
 

@@ -109,7 +109,7 @@ def _airflow(args: argparse.Namespace) -> int:
     s = Settings.from_env()
     sock = embedded_pg.socket_dir(s.pg_dir)
     if sock is None:
-        from cryptolstm.cli import CommandError
+        from cryptolstm.commands import CommandError
 
         raise CommandError("the local stack is not running: start it with `make run` or `cryptolstm services up`")
     env = services.airflow_env(s, str(sock))

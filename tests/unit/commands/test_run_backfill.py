@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from cryptolstm.cli import CommandError
+from cryptolstm.commands import CommandError
 from cryptolstm.commands.run import backfill
 from cryptolstm.runtime.airflow_api import AirflowApiError
 
