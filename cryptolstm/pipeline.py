@@ -34,7 +34,7 @@ def ingest_coin(dsn: str, coin: str, start: datetime, end: datetime) -> dict:
     """Closed candles of `coin` for [start, end) (+ overlap); raises IngestFailed when the coin failed."""
     from cryptolstm.market import ingest
 
-    report = ingest.ingest_coin(dsn, Settings.from_env().market, coin, start, end)
+    report = ingest.ingest_coin(dsn, Settings.from_env().market, coin, start, end).to_dict()
     if report["status"] == "failed":
         raise IngestFailed(f"{coin} [{start}, {end}): {report['error']}")
     return {k: report.get(k) for k in ("coin", "status", "requests", "stored", "revised", "rejected", "missing_days",
@@ -46,11 +46,11 @@ def sync_candles(dsn: str, start: datetime, end: datetime) -> dict:
     from cryptolstm.market import ingest
 
     reports = ingest.ingest_interval(dsn, Settings.from_env().market, start, end)
-    failed = {r["coin"]: r.get("error") for r in reports if r["status"] == "failed"}
+    failed = {r.coin: r.error for r in reports if r.status == "failed"}
     if failed:
         raise IngestFailed(f"[{start}, {end}): failed coins {failed}")
-    return {"coins": len(reports), "stored": sum(r.get("stored", 0) for r in reports),
-            "partial": [r["coin"] for r in reports if r["status"] == "partial"]}
+    return {"coins": len(reports), "stored": sum(r.stored for r in reports),
+            "partial": [r.coin for r in reports if r.status == "partial"]}
 
 
 def build_features(dsn: str, as_of: date, overlap_days: int = OVERLAP_DAYS) -> dict:

@@ -62,11 +62,11 @@ def _stage_ingest(data_dir: str, dsn: str, coins: list[str], last_day: str) -> d
             t0 = time.perf_counter()
             reports = ingest.ingest_interval(dsn, market, start, end)
             wall = time.perf_counter() - t0
-            failed = [r["coin"] for r in reports if r["status"] == "failed"]
+            failed = [r.coin for r in reports if r.status == "failed"]
             if failed:
-                raise RuntimeError(f"{name}: failed coins {failed[:5]}: {reports[0].get('error')}")
+                raise RuntimeError(f"{name}: failed coins {failed[:5]}: {reports[0].error}")
             out[name] = {"seconds": wall, "requests": ex.requests(),
-                         "rows": sum(r.get("stored", 0) + r.get("revised", 0) for r in reports)}
+                         "rows": sum(r.stored + r.revised for r in reports)}
     out["ingest_bootstrap"]["maxrss_mib"] = out["ingest_daily"]["maxrss_mib"] = _maxrss_mib()
     return out
 

@@ -41,7 +41,8 @@ def _ingest(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     end = args.end or args.start + timedelta(days=1)
     coins = [c.upper() for c in args.coins] if args.coins else None
-    reports = ingest.ingest_interval(forecast_dsn(settings), settings.market, args.start, end, coins)
+    reports = [r.to_dict() for r in ingest.ingest_interval(forecast_dsn(settings), settings.market, args.start, end,
+                                                           coins)]
     if args.json:
         print(json.dumps(reports, indent=2))
     else:
@@ -113,7 +114,7 @@ def _bench(args: argparse.Namespace) -> int:
                 ex.set_clock(end)
                 ex.reset_stats()
                 t0 = time.perf_counter()
-                reports = ingest.ingest_interval(dsn, market, end - timedelta(days=1), end)
+                reports = [r.to_dict() for r in ingest.ingest_interval(dsn, market, end - timedelta(days=1), end)]
                 wall = time.perf_counter() - t0
                 results.append((label, end, reports, wall, ex.state()["requests"]))
         if not args.dsn:

@@ -28,8 +28,8 @@ def _utc(d: date) -> datetime:
 
 def last_common_day(replay_dir: Path, coins: tuple[str, ...], quote: str) -> date:
     """The last day every configured coin has in the recorded folder (files are sorted by date); a folder
-    of folders (see `standin.csv_folders`) is searched in each of them."""
-    from cryptolstm.runtime.standin import csv_folders
+    of folders (see `market.csv_files.csv_folders`) is searched in each of them."""
+    from cryptolstm.market.csv_files import csv_folders
 
     folders = csv_folders(replay_dir, quote)
     last = []
@@ -46,10 +46,11 @@ def last_common_day(replay_dir: Path, coins: tuple[str, ...], quote: str) -> dat
 
 def _exchange_reachable(settings: Settings) -> str | None:
     """None when the live exchange answers; otherwise the reason it does not."""
-    from cryptolstm.market import ingest
+    from cryptolstm.config import IngestConfig
+    from cryptolstm.market.exchange import make_client
 
     try:
-        client = ingest.make_client(settings.market, ingest.IngestConfig(timeout_ms=5000))
+        client = make_client(settings.market, IngestConfig(timeout_ms=5000))
         client.fetch_time()
         return None
     except Exception as exc:  # any failure means "not usable now"; the reason is shown to the user

@@ -1,4 +1,4 @@
-"""Daily candles: validation (pure functions) and their storage (UPSERT, rejects, the run log).
+"""Daily candles: validation (pure functions) and their storage (UPSERT, rejects, coins).
 
 A candle row is ccxt's unified OHLCV row `[open time ms, open, high, low, close, volume]`.
 Validation never repairs a row: a bad row becomes a `Reject` with its raw payload and the reason,
@@ -268,15 +268,12 @@ def mark_active_if_traded(cur, coin: str) -> bool:
     return cur.fetchone() is not None
 
 
-def record_run(cur, report: dict) -> None:
-    """Log one ingestion attempt of (coin, interval) in ingest_runs (attempt = the next number)."""
-    cur.execute(storage.query("ingest_runs_insert"), {
-        **{k: report[k] for k in ("coin", "status", "requests", "fetched", "stored", "revised", "rejected",
-                                  "error")},
-        "interval_start": datetime.fromisoformat(report["interval_start"]),
-        "interval_end": datetime.fromisoformat(report["interval_end"]),
-        "missing_days": [date.fromisoformat(d) for d in report["missing_days"]],
-    })
+def extent(cur, coin: str) -> tuple[date | None, int]:
+    """(last stored day, number of stored days) of the coin."""
+    cur.execute(storage.query("candles_select_extent"), {"coin": coin})
+    last, n = cur.fetchone()
+    return last, n
+
 
 
 def utc(dt: datetime) -> datetime:

@@ -1,17 +1,12 @@
-"""Ingest closed daily candles through ccxt into PostgreSQL, one coin and one data interval at a time.
+"""Ingest closed daily candles into PostgreSQL, one coin and one data interval at a time.
 
 For an Airflow data interval [start, end) and a coin, `ingest_coin`:
 1. finds where to start: the whole history when the coin has no candle yet (bootstrap), else
    `overlap_days` before `start` — earlier when the stored series stops before that (catch-up) or an
    earlier run reported a day missing that is still not stored (gaps are asked again);
-2. pages with its own since-loop (limit 1000, `endTime = end - 1 ms`); ccxt's `paginate=True` plans its
-   windows from the real clock, which is wrong for a replayed or back-filled interval;
-3. retries transient failures only (ccxt `OperationFailed` family, and a 200 whose body is not JSON),
-   with bounded exponential backoff and jitter, or after the server's Retry-After on a 429 (bounded by
-   `RetryConfig.max_retry_after`); an `ExchangeError` (bad symbol, bad request) fails the coin at once,
-   and so does an HTTP 418 (an IP ban, which retrying only lengthens): the coins after it in the same
-   call are not asked at all;
-4. validates every row (`candles.check_candles`) as of `end` — a candle not closed by `end` is never
+2. fetches through the exchange edge (`market.exchange`: paging, retries, bans); a ban (HTTP 418) is
+   never retried, and the coins after it in the same call are not asked at all;
+3. validates every row (`candles.check_candles`) as of `end` — a candle not closed by `end` is never
    stored — and writes candles, rejects and the `ingest_runs` row in ONE transaction.
 
 A failing coin is reported (status 'failed', error) and recorded; it never stops the other coins.
@@ -20,191 +15,68 @@ A failing coin is reported (status 'failed', error) and recorded; it never stops
 from __future__ import annotations
 
 import logging
-import random
-import time
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta, timezone
 
 import ccxt
 import psycopg2
 
-from cryptolstm.market import candles
-
 from cryptolstm import storage
-from cryptolstm.market.candles import DAY_MS, day_to_ms, ms_to_day, utc
 from cryptolstm.config import IngestConfig, MarketConfig, RetryConfig  # noqa: F401 (importable from here)
+from cryptolstm.market import candles
+from cryptolstm.market.candles import DAY_MS, day_to_ms, ms_to_day, utc
+from cryptolstm.market.exchange import Exchange, IpBanned, Klines, PaginationError, RetriesExhausted
 
 log = logging.getLogger(__name__)
 
-
-class MalformedPayload(Exception):
-    """The exchange answered 200 with a body that is not a JSON list of rows (ccxt does not notice)."""
+STATUSES = ("ok", "partial", "failed", "inactive")
 
 
-class RetriesExhausted(Exception):
-    """A transient failure lasted through every attempt."""
+@dataclass
+class IngestReport:
+    """What one ingestion of (coin, interval) did; `to_dict()` is its JSON-able form."""
+
+    coin: str
+    symbol: str  # ccxt symbol, e.g. BTC/USDT
+    interval_start: datetime
+    interval_end: datetime
+    from_day: date | None = None  # first day requested; None: the whole history (bootstrap)
+    bootstrap: bool = False
+    status: str = "failed"  # one of STATUSES
+    requests: int = 0  # klines tries
+    fetched: int = 0  # rows received
+    stored: int = 0  # new days
+    revised: int = 0  # stored days whose values changed
+    rejected: int = 0
+    still_open: int = 0  # rows of the day still open at the interval end (dropped, not rejected)
+    missing_days: list[date] = field(default_factory=list)
+    error: str | None = None
+    inactive: str | None = None  # why, when the exchange no longer trades the pair
+    banned: bool = False  # the exchange banned this IP (HTTP 418) during this ingestion
+    banned_until: datetime | None = None  # when the ban ends, from its Retry-After (None: not said)
+
+    def to_dict(self) -> dict:
+        """JSON-able: ISO days and instants; `inactive` and the ban only when set."""
+        out = asdict(self)
+        out.update(interval_start=self.interval_start.isoformat(), interval_end=self.interval_end.isoformat(),
+                   from_day=self.from_day and self.from_day.isoformat(),
+                   missing_days=[d.isoformat() for d in self.missing_days],
+                   banned_until=self.banned_until and self.banned_until.isoformat())
+        if self.inactive is None:
+            del out["inactive"]
+        if not self.banned:
+            del out["banned"], out["banned_until"]
+        return out
 
 
-class PaginationError(Exception):
-    """The since-loop did not reach the interval end within `max_pages`."""
+@dataclass
+class Fetched:
+    """The exchange's answer for one coin: its klines (None when the fetch failed) and its listing."""
 
-
-class IpBanned(ccxt.ExchangeError):
-    """HTTP 418: the exchange banned this IP (after ignored 429s). Permanent for this run: never retried."""
-
-
-class RateLimited(ccxt.DDoSProtection):
-    """HTTP 429, with the server's Retry-After in seconds (None when it sent none). Transient."""
-
-    def __init__(self, message: str, retry_after: float | None = None):
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-class DatabaseFailure(Exception):
-    """The database failed while an ingestion was storing what it fetched (nothing of it was committed)."""
-
-
-TRANSIENT = (ccxt.OperationFailed, MalformedPayload)  # ccxt.ExchangeError is a separate branch: permanent
-
-
-def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
-    """A Retry-After header (delta seconds or an HTTP date) in seconds from now; None if absent or unreadable."""
-    if value is None or not str(value).strip():
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    from email.utils import parsedate_to_datetime
-
-    try:
-        when = parsedate_to_datetime(str(value)).timestamp()
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when - (time.time() if now is None else now))
-
-
-def backoff_delay(attempt: int, retry: RetryConfig, rng: random.Random) -> float:
-    """Pause after failed try number `attempt` (1-based): min(max, base * 2**(attempt-1)) with jitter."""
-    delay = min(retry.max_delay, retry.base_delay * 2 ** (attempt - 1))
-    return delay * (1 - retry.jitter * rng.random())
-
-
-def call_with_retry(fn, retry: RetryConfig, *, what: str = "request", sleep=time.sleep,
-                    rng: random.Random | None = None):
-    """fn() with up to `retry.attempts` tries on TRANSIENT errors; other errors propagate at once."""
-    rng = rng or random.Random()
-    for attempt in range(1, retry.attempts + 1):
-        try:
-            return fn()
-        except TRANSIENT as exc:
-            wait = getattr(exc, "retry_after", None)  # the server said how long (a 429's Retry-After)
-            if wait is not None and wait > retry.max_retry_after:
-                raise RetriesExhausted(
-                    f"{what}: rate limited with Retry-After {wait:g} s, beyond the {retry.max_retry_after:g} s "
-                    f"this run waits (try {attempt}): {type(exc).__name__}: {exc}") from exc
-            if attempt == retry.attempts:
-                raise RetriesExhausted(
-                    f"{what}: gave up after {attempt} attempts: {type(exc).__name__}: {exc}") from exc
-            pause = backoff_delay(attempt, retry, rng) if wait is None else wait
-            log.warning("%s: %s (try %d/%d), retrying in %.2fs%s", what, type(exc).__name__, attempt,
-                        retry.attempts, pause, "" if wait is None else " (the server's Retry-After)")
-            sleep(pause)
-
-
-def make_client(market: MarketConfig, config: IngestConfig = IngestConfig()) -> "ccxt.Exchange":
-    """A ccxt client for `market.exchange`, pointed at `market.api_url` when set (e.g. the stand-in).
-
-    Against a stand-in the rate limiter is off (nothing to protect, and it would slow tests).
-    """
-    cls = getattr(ccxt, market.exchange, None)
-    if cls is None:
-        raise ValueError(f"unknown ccxt exchange id {market.exchange!r}")
-    opts = {"enableRateLimit": market.api_url is None, "timeout": config.timeout_ms,
-            "enableLastJsonResponse": True}  # we check the raw payload ccxt parsed
-    if market.exchange == "binance":
-        # Only GET /api/v3/exchangeInfo in load_markets (no futures, margin or currency endpoints).
-        opts["options"] = {"fetchMarkets": {"types": ["spot"]}, "fetchMargins": False,
-                           "fetchCurrencies": False}
-    client = cls(opts)
-    if market.api_url:
-        _point_at(client, market.api_url)
-    _classify_bans(client)
-    return client
-
-
-def _classify_bans(client) -> None:
-    """Tell a 418 (IP ban: never retry) from a 429 (rate limit: wait Retry-After), which ccxt lumps
-    together as DDoSProtection and whose Retry-After header it drops."""
-    handle = client.handle_errors
-
-    def handle_errors(code, reason, url, method, headers, body, *rest):
-        if code in (418, 429):
-            wait = retry_after_seconds((headers or {}).get("Retry-After"))
-            text = f"{client.id} HTTP {code} {reason}: {(body or '')[:200]}"
-            if code == 418:
-                raise IpBanned(f"{text} (IP banned{'' if wait is None else f' for {wait:g} s'}; not retried)")
-            raise RateLimited(text, wait)
-        return handle(code, reason, url, method, headers, body, *rest)
-
-    client.handle_errors = handle_errors
-
-
-def _point_at(client, api_url: str) -> None:
-    """Send the public REST calls to `api_url` (a root like http://127.0.0.1:8765)."""
-    if client.id != "binance":
-        raise ValueError("api_url override is implemented for binance-compatible servers only")
-    root = api_url.rstrip("/").removesuffix("/api/v3")
-    # After construction: passing `urls` to the constructor merges with the real hosts.
-    client.urls["api"] = {"public": root + "/api/v3"}
-    # ccxt maps Binance's spot error codes only for URLs on the real host; apply them here too, so the
-    # stand-in's -1008 is an OperationFailed (transient) as it is live.
-    spot = client.exceptions.get("spot", {})
-    client.get_exceptions_by_url = lambda url, kind: spot.get(kind, {}) if url and url.startswith(root) else {}
-
-
-def _fetch_page(client, symbol: str, since_ms: int, end_ms: int, limit: int) -> tuple[list, list]:
-    """One klines request: (ccxt unified rows, the exchange's raw rows). Raises MalformedPayload."""
-    client.last_json_response = None
-    rows = client.fetch_ohlcv(symbol, "1d", since_ms, limit, {"until": end_ms - 1})
-    payload = client.last_json_response
-    if not isinstance(payload, list):
-        body = (client.last_http_response or "")[:300]
-        raise MalformedPayload(f"klines answer is not a JSON list: {body!r}")
-    return rows, payload
-
-
-def fetch_daily(client, symbol: str, since_ms: int, end_ms: int, config: IngestConfig,
-                stats: dict) -> tuple[list, list]:
-    """All daily rows with open time in [since, end) via a since-loop; counts tries in stats['requests'].
-
-    Stops on a short page or once the last day closed by `end` arrived, so a full bootstrap of
-    N days costs ceil(N / 1000) requests and an incremental day one.
-    """
-    rows: list = []
-    raw: list = []
-    since = since_ms
-
-    def page():
-        stats["requests"] += 1
-        try:
-            return _fetch_page(client, symbol, since, end_ms, config.page_limit)
-        except MalformedPayload as exc:
-            stats["malformed"].append(str(exc))
-            raise
-
-    for _ in range(config.max_pages):
-        got, got_raw = call_with_retry(page, config.retry, what=f"{symbol} klines since {ms_to_day(since)}")
-        rows += got
-        raw += got_raw
-        stamps = [r[0] for r in got if isinstance(r[0], int)]
-        if not stamps or len(got_raw) < config.page_limit:
-            return rows, raw
-        last = max(stamps)
-        if last + DAY_MS >= end_ms or last < since:  # reached the last day closed by `end`, or no progress
-            return rows, raw
-        since = last + DAY_MS
-    raise PaginationError(f"{symbol}: pagination did not finish within {config.max_pages} pages")
+    klines: Klines
+    ok: bool = False  # the since-loop finished
+    trading: bool = True  # False when the exchange lists the pair as not trading (Binance status BREAK)
+    unlisted: str | None = None  # what the exchange said when it stopped listing the pair
 
 
 def _start_day(last_day: date | None, first_missing: date | None, start: datetime,
@@ -219,14 +91,16 @@ def _start_day(last_day: date | None, first_missing: date | None, start: datetim
     return min(days)
 
 
-def ingest_coin(dsn: str, market: MarketConfig, coin: str, start: datetime, end: datetime, *,
-                config: IngestConfig = IngestConfig(), client=None) -> dict:
-    """Ingest one coin for the data interval [start, end) in one transaction; return a JSON-able report.
+def _check_interval(start: datetime, end: datetime) -> None:
+    if not start < end:
+        raise ValueError(f"empty data interval [{start}, {end})")
+    if end > datetime.now(timezone.utc):
+        raise ValueError(f"interval end {end.isoformat()} is in the future: its last day has not closed")
 
-    Report keys: coin, symbol, interval_start, interval_end, from_day, bootstrap, status
-    ('ok' | 'partial' | 'failed' | 'inactive'), requests (klines tries), fetched, stored (new days),
-    revised, rejected, still_open, missing_days (ISO days), error; `inactive` says why when the
-    exchange no longer trades the pair.
+
+def ingest_coin(dsn: str, market: MarketConfig, coin: str, start: datetime, end: datetime, *,
+                config: IngestConfig = IngestConfig(), exchange: Exchange | None = None) -> IngestReport:
+    """Ingest one coin for the data interval [start, end) in one transaction; return its report.
 
     A pair the exchange stopped trading (a delisting) is 'inactive', not 'failed', when its history is
     stored or still served: either exchangeInfo no longer lists it (ccxt BadSymbol, -1121) and candles
@@ -235,128 +109,127 @@ def ingest_coin(dsn: str, market: MarketConfig, coin: str, start: datetime, end:
     fetched while the exchange serves it, and it becomes active again if it trades again.
     """
     start, end = utc(start), utc(end)
-    if not start < end:
-        raise ValueError(f"empty data interval [{start}, {end})")
-    if end > datetime.now(timezone.utc):
-        raise ValueError(f"interval end {end.isoformat()} is in the future: its last day has not closed")
-    end_ms = int(end.timestamp() * 1000)
-    last_closed = ms_to_day(end_ms - DAY_MS)  # last day with open + 1 day <= end
-    symbol = f"{coin}/{market.quote}"
-
+    _check_interval(start, end)
     with storage.transaction(dsn) as cur:
         first_day, last_day, first_missing = candles.ingest_state(cur, coin)
     from_day = _start_day(last_day, first_missing, start, market.overlap_days)
-    report = {"coin": coin, "symbol": symbol, "interval_start": start.isoformat(),
-              "interval_end": end.isoformat(), "from_day": from_day and from_day.isoformat(),
-              "bootstrap": from_day is None, "status": "failed", "requests": 0, "fetched": 0, "stored": 0,
-              "revised": 0, "rejected": 0, "still_open": 0, "missing_days": [], "error": None}
-    stats = {"requests": 0, "malformed": []}
-    rows: list | None = None
-    unlisted: str | None = None  # what the exchange said when it stopped listing the pair
-    trading = True  # False when the exchange lists the pair as not trading (Binance status BREAK)
-    try:
-        client = client or make_client(market, config)
-        call_with_retry(client.load_markets, config.retry, what=f"{market.exchange} markets")
-        try:
-            trading = client.market(symbol).get("active") is not False  # BadSymbol here: not listed at all
-            since_ms = 0 if from_day is None else day_to_ms(from_day)
-            rows, raw = fetch_daily(client, symbol, since_ms, end_ms, config, stats)
-        except ccxt.BadSymbol as exc:
-            if last_day is None or not _unlisted_now(client, symbol, config):
-                raise  # never stored (unknown symbol, a typo), or listed and trading: a plain failure
-            unlisted = f"{type(exc).__name__}: {exc}"
-    except (ccxt.BaseError, RetriesExhausted, PaginationError) as exc:
-        report["error"] = f"{type(exc).__name__}: {exc}"
-        log.error("%s [%s, %s): %s", symbol, start.date(), end.date(), report["error"])
-    report["requests"] = stats["requests"]
-    report["fetched"] = 0 if rows is None else len(rows)
-
-    # A 200 that was not JSON is bad input even when a retry then succeeded: keep it for the audit.
-    bad_payloads = [candles.Reject("malformed payload: not a JSON list of rows", {"body": m})
-                    for m in stats["malformed"]]
+    report = IngestReport(coin, f"{coin}/{market.quote}", start, end, from_day, bootstrap=from_day is None)
+    fetched = _fetch(exchange or Exchange(market, config), report, has_history=last_day is not None)
     try:
         with storage.transaction(dsn) as cur:
-            if rows is not None:
-                days = [ms_to_day(r[0]) for r in rows if isinstance(r, (list, tuple)) and r
-                        and isinstance(r[0], int) and not isinstance(r[0], bool)]
-                reference = candles.closes_around(cur, coin, min(days), max(days)) if days else {}
-                checked = candles.check_candles(rows, end_ms, raw, reference=reference,
-                                                max_jump=market.max_close_jump)
-                rejects = checked.rejects + bad_payloads
-                if checked.good:
-                    candles.register_coin(cur, coin, symbol, market.exchange)
-                report["stored"], report["revised"] = candles.upsert_candles(cur, coin, checked.good, end)
-                candles.record_rejects(cur, coin, start, end, rejects)
-                # Days that should be there: from the first requested day, but not before the coin's history
-                # starts (the first stored day, or on a bootstrap the first day the exchange sent).
-                seen = [k.day for k in checked.good] + [r.day for r in checked.rejects if r.day]
-                if from_day is not None:
-                    first = max(from_day, first_day)
-                else:
-                    first = min(seen) if seen else last_closed + timedelta(days=1)
-                # A pair the exchange no longer trades and that sent nothing for the last closed day has
-                # ended: the days after its last candle are not gaps.
-                ended = not trading and last_closed not in seen
-                last = max([*seen, *([last_day] if last_day else [])], default=first - timedelta(days=1)) \
-                    if ended else last_closed
-                present = candles.stored_days(cur, coin, first, last)
-                missing = candles.missing_days(first, last, present)
-                report.update(fetched=len(rows), rejected=len(rejects), still_open=checked.still_open,
-                              missing_days=[d.isoformat() for d in missing],
-                              status="partial" if missing or checked.rejects else "ok")
-                if ended and (checked.good or last_day is not None):
-                    unlisted = f"listed as not trading (ccxt market active = false) and no candle for {last_closed}"
-                elif checked.good and candles.mark_active_if_traded(cur, coin):
-                    log.warning("%s: %s trades it again: marked active", symbol, market.exchange)
+            if fetched.ok:
+                unlisted = _store(cur, report, fetched, market, first_day, last_day)
             else:
-                candles.record_rejects(cur, coin, start, end, bad_payloads)
-                report["rejected"] = len(bad_payloads)
+                unlisted = fetched.unlisted
+                candles.record_rejects(cur, coin, start, end, _bad_payloads(fetched.klines))
+                report.rejected = len(fetched.klines.malformed)
             if unlisted is not None:
                 _mark_inactive(cur, report, market, unlisted)
-            candles.record_run(cur, report)
+            _record_run(cur, report)
     except psycopg2.Error as exc:
         # Nothing of this interval was committed; say so with the real cause and what was fetched.
-        report.update(status="failed", stored=0, revised=0, error=(
-            f"database failed while storing this interval (nothing stored): {type(exc).__name__}: "
-            f"{' '.join(str(exc).split())}"))
-        log.error("%s [%s, %s): %s", symbol, start.date(), end.date(), report["error"])
+        report.status, report.stored, report.revised = "failed", 0, 0
+        report.error = ("database failed while storing this interval (nothing stored): "
+                        f"{type(exc).__name__}: {' '.join(str(exc).split())}")
+        log.error("%s [%s, %s): %s", report.symbol, start.date(), end.date(), report.error)
         _record_failure(dsn, report)
     return report
 
 
-def _unlisted_now(client, symbol: str, config: IngestConfig) -> bool:
-    """After a BadSymbol: does the exchange (markets reloaded) no longer list `symbol` as trading?
-    A -1121 for a pair that exchangeInfo still lists as trading is an error, not a delisting."""
-    if symbol not in client.markets:
-        return True  # the BadSymbol came from the markets we just loaded
+def _fetch(exchange: Exchange, report: IngestReport, *, has_history: bool) -> Fetched:
+    """Ask the exchange for the report's coin from `report.from_day`; failures land in `report.error`."""
+    out = Fetched(Klines())
+    symbol, end_ms = report.symbol, int(report.interval_end.timestamp() * 1000)
     try:
-        markets = call_with_retry(lambda: client.load_markets(reload=True), config.retry, what="markets (reload)")
-    except (ccxt.BaseError, RetriesExhausted):
-        return False
-    return symbol not in markets or markets[symbol].get("active") is False
+        exchange.load_markets()
+        try:
+            out.trading = exchange.trading(symbol)  # BadSymbol here: not listed at all
+            since_ms = 0 if report.from_day is None else day_to_ms(report.from_day)
+            exchange.fetch_daily(symbol, since_ms, end_ms, out.klines)
+            out.ok = True
+        except ccxt.BadSymbol as exc:
+            if not has_history or not exchange.unlisted_now(symbol):
+                raise  # never stored (unknown symbol, a typo), or listed and trading: a plain failure
+            out.unlisted = f"{type(exc).__name__}: {exc}"
+    except (ccxt.BaseError, RetriesExhausted, PaginationError) as exc:
+        if isinstance(exc, IpBanned):
+            report.banned, report.banned_until = True, exc.until
+        report.error = f"{type(exc).__name__}: {exc}"
+        log.error("%s [%s, %s): %s", symbol, report.interval_start.date(), report.interval_end.date(), report.error)
+    report.requests = out.klines.requests
+    report.fetched = len(out.klines.rows) if out.ok else 0
+    return out
 
 
-def _mark_inactive(cur, report: dict, market: MarketConfig, why: str) -> None:
+def _bad_payloads(klines: Klines) -> list[candles.Reject]:
+    """A 200 that was not JSON is bad input even when a retry then succeeded: kept for the audit."""
+    return [candles.Reject("malformed payload: not a JSON list of rows", {"body": m}) for m in klines.malformed]
+
+
+def _store(cur, report: IngestReport, fetched: Fetched, market: MarketConfig, first_day: date | None,
+           last_day: date | None) -> str | None:
+    """Check and store what was fetched, fill the report's counts; why the pair is unlisted, or None."""
+    coin, rows = report.coin, fetched.klines.rows
+    end_ms = int(report.interval_end.timestamp() * 1000)
+    last_closed = ms_to_day(end_ms - DAY_MS)  # last day with open + 1 day <= end
+    days = [ms_to_day(r[0]) for r in rows if isinstance(r, (list, tuple)) and r
+            and isinstance(r[0], int) and not isinstance(r[0], bool)]
+    reference = candles.closes_around(cur, coin, min(days), max(days)) if days else {}
+    checked = candles.check_candles(rows, end_ms, fetched.klines.raw, reference=reference,
+                                    max_jump=market.max_close_jump)
+    rejects = checked.rejects + _bad_payloads(fetched.klines)
+    if checked.good:
+        candles.register_coin(cur, coin, report.symbol, market.exchange)
+    report.stored, report.revised = candles.upsert_candles(cur, coin, checked.good, report.interval_end)
+    candles.record_rejects(cur, coin, report.interval_start, report.interval_end, rejects)
+    seen = [k.day for k in checked.good] + [r.day for r in checked.rejects if r.day]
+    # A pair the exchange no longer trades and that sent nothing for the last closed day has ended:
+    # the days after its last candle are not gaps.
+    ended = not fetched.trading and last_closed not in seen
+    first, last = _expected_span(report.from_day, first_day, last_day, seen, last_closed, ended)
+    missing = candles.missing_days(first, last, candles.stored_days(cur, coin, first, last))
+    report.rejected, report.still_open, report.missing_days = len(rejects), checked.still_open, missing
+    report.status = "partial" if missing or checked.rejects else "ok"
+    if ended and (checked.good or last_day is not None):
+        return f"listed as not trading (ccxt market active = false) and no candle for {last_closed}"
+    if checked.good and candles.mark_active_if_traded(cur, coin):
+        log.warning("%s: %s trades it again: marked active", report.symbol, market.exchange)
+    return None
+
+
+def _expected_span(from_day: date | None, first_day: date | None, last_day: date | None, seen: list[date],
+                   last_closed: date, ended: bool) -> tuple[date, date]:
+    """[first, last] days that should be stored: from the first requested day, but not before the coin's
+    history starts (the first stored day, or on a bootstrap the first day the exchange sent), through the
+    last closed day — or, for a pair that has ended, its last candle."""
+    if from_day is not None:
+        first = max(from_day, first_day)
+    else:
+        first = min(seen) if seen else last_closed + timedelta(days=1)
+    if not ended:
+        return first, last_closed
+    return first, max([*seen, *([last_day] if last_day else [])], default=first - timedelta(days=1))
+
+
+def _mark_inactive(cur, report: IngestReport, market: MarketConfig, why: str) -> None:
     """Report the coin inactive and mark it so in `coins` (its candles stay), with one clear log line."""
-    coin, symbol = report["coin"], report["symbol"]
-    since = candles.mark_inactive(cur, coin, why)
-    cur.execute(storage.query("candles_select_extent"), {"coin": coin})
-    last, n = cur.fetchone()
-    report.update(status="inactive", error=None, inactive=why)
-    log.warning("%s: %s no longer trades it (%s): %s; its %d stored days through %s are kept", symbol,
+    since = candles.mark_inactive(cur, report.coin, why)
+    last, n = candles.extent(cur, report.coin)
+    report.status, report.error, report.inactive = "inactive", None, why
+    log.warning("%s: %s no longer trades it (%s): %s; its %d stored days through %s are kept", report.symbol,
                 market.exchange, why, "marked inactive" if since else "still inactive", n, last)
 
 
 def ingest_interval(dsn: str, market: MarketConfig, start: datetime, end: datetime,
                     coins: list[str] | tuple[str, ...] | None = None, *,
-                    config: IngestConfig = IngestConfig()) -> list[dict]:
+                    config: IngestConfig = IngestConfig()) -> list[IngestReport]:
     """`ingest_coin` for every coin (default: the training universe, served + auxiliary) with one shared client.
 
     A failing coin never stops the others, except an IP ban (HTTP 418): the coins after it are
     reported failed without a request, since every request during a ban lengthens it.
     """
-    reports = []
-    client = None
+    reports: list[IngestReport] = []
+    exchange = None
     banned = None
     for coin in coins or market.universe():
         if banned is not None:
@@ -366,9 +239,9 @@ def ingest_interval(dsn: str, market: MarketConfig, start: datetime, end: dateti
             reports.append(report)
             continue
         try:
-            client = client or make_client(market, config)
-            reports.append(ingest_coin(dsn, market, coin, start, end, config=config, client=client))
-            if (reports[-1].get("error") or "").startswith(IpBanned.__name__):
+            exchange = exchange or Exchange(market, config)
+            reports.append(ingest_coin(dsn, market, coin, start, end, config=config, exchange=exchange))
+            if reports[-1].banned:
                 banned = coin
         except Exception as exc:  # e.g. the database is unreachable: this coin fails, the next one still runs
             log.exception("%s: ingestion failed", coin)
@@ -376,18 +249,22 @@ def ingest_interval(dsn: str, market: MarketConfig, start: datetime, end: dateti
     return reports
 
 
-def _failed_report(coin: str, market: MarketConfig, start: datetime, end: datetime, error: str) -> dict:
-    return {"coin": coin, "symbol": f"{coin}/{market.quote}", "status": "failed",
-            "interval_start": utc(start).isoformat(), "interval_end": utc(end).isoformat(), "from_day": None,
-            "bootstrap": False, "requests": 0, "fetched": 0, "stored": 0, "revised": 0, "rejected": 0,
-            "still_open": 0, "missing_days": [], "error": error}
+def _failed_report(coin: str, market: MarketConfig, start: datetime, end: datetime, error: str) -> IngestReport:
+    return IngestReport(coin, f"{coin}/{market.quote}", utc(start), utc(end), error=error)
 
 
-def _record_failure(dsn: str, report: dict) -> None:
+def _record_run(cur, report: IngestReport) -> None:
+    """Log one ingestion attempt of (coin, interval) in ingest_runs (attempt = the next number)."""
+    cur.execute(storage.query("ingest_runs_insert"), {
+        k: getattr(report, k) for k in ("coin", "interval_start", "interval_end", "status", "requests", "fetched",
+                                        "stored", "revised", "rejected", "missing_days", "error")})
+
+
+def _record_failure(dsn: str, report: IngestReport) -> None:
     """Best effort: log a failed run in ingest_runs; when the database is down too, the log line must do."""
     try:
         with storage.transaction(dsn) as cur:
-            candles.record_run(cur, report)
+            _record_run(cur, report)
     except psycopg2.Error as exc:
-        log.error("%s: could not record the failed run either: %s: %s", report["coin"], type(exc).__name__,
+        log.error("%s: could not record the failed run either: %s: %s", report.coin, type(exc).__name__,
                   " ".join(str(exc).split()))

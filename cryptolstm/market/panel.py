@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from cryptolstm.config import COIN_ORDER
+from cryptolstm.market.csv_files import read_csv
 
 COLUMNS = ["coin", "day", "open", "high", "low", "close", "volume"]
 PRICE_COLUMNS = ["open", "high", "low", "close"]
@@ -60,7 +61,8 @@ def normalise(frame: pd.DataFrame) -> pd.DataFrame:
 def load_csv_dir(path: str | Path, coins: tuple[str, ...] | None = None, quote: str = "USDT") -> pd.DataFrame:
     """Read `<COIN><QUOTE>.csv` files (columns date, open, high, low, close, volume) into a panel.
 
-    `coins=None` reads every `*{quote}.csv` in the folder. Files are only read, never written.
+    `coins=None` reads every `*{quote}.csv` in the folder. Files are only read, never written; every row
+    is checked (`read_csv`).
     """
     path = Path(path)
     if coins is None:
@@ -71,8 +73,8 @@ def load_csv_dir(path: str | Path, coins: tuple[str, ...] | None = None, quote: 
         f = path / f"{coin}{quote}.csv"
         if not f.exists():
             raise FileNotFoundError(f"no candle file for {coin}: {f}")
-        raw = pd.read_csv(f)
-        frames.append(raw.rename(columns={"date": "day"}).assign(coin=coin))
+        frames.append(pd.DataFrame([[coin, day, *map(float, values)] for day, values in read_csv(f)],
+                                   columns=COLUMNS))
     if not frames:
         raise FileNotFoundError(f"no *{quote}.csv candle files in {path}")
     return normalise(pd.concat(frames, ignore_index=True))

@@ -44,126 +44,29 @@ Usage from a test:
 
 from __future__ import annotations
 
-import csv
 import json
-import logging
-import math
 import socket
 import struct
 import threading
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 from urllib.parse import parse_qs, urlsplit
 
+from cryptolstm.market.candles import DAY_MS, day_to_ms
+from cryptolstm.market.csv_files import CSV_HEADER, csv_folders, read_folders
 from cryptolstm.runtime.standin_control import StandInControl  # noqa: F401  (re-exported: the client lives beside)
 from cryptolstm.runtime.standin_faults import (  # noqa: F401  (re-exported for callers of cryptolstm.runtime.standin)
-    DAY_MS, ERRORS, FAULT_KINDS, HTTP_FAULTS, OTHER_FAULTS, Fault, apply_row_fault, parse_instant)
+    ERRORS, FAULT_KINDS, HTTP_FAULTS, OTHER_FAULTS, Fault, apply_row_fault, parse_instant)
 
-CSV_HEADER = ["date", "open", "high", "low", "close", "volume"]
 DELISTED_MODES = ("break", "removed")  # how a pair is answered after its file ends early (see the module doc)
-
-log = logging.getLogger(__name__)
-
-
-class MalformedCsv(ValueError):
-    """A CSV file the stand-in cannot serve; the message names the file and line."""
 
 
 def _iso(ms: int | None) -> str | None:
     return None if ms is None else datetime.fromtimestamp(ms / 1000, timezone.utc).isoformat()
-
-
-def read_csv(path: Path) -> list[tuple[int, list[str]]]:
-    """[(open ms, [open, high, low, close, volume] as CSV text)] sorted by day; MalformedCsv names the line.
-
-    Prices stay text so the client parses exactly the digits in the file.
-    """
-    rows: list[tuple[int, list[str]]] = []
-    seen: dict[int, int] = {}
-    with path.open(newline="") as f:
-        reader = csv.reader(f)
-        header = next(reader, None)
-        if header is None:
-            raise MalformedCsv(f"{path}: empty file (no header, no rows)")
-        if header != CSV_HEADER:
-            raise MalformedCsv(f"{path} line 1: header must be {','.join(CSV_HEADER)}, got {','.join(header)}")
-        for r in reader:
-            where = f"{path} line {reader.line_num}"
-            if not r:
-                continue  # a blank line (e.g. the trailing newline)
-            if len(r) != len(CSV_HEADER):
-                raise MalformedCsv(f"{where}: expected {len(CSV_HEADER)} fields ({','.join(CSV_HEADER)}), "
-                                   f"got {len(r)}")
-            try:
-                ms = parse_instant(r[0])
-            except ValueError:
-                raise MalformedCsv(f"{where}: date {r[0]!r} is not YYYY-MM-DD") from None
-            for name, x in zip(CSV_HEADER[1:], r[1:]):
-                try:
-                    ok = math.isfinite(float(x))
-                except ValueError:
-                    ok = False
-                if not ok:
-                    raise MalformedCsv(f"{where}: {name} {x!r} is not a finite number")
-            if ms in seen:
-                raise MalformedCsv(f"{where}: day {r[0]} repeats line {seen[ms]}")
-            seen[ms] = reader.line_num
-            rows.append((ms, r[1:6]))
-    if not rows:
-        raise MalformedCsv(f"{path}: no candle rows after the header")
-    rows.sort(key=lambda r: r[0])
-    return rows
-
-
-def csv_folders(data_dir: Path, quote: str = "USDT") -> list[Path]:
-    """The folders a data directory stands for: itself when it holds *<quote>.csv files, else its
-    immediate subfolders that do (e.g. ../shared/data = binance-1d + binance-1d-more)."""
-    data_dir = Path(data_dir)
-    if not data_dir.is_dir():
-        raise ValueError(f"{data_dir} is not a directory of *{quote}.csv files")
-    if any(data_dir.glob(f"*{quote}.csv")):
-        return [data_dir]
-    subs = [d for d in sorted(data_dir.iterdir()) if d.is_dir() and any(d.glob(f"*{quote}.csv"))]
-    return subs or [data_dir]
-
-
-def load_csv_dirs(data_dirs: Iterable[Path], quote: str) -> tuple[dict[str, list], dict[str, str]]:
-    """({exchange symbol: rows (see read_csv)}, {exchange symbol: why its file cannot be served}).
-
-    A broken file is logged and kept out of the data (only its own symbol fails); a symbol in two
-    folders, or no CSV at all, is refused.
-    """
-    data: dict[str, list] = {}
-    broken: dict[str, str] = {}
-    where: dict[str, Path] = {}
-    dirs = [sub for d in map(Path, data_dirs) for sub in csv_folders(d, quote)]
-    for d in dirs:
-        for path in sorted(d.glob(f"*{quote}.csv")):
-            if path.stem in where:
-                raise ValueError(f"{path.stem} is in two folders: {where[path.stem]} and {path}")
-            where[path.stem] = path
-            try:
-                data[path.stem] = read_csv(path)
-            except MalformedCsv as exc:
-                broken[path.stem] = str(exc)
-                log.error("stand-in: %s is not served: %s", path.stem, exc)
-    if not where:
-        raise ValueError(f"no *{quote}.csv files in {', '.join(map(str, dirs))}")
-    if not data:
-        raise ValueError("no servable CSV file: " + "; ".join(broken.values()))
-    return data, broken
-
-
-def load_csv_dir(data_dir: Path, quote: str) -> dict[str, list[tuple[int, list[str]]]]:
-    """The served rows of one folder (see load_csv_dirs); a malformed file raises MalformedCsv."""
-    data, broken = load_csv_dirs([data_dir], quote)
-    if broken:
-        raise MalformedCsv("; ".join(broken.values()))
-    return data
 
 
 class StandIn:
@@ -177,7 +80,8 @@ class StandIn:
         self.quote = quote
         given = [data_dir] if isinstance(data_dir, (str, Path)) else list(data_dir)
         self.data_dirs = [sub for d in given for sub in csv_folders(Path(d), quote)]  # the folders served
-        self.data, self.broken = load_csv_dirs(self.data_dirs, quote)
+        days, self.broken = read_folders(self.data_dirs, quote)
+        self.data = {s: [(day_to_ms(day), values) for day, values in rows] for s, rows in days.items()}
         self._index = {s: {ms: i for i, (ms, _) in enumerate(rows)} for s, rows in self.data.items()}
         last = max(rows[-1][0] for rows in self.data.values())
         # pairs whose file ends before the newest one: the exchange stopped trading them after that day
@@ -323,6 +227,21 @@ class StandIn:
         # The rest of Binance's row: quote volume, trades, taker volumes, ignore (not in our CSVs).
         return [r + ["0", 0, "0", "0", "0"] for r in rows]
 
+    def exchange_info(self) -> dict:
+        """GET /api/v3/exchangeInfo: every pair with its status at the listing clock (see the module doc)."""
+        now = self.listing_clock_ms()
+        listed = [(s, "BREAK" if self.is_delisted(s, now) else "TRADING") for s in sorted({*self.data, *self.broken})
+                  if not (self.delisted == "removed" and self.is_delisted(s, now))]
+        symbols = [{
+            "symbol": s, "status": status, "baseAsset": s[: -len(self.quote)], "baseAssetPrecision": 8,
+            "quoteAsset": self.quote, "quotePrecision": 8, "quoteAssetPrecision": 8,
+            "orderTypes": ["LIMIT", "MARKET"], "icebergAllowed": True, "ocoAllowed": True,
+            "isSpotTradingAllowed": True, "isMarginTradingAllowed": False, "filters": [],
+            "permissions": [], "permissionSets": [["SPOT"]],
+        } for s, status in listed]
+        return {"timezone": "UTC", "serverTime": self.clock_ms(), "rateLimits": [], "exchangeFilters": [],
+                "symbols": symbols}
+
 
 class _QuietServer(ThreadingHTTPServer):
     """Does not print tracebacks for connections the client (or a "reset" fault) dropped."""
@@ -341,6 +260,95 @@ def _partial(ms: int, ohlcv: tuple[str, ...], frac: float) -> list:
     return [ms, ohlcv[0], repr(max(o, close)), repr(min(o, close)), repr(close), repr(v * frac), ms + DAY_MS - 1]
 
 
+@dataclass
+class Answer:
+    """One HTTP answer: status, body (JSON-able, or text), content type and extra headers."""
+
+    status: int
+    body: object
+    content_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+NOT_FOUND = Answer(404, "<html><body><h1>404 Not Found</h1></body></html>", "text/html")
+
+
+def _error(status: int, code: int, msg: str) -> Answer:
+    """A Binance error answer: {"code": -1121, "msg": "Invalid symbol."}."""
+    return Answer(status, {"code": code, "msg": msg})
+
+
+def _fault_answer(fault: Fault | None) -> Answer | None:
+    """The answer an HTTP fault replaces the response with; None for no fault or a row fault."""
+    if fault is None or fault.kind not in HTTP_FAULTS:
+        return None
+    status, kind = HTTP_FAULTS[fault.kind]
+    if kind == "html":
+        return Answer(status, f"<html><head><title>{status}</title></head><body>stand-in fault {fault.kind}</body></html>",
+                      "text/html")
+    code, msg = ERRORS[status]
+    return Answer(status, {"code": code, "msg": msg},
+                  headers={} if fault.retry_after is None else {"Retry-After": f"{fault.retry_after:g}"})
+
+
+def _klines_refusal(ex: StandIn, q: dict[str, str]) -> Answer | None:
+    """Binance's error for a klines request about a symbol or interval it does not serve, else None."""
+    for name in ("symbol", "interval"):
+        if name not in q:
+            return _error(400, -1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed.")
+    if q["symbol"] in ex.broken:  # fails this pair only, permanently, saying why
+        return _error(400, -1100, f"stand-in cannot serve {q['symbol']}: {ex.broken[q['symbol']]}")
+    if q["symbol"] not in ex.data:
+        return _error(400, -1121, "Invalid symbol.")
+    end_q = q.get("endTime")
+    if ex.delisted == "removed" and ex.is_delisted(
+            q["symbol"], ex.clock_ms(int(end_q) if end_q and end_q.isdigit() else None)):
+        return _error(400, -1121, "Invalid symbol.")
+    if q["interval"] != "1d":
+        return _error(400, -1120, "Invalid interval.")  # the stand-in has daily candles only
+    return None
+
+
+def _klines_answer(ex: StandIn, q: dict[str, str], fault: Fault | None) -> Answer:
+    """GET /api/v3/klines: the rows (altered by a row fault), or Binance's error for a bad request."""
+    refusal = _klines_refusal(ex, q)
+    if refusal is not None:
+        return refusal
+    try:
+        limit = int(q.get("limit", 500))
+        start = int(q["startTime"]) if "startTime" in q else None
+        end = int(q["endTime"]) if "endTime" in q else None
+    except ValueError:
+        return _error(400, -1100, "Illegal characters found in a parameter.")
+    if not 1 <= limit <= 1000:
+        return _error(400, -1130, "Invalid data sent for a parameter.")
+    if start is not None and end is not None and start > end:
+        return _error(400, -1127, "More than 200 hours between startTime and endTime.")
+    rows = ex.klines(q["symbol"], start, end, limit)
+    if fault is not None and fault.kind in OTHER_FAULTS:
+        rows = apply_row_fault(rows, fault)
+    return Answer(200, rows)
+
+
+# Binance's public endpoints: path -> (endpoint name, as counted and faulted; its answer).
+API: dict[str, tuple[str, Callable[[StandIn, dict, Fault | None], Answer]]] = {
+    "/api/v3/ping": ("ping", lambda ex, q, fault: Answer(200, {})),
+    "/api/v3/time": ("time", lambda ex, q, fault: Answer(200, {"serverTime": ex.clock_ms()})),
+    "/api/v3/exchangeInfo": ("exchangeInfo", lambda ex, q, fault: Answer(200, ex.exchange_info())),
+    "/api/v3/klines": ("klines", _klines_answer),
+}
+
+# The control endpoint: (method, path) -> what it does with the JSON body; every call answers the state.
+CONTROL: dict[tuple[str, str], Callable[[StandIn, dict], object]] = {
+    ("GET", "/_standin/state"): lambda ex, body: None,
+    ("POST", "/_standin/clock"): lambda ex, body: ex.set_clock(body.get("now"), body.get("follow")),
+    ("POST", "/_standin/faults"): lambda ex, body: ex.inject(**body),
+    ("DELETE", "/_standin/faults"): lambda ex, body: ex.clear_faults(),
+    ("POST", "/_standin/candle"): lambda ex, body: ex.set_candle(body.pop("symbol"), body.pop("day"), **body),
+    ("POST", "/_standin/reset"): lambda ex, body: ex.reset_stats(),
+}
+
+
 def _make_handler(ex: StandIn):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, like the real exchange
@@ -348,100 +356,38 @@ def _make_handler(ex: StandIn):
         def log_message(self, *args) -> None:  # quiet: tests and benchmarks read counters instead
             pass
 
-        def _send(self, status: int, body, content_type: str = "application/json",
-                  headers: dict | None = None) -> None:
+        def _send(self, answer: Answer) -> None:
+            body = answer.body
             data = body if isinstance(body, bytes) else (
                 body.encode() if isinstance(body, str) else json.dumps(body).encode())
-            self.send_response(status)
-            self.send_header("Content-Type", content_type + ";charset=UTF-8")
-            for k, v in (headers or {}).items():
+            self.send_response(answer.status)
+            self.send_header("Content-Type", answer.content_type + ";charset=UTF-8")
+            for k, v in answer.headers.items():
                 self.send_header(k, v)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
 
-        def _error(self, status: int, code: int, msg: str) -> None:
-            self._send(status, {"code": code, "msg": msg})
+        def _reset(self) -> None:
+            """Drop the connection: SO_LINGER 0 makes close() send RST ("connection reset by peer")."""
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()
+            self.close_connection = True
 
         def do_GET(self) -> None:
             u = urlsplit(self.path)
-            q = {k: v[-1] for k, v in parse_qs(u.query).items()}
             if u.path.startswith("/_standin/"):
                 return self._control("GET", u.path)
-            routes = {"/api/v3/ping": "ping", "/api/v3/time": "time",
-                      "/api/v3/exchangeInfo": "exchangeInfo", "/api/v3/klines": "klines"}
-            endpoint = routes.get(u.path)
-            if endpoint is None:
-                return self._send(404, "<html><body><h1>404 Not Found</h1></body></html>", "text/html")
-            symbol = q.get("symbol")
-            fault = ex._take_fault(endpoint, symbol)
-            if fault is not None:
-                if fault.kind == "reset":
-                    # SO_LINGER 0: close() sends RST, the client sees "connection reset by peer".
-                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                    self.connection.close()
-                    self.close_connection = True
-                    return
-                if fault.kind == "slow":
-                    time.sleep(fault.delay)
-                elif fault.kind in HTTP_FAULTS:
-                    status, kind = HTTP_FAULTS[fault.kind]
-                    if kind == "html":
-                        body = f"<html><head><title>{status}</title></head><body>stand-in fault {fault.kind}</body></html>"
-                        return self._send(status, body, "text/html")
-                    code, msg = ERRORS[status]
-                    extra = {} if fault.retry_after is None else {"Retry-After": f"{fault.retry_after:g}"}
-                    return self._send(status, {"code": code, "msg": msg}, headers=extra)
-            if endpoint == "ping":
-                return self._send(200, {})
-            if endpoint == "time":
-                return self._send(200, {"serverTime": ex.clock_ms()})
-            if endpoint == "exchangeInfo":
-                return self._send(200, self._exchange_info())
-            self._klines(q, fault)
-
-        def _klines(self, q: dict, fault: Fault | None) -> None:
-            for name in ("symbol", "interval"):
-                if name not in q:
-                    return self._error(400, -1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed.")
-            if q["symbol"] in ex.broken:  # fails this pair only, permanently, saying why
-                return self._error(400, -1100, f"stand-in cannot serve {q['symbol']}: {ex.broken[q['symbol']]}")
-            if q["symbol"] not in ex.data:
-                return self._error(400, -1121, "Invalid symbol.")
-            end_q = q.get("endTime")
-            if ex.delisted == "removed" and ex.is_delisted(
-                    q["symbol"], ex.clock_ms(int(end_q) if end_q and end_q.isdigit() else None)):
-                return self._error(400, -1121, "Invalid symbol.")
-            if q["interval"] != "1d":
-                return self._error(400, -1120, "Invalid interval.")  # the stand-in has daily candles only
-            try:
-                limit = int(q.get("limit", 500))
-                start = int(q["startTime"]) if "startTime" in q else None
-                end = int(q["endTime"]) if "endTime" in q else None
-            except ValueError:
-                return self._error(400, -1100, "Illegal characters found in a parameter.")
-            if not 1 <= limit <= 1000:
-                return self._error(400, -1130, "Invalid data sent for a parameter.")
-            if start is not None and end is not None and start > end:
-                return self._error(400, -1127, "More than 200 hours between startTime and endTime.")
-            rows = ex.klines(q["symbol"], start, end, limit)
-            if fault is not None and fault.kind in OTHER_FAULTS:
-                rows = apply_row_fault(rows, fault)
-            self._send(200, rows)
-
-        def _exchange_info(self) -> dict:
-            now = ex.listing_clock_ms()
-            listed = [(s, "BREAK" if ex.is_delisted(s, now) else "TRADING") for s in sorted({*ex.data, *ex.broken})
-                      if not (ex.delisted == "removed" and ex.is_delisted(s, now))]
-            symbols = [{
-                "symbol": s, "status": status, "baseAsset": s[: -len(ex.quote)], "baseAssetPrecision": 8,
-                "quoteAsset": ex.quote, "quotePrecision": 8, "quoteAssetPrecision": 8,
-                "orderTypes": ["LIMIT", "MARKET"], "icebergAllowed": True, "ocoAllowed": True,
-                "isSpotTradingAllowed": True, "isMarginTradingAllowed": False, "filters": [],
-                "permissions": [], "permissionSets": [["SPOT"]],
-            } for s, status in listed]
-            return {"timezone": "UTC", "serverTime": ex.clock_ms(), "rateLimits": [], "exchangeFilters": [],
-                    "symbols": symbols}
+            if u.path not in API:
+                return self._send(NOT_FOUND)
+            endpoint, answer = API[u.path]
+            q = {k: v[-1] for k, v in parse_qs(u.query).items()}
+            fault = ex._take_fault(endpoint, q.get("symbol"))
+            if fault is not None and fault.kind == "reset":
+                return self._reset()
+            if fault is not None and fault.kind == "slow":
+                time.sleep(fault.delay)
+            self._send(_fault_answer(fault) or answer(ex, q, fault))
 
         def do_POST(self) -> None:
             self._control("POST", urlsplit(self.path).path)
@@ -451,24 +397,13 @@ def _make_handler(ex: StandIn):
 
         def _control(self, method: str, path: str) -> None:
             n = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(n) if n else b""  # read even when refused: the connection is kept alive
+            if (method, path) not in CONTROL:
+                return self._send(Answer(404, {"error": f"no control {method} {path}"}))
             try:
-                body = json.loads(self.rfile.read(n) or b"{}") if n else {}
-                if (method, path) == ("GET", "/_standin/state"):
-                    pass
-                elif (method, path) == ("POST", "/_standin/clock"):
-                    ex.set_clock(body.get("now"), body.get("follow"))
-                elif (method, path) == ("POST", "/_standin/faults"):
-                    ex.inject(**body)
-                elif (method, path) == ("DELETE", "/_standin/faults"):
-                    ex.clear_faults()
-                elif (method, path) == ("POST", "/_standin/candle"):
-                    ex.set_candle(body.pop("symbol"), body.pop("day"), **body)
-                elif (method, path) == ("POST", "/_standin/reset"):
-                    ex.reset_stats()
-                else:
-                    return self._send(404, {"error": f"no control {method} {path}"})
+                CONTROL[method, path](ex, json.loads(raw or b"{}"))
             except (ValueError, TypeError, KeyError) as exc:
-                return self._send(400, {"error": f"{type(exc).__name__}: {exc}"})
-            self._send(200, ex.state())
+                return self._send(Answer(400, {"error": f"{type(exc).__name__}: {exc}"}))
+            self._send(Answer(200, ex.state()))
 
     return Handler

@@ -6,8 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 
-DAY_MS = 86_400_000
-
 # Fault kinds. HTTP ones replace the response; row ones alter the served rows.
 HTTP_FAULTS = {
     "429": (429, "json"),  # rate limited -> ccxt DDoSProtection

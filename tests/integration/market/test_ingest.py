@@ -42,7 +42,7 @@ def snapshot(dsn):
 
 
 def run(dsn, market, start, end, config, coins=None) -> dict[str, dict]:
-    return {r["coin"]: r for r in ingest_interval(dsn, market, at(start), at(end), coins, config=config)}
+    return {r.coin: r.to_dict() for r in ingest_interval(dsn, market, at(start), at(end), coins, config=config)}
 
 
 @pytest.fixture
@@ -237,11 +237,11 @@ def test_row_faults_never_lose_or_duplicate_rows(booted, standin, standin_data, 
 
 
 def test_single_coin_entry_point_and_naive_or_future_intervals(db, standin, market, fast_ingest):
-    r = ingest_coin(db, market, "SOL", at("2020-08-20"), at("2020-08-21"), config=fast_ingest)
+    r = ingest_coin(db, market, "SOL", at("2020-08-20"), at("2020-08-21"), config=fast_ingest).to_dict()
     assert (r["status"], r["stored"], r["bootstrap"]) == ("ok", 10, True)  # listed 2020-08-11
-    r = ingest_coin(db, market, "ADA", at("2018-04-17"), at("2018-04-18"), config=fast_ingest)
+    r = ingest_coin(db, market, "ADA", at("2018-04-17"), at("2018-04-18"), config=fast_ingest).to_dict()
     assert (r["stored"], r["missing_days"]) == (1, [])  # the listing day
-    r = ingest_coin(db, market, "ADA", at("2018-04-18"), at("2018-04-19"), config=fast_ingest)
+    r = ingest_coin(db, market, "ADA", at("2018-04-18"), at("2018-04-19"), config=fast_ingest).to_dict()
     assert (r["status"], r["from_day"], r["stored"], r["missing_days"]) == ("ok", "2018-04-15", 1, [])
     with pytest.raises(ValueError, match="naive"):
         ingest_coin(db, market, "SOL", datetime(2020, 8, 20), datetime(2020, 8, 21))

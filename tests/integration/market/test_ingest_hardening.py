@@ -103,7 +103,7 @@ def test_a_malformed_or_empty_replay_file_fails_only_its_coin(db, standin_data, 
     ("2020-01-02,1,1,1,1,1,7", "expected 6 fields (date,open,high,low,close,volume), got 7"),
 ])
 def test_every_row_is_checked_on_load(tmp_path, line, why):
-    from cryptolstm.runtime.standin import MalformedCsv, read_csv
+    from cryptolstm.market.csv_files import MalformedCsv, read_csv
 
     path = tmp_path / "FOOUSDT.csv"
     path.write_text(f"date,open,high,low,close,volume\n2020-01-01,1,1,1,1,1\n{line}\n")
@@ -223,7 +223,8 @@ def test_the_standin_serves_several_folders(standin_data, more_data):
 def test_a_pair_is_answered_as_delisted_after_its_last_day(more_data, mode):
     import ccxt
 
-    from cryptolstm.market.ingest import IngestConfig, make_client
+    from cryptolstm.market.exchange import make_client
+    from cryptolstm.market.ingest import IngestConfig
 
     with StandIn(more_data, now="2024-09-10T12:00:00Z", delisted=mode) as ex:
         client = make_client(MarketConfig(api_url=ex.url), IngestConfig(timeout_ms=2000))

@@ -11,7 +11,8 @@ import pytest
 
 from cryptolstm.market.candles import DAY_MS, day_to_ms
 from cryptolstm.config import MarketConfig
-from cryptolstm.market.ingest import IngestConfig, IpBanned, RateLimited, make_client
+from cryptolstm.market.exchange import Exchange, IpBanned, RateLimited, make_client
+from cryptolstm.market.ingest import IngestConfig
 from cryptolstm.runtime.standin import FAULT_KINDS, StandIn, StandInControl
 from fault_settings import CLIENT_TIMEOUT_MS, SLOW_DELAY_S
 
@@ -110,8 +111,8 @@ EXPECTED = {
 def test_http_faults_raise_the_expected_ccxt_error_once(standin, client, kind):
     client.load_markets()
     standin.inject(kind, symbol="BTCUSDT", delay=SLOW_DELAY_S)
-    with pytest.raises(EXPECTED[kind]) as info:
-        client.fetch_ohlcv("BTC/USDT", "1d", FEB10, 3)
+    with pytest.raises(EXPECTED[kind]) as info:  # one try through the exchange edge, which tells 418 from 429
+        Exchange(MarketConfig(api_url=standin.url), client=client).attempt(client.fetch_ohlcv, "BTC/USDT", "1d", FEB10, 3)
     transient = not isinstance(info.value, ccxt.ExchangeError)
     assert transient == (kind not in ("unknown_symbol", "418"))  # a ban is not retried
     assert len(client.fetch_ohlcv("BTC/USDT", "1d", FEB10, 3)) == 3  # times=1: the next request is fine

@@ -1,4 +1,4 @@
-"""Retry policy and where an ingestion starts: pure parts of cryptolstm.market.ingest."""
+"""Retry policy (cryptolstm.market.exchange) and where an ingestion starts (cryptolstm.market.ingest): the pure parts."""
 
 import random
 from datetime import date, datetime, timezone
@@ -6,8 +6,10 @@ from datetime import date, datetime, timezone
 import ccxt
 import pytest
 
-from cryptolstm.market.ingest import (IpBanned, MalformedPayload, RateLimited, RetriesExhausted, RetryConfig,
-                                      _start_day, backoff_delay, call_with_retry, retry_after_seconds)
+from cryptolstm.config import RetryConfig
+from cryptolstm.market.exchange import (IpBanned, MalformedPayload, RateLimited, RetriesExhausted, backoff_delay,
+                                        call_with_retry, retry_after_seconds)
+from cryptolstm.market.ingest import _start_day
 
 RETRY = RetryConfig(attempts=4, base_delay=1.0, max_delay=3.0, jitter=0.5)
 
