@@ -16,7 +16,9 @@ served method (`IntervalConfig.vol_power`) follows that measurement (docs/ranges
 
 The price range is close[t] * exp(range of the log return). The interval (Winkler) score of
 [lo, hi] at level L for outcome y is (hi - lo) + (2 / (1 - L)) * (lo - y if y < lo, y - hi if y > hi):
-width plus a penalty for each miss; lower is better.
+width plus a penalty for each miss; lower is better. Beside coverage and the interval score, `evaluate`
+backtests each method's misses (`evaluation.backtests`): Kupiec and Christoffersen per coin at h = 1, and
+the share of repeated misses per horizon.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from cryptolstm.config import LEVELS, IntervalConfig  # noqa: F401 (defined with every other config)
+from cryptolstm.evaluation import backtests
 
 
 # ---- the pieces -------------------------------------------------------------------------------------
@@ -175,13 +178,22 @@ def evaluate(predictions: pd.DataFrame, panel: pd.DataFrame, config: IntervalCon
         k = cells[keys]
         common = k if common is None else common.merge(k, on=keys)
     res = {"config": {"calib_days": config.calib_days, "min_coin_cells": config.min_coin_cells,
-                      "vol_days": config.vol_days, "min_calib_days": min_calib_days, "served": method_name(config)},
+                      "vol_days": config.vol_days, "min_calib_days": min_calib_days, "served": method_name(config),
+                      "served_method": served_method(config)},
            "n_cells": int(len(common)), "n_as_of_days": int(common["as_of"].nunique()),
            "first_as_of": str(common["as_of"].min().date()) if len(common) else None,
            "last_as_of": str(common["as_of"].max().date()) if len(common) else None, "methods": {}}
+    res["backtests"] = {}
     for m, cells in runs.items():
         res["methods"][m] = score_intervals(cells.merge(common, on=keys), config.levels)
+        res["backtests"][m] = backtests.backtest_cells(cells.merge(common, on=keys), config.levels)
     return res
+
+
+def served_method(config: IntervalConfig = IntervalConfig()) -> str | None:
+    """The METHODS entry `serving.forecast` applies under `config` (per coin, scale vol_t ** vol_power);
+    None when no evaluated method has that power."""
+    return next((name for name, (per_coin, power) in METHODS.items() if per_coin and power == config.vol_power), None)
 
 
 def render_markdown(res: dict) -> str:
@@ -203,4 +215,55 @@ def render_markdown(res: dict) -> str:
                 f"{r[h][f'coverage_{L}']:.3f} / {r[h][f'width_{L}']:.4f} / {r[h][f'winkler_{L}']:.4f}" for h in hs)
                 + " |")
         lines.append("")
+    if res.get("backtests"):
+        lines.append(render_backtests(res))
+    return "\n".join(lines)
+
+
+def _p(x: float) -> str:
+    """A p-value: 3 decimals, or its order of magnitude below 0.001."""
+    return "n/a" if x != x else (f"{x:.3f}" if x >= 0.001 else f"{x:.0e}")
+
+
+def _share(x: float) -> str:
+    return "n/a" if x != x else f"{x:.3f}"
+
+
+def render_backtests(res: dict) -> str:
+    """The backtest section: per coin at h = 1 (misses, Kupiec p, Christoffersen independence and
+    conditional-coverage p, what is rejected at 5 %), and the repeated-miss share per horizon."""
+    bt = res["backtests"]
+    first = next(iter(bt.values()))
+    levels = list(first)
+    served = res["config"].get("served_method")
+    lines = ["## Range backtests", "",
+             "A miss: the realised return outside the range. Kupiec: is the miss rate the promised 1 - L? "
+             "Christoffersen: is a miss on day t independent of a miss on day t - 1 (independence), and both at once "
+             "(conditional coverage)? Tested at h = 1, where consecutive targets do not overlap. p < 0.05 rejects: "
+             "'too many' misses (Kupiec, miss rate above 1 - L) or 'too clustered' (independence, "
+             "P(miss | miss before) above P(miss | no miss before)).", ""]
+    for m, by_level in bt.items():
+        if served is not None and m != served:
+            continue
+        for L in levels:
+            t = by_level[L]
+            lines += [f"### {m}, {L} % ranges, h = {t['test_horizon']}: per coin", "",
+                      "| coin | cells | miss rate | Kupiec p | repeated-miss share | independence p | "
+                      "conditional coverage p | rejected at 5 % |", "|---|---|---|---|---|---|---|---|"]
+            rows = {**t["per_coin"], **({"all coins": t["all_coins"]} if t["all_coins"] else {})}
+            for coin, r in rows.items():
+                lines.append(f"| {coin} | {r['n']} | {r['miss_rate']:.3f} | {_p(r['p_uc'])} | {_share(r['pi_11'])} | "
+                             f"{_p(r['p_ind'])} | {_p(r['p_cc'])} | {', '.join(backtests.verdict(r)) or '-'} |")
+            lines.append("")
+    hs = [h for h in first[levels[0]]["repeated_miss_share"] if h != "all"] + ["all"]
+    lines += ["### Share of repeated misses per horizon: P(miss on t | miss on t - 1), every coin", "",
+              "(Independent misses give about 1 - L; at h > 1 consecutive targets share h - 1 days, so misses "
+              "repeat by construction.)", "",
+              "| method | level | " + " | ".join(f"h={h}" if h != "all" else "all" for h in hs) + " |",
+              "|---|---|" + "---|" * len(hs)]
+    for m, by_level in bt.items():
+        for L in levels:
+            sh = by_level[L]["repeated_miss_share"]
+            lines.append(f"| {m} | {L} % | " + " | ".join(_share(sh[h]) for h in hs) + " |")
+    lines.append("")
     return "\n".join(lines)

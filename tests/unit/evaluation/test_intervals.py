@@ -10,8 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from cryptolstm.evaluation import backtests
 from cryptolstm.evaluation.intervals import (IntervalConfig, calibrate, conformal_quantile, evaluate,
-                                             point_in_time_vol, rolling_intervals, winkler)
+                                             point_in_time_vol, render_markdown, rolling_intervals, served_method,
+                                             winkler)
 
 
 def test_conformal_quantile_is_the_ceil_n_plus_1_order_statistic():
@@ -103,3 +105,34 @@ def test_evaluate_reports_every_method_on_the_same_cells():
         assert 0.6 < r["all"]["coverage_80"] < 0.95 and r["all"]["coverage_95"] > r["all"]["coverage_80"]
         assert r["all"]["winkler_95"] > r["all"]["width_95"]
     del rng
+
+
+def test_evaluate_backtests_each_method_on_the_scored_cells():
+    p = _panel(days=260)
+    close = p.pivot(index="day", columns="coin", values="close")
+    rows = [(coin, t.date(), h, 0.001, math.log(close.at[t + pd.Timedelta(days=h), coin] / close.at[t, coin]))
+            for t in close.index[:-5] for coin in close.columns for h in range(1, 6)]
+    pred = pd.DataFrame(rows, columns=["coin", "as_of", "horizon", "pred_log_return", "realised_log_return"])
+    cfg = IntervalConfig(calib_days=120, min_coin_cells=30)
+    res = evaluate(pred, p, cfg, min_calib_days=40)
+    assert res["config"]["served_method"] == "per_coin_sqrt_vol" and set(res["backtests"]) == set(res["methods"])
+    bt = res["backtests"]["per_coin_sqrt_vol"]["80"]
+    assert set(bt["per_coin"]) == {"BTC", "ETH"} and set(bt["repeated_miss_share"]) == {"1", "2", "3", "4", "5", "all"}
+    # the per-coin row is the Christoffersen test of exactly the coin's h = 1 cells, scored as in score_intervals
+    fr = pred.rename(columns={"pred_log_return": "pred", "realised_log_return": "realised"}).merge(
+        point_in_time_vol(p, cfg.vol_days).rename(columns={"day": "as_of"}), on=["coin", "as_of"])
+    cells = rolling_intervals(fr, "per_coin_sqrt_vol", cfg, min_calib_days=40)
+    btc = cells[(cells["coin"] == "BTC") & (cells["horizon"] == 1)]
+    btc = btc[btc["as_of"].dt.date.astype(str) >= res["first_as_of"]]
+    miss = backtests.misses(btc["realised"].to_numpy(), btc["lo_80"].to_numpy(), btc["hi_80"].to_numpy())
+    assert bt["per_coin"]["BTC"]["n"] == len(btc) and bt["per_coin"]["BTC"]["n_miss"] == int(miss.sum())
+    assert 1 - bt["per_coin"]["BTC"]["miss_rate"] == pytest.approx(
+        np.mean(~miss))  # the coverage score_intervals would report for BTC at h = 1
+    text = render_markdown(res)
+    assert "## Range backtests" in text and "| BTC |" in text and "Share of repeated misses" in text
+
+
+def test_served_method_follows_the_config():
+    assert served_method(IntervalConfig(vol_power=0.0)) == "per_coin_fixed"
+    assert served_method(IntervalConfig(vol_power=1.0)) == "per_coin_vol"
+    assert served_method(IntervalConfig(vol_power=0.3)) is None
