@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import subprocess
 import sys
 from importlib import metadata
@@ -221,6 +222,33 @@ def test_no_secret_is_committed():
     assert ".env" in (ROOT / ".dockerignore").read_text().split()
     tracked = subprocess.run(["git", "ls-files", ".env"], cwd=ROOT, capture_output=True, text=True).stdout
     assert tracked.strip() == ""
+
+
+def _check_secrets(env: dict[str, str]) -> subprocess.CompletedProcess:
+    """docker/check-secrets.sh as compose runs it: the `check-secrets` service's environment from `env`."""
+    return subprocess.run(["sh", str(ROOT / "docker" / "check-secrets.sh")], env=_service_env("check-secrets", env),
+                          capture_output=True, text=True, timeout=30)
+
+
+def test_compose_refuses_the_placeholder_secrets_and_says_how_to_make_one():
+    """Issue 20: compose started on the .env.example placeholders, a public AIRFLOW_JWT_SECRET included."""
+    services = COMPOSE["services"]
+    required = set(re.findall(r"\$\{([A-Z0-9_]+):\?", (ROOT / "docker-compose.yaml").read_text()))
+    assert set(services["check-secrets"]["environment"]) == required  # every secret compose requires is checked
+    # nothing holding a secret starts before the check has passed
+    for name, svc in services.items():
+        if name != "check-secrets" and required & set(svc.get("environment", {})):
+            assert svc["depends_on"]["check-secrets"] == {"condition": "service_completed_successfully"}, name
+    placeholders = _check_secrets(_dotenv(ROOT / ".env.example"))
+    assert placeholders.returncode != 0
+    refused = placeholders.stderr.splitlines()
+    assert {line.split()[3] for line in refused} == required  # "refusing to start: NAME ..." once per secret
+    assert all("secrets.token_urlsafe" in line for line in refused)
+    real = {name: secrets.token_urlsafe(48) for name in required}
+    assert _check_secrets(real).returncode == 0
+    short_jwt = _check_secrets({**real, "AIRFLOW_JWT_SECRET": secrets.token_urlsafe(24)})
+    assert short_jwt.returncode != 0
+    assert short_jwt.stderr.startswith("refusing to start: AIRFLOW_JWT_SECRET in .env has 32 characters, it needs 64")
 
 
 def _pins(path: Path) -> dict[str, str]:
