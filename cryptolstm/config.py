@@ -236,6 +236,8 @@ class Settings:
     api_port: int = 8080  # local Airflow api-server port (bound to 127.0.0.1)
     standin_port: int = 8765  # local exchange stand-in in replay mode
     smtp_port: int = 8025  # local SMTP sink (alert emails land in <state_dir>/mail) when no smtp_default is set
+    heartbeat_stale_s: float = 120.0  # a scheduler/dag-processor/triggerer heartbeat this old: the supervisor restarts it
+    health_check_s: float = 10.0  # how often the supervisor reads Airflow's health endpoint for those heartbeats
     sql_dir: Path = PROJECT_ROOT / "sql"  # migrations/ and queries/
     market: MarketConfig = field(default_factory=MarketConfig)
 
@@ -255,7 +257,8 @@ class Settings:
     def from_env(cls, environ: "Mapping[str, str] | Env | None" = None) -> "Settings":
         """Overrides: CRYPTOLSTM_DSN (else the Airflow connection AIRFLOW_CONN_CRYPTOLSTM_DB),
         CRYPTOLSTM_READER_DSN (else AIRFLOW_CONN_CRYPTOLSTM_READER), CRYPTOLSTM_STATE_DIR, _SQL_DIR,
-        _API_PORT, _SMTP_PORT, _STANDIN_PORT, and the market's (`MarketConfig.from_env`)."""
+        _API_PORT, _SMTP_PORT, _STANDIN_PORT, _HEARTBEAT_STALE_S, _HEALTH_CHECK_S, and the market's
+        (`MarketConfig.from_env`)."""
         with reading(environ) as env:
             dsn = env.raw("CRYPTOLSTM_DSN") or env.conn_dsn("AIRFLOW_CONN_CRYPTOLSTM_DB")
             reader = env.raw("CRYPTOLSTM_READER_DSN") or env.conn_dsn("AIRFLOW_CONN_CRYPTOLSTM_READER")
@@ -267,6 +270,8 @@ class Settings:
                 api_port=env.port("CRYPTOLSTM_API_PORT", cls.api_port),
                 smtp_port=env.port("CRYPTOLSTM_SMTP_PORT", cls.smtp_port),
                 standin_port=env.port("CRYPTOLSTM_STANDIN_PORT", cls.standin_port),
+                heartbeat_stale_s=env.float("CRYPTOLSTM_HEARTBEAT_STALE_S", cls.heartbeat_stale_s, min=1),
+                health_check_s=env.float("CRYPTOLSTM_HEALTH_CHECK_S", cls.health_check_s, min=0.1),
                 market=MarketConfig.from_env(env),
             )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from cryptolstm.commands import CommandError
 from cryptolstm.config import Settings
 
 
@@ -14,6 +15,18 @@ def forecast_dsn(settings: Settings) -> str:
     from cryptolstm.runtime import embedded_pg
 
     return embedded_pg.start(settings)["forecast"]
+
+
+def running_dsn(settings: Settings) -> str:
+    """The configured DSN, or the running embedded server's. Never starts a server: a verb that only reads a
+    DSN must not create a second database where no stack lives (an empty or mistyped CRYPTOLSTM_STATE_DIR)."""
+    from cryptolstm.runtime import embedded_pg
+
+    dsn = settings.dsn or embedded_pg.running_dsn(settings)
+    if dsn is None:
+        raise CommandError(f"no embedded PostgreSQL runs in the state folder {settings.state_dir}: start it with "
+                           "`cryptolstm db up`, or set CRYPTOLSTM_STATE_DIR to the state folder of your stack")
+    return dsn
 
 
 def _up(args: argparse.Namespace) -> None:
@@ -48,7 +61,7 @@ def _migrate(args: argparse.Namespace) -> None:
 
 
 def _dsn(args: argparse.Namespace) -> None:
-    print(forecast_dsn(Settings.from_env()))
+    print(running_dsn(Settings.from_env()))
 
 
 def _psql(args: argparse.Namespace) -> int:
@@ -62,7 +75,7 @@ def _psql(args: argparse.Namespace) -> int:
         from cryptolstm.runtime import embedded_pg
 
         exe = str(embedded_pg.bin_dir() / "psql")
-    argv = [exe, forecast_dsn(Settings.from_env()), *args.passthrough]
+    argv = [exe, running_dsn(Settings.from_env()), *args.passthrough]
     os.execv(exe, argv) if Path(exe).exists() else None
     return 1
 
@@ -110,7 +123,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         ("up", _up, "start the embedded server (idempotent), create the databases, apply migrations"),
         ("down", _down, "stop the embedded server"),
         ("migrate", _migrate, "apply pending migrations to the configured database"),
-        ("dsn", _dsn, "print the forecasting database DSN (for psql)"),
+        ("dsn", _dsn, "print the forecasting database DSN (for psql); starts nothing"),
         ("schema", _schema, "print the schema the migrations build (> sql/schema.sql regenerates it)"),
     ]:
         verbs.add_parser(name, help=text).set_defaults(func=func)

@@ -49,8 +49,15 @@ def _print_mail(subject: str, html: str) -> None:
 
 def _forecast(args) -> int:
     from cryptolstm import pipeline
+    from cryptolstm.commands import CommandError
 
-    return _print(pipeline.forecast(_dsn(), args.as_of, args.run_id or f"cli__{args.as_of}"))
+    try:
+        return _print(pipeline.forecast(_dsn(), args.as_of, args.run_id or f"cli__{args.as_of}"))
+    except Exception as exc:
+        if pipeline.forecast_is_retryable(exc):
+            raise
+        # a corrupted model artifact or a missing day, as the DAG's forecast task says it: one line
+        raise CommandError(f"no forecast for {args.as_of}: {type(exc).__name__}: {exc}") from None
 
 
 def _score(args) -> int:

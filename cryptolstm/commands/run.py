@@ -155,8 +155,11 @@ def _run(args: argparse.Namespace) -> int:
 
     print("== 2/4 database, Airflow services" + (", exchange stand-in" if replay else ""))
     saved = services.saved_mode(s)  # a Celery runtime started by `services up --executor celery` stays Celery
-    services.up(s, wait=args.wait, replay_dir=replay, executor=saved.executor if saved else "local",
-                workers=saved.workers if saved else 1)
+    try:
+        services.up(s, wait=args.wait, replay_dir=replay, executor=saved.executor if saved else "local",
+                    workers=saved.workers if saved else 1)
+    except services.NotReady as exc:
+        raise CommandError(str(exc)) from None
     login = services.UiLogin()
     api = AirflowApi(f"http://127.0.0.1:{s.api_port}", login.username, login.password)
     for dag_id in (WEEKLY, DAILY):

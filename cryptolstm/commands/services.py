@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from cryptolstm.commands import CommandError
 from cryptolstm.config import Settings
 
 
@@ -19,8 +20,11 @@ def _up(args: argparse.Namespace) -> None:
     if saved is not None and mode == saved and not (args.replay or args.live or args.executor):
         print(f"reusing the saved mode ({mode.describe()}) from {s.state_dir / 'mode.json'}; "
               "--live / --replay DIR / --executor change it")
-    services.up(s, wait=args.wait, replay_dir=Path(mode.replay_dir) if mode.replay_dir else None,
-                standin_port=mode.standin_port, executor=mode.executor, workers=mode.workers)
+    try:
+        services.up(s, wait=args.wait, replay_dir=Path(mode.replay_dir) if mode.replay_dir else None,
+                    standin_port=mode.standin_port, executor=mode.executor, workers=mode.workers)
+    except services.NotReady as exc:
+        raise CommandError(str(exc)) from None
     login = services.UiLogin()
     print(f"Airflow UI: http://127.0.0.1:{s.api_port}  (login {login.username} / {login.password}); "
           f"mode: {mode.describe()}")
@@ -55,6 +59,10 @@ def _down(args: argparse.Namespace) -> None:
 
 
 def _status(args: argparse.Namespace) -> int:
+    from contextlib import suppress
+
+    import psutil
+
     from cryptolstm.runtime import services
 
     s = Settings.from_env()
@@ -64,6 +72,10 @@ def _status(args: argparse.Namespace) -> int:
     print(f"mode           {mode.describe() if mode else 'none saved (services up starts the live exchange)'}")
     for name in (services.SUPERVISOR, *services.SERVICES, *sorted(set(procs) - {services.SUPERVISOR, *services.SERVICES})):
         print(f"{name:14s} {'pid ' + str(procs[name]) if name in procs else 'not running'}")
+    for proc in services.strays(s):
+        with suppress(psutil.Error):  # gone since it was found
+            print(f"{'stray':14s} pid {proc.pid} {' '.join(proc.cmdline())[:80]} (no pid file names it; "
+                  "`services down` stops it)")
     print("health:", json.dumps(doc) if doc else "api-server not answering")
     return 0 if services.is_healthy(doc) else 1
 
@@ -109,8 +121,6 @@ def _airflow(args: argparse.Namespace) -> int:
     s = Settings.from_env()
     sock = embedded_pg.socket_dir(s.pg_dir)
     if sock is None:
-        from cryptolstm.commands import CommandError
-
         raise CommandError("the local stack is not running: start it with `make run` or `cryptolstm services up`")
     env = services.airflow_env(s, str(sock))
     exe = str(Path(sys.executable).with_name("airflow"))

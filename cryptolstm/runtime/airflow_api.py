@@ -15,6 +15,17 @@ from dataclasses import dataclass
 from datetime import datetime
 
 FINISHED = ("success", "failed")
+HEALTH_PATH = "/api/v2/monitor/health"  # public, no login: metadatabase, scheduler, dag_processor, triggerer
+
+
+def health(base_url: str, timeout: float = 3.0) -> dict | None:
+    """The api-server's health document (each component's status and latest heartbeat), or None if it
+    does not answer."""
+    try:
+        with urllib.request.urlopen(base_url + HEALTH_PATH, timeout=timeout) as r:
+            return json.loads(r.read())
+    except (urllib.error.URLError, OSError, ValueError):
+        return None
 
 
 class AirflowApiError(RuntimeError):

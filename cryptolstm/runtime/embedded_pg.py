@@ -43,6 +43,12 @@ def bin_dir() -> Path:
     return Path(POSTGRES_VERSIONS[TARGET_POSTGRES_VERSION])
 
 
+def running_dsn(settings: Settings) -> str | None:
+    """The forecasting database's DSN on the running server, or None if none runs under `settings.pg_dir`."""
+    sock = socket_dir(settings.pg_dir)
+    return None if sock is None else make_dsn(host=str(sock), dbname=settings.forecast_db)
+
+
 def is_running(pg_dir: Path) -> bool:
     return socket_dir(pg_dir) is not None
 

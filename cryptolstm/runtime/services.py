@@ -14,6 +14,7 @@ The mode — live exchange or a replayed CSV folder, LocalExecutor or CeleryExec
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import secrets
@@ -23,11 +24,15 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from pathlib import Path
 
+import psutil
+
 from cryptolstm.config import DEFAULT_QUEUE, POOL_SLOTS, PROJECT_ROOT, TRAIN_QUEUE, Settings, make_dsn
-from cryptolstm.runtime import pidfile
+from cryptolstm.runtime import airflow_api, pidfile
 
 SERVICES = ("api-server", "scheduler", "dag-processor", "triggerer")
 STANDIN = "standin"  # the exchange stand-in replaying a CSV folder, managed like a service in replay mode
@@ -169,12 +174,7 @@ def running(settings: Settings) -> dict[str, int]:
 
 def health(settings: Settings, timeout: float = 3.0) -> dict | None:
     """The api-server's /api/v2/monitor/health document, or None if it does not answer."""
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{settings.api_port}/api/v2/monitor/health",
-                                    timeout=timeout) as r:
-            return json.loads(r.read())
-    except (urllib.error.URLError, OSError, ValueError):
-        return None
+    return airflow_api.health(f"http://127.0.0.1:{settings.api_port}", timeout)
 
 
 def is_healthy(doc: dict | None) -> bool:
@@ -226,6 +226,27 @@ def redis_server() -> str:
     return exe
 
 
+class NotReady(RuntimeError):
+    """The stack did not become ready; the message is one line that names what is not ready and where to look."""
+
+
+@contextmanager
+def _state_lock(settings: Settings, log):
+    """Hold the lock of this state folder: one `up` or `down` at a time, so two callers never start two stacks.
+
+    The lock is an flock on <state_dir>/services.lock; the kernel drops it when its holder exits, so a
+    crashed caller never leaves it held. A second caller waits, and says so.
+    """
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    with open(settings.state_dir / "services.lock", "a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log(f"another `services up` or `down` is working on {settings.state_dir}: waiting for it to finish")
+            fcntl.flock(f, fcntl.LOCK_EX)
+        yield  # closing the file releases the lock
+
+
 def up(settings: Settings, wait: float = 180.0, log=print, replay_dir: Path | None = None,
        standin_port: int | None = None, executor: str = "local", workers: int = 1) -> dict[str, str]:
     """Start the embedded PostgreSQL and the supervised services; wait until healthy. Idempotent.
@@ -234,66 +255,78 @@ def up(settings: Settings, wait: float = 180.0, log=print, replay_dir: Path | No
     Airflow process gets CRYPTOLSTM_EXCHANGE_URL pointing at it. With `executor="celery"`, tasks run
     on `workers` Celery workers fed by a local redis. Running services whose mode or CRYPTOLSTM_*
     settings differ from the ones asked for are restarted, so a run never mixes live and replayed
-    candles. The mode is saved for the next `services up`.
+    candles. The mode is saved for the next `services up`. Concurrent calls on one state folder run
+    one after the other (`_state_lock`): the later one finds the stack running. Raises `NotReady`.
     """
-    from cryptolstm import storage
     from cryptolstm.runtime import embedded_pg
 
     if executor not in EXECUTORS:
         raise ValueError(f"executor must be one of {sorted(EXECUTORS)}, not {executor!r}")
-    dsns = embedded_pg.start(settings)
-    sock = str(embedded_pg.socket_dir(settings.pg_dir))
     mode = Mode(replay_dir=str(Path(replay_dir).resolve()) if replay_dir else None,
                 standin_port=(standin_port or settings.standin_port) if replay_dir else None,
                 executor=executor, workers=workers if executor == "celery" else 1)
     source = {"mode": asdict(mode), **{k: v for k, v in sorted(os.environ.items()) if k.startswith("CRYPTOLSTM_")}}
     source_file = settings.airflow_home / "run" / "source.json"
-    alive = running(settings)
-    if alive and (SUPERVISOR not in alive or not source_file.exists()
-                  or json.loads(source_file.read_text()) != source):
-        log("the mode or the CRYPTOLSTM_* settings changed: restarting the services")
-        down(settings, log=log)
-    base = dict(os.environ)
-    if mode.replay_dir:
-        base["CRYPTOLSTM_EXCHANGE_URL"] = f"http://127.0.0.1:{mode.standin_port}"
-        # Recorded history has no "today": runs come only from backfills over the replayed days,
-        # never from the wall clock (which would ask the replay for days it does not have).
-        base["AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE"] = "False"
-    mail = not base.get("AIRFLOW_CONN_SMTP_DEFAULT")
-    if mail:  # Real JSON booleans: the string "false" would count as true.
-        base["AIRFLOW_CONN_SMTP_DEFAULT"] = json.dumps({
-            "conn_type": "smtp", "host": "127.0.0.1", "port": settings.smtp_port,
-            "extra": {"disable_tls": True, "disable_ssl": True, "from_email": "cryptolstm@localhost",
-                      "retry_limit": 0, "timeout": 10}})
-    env = airflow_env(settings, sock, base=base, mode=mode)
-    t0 = time.monotonic()
-    if SUPERVISOR not in running(settings):
-        children = _children(settings, mode, mail)
-        if not settings.dsn:
-            storage.migrate(dsns["forecast"], log=log)
-        res = airflow_cli(env, "db", "migrate", check=False)
-        if res.returncode != 0:
-            raise RuntimeError(f"airflow db migrate failed:\n{res.stdout[-2000:]}\n{res.stderr[-4000:]}")
-        log(f"airflow metadata DB migrated ({time.monotonic() - t0:.1f} s)")
-        run_dir, log_dir = settings.airflow_home / "run", settings.airflow_home / "logs"
-        run_dir.mkdir(parents=True, exist_ok=True)
-        log_dir.mkdir(parents=True, exist_ok=True)
-        spec = run_dir / "supervisor.json"
-        spec.write_text(json.dumps({"run_dir": str(run_dir), "log_dir": str(log_dir), "cwd": str(settings.airflow_home),
-                                    "children": children}, indent=1))
-        out = open(log_dir / "supervisor.log", "ab")
-        proc = subprocess.Popen([sys.executable, "-m", "cryptolstm.runtime.supervisor", str(spec)], env=env,
-                                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True, cwd=str(settings.airflow_home))
-        out.close()
-        pidfile.write(_pid_file(settings, SUPERVISOR), proc.pid)
-        log(f"started the supervisor (pid {proc.pid}): {', '.join(c['name'] for c in children)}; "
-            f"log {log_dir / 'supervisor.log'}")
-    source_file.write_text(json.dumps(source))
-    _mode_file(settings).write_text(json.dumps(asdict(mode)))
-    _wait_ready(settings, mode, mail, wait, t0, log)
+    with _state_lock(settings, log):
+        dsns = embedded_pg.start(settings)
+        alive = running(settings)
+        if alive and (SUPERVISOR not in alive or not source_file.exists()
+                      or json.loads(source_file.read_text()) != source):
+            log("the mode or the CRYPTOLSTM_* settings changed: restarting the services")
+            _stop(settings, log=log)
+        elif not alive and strays(settings):
+            log(f"processes of an earlier stack of {settings.state_dir} are still running: stopping them")
+            _stop(settings, log=log)
+        base = dict(os.environ)
+        if mode.replay_dir:
+            base["CRYPTOLSTM_EXCHANGE_URL"] = f"http://127.0.0.1:{mode.standin_port}"
+            # Recorded history has no "today": runs come only from backfills over the replayed days,
+            # never from the wall clock (which would ask the replay for days it does not have).
+            base["AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE"] = "False"
+        mail = not base.get("AIRFLOW_CONN_SMTP_DEFAULT")
+        if mail:  # Real JSON booleans: the string "false" would count as true.
+            base["AIRFLOW_CONN_SMTP_DEFAULT"] = json.dumps({
+                "conn_type": "smtp", "host": "127.0.0.1", "port": settings.smtp_port,
+                "extra": {"disable_tls": True, "disable_ssl": True, "from_email": "cryptolstm@localhost",
+                          "retry_limit": 0, "timeout": 10}})
+        env = airflow_env(settings, str(embedded_pg.socket_dir(settings.pg_dir)), base=base, mode=mode)
+        t0 = time.monotonic()
+        if SUPERVISOR not in running(settings):
+            _start_supervisor(settings, env, _children(settings, mode, mail), dsns["forecast"], t0, log)
+        source_file.write_text(json.dumps(source))
+        _mode_file(settings).write_text(json.dumps(asdict(mode)))
+        _wait_ready(settings, mode, mail, wait, t0, log)
     set_pools(settings)
     return env
+
+
+def _start_supervisor(settings: Settings, env: dict[str, str], children: list[dict], forecast_dsn: str,
+                      t0: float, log) -> None:
+    """Migrate both databases, then start the supervisor of `children` in its own session."""
+    from cryptolstm import storage
+
+    if not settings.dsn:
+        storage.migrate(forecast_dsn, log=log)
+    res = airflow_cli(env, "db", "migrate", check=False)
+    if res.returncode != 0:
+        raise RuntimeError(f"airflow db migrate failed:\n{res.stdout[-2000:]}\n{res.stderr[-4000:]}")
+    log(f"airflow metadata DB migrated ({time.monotonic() - t0:.1f} s)")
+    run_dir, log_dir = settings.airflow_home / "run", settings.airflow_home / "logs"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    log_dir.mkdir(parents=True, exist_ok=True)
+    spec = run_dir / "supervisor.json"
+    spec.write_text(json.dumps({
+        "run_dir": str(run_dir), "log_dir": str(log_dir), "cwd": str(settings.airflow_home), "children": children,
+        "health": {"url": f"http://127.0.0.1:{settings.api_port}", "stale_after": settings.heartbeat_stale_s,
+                   "every": settings.health_check_s}}, indent=1))
+    out = open(log_dir / "supervisor.log", "ab")
+    proc = subprocess.Popen([sys.executable, "-m", "cryptolstm.runtime.supervisor", str(spec)], env=env,
+                            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                            start_new_session=True, cwd=str(settings.airflow_home))
+    out.close()
+    pidfile.write(_pid_file(settings, SUPERVISOR), proc.pid)
+    log(f"started the supervisor (pid {proc.pid}): {', '.join(c['name'] for c in children)}; "
+        f"log {log_dir / 'supervisor.log'}")
 
 
 def pools_file() -> dict:
@@ -334,24 +367,51 @@ def _wait_ready(settings: Settings, mode: Mode, mail: bool, wait: float, t0: flo
             except (urllib.error.URLError, OSError):
                 pass
             if SUPERVISOR not in running(settings):
-                raise RuntimeError("the supervisor exited; see " + _tail(settings, SUPERVISOR))
+                raise NotReady(f"the supervisor exited: {_last_line(settings, SUPERVISOR)}; "
+                               f"see {_log_path(settings, SUPERVISOR)}")
             if time.monotonic() > deadline:
-                raise RuntimeError(f"not ready after {wait:.0f} s: {what}; health {health(settings)}; "
-                                   f"see {_tail(settings, SUPERVISOR)}")
+                raise NotReady(f"not ready after {wait:.0f} s: {what}: {unhealthy(health(settings))}; "
+                               f"see {_log_path(settings, SUPERVISOR)}")
             time.sleep(0.5)
 
 
-def _tail(settings: Settings, name: str, lines: int = 15) -> str:
-    path = settings.airflow_home / "logs" / f"{name}.log"
+def unhealthy(doc: dict | None, now: float | None = None) -> str:
+    """What is not healthy in a health document, in one line, e.g. `scheduler unhealthy (last heartbeat 95 s ago)`."""
+    if doc is None:
+        return "the api-server does not answer"
+    now = time.time() if now is None else now
+    parts = []
+    for component in HEALTH_COMPONENTS:
+        state = doc.get(component) or {}
+        if state.get("status") == "healthy":
+            continue
+        beat = state.get(f"latest_{component}_heartbeat")
+        age = f"last heartbeat {now - datetime.fromisoformat(beat).timestamp():.0f} s ago" if beat else "no heartbeat"
+        parts.append(f"{component.replace('_', '-')} {state.get('status') or 'never started'}"
+                     + ("" if component == "metadatabase" else f" ({age})"))
+    return ", ".join(parts) or "every component healthy"
+
+
+def _log_path(settings: Settings, name: str) -> Path:
+    return settings.airflow_home / "logs" / f"{name}.log"
+
+
+def _last_line(settings: Settings, name: str) -> str:
     try:
-        text = "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+        lines = _log_path(settings, name).read_text(errors="replace").splitlines()
     except FileNotFoundError:
-        text = "(no log)"
-    return f"{path}:\n{text}"
+        return "(no log)"
+    return lines[-1] if lines else "(empty log)"
 
 
 def down(settings: Settings, grace: float = 20.0, log=print) -> list[str]:
-    """Stop the supervisor (it stops every service's process group), then anything it left behind."""
+    """Stop the supervisor (it stops every service's process group), then anything it left behind, then any
+    other process of this state folder (`strays`). Returns what was stopped: names, and `pid N` for strays."""
+    with _state_lock(settings, log):
+        return _stop(settings, grace, log)
+
+
+def _stop(settings: Settings, grace: float = 20.0, log=print) -> list[str]:
     alive = running(settings)
     sup = alive.get(SUPERVISOR)
     if sup is not None:
@@ -360,15 +420,55 @@ def down(settings: Settings, grace: float = 20.0, log=print) -> list[str]:
         while time.monotonic() < deadline and pidfile.group_alive(sup):
             time.sleep(0.2)
     for name, pid in alive.items():  # survivors: the supervisor was killed, or it did not finish in time
-        if pidfile.group_alive(pid):
-            pidfile.kill_group(pid, signal.SIGTERM)
-            deadline = time.monotonic() + grace
-            while time.monotonic() < deadline and pidfile.group_alive(pid):
-                time.sleep(0.2)
-            if pidfile.group_alive(pid):
-                pidfile.kill_group(pid, signal.SIGKILL)
-                log(f"killed {name} (pid {pid}) after {grace:.0f} s")
-                continue
-        log(f"stopped {name} (pid {pid})")
+        _stop_group(pid, name, grace, log)
         _pid_file(settings, name).unlink(missing_ok=True)
-    return list(alive)
+    left = strays(settings)
+    groups = set()
+    for proc in left:
+        with suppress(ProcessLookupError):  # gone since it was found
+            groups.add(os.getpgid(proc.pid))
+    for pgid in sorted(groups):
+        _stop_group(pgid, f"a stray process group of {settings.state_dir}", grace, log)
+    return list(alive) + [f"pid {p.pid}" for p in left]
+
+
+def _stop_group(pgid: int, name: str, grace: float, log) -> None:
+    """TERM the process group, KILL it after `grace` s."""
+    if pidfile.group_alive(pgid):
+        pidfile.kill_group(pgid, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline and pidfile.group_alive(pgid):
+            time.sleep(0.2)
+        if pidfile.group_alive(pgid):
+            pidfile.kill_group(pgid, signal.SIGKILL)
+            log(f"killed {name} (pid {pgid}) after {grace:.0f} s")
+            return
+    log(f"stopped {name} (pid {pgid})")
+
+
+def strays(settings: Settings) -> list[psutil.Process]:
+    """Processes of this state folder's Airflow stack that no pid file accounts for (e.g. a second stack
+    started by an older version, or one whose pid files were removed), with their descendants.
+
+    A process belongs to the stack if its environment has this AIRFLOW_HOME, or if it works in the Airflow
+    home and its environment is blank (Airflow's process titles overwrite it: the api-server, the executor's
+    workers). Accounted for: the process groups the pid files name and everything below them. Never a
+    stray: this process and its ancestors, and the embedded PostgreSQL (it works in its data folder).
+    """
+    home, pg_dir = str(settings.airflow_home), os.path.realpath(settings.pg_dir)
+    managed = set(running(settings).values())
+    spared = {os.getpid(), *(p.pid for p in psutil.Process().parents())}
+    found: dict[int, psutil.Process] = {}
+    for proc in psutil.process_iter():
+        try:
+            env, cwd = proc.environ(), proc.cwd()
+            ours = env.get("AIRFLOW_HOME") == home or (not env and cwd == home)
+            if not ours or cwd == pg_dir or proc.pid in spared:
+                continue
+            if any(os.getpgid(p.pid) in managed for p in (proc, *proc.parents())):
+                continue
+            for p in (proc, *proc.children(recursive=True)):
+                found.setdefault(p.pid, p)
+        except (psutil.Error, ProcessLookupError):  # gone since the listing, or not ours to inspect
+            continue
+    return [p for pid, p in sorted(found.items()) if pid not in spared]

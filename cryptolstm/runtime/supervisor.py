@@ -9,6 +9,12 @@ process has stayed up `stable_after` seconds. This is what keeps the stack alive
 blip: Airflow's scheduler, dag-processor and triggerer exit when the metadata DB goes away and come
 back once it answers again. Every start, exit and restart is a line in logs/supervisor.log.
 
+A service can also hang without exiting: after a database outage the scheduler was seen waiting forever
+in "Shutting down LocalExecutor; waiting for running tasks to finish". With a `health` entry in the
+spec, the supervisor therefore reads Airflow's health endpoint every `every` seconds and kills the
+process group of a scheduler, dag-processor or triggerer whose heartbeat there is older than
+`stale_after` seconds (it is then restarted like any exited process).
+
 SIGTERM (or SIGINT) stops everything: TERM to each process group, KILL after `grace` seconds.
 """
 
@@ -21,9 +27,13 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
-from cryptolstm.runtime import pidfile
+from cryptolstm.runtime import airflow_api, pidfile
+
+# The components of Airflow's health document that heartbeat, and the supervised process behind each.
+HEARTBEATS = {"scheduler": "scheduler", "dag_processor": "dag-processor", "triggerer": "triggerer"}
 
 
 @dataclass
@@ -41,6 +51,22 @@ def _log(msg: str) -> None:
     print(f"{time.strftime('%Y-%m-%dT%H:%M:%S%z')} supervisor: {msg}", flush=True)
 
 
+def stale_heartbeats(doc: dict | None, now: float, stale_after: float) -> dict[str, float]:
+    """{supervised process: heartbeat age in s} for each heartbeat in the health document `doc` older than
+    `stale_after` at `now` (epoch s). Nothing is judged while the metadata database is unhealthy (no
+    heartbeat can be written then) or the api-server does not answer (`doc` None)."""
+    if not doc or doc.get("metadatabase", {}).get("status") != "healthy":
+        return {}
+    stale = {}
+    for component, name in HEARTBEATS.items():
+        beat = (doc.get(component) or {}).get(f"latest_{component}_heartbeat")
+        if beat is not None:
+            age = now - datetime.fromisoformat(beat).timestamp()
+            if age > stale_after:
+                stale[name] = age
+    return stale
+
+
 class Supervisor:
     def __init__(self, spec: dict):
         self.run_dir = Path(spec["run_dir"])
@@ -52,6 +78,8 @@ class Supervisor:
         self.grace = float(spec.get("grace", 20.0))
         self.poll = float(spec.get("poll", 0.5))
         self.children = [Child(c["name"], list(c["argv"])) for c in spec["children"]]
+        self.health = spec.get("health")  # {"url", "stale_after", "every"}; None: exits are the only signal
+        self.next_health_check = 0.0
         self.stopping = False
 
     def _start(self, child: Child) -> None:
@@ -81,6 +109,18 @@ class Supervisor:
         _log(f"{child.name} exited with code {code} after {up_for:.1f} s; "
              f"restarting in {child.backoff:g} s (restart #{child.restarts})")
 
+    def _restart_stuck(self, now: float) -> None:
+        """Kill the process group of each service whose heartbeat is stale; the loop then restarts it."""
+        self.next_health_check = now + float(self.health["every"])
+        limit = float(self.health["stale_after"])
+        stale = stale_heartbeats(airflow_api.health(self.health["url"]), time.time(), limit)
+        for child in self.children:
+            # a process started less than `limit` ago may not have written a heartbeat of its own yet
+            if child.name in stale and child.proc is not None and now - child.started >= limit:
+                _log(f"{child.name} (pid {child.proc.pid}) is stuck: its heartbeat in {airflow_api.HEALTH_PATH} "
+                     f"is {stale[child.name]:.0f} s old (limit {limit:g} s); killing its process group")
+                pidfile.kill_group(child.proc.pid, signal.SIGKILL)  # a stuck process may never act on SIGTERM
+
     def run(self) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: setattr(self, "stopping", True))
@@ -100,6 +140,8 @@ class Supervisor:
                         child.backoff = min(self.max_backoff, (child.backoff or self.first_backoff) * 2)
                         child.next_start = now + child.backoff
                         _log(f"cannot start {child.name}: {exc}; retrying in {child.backoff:g} s")
+            if self.health and now >= self.next_health_check and not self.stopping:
+                self._restart_stuck(now)
             time.sleep(self.poll)
         self.stop()
         return 0
