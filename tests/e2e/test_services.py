@@ -1,21 +1,24 @@
 """The local runtime with the real services (replay mode): `services up` -> healthy, loopback only, supervised
-(a killed service and a database blip both come back), the mode survives a restart, and `services down`
-leaves no process behind.
+(a killed service, a database blip and a stuck scheduler all come back), two `services up` at once make one
+stack, the mode survives a restart, and `services down` leaves no process behind.
 
 One runtime serves the module (starting Airflow costs ~30-60 s on 2 cores); the tests run in file order
 and the last one stops and restarts it."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import smtplib
+import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
+from datetime import datetime, timezone
 from pathlib import Path
 
 import psutil
@@ -25,6 +28,7 @@ from cryptolstm.config import Settings
 from cryptolstm.runtime import embedded_pg, services
 
 pytestmark = pytest.mark.e2e
+STUCK_AFTER_S = 60
 
 
 def _processes_using(state_dir: Path) -> list[psutil.Process]:
@@ -70,7 +74,10 @@ def runtime(tmp_path_factory, shared_data, free_port):
     the `cryptolstm` CLI started by a test sees the same runtime."""
     tmp = tmp_path_factory.mktemp("runtime")
     env = {"CRYPTOLSTM_STATE_DIR": str(tmp / "state"), "CRYPTOLSTM_API_PORT": str(free_port()),
-           "CRYPTOLSTM_SMTP_PORT": str(free_port()), "CRYPTOLSTM_STANDIN_PORT": str(free_port())}
+           "CRYPTOLSTM_SMTP_PORT": str(free_port()), "CRYPTOLSTM_STANDIN_PORT": str(free_port()),
+           # a stuck service is restarted after 60 s without a heartbeat (Airflow calls it unhealthy after 30 s)
+           "CRYPTOLSTM_HEARTBEAT_STALE_S": str(STUCK_AFTER_S), "CRYPTOLSTM_HEALTH_CHECK_S": "3",
+           "CRYPTOLSTM_AUX_COINS": ""}  # the replayed folder holds the 9 served coins only
     with pytest.MonkeyPatch.context() as mp:
         for k in ("AIRFLOW_CONN_CRYPTOLSTM_DB", "CRYPTOLSTM_DSN", "AIRFLOW_CONN_SMTP_DEFAULT",
                   "CRYPTOLSTM_EXCHANGE_URL"):
@@ -165,6 +172,65 @@ def test_services_survive_a_database_blip(runtime):
     # and they stay up: healthy again a little later, still supervised
     time.sleep(10)
     assert services.is_healthy(services.health(settings)), services.health(settings)
+
+
+def test_a_stuck_scheduler_is_restarted_and_a_run_then_completes(runtime):
+    """Issue 20 §1: after a database outage the scheduler hung ("Shutting down LocalExecutor; waiting for running
+    tasks to finish") without exiting: never restarted, the run stalled, and `services up` ended in a traceback."""
+    from cryptolstm.config import DAILY_DAG_ID
+    from cryptolstm.runtime.airflow_api import AirflowApi
+
+    settings, _ = runtime
+    login = services.UiLogin()
+    api = AirflowApi(f"http://127.0.0.1:{settings.api_port}", login.username, login.password)
+    api.wait_for_dag(DAILY_DAG_ID)
+    api.set_paused(DAILY_DAG_ID, False)
+    stuck = services.running(settings)["scheduler"]
+    os.killpg(stuck, signal.SIGSTOP)  # the scheduler and its executor's workers: running, and doing nothing
+    try:
+        # Airflow calls it unhealthy after 30 s; the supervisor restarts it after STUCK_AFTER_S
+        assert _wait(lambda: (services.health(settings) or {}).get("scheduler", {}).get("status") == "unhealthy", 50)
+        out = subprocess.run([sys.executable, "-m", "cryptolstm.cli", "services", "up", "--wait", "3"],
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 1 and len(out.stderr.splitlines()) == 1, out.stderr
+        assert "scheduler unhealthy (last heartbeat " in out.stderr and "Traceback" not in out.stderr
+        day = datetime(2025, 2, 10, tzinfo=timezone.utc)
+        api.backfill(DAILY_DAG_ID, day, day, reprocess="none")  # queued behind the stuck scheduler
+        assert _wait(lambda: services.running(settings).get("scheduler") not in (None, stuck), 120), "not restarted"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(stuck, signal.SIGCONT)  # (a no-op once it was killed)
+    log = (settings.airflow_home / "logs" / "supervisor.log").read_text()
+    assert f"scheduler (pid {stuck}) is stuck: its heartbeat in /api/v2/monitor/health is " in log
+    assert f"s old (limit {STUCK_AFTER_S} s); killing its process group" in log
+    assert "scheduler exited with code -9" in log
+    run = api.wait_for_run(DAILY_DAG_ID, day, timeout=900)
+    assert run["state"] == "success", run
+    assert services.is_healthy(services.health(settings)), services.health(settings)
+
+
+def test_two_services_up_at_once_leave_one_stack(runtime):
+    """Issue 20 §2: two `services up` at once both returned 0, leaving 2 supervisors, 2 api-servers and 3
+    schedulers; after `services down` the orphaned stack still answered on the API port."""
+    settings, _ = runtime
+    services.down(settings, log=lambda *_: None)
+    cmd = [sys.executable, "-m", "cryptolstm.cli", "services", "up", "--wait", "240"]
+    both = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=400)[0] for p in both]
+    assert [p.returncode for p in both] == [0, 0], outs
+    assert sum(f"another `services up` or `down` is working on {settings.state_dir}" in o for o in outs) == 1, outs
+    # every managed process leads its own process group (its helpers and workers are in it)
+    leaders = [" ".join(p.cmdline()) for p in _processes_using(settings.state_dir) if os.getpgid(p.pid) == p.pid]
+    for name in ("cryptolstm.runtime.supervisor", "airflow scheduler", "airflow dag-processor", "airflow triggerer"):
+        assert sum(name in c for c in leaders) == 1, (name, leaders)
+    out = subprocess.run([sys.executable, "-m", "cryptolstm.cli", "services", "down"], capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    with pytest.raises(OSError):  # nothing answers on the API port
+        socket.create_connection(("127.0.0.1", settings.api_port), timeout=5).close()
+    leftovers = [p for p in _processes_using(settings.state_dir)
+                 if p.status() != psutil.STATUS_ZOMBIE and p.name() != "postgres"]
+    assert leftovers == [], [(p.pid, p.cmdline()) for p in leftovers]
 
 
 def test_services_up_after_a_replay_keeps_replay_mode(runtime, shared_data):
