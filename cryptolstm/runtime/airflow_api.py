@@ -28,6 +28,12 @@ def health(base_url: str, timeout: float = 3.0) -> dict | None:
         return None
 
 
+def heartbeat_age(doc: dict, component: str, now: float) -> float | None:
+    """Seconds from `component`'s latest heartbeat in a health document to `now` (epoch s); None if it has none."""
+    beat = (doc.get(component) or {}).get(f"latest_{component}_heartbeat")
+    return None if beat is None else now - datetime.fromisoformat(beat).timestamp()
+
+
 class AirflowApiError(RuntimeError):
     """A REST call that Airflow answered with an error status (`status`: the HTTP code)."""
 

@@ -26,7 +26,6 @@ import urllib.error
 import urllib.request
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass
-from datetime import datetime
 from pathlib import Path
 
 import psutil
@@ -375,20 +374,19 @@ def _wait_ready(settings: Settings, mode: Mode, mail: bool, wait: float, t0: flo
             time.sleep(0.5)
 
 
-def unhealthy(doc: dict | None, now: float | None = None) -> str:
+def unhealthy(doc: dict | None) -> str:
     """What is not healthy in a health document, in one line, e.g. `scheduler unhealthy (last heartbeat 95 s ago)`."""
     if doc is None:
         return "the api-server does not answer"
-    now = time.time() if now is None else now
     parts = []
     for component in HEALTH_COMPONENTS:
         state = doc.get(component) or {}
         if state.get("status") == "healthy":
             continue
-        beat = state.get(f"latest_{component}_heartbeat")
-        age = f"last heartbeat {now - datetime.fromisoformat(beat).timestamp():.0f} s ago" if beat else "no heartbeat"
+        age = airflow_api.heartbeat_age(doc, component, time.time())
+        beat = "no heartbeat" if age is None else f"last heartbeat {age:.0f} s ago"
         parts.append(f"{component.replace('_', '-')} {state.get('status') or 'never started'}"
-                     + ("" if component == "metadatabase" else f" ({age})"))
+                     + ("" if component == "metadatabase" else f" ({beat})"))
     return ", ".join(parts) or "every component healthy"
 
 

@@ -27,7 +27,6 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 from cryptolstm.runtime import airflow_api, pidfile
@@ -57,14 +56,8 @@ def stale_heartbeats(doc: dict | None, now: float, stale_after: float) -> dict[s
     heartbeat can be written then) or the api-server does not answer (`doc` None)."""
     if not doc or doc.get("metadatabase", {}).get("status") != "healthy":
         return {}
-    stale = {}
-    for component, name in HEARTBEATS.items():
-        beat = (doc.get(component) or {}).get(f"latest_{component}_heartbeat")
-        if beat is not None:
-            age = now - datetime.fromisoformat(beat).timestamp()
-            if age > stale_after:
-                stale[name] = age
-    return stale
+    ages = {name: airflow_api.heartbeat_age(doc, component, now) for component, name in HEARTBEATS.items()}
+    return {name: age for name, age in ages.items() if age is not None and age > stale_after}
 
 
 class Supervisor:
