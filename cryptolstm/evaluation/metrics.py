@@ -102,6 +102,29 @@ def path_error(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     return float(np.mean(np.abs(np.exp(p) - np.exp(y))))
 
 
+def hits_per_day(y_true: np.ndarray, y_pred: np.ndarray, day_index: np.ndarray,
+                 n_days: int) -> tuple[np.ndarray, np.ndarray]:
+    """(hits, scored cells), each [n_days], summed over the cells of each day (hit as in `direction_hits`).
+    y_true, y_pred: [N, ...] cells; day_index: [N] the index 0..n_days-1 of each cell's day (or of its
+    block of days)."""
+    hit, scored = direction_hits(y_true, y_pred)
+    n = len(hit)
+    return (np.bincount(day_index, hit.reshape(n, -1).sum(axis=1), n_days),
+            np.bincount(day_index, scored.reshape(n, -1).sum(axis=1), n_days))
+
+
+def block_indices(n_days: int, block: int, n_boot: int, seed: int) -> np.ndarray:
+    """[n_boot, n_days] day indices of moving-block bootstrap draws: blocks of `block` consecutive days
+    (start uniform in [0, n_days - block]) concatenated and cut to n_days. The seed is fixed by the caller:
+    a rerun gives the same draws."""
+    if n_days < 1:
+        raise ValueError("no days to resample")
+    b = max(1, min(block, n_days))
+    rng = np.random.default_rng(seed)
+    starts = rng.integers(0, n_days - b + 1, size=(n_boot, math.ceil(n_days / b)))  # [n_boot, n_blocks]
+    return (starts[:, :, None] + np.arange(b)[None, None, :]).reshape(n_boot, -1)[:, :n_days]
+
+
 def block_bootstrap_da(y_true: np.ndarray, y_pred: np.ndarray, as_of: np.ndarray,
                        baselines: dict[str, np.ndarray] | None = None, block: int = 10,
                        n_boot: int = 2000, alpha: float = 0.05, seed: int = 0) -> dict:
@@ -119,20 +142,11 @@ def block_bootstrap_da(y_true: np.ndarray, y_pred: np.ndarray, as_of: np.ndarray
     if as_of.shape[0] != y.shape[0]:
         raise ValueError("as_of must give one day per cell")
     days, inv = np.unique(as_of, return_inverse=True)
-
-    def per_day(pred):
-        hit, scored = direction_hits(y, pred)
-        hit = hit.reshape(len(y), -1).sum(axis=1)
-        n = scored.reshape(len(y), -1).sum(axis=1)
-        return np.bincount(inv, hit, len(days)), np.bincount(inv, n, len(days))
-
-    h_model, n_day = per_day(p)
-    base_hits = {k: per_day(v)[0] for k, v in (baselines or {}).items()}
     D = len(days)
+    h_model, n_day = hits_per_day(y, p, inv, D)
+    base_hits = {k: hits_per_day(y, v, inv, D)[0] for k, v in (baselines or {}).items()}
     b = max(1, min(block, D))
-    rng = np.random.default_rng(seed)
-    starts = rng.integers(0, D - b + 1, size=(n_boot, math.ceil(D / b)))  # [n_boot, n_blocks]
-    idx = (starts[:, :, None] + np.arange(b)[None, None, :]).reshape(n_boot, -1)[:, :D]  # [n_boot, D]
+    idx = block_indices(D, block, n_boot, seed)  # [n_boot, D]
     denom = n_day[idx].sum(axis=1)
     da_boot = h_model[idx].sum(axis=1) / denom
     q = [alpha / 2, 1 - alpha / 2]
@@ -147,15 +161,27 @@ def block_bootstrap_da(y_true: np.ndarray, y_pred: np.ndarray, as_of: np.ndarray
     return out
 
 
+def constant_sign_flags(y_pred: np.ndarray, groups: np.ndarray) -> dict[tuple, bool]:
+    """{(group, horizon index): every prediction of that group at that horizon has the same sign}, over the
+    groups with more than one cell, in sorted group order. y_pred [N, H] or [N] (H = 1), groups [N] (e.g. the
+    walk-forward fold: one trained model)."""
+    s = np.sign(np.asarray(y_pred, dtype=np.float64))
+    s = s[:, None] if s.ndim == 1 else s  # [N, H]
+    groups = np.asarray(groups).reshape(-1)
+    flags = {}
+    for g in np.unique(groups):
+        rows = s[groups == g]  # [n_g, H]
+        if len(rows) > 1:
+            for h in range(s.shape[1]):
+                flags[(g.item(), h)] = bool((rows[:, h] == rows[0, h]).all())
+    return flags
+
+
 def constant_sign_share(y_pred: np.ndarray, groups: np.ndarray) -> float:
-    """Share of (group, horizon) pairs in which every prediction has the same sign. y_pred [N, H], groups [N]
-    (e.g. the walk-forward fold: one trained model). 1.0 means the sign never depends on the input: the model
-    is a constant-direction baseline in disguise (always-up is 1.0 by construction, momentum far below)."""
-    p = np.sign(np.asarray(y_pred, dtype=np.float64))
-    p = p[:, None] if p.ndim == 1 else p  # [N, H]
-    groups = np.asarray(groups)
-    flags = [bool((p[groups == g, h] == p[groups == g, h][0]).all())
-             for g in np.unique(groups) for h in range(p.shape[1]) if (groups == g).sum() > 1]
+    """Share of (group, horizon) pairs in which every prediction has the same sign (`constant_sign_flags`).
+    1.0 means the sign never depends on the input: the model is a constant-direction baseline in disguise
+    (always-up is 1.0 by construction, momentum far below)."""
+    flags = list(constant_sign_flags(y_pred, groups).values())
     return float(np.mean(flags)) if flags else float("nan")
 
 

@@ -27,7 +27,6 @@ the same decision gives the same interval and p.
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -35,7 +34,7 @@ import numpy as np
 from cryptolstm.config import NAIVE_BASELINES, PromotionConfig
 from cryptolstm.evaluation import metrics
 
-__all__ = ["NAIVE_BASELINES", "Decision", "PromotionConfig", "block_indices", "challenger_vs_champion",
+__all__ = ["NAIVE_BASELINES", "Decision", "PromotionConfig", "challenger_vs_champion",
            "constant_sign_groups", "da_interval", "first_model", "paired_da_difference"]
 
 
@@ -55,24 +54,7 @@ class Decision:
         return asdict(self)
 
 
-# ---- statistics ---------------------------------------------------------------------------------
-
-def block_indices(n_days: int, block: int, n_boot: int, seed: int) -> np.ndarray:
-    """[n_boot, n_days] day indices of moving-block bootstrap draws: blocks of `block` consecutive days
-    (start uniform in [0, n_days - block]) concatenated and cut to n_days."""
-    if n_days < 1:
-        raise ValueError("no days to resample")
-    b = max(1, min(block, n_days))
-    rng = np.random.default_rng(seed)
-    starts = rng.integers(0, n_days - b + 1, size=(n_boot, math.ceil(n_days / b)))  # [n_boot, n_blocks]
-    return (starts[:, :, None] + np.arange(b)[None, None, :]).reshape(n_boot, -1)[:, :n_days]
-
-
-def _per_day(y: np.ndarray, pred: np.ndarray, inv: np.ndarray, n_days: int) -> tuple[np.ndarray, np.ndarray]:
-    """(hits per day, scored cells per day), each [n_days]."""
-    hit, scored = metrics.direction_hits(y, pred)
-    return np.bincount(inv, hit, n_days), np.bincount(inv, scored.astype(np.float64), n_days)
-
+# ---- statistics (the helpers live in `evaluation.metrics`, shared with the evaluation report) -------
 
 def paired_da_difference(y: np.ndarray, a: np.ndarray, b: np.ndarray, day: np.ndarray, *, margin: float = 0.0,
                          alpha: float = 0.05, block: int = 10, n_boot: int = 2000, seed: int = 0) -> dict:
@@ -84,11 +66,11 @@ def paired_da_difference(y: np.ndarray, a: np.ndarray, b: np.ndarray, day: np.nd
     """
     y, a, b = (np.asarray(v, dtype=np.float64).reshape(-1) for v in (y, a, b))
     days, inv = np.unique(np.asarray(day).reshape(-1), return_inverse=True)
-    ha, n = _per_day(y, a, inv, len(days))
-    hb, _ = _per_day(y, b, inv, len(days))
+    ha, n = metrics.hits_per_day(y, a, inv, len(days))
+    hb, _ = metrics.hits_per_day(y, b, inv, len(days))
     if n.sum() == 0:
         raise ValueError("no cell with a non-zero realised return")
-    idx = block_indices(len(days), block, n_boot, seed)
+    idx = metrics.block_indices(len(days), block, n_boot, seed)  # [n_boot, n_days]
     denom = n[idx].sum(axis=1)
     d_boot = (ha[idx].sum(axis=1) - hb[idx].sum(axis=1)) / denom
     da_a, da_b = float(ha.sum() / n.sum()), float(hb.sum() / n.sum())
@@ -100,32 +82,24 @@ def paired_da_difference(y: np.ndarray, a: np.ndarray, b: np.ndarray, day: np.nd
 
 def da_interval(y: np.ndarray, pred: np.ndarray, day: np.ndarray, *, level: float = 0.95, block: int = 10,
                 n_boot: int = 2000, seed: int = 0) -> dict:
-    """DA and its day-block bootstrap percentile interval at `level` (two-sided)."""
+    """DA and its day-block bootstrap percentile interval at `level` (two-sided): the interval of
+    `metrics.block_bootstrap_da`, so the gate's interval is the evaluation report's."""
     y, p = np.asarray(y, dtype=np.float64).reshape(-1), np.asarray(pred, dtype=np.float64).reshape(-1)
-    days, inv = np.unique(np.asarray(day).reshape(-1), return_inverse=True)
-    h, n = _per_day(y, p, inv, len(days))
-    if n.sum() == 0:
+    if not (y != 0).any():
         raise ValueError("no cell with a non-zero realised return")
-    idx = block_indices(len(days), block, n_boot, seed)
-    boot = h[idx].sum(axis=1) / n[idx].sum(axis=1)
-    a = (1 - level) / 2
-    lo, hi = np.quantile(boot, [a, 1 - a])
-    return {"da": float(h.sum() / n.sum()), "ci": (float(lo), float(hi)), "level": level,
-            "n_cells": int(n.sum()), "n_days": int(len(days))}
+    boot = metrics.block_bootstrap_da(y, p, np.asarray(day).reshape(-1), block=block, n_boot=n_boot,
+                                      alpha=1 - level, seed=seed)
+    return {"da": boot["da"], "ci": tuple(boot["da_ci"]), "level": level, "n_cells": int((y != 0).sum()),
+            "n_days": boot["n_days"]}
 
 
 def constant_sign_groups(pred: np.ndarray, fold: np.ndarray, horizon: np.ndarray) -> list[tuple[int, int]]:
     """The (fold, horizon) groups with more than one cell in which every prediction has the same sign
-    (one fold = one trained model: such a model's sign does not depend on its input)."""
-    s = np.sign(np.asarray(pred, dtype=np.float64).reshape(-1))
-    fold, horizon = np.asarray(fold).reshape(-1), np.asarray(horizon).reshape(-1)
-    out = []
-    for f in np.unique(fold):
-        for h in np.unique(horizon):
-            g = s[(fold == f) & (horizon == h)]
-            if g.size > 1 and (g == g[0]).all():
-                out.append((int(f), int(h)))
-    return out
+    (one fold = one trained model: such a model's sign does not depend on its input). All [N]."""
+    keys, group = np.unique(np.stack([np.asarray(fold).reshape(-1), np.asarray(horizon).reshape(-1)], axis=1),
+                            axis=0, return_inverse=True)  # keys [G, 2] in (fold, horizon) order
+    flags = metrics.constant_sign_flags(np.asarray(pred, dtype=np.float64).reshape(-1), group.reshape(-1))
+    return [(int(keys[g][0]), int(keys[g][1])) for (g, _), flat in flags.items() if flat]
 
 
 def _check(*numbers: np.ndarray, keys: tuple = ()) -> None:

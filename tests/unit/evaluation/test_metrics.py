@@ -90,3 +90,12 @@ def test_constant_sign_share_flags_input_independent_signs():
     varying[1, 0] = -0.3  # fold 0, horizon 1 now depends on the input
     assert metrics.constant_sign_share(varying, folds) == 0.75
     assert metrics.constant_sign_share(np.zeros((6, 2)), folds) == 1.0  # the random walk: a constant "no move"
+
+
+def test_block_indices_are_runs_of_consecutive_days():
+    idx = metrics.block_indices(23, 5, 50, seed=0)
+    assert idx.shape == (50, 23) and idx.min() >= 0 and idx.max() <= 22
+    for row in idx:
+        for k in range(0, 20, 5):
+            assert (np.diff(row[k:k + 5]) == 1).all()
+    assert (metrics.block_indices(23, 5, 50, seed=0) == idx).all()  # fixed seed: reruns give the same decision

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cryptolstm.serving.promotion import (NAIVE_BASELINES, PromotionConfig, block_indices, challenger_vs_champion,
+from cryptolstm.serving.promotion import (NAIVE_BASELINES, PromotionConfig, challenger_vs_champion,
                                           constant_sign_groups, da_interval, first_model, paired_da_difference)
 
 
@@ -42,15 +42,6 @@ def test_zero_prediction_is_half_a_hit_and_zero_realised_is_not_scored():
     t = paired_da_difference(y, np.zeros(4), np.array([1.0, 1.0, 1.0, 1.0]), np.array([1, 1, 2, 2]), block=1,
                              n_boot=100)
     assert t["n_cells"] == 3 and t["da_a"] == 0.5 and t["da_b"] == pytest.approx(2 / 3)
-
-
-def test_block_indices_are_runs_of_consecutive_days():
-    idx = block_indices(23, 5, 50, seed=0)
-    assert idx.shape == (50, 23) and idx.min() >= 0 and idx.max() <= 22
-    for row in idx:
-        for k in range(0, 20, 5):
-            assert (np.diff(row[k:k + 5]) == 1).all()
-    assert (block_indices(23, 5, 50, seed=0) == idx).all()  # fixed seed: reruns give the same decision
 
 
 def test_constant_sign_groups():
