@@ -430,7 +430,6 @@ CREATE TABLE public.validation_predictions (
     fold_cutoff date NOT NULL,
     pred_log_return double precision NOT NULL,
     realised_log_return double precision NOT NULL,
-    always_up double precision NOT NULL,
     CONSTRAINT validation_predictions_check CHECK ((fold_cutoff < as_of)),
     CONSTRAINT validation_predictions_horizon_check CHECK (((horizon >= 1) AND (horizon <= 5)))
 );

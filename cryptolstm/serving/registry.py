@@ -124,10 +124,6 @@ def get(cur, model_id: str) -> ModelRecord | None:
     return _record(row) if row else None
 
 
-def set_metrics(cur, model_id: str, metrics: dict) -> None:
-    cur.execute(storage.query("models_update_metrics"), {"metrics": to_json(metrics), "model_id": model_id})
-
-
 def champion_as_of(cur, as_of: date) -> ModelRecord | None:
     """The model that served as champion on `as_of` and was trained on data before it, or None."""
     cur.execute(storage.query("models_select_champion_as_of"), {"as_of": as_of})

@@ -39,7 +39,7 @@ def _walk_forward_residuals(dsn, model_id, last, days=200):
         for coin in close.columns:
             for h in range(1, 6):
                 y = math.log(close.at[t + timedelta(days=h), coin] / close.at[t, coin])
-                rows.append((model_id, coin, t.date(), h, 0, t.date() - timedelta(days=6), 0.001 * h, y, 1.0))
+                rows.append((model_id, coin, t.date(), h, 0, t.date() - timedelta(days=6), 0.001 * h, y))
     import psycopg2.extras
 
     with storage.transaction(dsn) as cur:
