@@ -19,7 +19,7 @@ from cryptolstm import storage
 from cryptolstm.calendar import (as_date, comparison_days, utc_midnight, weekly_boundary,  # noqa: F401 (DAG API)
                                  weekly_logical_date, weekly_wait)
 from cryptolstm.config import HORIZONS, OVERLAP_DAYS, PipelineConfig, Settings
-from cryptolstm.serving.alerts import SendFn
+from cryptolstm.serving.mail import SendFn
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +145,8 @@ def train_challenger(dsn: str, end: datetime, config: PipelineConfig | None = No
     """Walk-forward, train and register the challenger of the week ending `end` (see serving.challenger)."""
     from cryptolstm.serving import challenger
 
-    return challenger.train_challenger(dsn, end, config or PipelineConfig.from_env(), log_fn=log_fn)
+    return challenger.train_challenger(dsn, end, config or PipelineConfig.from_env(),
+                                       served=Settings.from_env().market.coins, log_fn=log_fn)
 
 
 def decide(dsn: str, end: datetime, model_id: str, config: PipelineConfig | None = None) -> dict:

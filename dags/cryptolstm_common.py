@@ -43,12 +43,16 @@ def dsn() -> str:
     return dsn_from_airflow_conn(BaseHook.get_connection("cryptolstm_db").get_uri())
 
 
-def send_email(subject: str, html: str) -> None:
-    """Send one email to ALERT_TO through the `smtp_default` connection."""
+def send_email(mail) -> None:
+    """Send one `cryptolstm.serving.mail.Mail` (text and HTML alternatives) to ALERT_TO through the
+    `smtp_default` connection."""
     from airflow.providers.smtp.hooks.smtp import SmtpHook
 
     with SmtpHook(smtp_conn_id="smtp_default") as hook:
-        hook.send_email_smtp(to=ALERT_TO, subject=subject, html_content=html)
+        if not hook.from_email:
+            raise ValueError("the smtp_default connection has no from_email")
+        # The hook's send_email_smtp builds an HTML-only message; it still opens and logs in the client.
+        hook._smtp_client.send_message(mail.as_message(hook.from_email, ALERT_TO))
 
 
 NO_INTERVAL = ("this run of {dag_id} has no data interval (it was triggered without a logical date), so it "

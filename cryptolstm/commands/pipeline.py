@@ -17,6 +17,8 @@ import json
 import time
 from datetime import date, datetime, timedelta, timezone
 
+from cryptolstm.serving.mail import Mail
+
 
 def _day(text: str) -> date:
     try:
@@ -43,8 +45,8 @@ def _print(result: dict) -> int:
     return 0
 
 
-def _print_mail(subject: str, html: str) -> None:
-    print(f"--- mail (not sent; use the DAG for SMTP) ---\n{subject}\n{html}\n")
+def _print_mail(mail: Mail) -> None:
+    print(f"--- mail (not sent; use the DAG for SMTP) ---\n{mail.subject}\n\n{mail.text}")
 
 
 def _forecast(args) -> int:

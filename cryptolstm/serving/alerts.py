@@ -3,8 +3,9 @@
 Each day every alert kind gets a state ('ok' | 'firing') recorded in `alerts` (kind, as_of). An email
 goes out only when the state differs from the previous recorded day's (no previous row = 'ok'), once:
 the row's `emailed` flag is set after a successful send, so a rerun of the day does not mail again,
-and a failed send is retried by the task's retry. The mail is sent by a function passed in
-(`send(subject, html)`); the Airflow DAG passes one built on the smtp connection, tests a fake.
+and a failed send is retried by the task's retry. The mail (`serving.mail.Mail`: text and HTML) is
+delivered by a function passed in (`send(mail)`); the Airflow DAG passes one built on the smtp
+connection, tests a fake.
 
 Kinds (the rules are pure functions in `serving.alert_rules`):
 * live_accuracy     — on the forecasts whose target day is in the last `window_days` days: fires when the
@@ -20,20 +21,17 @@ Kinds (the rules are pure functions in `serving.alert_rules`):
 
 from __future__ import annotations
 
-import html
 import json
 from dataclasses import dataclass
 from datetime import date
-from typing import Callable
 
 import numpy as np
 
 from cryptolstm import storage
 from cryptolstm.config import AlertConfig
-from cryptolstm.serving import alert_rules, registry
+from cryptolstm.serving import alert_rules, mail, registry
 
 KINDS = ("live_accuracy", "stale_champion", "no_champion", "interval_coverage", "expired")
-SendFn = Callable[[str, str], None]  # send(subject, html_body)
 
 
 @dataclass(frozen=True)
@@ -106,23 +104,16 @@ def evaluate(cur, as_of: date, config: AlertConfig, previous: dict[str, str]) ->
     return out
 
 
-def _email(as_of: date, a: AlertState, before: str) -> tuple[str, str]:
+def alert_mail(as_of: date, a: AlertState, before: str) -> mail.Mail:
+    """The mail of one change of state: what changed, the message and every figure behind it."""
     subject = f"[cryptolstm] {a.kind} {a.state.upper()} on {as_of}"
     if a.kind == "expired" and a.state == "firing":
         subject = f"[cryptolstm] !!! EXPIRED model: NO FORECAST from {as_of} !!!"
-    rows = "".join(f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(_fmt(v))}</td></tr>"
-                   for k, v in a.details.items())
-    body = (f"<p><b>{html.escape(a.kind)}</b> changed from <b>{before}</b> to <b>{a.state}</b> "
-            f"on as-of day {as_of}.</p><p>{html.escape(a.message)}</p>"
-            f"<table border='1' cellpadding='3'>{rows}</table>")
-    return subject, body
+    return mail.report(subject, [f"{a.kind} changed from {before} to {a.state} on as-of day {as_of}.", a.message],
+                       a.details.items())
 
 
-def _fmt(v) -> str:
-    return f"{v:.4f}" if isinstance(v, float) else str(v)
-
-
-def check_alerts(dsn: str, as_of: date, send: SendFn, config: AlertConfig = AlertConfig()) -> dict:
+def check_alerts(dsn: str, as_of: date, send: mail.SendFn, config: AlertConfig = AlertConfig()) -> dict:
     """Evaluate, record and (on a change of state) email every alert kind for `as_of`."""
     with storage.transaction(dsn) as cur:
         previous = {}
@@ -142,8 +133,7 @@ def check_alerts(dsn: str, as_of: date, send: SendFn, config: AlertConfig = Aler
     for a in states:
         if a.state == previous[a.kind] or emailed_before[a.kind]:
             continue
-        subject, body = _email(as_of, a, previous[a.kind])
-        send(subject, body)  # an exception leaves emailed = false: the task's retry mails again
+        send(alert_mail(as_of, a, previous[a.kind]))  # an exception leaves emailed = false: the task's retry mails again
         with storage.transaction(dsn) as cur:
             cur.execute(storage.query("alerts_update_emailed"), {"kind": a.kind, "as_of": as_of})
         report["emailed"].append(a.kind)

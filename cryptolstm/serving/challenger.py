@@ -1,6 +1,8 @@
 """The weekly challenger: walk-forward the configuration over the evaluation window, train it on
-every day up to the training cutoff, and register it as a candidate with its metrics and its
-out-of-sample predictions (the evidence `serving.decisions` later compares with the champion).
+every day up to the training cutoff, and register it as a candidate with its metrics, the gate's
+evidence (`promotion.GateEvidence`: the first-model rule judged here, where the walk-forward and the
+final model are both at hand) and its out-of-sample predictions (what `serving.decisions` later
+compares with the champion's).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from datetime import date, datetime
 
 from cryptolstm import storage
 from cryptolstm.calendar import as_date, evaluation_window, training_cutoff
-from cryptolstm.config import NAIVE_BASELINES, PipelineConfig, PromotionConfig, Settings
+from cryptolstm.config import NAIVE_BASELINES, PipelineConfig, PromotionConfig
 from cryptolstm.serving import promotion
 
 log = logging.getLogger(__name__)
@@ -25,8 +27,10 @@ def model_id_for(cutoff: date, hyperparams: dict) -> str:
     return f"lstm-{cutoff:%Y%m%d}-{digest}"
 
 
-def train_challenger(dsn: str, end: datetime, config: PipelineConfig, log_fn=log.info) -> dict:
-    """Walk-forward, train and register the challenger of the weekly interval ending `end`.
+def train_challenger(dsn: str, end: datetime, config: PipelineConfig, served: tuple[str, ...],
+                     log_fn=log.info) -> dict:
+    """Walk-forward, train and register the challenger of the weekly interval ending `end`. The
+    walk-forward scores the `served` coins; every coin of the candles is trained on.
 
     A rerun of the same interval finds the model already registered and returns it unchanged.
     """
@@ -53,7 +57,7 @@ def train_challenger(dsn: str, end: datetime, config: PipelineConfig, log_fn=log
     # rule on the same cells, run once; the fit below is the only other training of the week
     cube = train.build_cube(panel)  # features once for the whole weekly run (every fold + the final fit)
     wf = walkforward.walk_forward(None, tc, n_folds=config.wf_folds, eval_start=eval_start, eval_end=eval_end,
-                                  log=log_fn, cube=cube, score_coins=Settings.from_env().market.coins,
+                                  log=log_fn, cube=cube, score_coins=served,
                                   baselines=baselines.challenger_baselines())
     model = train.fit(None, cutoff, tc, cube=cube, label="challenger final fit")
     if model.training_cutoff != cutoff:
@@ -66,10 +70,8 @@ def train_challenger(dsn: str, end: datetime, config: PipelineConfig, log_fn=log
                "baselines": walkforward.baseline_table(wf.metrics),  # naive rules + logit / gbm_clf, same cells
                "baseline_da": {k: v["overall"]["da"] for k, v in wf.metrics["models"].items() if k != "model"},
                "da_ci95": wf.metrics["bootstrap"]["overall"]["da_ci"]}
-    # the first-model gate on exactly these cells (its figures are recorded; `decisions.decide` applies it)
-    gate = first_model_gate(wf, config.promotion)
-    metrics["first_model_gate"] = gate.as_dict()
-    metrics["constant_sign"] = gate.details["constant_sign"]  # (fold, horizon) groups whose sign never moved
+    evidence = gate_evidence(wf, final_model_constant_sign(model, cube, cutoff), config.promotion)
+    metrics.update(evidence.to_metrics())
     artifact = model.to_bytes()
     with storage.transaction(dsn) as cur:
         rec = registry.register(cur, model_id=model_id, created_for=end, training_cutoff=cutoff,
@@ -78,15 +80,37 @@ def train_challenger(dsn: str, end: datetime, config: PipelineConfig, log_fn=log
         storage.execute_batch(cur, "validation_predictions_insert", [{
             "model_id": model_id, "coin": r.coin, "as_of": r.as_of, "horizon": int(r.horizon),
             "fold": int(r.fold), "fold_cutoff": fold_cutoff[int(r.fold)],
-            "pred_log_return": float(r.pred_log_return), "realised_log_return": float(r.realised_log_return),
-            "always_up": 1.0} for r in wf.predictions.itertuples(index=False)])
+            "pred_log_return": float(r.pred_log_return), "realised_log_return": float(r.realised_log_return)}
+            for r in wf.predictions.itertuples(index=False)])
     return {"model_id": model_id, "reused": False, "training_cutoff": str(cutoff), "status": rec.status,
-            "wf_da": metrics["da"], "wf_folds": len(wf.folds), "first_model_gate": gate.reason, "wf_cells": metrics["n_cells"], "artifact_bytes": len(artifact),
+            "wf_da": metrics["da"], "wf_folds": len(wf.folds), "first_model_gate": evidence.first_model_gate.reason,
+            "wf_cells": metrics["n_cells"], "artifact_bytes": len(artifact),
             "eval_window": [str(eval_start), str(eval_end)], "wf_seconds": round(wf.seconds, 1)}
 
 
-def first_model_gate(wf, config: PromotionConfig) -> promotion.Decision:
-    """The first-model rule on a walk-forward result: the model and every naive baseline on the same cells."""
+def final_model_constant_sign(model, cube, last_day: date, days: int = 120) -> list[str]:
+    """Horizons at which the model's prediction has one sign for every coin and every one of the last
+    `days` as-of days up to `last_day` (its sign does not depend on its input), e.g. ['final model h3'].
+    `cube`: the features the model was fitted on (`train.build_cube` of the candles up to `last_day`)."""
+    import numpy as np
+
+    from cryptolstm.evaluation import metrics
+    from cryptolstm.market import panel as panel_mod
+    from cryptolstm.modelling import windows
+
+    if tuple(cube.coins) != tuple(model.coins):
+        raise ValueError(f"cube coins {cube.coins} are not the model's {model.coins}")
+    e = cube.last_index_on_or_before(panel_mod.to_day(last_day))
+    plan = windows.index_plan(~np.isnan(cube.x).any(axis=2), ~np.isnan(cube.log_close), model.config.window,
+                              model.config.horizons, first=max(0, e - days + 1), last=e)
+    pred = model.predict_cells(cube, plan.coin, plan.t)  # [N, H]
+    flags = metrics.constant_sign_flags(pred, np.zeros(len(plan.t)))  # one group: the final model
+    return [f"final model h{h + 1}" for (_, h), flat in flags.items() if flat]
+
+
+def gate_evidence(wf, final_constant_sign: list[str], config: PromotionConfig) -> promotion.GateEvidence:
+    """The first-model rule on a walk-forward result (the model and every naive baseline on the same
+    cells) and the final model's constant-sign finding, judged once with `config`."""
     from cryptolstm.evaluation.walkforward import KEYS
 
     p = wf.predictions.sort_values(KEYS, kind="stable").reset_index(drop=True)
@@ -94,5 +118,8 @@ def first_model_gate(wf, config: PromotionConfig) -> promotion.Decision:
     if not p[KEYS].equals(b[KEYS]):
         raise ValueError("baselines must be scored on exactly the model's cells")
     base = {n: b[n].to_numpy() for n in NAIVE_BASELINES if n in b.columns}
-    return promotion.first_model(p["realised_log_return"].to_numpy(), p["pred_log_return"].to_numpy(),
-                                 p["as_of"].to_numpy(), p["fold"].to_numpy(), p["horizon"].to_numpy(), base, config)
+    y, pred, fold, horizon = (p[k].to_numpy() for k in ("realised_log_return", "pred_log_return", "fold", "horizon"))
+    gate = promotion.first_model(y, pred, p["as_of"].to_numpy(), fold, horizon, base, config,
+                                 constant_sign=final_constant_sign)
+    return promotion.GateEvidence(gate, promotion.walk_forward_constant_sign(pred, fold, horizon),
+                                  list(final_constant_sign), asdict(config))

@@ -34,8 +34,8 @@ import numpy as np
 from cryptolstm.config import NAIVE_BASELINES, PromotionConfig
 from cryptolstm.evaluation import metrics
 
-__all__ = ["NAIVE_BASELINES", "Decision", "PromotionConfig", "challenger_vs_champion",
-           "constant_sign_groups", "da_interval", "first_model", "paired_da_difference"]
+__all__ = ["NAIVE_BASELINES", "Decision", "GateEvidence", "PromotionConfig", "challenger_vs_champion",
+           "constant_sign_groups", "da_interval", "first_model", "paired_da_difference", "walk_forward_constant_sign"]
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,37 @@ class Decision:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Decision:
+        """The Decision `as_dict` gave, read back from JSON (the intervals as tuples again)."""
+        pair = lambda v: None if v is None else tuple(v)  # noqa: E731
+        return cls(**{**d, "challenger_da_ci": pair(d.get("challenger_da_ci")), "da_diff_ci": pair(d.get("da_diff_ci"))})
+
+
+@dataclass(frozen=True)
+class GateEvidence:
+    """What the weekly training found for the gate, stored with the challenger in the registry metrics
+    (`to_metrics` / `from_metrics`): the complete first-model rule and every constant-sign finding."""
+
+    first_model_gate: Decision  # the first-model rule on the walk-forward cells and the final model
+    constant_sign: list[str]  # walk-forward (fold, horizon) groups whose sign never moved, e.g. 'fold 2 h3'
+    final_model_constant_sign: list[str]  # final-model horizons of one sign on its last days, e.g. 'final model h3'
+    promotion_config: dict  # the PromotionConfig that judged the first-model rule
+
+    def to_metrics(self) -> dict:
+        return {"first_model_gate": self.first_model_gate.as_dict(), "constant_sign": self.constant_sign,
+                "final_model_constant_sign": self.final_model_constant_sign,
+                "promotion_config": self.promotion_config}
+
+    @classmethod
+    def from_metrics(cls, metrics: dict) -> GateEvidence | None:
+        """The evidence in a challenger's registry metrics; None when it is incomplete."""
+        keys = ("first_model_gate", "constant_sign", "final_model_constant_sign", "promotion_config")
+        if any(metrics.get(k) is None for k in keys):
+            return None
+        return cls(Decision.from_dict(metrics["first_model_gate"]), list(metrics["constant_sign"]),
+                   list(metrics["final_model_constant_sign"]), dict(metrics["promotion_config"]))
 
 
 # ---- statistics (the helpers live in `evaluation.metrics`, shared with the evaluation report) -------
@@ -102,6 +133,11 @@ def constant_sign_groups(pred: np.ndarray, fold: np.ndarray, horizon: np.ndarray
     return [(int(keys[g][0]), int(keys[g][1])) for (g, _), flat in flags.items() if flat]
 
 
+def walk_forward_constant_sign(pred: np.ndarray, fold: np.ndarray, horizon: np.ndarray) -> list[str]:
+    """`constant_sign_groups` as the labels the decisions record, e.g. ['fold 2 h3']."""
+    return [f"fold {f} h{h}" for f, h in constant_sign_groups(pred, fold, horizon)]
+
+
 def _check(*numbers: np.ndarray, keys: tuple = ()) -> None:
     """Same number of cells everywhere; predictions and realised returns finite (keys: day, fold, ...)."""
     shapes = {np.asarray(a).reshape(-1).shape for a in (*numbers, *keys)}
@@ -135,8 +171,7 @@ def first_model(y: np.ndarray, pred: np.ndarray, day: np.ndarray, fold: np.ndarr
         b = np.asarray(b, dtype=np.float64).reshape(-1)
         _check(y, b)
         base_da[name] = metrics.directional_accuracy(y, b)
-    groups = constant_sign_groups(pred, fold, horizon)
-    flat = [f"fold {f} h{h}" for f, h in groups] + list(constant_sign or [])
+    flat = walk_forward_constant_sign(pred, fold, horizon) + list(constant_sign or [])
     da, lower = ci["da"], ci["ci"][0]
     beaten_by = {k: v for k, v in base_da.items() if da < v + config.first_model_margin}
     details = {"rule": "first_model", "baseline_da": base_da, "da_ci95": list(ci["ci"]),

@@ -163,6 +163,13 @@ def test_weekly_then_daily_then_rerun_and_future_scramble(airflow_env, smtp_sink
         # validation predictions: every fold trained strictly before the days it scored
         assert _q(db, "SELECT count(*) FROM validation_predictions WHERE fold_cutoff >= as_of - 5")[0][0] == 0
         assert any("weekly PROMOTED" in s for s, _ in _mails(maildir))
+        # every client reads it: text and HTML alternatives, the text part plain 7-bit, not base64
+        (mail,) = [m for m in mailbox.Maildir(str(maildir), create=False) if "weekly PROMOTED" in m["Subject"]]
+        assert mail.get_content_type() == "multipart/alternative"
+        text, html = mail.get_payload()
+        assert (text.get_content_type(), html.get_content_type()) == ("text/plain", "text/html")
+        assert text["Content-Transfer-Encoding"] == "7bit"
+        assert "first model: promoted: DA" in " ".join(text.get_payload().split())
 
         daily = _run(airflow_env, "cryptolstm_daily.py", DAY_RUN, db, ex.url, port)
         assert daily["state"] == "success", daily

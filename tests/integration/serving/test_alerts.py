@@ -44,7 +44,7 @@ def test_email_once_per_change_of_state(db):
     # days 1-3 bad (2/9 right), days 7-9 good (8/9 right)
     _seed(db, {d(k): [i < 2 for i in range(9)] for k in (1, 2, 3)} | {d(k): [i < 8 for i in range(9)] for k in (7, 8, 9)})
     sent = []
-    send = lambda subject, body: sent.append((subject, body))
+    send = lambda mail: sent.append((mail.subject, mail.html))
     r1 = check_alerts(db, d(3), send, CFG)
     assert r1["states"]["live_accuracy"] == "firing" and r1["emailed"] == ["live_accuracy"]
     assert "LIVE_ACCURACY FIRING" in sent[0][0].upper() and "22.2%" in sent[0][1]
@@ -64,7 +64,7 @@ def test_email_once_per_change_of_state(db):
 
 def test_failed_send_is_retried_by_the_next_attempt(db):
     _seed(db, {START + timedelta(days=k): [False] * 9 for k in (1, 2)})  # two days: one alone is no evidence
-    def broken(subject, body):
+    def broken(mail):
         raise ConnectionError("smtp down")
     try:
         check_alerts(db, START + timedelta(days=2), broken, CFG)
@@ -72,25 +72,25 @@ def test_failed_send_is_retried_by_the_next_attempt(db):
     except ConnectionError:
         pass
     sent = []
-    check_alerts(db, START + timedelta(days=2), lambda s, b: sent.append(s), CFG)
+    check_alerts(db, START + timedelta(days=2), lambda m: sent.append(m.subject), CFG)
     assert len(sent) == 1 and "live_accuracy" in sent[0]
 
 
 def test_no_champion_and_stale_champion(db):
     _seed(db, {})
     sent = []
-    r = check_alerts(db, START - timedelta(days=1), lambda s, b: sent.append(s), CFG)
+    r = check_alerts(db, START - timedelta(days=1), lambda m: sent.append(m.subject), CFG)
     assert r["states"]["no_champion"] == "firing" and r["emailed"] == ["no_champion"]
-    r = check_alerts(db, START + timedelta(days=5), lambda s, b: sent.append(s), CFG)
+    r = check_alerts(db, START + timedelta(days=5), lambda m: sent.append(m.subject), CFG)
     assert r["states"] == {"no_champion": "ok", "stale_champion": "ok", "live_accuracy": "ok",
                            "interval_coverage": "ok", "expired": "ok"}
     assert r["emailed"] == ["no_champion"]  # the change back to ok
-    r = check_alerts(db, START + timedelta(days=40), lambda s, b: sent.append(s), CFG)
+    r = check_alerts(db, START + timedelta(days=40), lambda m: sent.append(m.subject), CFG)
     assert r["states"]["stale_champion"] == "firing" and "41 days old" in r["messages"]["stale_champion"]
     assert r["states"]["expired"] == "ok" and len(sent) == 3
     # expiry at both limits (default 42 days): 42 days old still serves, 43 is expired and says so loudly
-    assert check_alerts(db, START + timedelta(days=41), lambda s, b: sent.append(s), CFG)["states"]["expired"] == "ok"
-    r = check_alerts(db, START + timedelta(days=42), lambda s, b: sent.append((s, b)), CFG)
+    assert check_alerts(db, START + timedelta(days=41), lambda m: sent.append(m.subject), CFG)["states"]["expired"] == "ok"
+    r = check_alerts(db, START + timedelta(days=42), lambda m: sent.append((m.subject, m.html)), CFG)
     assert r["states"]["expired"] == "firing" and r["emailed"] == ["expired"]
     assert "EXPIRED" in sent[-1][0] and "NO FORECAST" in sent[-1][0] and "43 days old" in sent[-1][1]
 
@@ -103,10 +103,15 @@ def test_degraded_accuracy_email_states_the_interval_and_the_comparison(db):
         cur.execute("UPDATE models SET metrics = '{\"da\": 0.56}' WHERE model_id = 'm'")
     sent = []
     cfg = AlertConfig(window_days=10, min_cells=45, block_days=2, stale_after_days=30)
-    r = check_alerts(db, d(10), lambda s, b: sent.append((s, b)), cfg)
+    r = check_alerts(db, d(10), lambda m: sent.append((m.subject, m.html, m.text)), cfg)
     assert r["states"]["live_accuracy"] == "firing" and len(sent) == 1
     body = sent[0][1]
     assert "95 % day-block interval" in body and "walk-forward DA 56.0%" in body and "22.2%" in body
+    # the plain-text alternative says the same, wrapped for a terminal, without markup
+    text = sent[0][2]
+    assert max(map(len, text.splitlines())) <= 78 and "<" not in text.replace("<=", "")
+    words = " ".join(text.split())
+    assert "95 % day-block interval" in words and "walk-forward DA 56.0%" in words and "22.2%" in words
     with storage.transaction(db) as cur:
         cur.execute("SELECT details FROM alerts WHERE kind = 'live_accuracy' AND as_of = %s", (d(10),))
         det = cur.fetchone()[0]
@@ -129,7 +134,7 @@ def test_range_coverage_alert(db):
                             (coin, as_of, realised))
     sent = []
     cfg = AlertConfig(min_cells=10 ** 6, coverage_min_cells=100, stale_after_days=90)
-    r = check_alerts(db, START + timedelta(days=64), lambda s, b: sent.append(s), cfg)
+    r = check_alerts(db, START + timedelta(days=64), lambda m: sent.append(m.subject), cfg)
     assert r["states"]["interval_coverage"] == "firing" and "50.0% of 540 cells" in r["messages"]["interval_coverage"]
     assert any("interval_coverage FIRING" in s for s in sent)
     with storage.transaction(db) as cur:

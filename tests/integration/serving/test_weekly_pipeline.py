@@ -13,7 +13,6 @@ import pytest
 
 from cryptolstm import pipeline, storage
 from cryptolstm.config import NAIVE_BASELINES, PromotionConfig
-from cryptolstm.serving import registry
 from orchestration_seed import insert_candles
 
 END1 = datetime(2025, 1, 12, tzinfo=timezone.utc)
@@ -77,16 +76,13 @@ def test_first_model_then_challenger_on_the_largest_common_set_of_cells(db):
     assert len(hist) == 2 and hist[1] == (d2["p_value"], d2["da_diff_ci_low"], d2["da_diff_ci_high"])
 
 
-def _constant_sign(artifact: bytes) -> bytes:
-    """The same bundle with its head's weights zeroed: the output is the bias, whatever the input."""
-    from cryptolstm.modelling.bundle import TrainedModel
-
-    m = TrainedModel.from_bytes(artifact)
-    for net in m.members["*"]:
+def _constant_sign(model):
+    """The same model with its head's weights zeroed: the output is the bias, whatever the input."""
+    for net in model.members["*"]:
         head = net.layers[-1]
         kernel, bias = head.get_weights()
         head.set_weights([np.zeros_like(kernel), np.full_like(bias, 0.3)])
-    return m.to_bytes()
+    return model
 
 
 def _first_challenger(db) -> str:
@@ -96,13 +92,17 @@ def _first_challenger(db) -> str:
 
 
 @pytest.mark.slow
-def test_a_model_built_to_be_constant_sign_is_rejected_with_the_reason(db):
+def test_a_model_built_to_be_constant_sign_is_rejected_with_the_reason(db, monkeypatch):
+    from cryptolstm.modelling import train
+
+    fit = train.fit
+
+    def flat_final_fit(*args, label="fit", **kwargs):  # the walk-forward folds stay as trained
+        model = fit(*args, label=label, **kwargs)
+        return _constant_sign(model) if label == "challenger final fit" else model
+
+    monkeypatch.setattr(train, "fit", flat_final_fit)
     model_id = _first_challenger(db)
-    with storage.transaction(db) as cur:
-        cur.execute("SELECT artifact FROM models WHERE model_id = %s", (model_id,))
-        flat = _constant_sign(bytes(cur.fetchone()[0]))
-        cur.execute("UPDATE models SET artifact = %s, artifact_sha256 = %s WHERE model_id = %s",
-                    (flat, registry.sha256(flat), model_id))
     d = pipeline.decide(db, END1, model_id, CFG)
     assert not d["promoted"] and "constant-sign" in d["reason"] and "final model h1" in d["reason"]
     assert d["details"]["final_model_constant_sign"] == [f"final model h{h}" for h in range(1, 6)]
