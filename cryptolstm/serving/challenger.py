@@ -62,30 +62,40 @@ def train_challenger(dsn: str, end: datetime, config: PipelineConfig, served: tu
     model = train.fit(None, cutoff, tc, cube=cube, label="challenger final fit")
     if model.training_cutoff != cutoff:
         raise RuntimeError(f"fit returned cutoff {model.training_cutoff}, asked {cutoff}")
-    fold_cutoff = {f["fold"]: date.fromisoformat(f["cutoff"]) for f in wf.folds}
-    metrics = {"da": wf.metrics["da"], "mae_ratio_rw": wf.metrics["mae_ratio_rw"], "n_cells": wf.metrics["n_cells"],
-               "eval_start": str(eval_start), "eval_end": str(eval_end), "folds": wf.folds,
-               "overall": wf.metrics["models"]["model"]["overall"],
-               "per_horizon": wf.metrics["models"]["model"]["per_horizon"],
-               "baselines": walkforward.baseline_table(wf.metrics),  # naive rules + logit / gbm_clf, same cells
-               "baseline_da": {k: v["overall"]["da"] for k, v in wf.metrics["models"].items() if k != "model"},
-               "da_ci95": wf.metrics["bootstrap"]["overall"]["da_ci"]}
     evidence = gate_evidence(wf, final_model_constant_sign(model, cube, cutoff), config.promotion)
-    metrics.update(evidence.to_metrics())
+    metrics = {**walk_forward_metrics(wf, eval_start, eval_end), **evidence.to_metrics()}
     artifact = model.to_bytes()
     with storage.transaction(dsn) as cur:
         rec = registry.register(cur, model_id=model_id, created_for=end, training_cutoff=cutoff,
                                 feature_version=model.feature_version, hyperparams={**model.hyperparams(), **ident},
                                 code_version=registry.code_version(), metrics=metrics, artifact=artifact)
-        storage.execute_batch(cur, "validation_predictions_insert", [{
-            "model_id": model_id, "coin": r.coin, "as_of": r.as_of, "horizon": int(r.horizon),
-            "fold": int(r.fold), "fold_cutoff": fold_cutoff[int(r.fold)],
-            "pred_log_return": float(r.pred_log_return), "realised_log_return": float(r.realised_log_return)}
-            for r in wf.predictions.itertuples(index=False)])
+        storage.execute_batch(cur, "validation_predictions_insert", _validation_rows(model_id, wf))
     return {"model_id": model_id, "reused": False, "training_cutoff": str(cutoff), "status": rec.status,
             "wf_da": metrics["da"], "wf_folds": len(wf.folds), "first_model_gate": evidence.first_model_gate.reason,
             "wf_cells": metrics["n_cells"], "artifact_bytes": len(artifact),
             "eval_window": [str(eval_start), str(eval_end)], "wf_seconds": round(wf.seconds, 1)}
+
+
+def walk_forward_metrics(wf, eval_start: date, eval_end: date) -> dict:
+    """The walk-forward figures registered with the model: its DA, MAE ratio and interval, per fold and
+    horizon, and every baseline (the naive rules, logit and gbm_clf) on the same cells."""
+    from cryptolstm.evaluation import walkforward
+
+    m = wf.metrics
+    return {"da": m["da"], "mae_ratio_rw": m["mae_ratio_rw"], "n_cells": m["n_cells"],
+            "eval_start": str(eval_start), "eval_end": str(eval_end), "folds": wf.folds,
+            "overall": m["models"]["model"]["overall"], "per_horizon": m["models"]["model"]["per_horizon"],
+            "baselines": walkforward.baseline_table(m),
+            "baseline_da": {k: v["overall"]["da"] for k, v in m["models"].items() if k != "model"},
+            "da_ci95": m["bootstrap"]["overall"]["da_ci"]}
+
+
+def _validation_rows(model_id: str, wf) -> list[dict]:
+    """The `validation_predictions_insert` rows of the walk-forward's out-of-sample predictions."""
+    fold_cutoff = {f["fold"]: date.fromisoformat(f["cutoff"]) for f in wf.folds}
+    return [{"model_id": model_id, "coin": r.coin, "as_of": r.as_of, "horizon": int(r.horizon), "fold": int(r.fold),
+             "fold_cutoff": fold_cutoff[int(r.fold)], "pred_log_return": float(r.pred_log_return),
+             "realised_log_return": float(r.realised_log_return)} for r in wf.predictions.itertuples(index=False)]
 
 
 def final_model_constant_sign(model, cube, last_day: date, days: int = 120) -> list[str]:
