@@ -63,16 +63,16 @@ def _status(args: argparse.Namespace) -> int:
 
     import psutil
 
-    from cryptolstm.runtime import services
+    from cryptolstm.runtime import processes, services
 
     s = Settings.from_env()
-    procs = services.running(s)
+    procs = processes.running(s)
     doc = services.health(s)
     mode = services.saved_mode(s)
     print(f"mode           {mode.describe() if mode else 'none saved (services up starts the live exchange)'}")
     for name in (services.SUPERVISOR, *services.SERVICES, *sorted(set(procs) - {services.SUPERVISOR, *services.SERVICES})):
         print(f"{name:14s} {'pid ' + str(procs[name]) if name in procs else 'not running'}")
-    for proc in services.strays(s):
+    for proc in processes.strays(s):
         with suppress(psutil.Error):  # gone since it was found
             print(f"{'stray':14s} pid {proc.pid} {' '.join(proc.cmdline())[:80]} (no pid file names it; "
                   "`services down` stops it)")

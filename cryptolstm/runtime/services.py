@@ -14,7 +14,6 @@ The mode — live exchange or a replayed CSV folder, LocalExecutor or CeleryExec
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import secrets
@@ -24,14 +23,12 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import psutil
-
 from cryptolstm.config import DEFAULT_QUEUE, POOL_SLOTS, PROJECT_ROOT, TRAIN_QUEUE, Settings, make_dsn
-from cryptolstm.runtime import airflow_api, pidfile
+from cryptolstm.runtime import airflow_api, pidfile, processes
 
 SERVICES = ("api-server", "scheduler", "dag-processor", "triggerer")
 STANDIN = "standin"  # the exchange stand-in replaying a CSV folder, managed like a service in replay mode
@@ -152,25 +149,6 @@ def airflow_env(settings: Settings, socket_dir: str, login: UiLogin = UiLogin(),
     return env
 
 
-def _pid_file(settings: Settings, name: str) -> Path:
-    return settings.airflow_home / "run" / f"{name}.pid"
-
-
-def running(settings: Settings) -> dict[str, int]:
-    """Managed processes whose pid file still names the process it recorded: {name: pid}.
-
-    A pid file whose process is gone, or whose pid now belongs to another process (start time
-    differs), is not trusted and is removed.
-    """
-    run_dir = settings.airflow_home / "run"
-    alive = {}
-    for f in sorted(run_dir.glob("*.pid")) if run_dir.is_dir() else []:
-        pid = pidfile.read(f)
-        if pid is not None:
-            alive[f.stem] = pid
-    return alive
-
-
 def health(settings: Settings, timeout: float = 3.0) -> dict | None:
     """The api-server's /api/v2/monitor/health document, or None if it does not answer."""
     return airflow_api.health(f"http://127.0.0.1:{settings.api_port}", timeout)
@@ -229,23 +207,6 @@ class NotReady(RuntimeError):
     """The stack did not become ready; the message is one line that names what is not ready and where to look."""
 
 
-@contextmanager
-def _state_lock(settings: Settings, log):
-    """Hold the lock of this state folder: one `up` or `down` at a time, so two callers never start two stacks.
-
-    The lock is an flock on <state_dir>/services.lock; the kernel drops it when its holder exits, so a
-    crashed caller never leaves it held. A second caller waits, and says so.
-    """
-    settings.state_dir.mkdir(parents=True, exist_ok=True)
-    with open(settings.state_dir / "services.lock", "a") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            log(f"another `services up` or `down` is working on {settings.state_dir}: waiting for it to finish")
-            fcntl.flock(f, fcntl.LOCK_EX)
-        yield  # closing the file releases the lock
-
-
 def up(settings: Settings, wait: float = 180.0, log=print, replay_dir: Path | None = None,
        standin_port: int | None = None, executor: str = "local", workers: int = 1) -> dict[str, str]:
     """Start the embedded PostgreSQL and the supervised services; wait until healthy. Idempotent.
@@ -255,7 +216,7 @@ def up(settings: Settings, wait: float = 180.0, log=print, replay_dir: Path | No
     on `workers` Celery workers fed by a local redis. Running services whose mode or CRYPTOLSTM_*
     settings differ from the ones asked for are restarted, so a run never mixes live and replayed
     candles. The mode is saved for the next `services up`. Concurrent calls on one state folder run
-    one after the other (`_state_lock`): the later one finds the stack running. Raises `NotReady`.
+    one after the other (`processes.state_lock`): the later one finds the stack running. Raises `NotReady`.
     """
     from cryptolstm.runtime import embedded_pg
 
@@ -266,14 +227,14 @@ def up(settings: Settings, wait: float = 180.0, log=print, replay_dir: Path | No
                 executor=executor, workers=workers if executor == "celery" else 1)
     source = {"mode": asdict(mode), **{k: v for k, v in sorted(os.environ.items()) if k.startswith("CRYPTOLSTM_")}}
     source_file = settings.airflow_home / "run" / "source.json"
-    with _state_lock(settings, log):
+    with processes.state_lock(settings, log):
         dsns = embedded_pg.start(settings)
-        alive = running(settings)
+        alive = processes.running(settings)
         if alive and (SUPERVISOR not in alive or not source_file.exists()
                       or json.loads(source_file.read_text()) != source):
             log("the mode or the CRYPTOLSTM_* settings changed: restarting the services")
             _stop(settings, log=log)
-        elif not alive and strays(settings):
+        elif not alive and processes.strays(settings):
             log(f"processes of an earlier stack of {settings.state_dir} are still running: stopping them")
             _stop(settings, log=log)
         base = dict(os.environ)
@@ -290,7 +251,7 @@ def up(settings: Settings, wait: float = 180.0, log=print, replay_dir: Path | No
                           "retry_limit": 0, "timeout": 10}})
         env = airflow_env(settings, str(embedded_pg.socket_dir(settings.pg_dir)), base=base, mode=mode)
         t0 = time.monotonic()
-        if SUPERVISOR not in running(settings):
+        if SUPERVISOR not in processes.running(settings):
             _start_supervisor(settings, env, _children(settings, mode, mail), dsns["forecast"], t0, log)
         source_file.write_text(json.dumps(source))
         _mode_file(settings).write_text(json.dumps(asdict(mode)))
@@ -323,7 +284,7 @@ def _start_supervisor(settings: Settings, env: dict[str, str], children: list[di
                             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                             start_new_session=True, cwd=str(settings.airflow_home))
     out.close()
-    pidfile.write(_pid_file(settings, SUPERVISOR), proc.pid)
+    pidfile.write(processes.pid_file(settings, SUPERVISOR), proc.pid)
     log(f"started the supervisor (pid {proc.pid}): {', '.join(c['name'] for c in children)}; "
         f"log {log_dir / 'supervisor.log'}")
 
@@ -365,7 +326,7 @@ def _wait_ready(settings: Settings, mode: Mode, mail: bool, wait: float, t0: flo
                     break
             except (urllib.error.URLError, OSError):
                 pass
-            if SUPERVISOR not in running(settings):
+            if SUPERVISOR not in processes.running(settings):
                 raise NotReady(f"the supervisor exited: {_last_line(settings, SUPERVISOR)}; "
                                f"see {_log_path(settings, SUPERVISOR)}")
             if time.monotonic() > deadline:
@@ -405,12 +366,12 @@ def _last_line(settings: Settings, name: str) -> str:
 def down(settings: Settings, grace: float = 20.0, log=print) -> list[str]:
     """Stop the supervisor (it stops every service's process group), then anything it left behind, then any
     other process of this state folder (`strays`). Returns what was stopped: names, and `pid N` for strays."""
-    with _state_lock(settings, log):
+    with processes.state_lock(settings, log):
         return _stop(settings, grace, log)
 
 
 def _stop(settings: Settings, grace: float = 20.0, log=print) -> list[str]:
-    alive = running(settings)
+    alive = processes.running(settings)
     sup = alive.get(SUPERVISOR)
     if sup is not None:
         pidfile.kill_group(sup, signal.SIGTERM)
@@ -418,55 +379,13 @@ def _stop(settings: Settings, grace: float = 20.0, log=print) -> list[str]:
         while time.monotonic() < deadline and pidfile.group_alive(sup):
             time.sleep(0.2)
     for name, pid in alive.items():  # survivors: the supervisor was killed, or it did not finish in time
-        _stop_group(pid, name, grace, log)
-        _pid_file(settings, name).unlink(missing_ok=True)
-    left = strays(settings)
+        processes.stop_group(pid, name, grace, log)
+        processes.pid_file(settings, name).unlink(missing_ok=True)
+    left = processes.strays(settings)
     groups = set()
     for proc in left:
         with suppress(ProcessLookupError):  # gone since it was found
             groups.add(os.getpgid(proc.pid))
     for pgid in sorted(groups):
-        _stop_group(pgid, f"a stray process group of {settings.state_dir}", grace, log)
+        processes.stop_group(pgid, f"a stray process group of {settings.state_dir}", grace, log)
     return list(alive) + [f"pid {p.pid}" for p in left]
-
-
-def _stop_group(pgid: int, name: str, grace: float, log) -> None:
-    """TERM the process group, KILL it after `grace` s."""
-    if pidfile.group_alive(pgid):
-        pidfile.kill_group(pgid, signal.SIGTERM)
-        deadline = time.monotonic() + grace
-        while time.monotonic() < deadline and pidfile.group_alive(pgid):
-            time.sleep(0.2)
-        if pidfile.group_alive(pgid):
-            pidfile.kill_group(pgid, signal.SIGKILL)
-            log(f"killed {name} (pid {pgid}) after {grace:.0f} s")
-            return
-    log(f"stopped {name} (pid {pgid})")
-
-
-def strays(settings: Settings) -> list[psutil.Process]:
-    """Processes of this state folder's Airflow stack that no pid file accounts for (e.g. a second stack
-    started by an older version, or one whose pid files were removed), with their descendants.
-
-    A process belongs to the stack if its environment has this AIRFLOW_HOME, or if it works in the Airflow
-    home and its environment is blank (Airflow's process titles overwrite it: the api-server, the executor's
-    workers). Accounted for: the process groups the pid files name and everything below them. Never a
-    stray: this process and its ancestors, and the embedded PostgreSQL (it works in its data folder).
-    """
-    home, pg_dir = str(settings.airflow_home), os.path.realpath(settings.pg_dir)
-    managed = set(running(settings).values())
-    spared = {os.getpid(), *(p.pid for p in psutil.Process().parents())}
-    found: dict[int, psutil.Process] = {}
-    for proc in psutil.process_iter():
-        try:
-            env, cwd = proc.environ(), proc.cwd()
-            ours = env.get("AIRFLOW_HOME") == home or (not env and cwd == home)
-            if not ours or cwd == pg_dir or proc.pid in spared:
-                continue
-            if any(os.getpgid(p.pid) in managed for p in (proc, *proc.parents())):
-                continue
-            for p in (proc, *proc.children(recursive=True)):
-                found.setdefault(p.pid, p)
-        except (psutil.Error, ProcessLookupError):  # gone since the listing, or not ours to inspect
-            continue
-    return [p for pid, p in sorted(found.items()) if pid not in spared]

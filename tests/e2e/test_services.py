@@ -25,7 +25,7 @@ import psutil
 import pytest
 
 from cryptolstm.config import Settings
-from cryptolstm.runtime import embedded_pg, services
+from cryptolstm.runtime import embedded_pg, processes, services
 
 pytestmark = pytest.mark.e2e
 STUCK_AFTER_S = 60
@@ -48,7 +48,7 @@ def _processes_using(state_dir: Path) -> list[psutil.Process]:
 
 def _runtime_pids(settings: Settings) -> set[int]:
     """Every process of the runtime: the managed process groups and their members, plus PostgreSQL's."""
-    groups = set(services.running(settings).values())
+    groups = set(processes.running(settings).values())
     pids = {p.pid for p in _processes_using(settings.state_dir)}
     for p in psutil.process_iter(["pid"]):
         try:
@@ -100,7 +100,7 @@ def runtime(tmp_path_factory, shared_data, free_port):
 def test_up_is_healthy_and_idempotent(runtime, shared_data):
     settings, env = runtime
     assert services.is_healthy(services.health(settings))
-    assert set(services.running(settings)) == {services.SUPERVISOR, services.STANDIN, services.MAIL, *services.SERVICES}
+    assert set(processes.running(settings)) == {services.SUPERVISOR, services.STANDIN, services.MAIL, *services.SERVICES}
     smtp = json.loads(env["AIRFLOW_CONN_SMTP_DEFAULT"])
     assert smtp["port"] == settings.smtp_port and smtp["extra"]["disable_tls"] is True
     with smtplib.SMTP("127.0.0.1", settings.smtp_port, timeout=10) as client:
@@ -109,9 +109,9 @@ def test_up_is_healthy_and_idempotent(runtime, shared_data):
     assert env["CRYPTOLSTM_EXCHANGE_URL"] == f"http://127.0.0.1:{settings.standin_port}"
     assert services.saved_mode(settings) == services.Mode(replay_dir=str(shared_data.resolve()),
                                                           standin_port=settings.standin_port)
-    pids = services.running(settings)
+    pids = processes.running(settings)
     services.up(settings, wait=30, log=lambda *_: None, replay_dir=shared_data)  # same mode: a no-op
-    assert services.running(settings) == pids
+    assert processes.running(settings) == pids
 
 
 def test_every_port_listens_on_loopback_only(runtime):
@@ -147,15 +147,15 @@ def test_forecasts_page_needs_login_and_reads_as_the_reader_role(runtime):
             assert r.status == 200 and "forecasts" in json.loads(r.read())
     # the api-server (its environment is the supervisor's: Airflow's setproctitle hides its own) has the
     # read-only role, and the page never falls back to another one
-    supervisor = psutil.Process(services.running(settings)[services.SUPERVISOR])
+    supervisor = psutil.Process(processes.running(settings)[services.SUPERVISOR])
     assert "cryptolstm_reader" in reader_dsn(supervisor.environ()) and "cryptolstm_reader" in reader_dsn(env)
 
 
 def test_a_killed_service_comes_back(runtime):
     settings, _ = runtime
-    before = services.running(settings)["scheduler"]
+    before = processes.running(settings)["scheduler"]
     os.killpg(before, signal.SIGKILL)
-    assert _wait(lambda: services.running(settings).get("scheduler") not in (None, before), 30), "not restarted"
+    assert _wait(lambda: processes.running(settings).get("scheduler") not in (None, before), 30), "not restarted"
     log = (settings.airflow_home / "logs" / "supervisor.log").read_text()
     assert "scheduler exited with code -9" in log
     assert _wait(lambda: services.is_healthy(services.health(settings)), 120)
@@ -168,7 +168,7 @@ def test_services_survive_a_database_blip(runtime):
     time.sleep(25)
     embedded_pg.start(settings)
     assert _wait(lambda: services.is_healthy(services.health(settings)), 180), services.health(settings)
-    assert set(services.running(settings)) >= {services.SUPERVISOR, *services.SERVICES}
+    assert set(processes.running(settings)) >= {services.SUPERVISOR, *services.SERVICES}
     # and they stay up: healthy again a little later, still supervised
     time.sleep(10)
     assert services.is_healthy(services.health(settings)), services.health(settings)
@@ -185,7 +185,7 @@ def test_a_stuck_scheduler_is_restarted_and_a_run_then_completes(runtime):
     api = AirflowApi(f"http://127.0.0.1:{settings.api_port}", login.username, login.password)
     api.wait_for_dag(DAILY_DAG_ID)
     api.set_paused(DAILY_DAG_ID, False)
-    stuck = services.running(settings)["scheduler"]
+    stuck = processes.running(settings)["scheduler"]
     os.killpg(stuck, signal.SIGSTOP)  # the scheduler and its executor's workers: running, and doing nothing
     try:
         # Airflow calls it unhealthy after 30 s; the supervisor restarts it after STUCK_AFTER_S
@@ -196,7 +196,7 @@ def test_a_stuck_scheduler_is_restarted_and_a_run_then_completes(runtime):
         assert "scheduler unhealthy (last heartbeat " in out.stderr and "Traceback" not in out.stderr
         day = datetime(2025, 2, 10, tzinfo=timezone.utc)
         api.backfill(DAILY_DAG_ID, day, day, reprocess="none")  # queued behind the stuck scheduler
-        assert _wait(lambda: services.running(settings).get("scheduler") not in (None, stuck), 120), "not restarted"
+        assert _wait(lambda: processes.running(settings).get("scheduler") not in (None, stuck), 120), "not restarted"
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(stuck, signal.SIGCONT)  # (a no-op once it was killed)
@@ -237,12 +237,12 @@ def test_services_up_after_a_replay_keeps_replay_mode(runtime, shared_data):
     """Issue 12 §4: `services up` restarted the stack without the stand-in, so a replay became live."""
     settings, _ = runtime
     services.down(settings, log=lambda *_: None)
-    assert services.running(settings) == {}
+    assert processes.running(settings) == {}
     out = subprocess.run([sys.executable, "-m", "cryptolstm.cli", "services", "up", "--wait", "240"],
                          capture_output=True, text=True, timeout=400)
     assert out.returncode == 0, out.stdout + out.stderr
     assert f"reusing the saved mode (replay of {shared_data.resolve()}" in out.stdout
-    procs = services.running(settings)
+    procs = processes.running(settings)
     assert services.STANDIN in procs
     sched_env = psutil.Process(procs["scheduler"]).environ()
     assert sched_env["CRYPTOLSTM_EXCHANGE_URL"] == f"http://127.0.0.1:{settings.standin_port}"

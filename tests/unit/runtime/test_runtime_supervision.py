@@ -22,7 +22,7 @@ import psutil
 import pytest
 
 from cryptolstm.config import Settings
-from cryptolstm.runtime import pidfile, services
+from cryptolstm.runtime import pidfile, processes, services
 
 
 def _sleeper() -> subprocess.Popen:
@@ -65,12 +65,12 @@ def test_down_does_not_signal_a_process_behind_a_stale_pid_file(tmp_path):
         run.mkdir(parents=True)
         start = pidfile.start_time(stranger.pid)
         (run / "scheduler.pid").write_text(json.dumps({"pid": stranger.pid, "start_time": start + 12345}))
-        assert services.running(settings) == {}
+        assert processes.running(settings) == {}
         assert services.down(settings, grace=1, log=lambda *_: None) == []
         time.sleep(0.3)
         assert stranger.poll() is None  # still alive: never signalled
         pidfile.write(run / "scheduler.pid", stranger.pid)  # the genuine record is trusted and stopped
-        assert services.running(settings) == {"scheduler": stranger.pid}
+        assert processes.running(settings) == {"scheduler": stranger.pid}
         assert services.down(settings, grace=5, log=lambda *_: None) == ["scheduler"]
         assert stranger.wait(timeout=10) == -signal.SIGTERM
     finally:
