@@ -58,8 +58,10 @@ def _forecast(args) -> int:
     except Exception as exc:
         if pipeline.forecast_is_retryable(exc):
             raise
-        # a corrupted model artifact or a missing day, as the DAG's forecast task says it: one line
-        raise CommandError(f"no forecast for {args.as_of}: {type(exc).__name__}: {exc}") from None
+        # a corrupted model artifact or a missing day, as the DAG's forecast task says it, on one line (a bundle
+        # that cannot be loaded carries its loader's message, which may span lines)
+        why = " ".join(str(exc).split())
+        raise CommandError(f"no forecast for {args.as_of}: {type(exc).__name__}: {why}") from None
 
 
 def _score(args) -> int:
