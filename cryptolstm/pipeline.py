@@ -2,7 +2,7 @@
 and returns a small JSON-able dict for the task log and XCom. No Airflow import here.
 
 Daily (data interval [start, end) = the UTC day that just closed; as_of = start.date()):
-    ingest_coin -> forecast (features stored too) -> score -> check_alerts -> render_charts -> day_complete
+    ingest_coin -> forecast -> score -> check_alerts -> render_charts -> day_complete
 Weekly (interval [end - 7 d, end); training cutoff = end.date() - 1, the new champion serves from end.date()):
     sync_candles -> train_challenger -> decide -> notify_decision
 
@@ -13,12 +13,11 @@ interval rewrites that interval's rows with the same values.
 from __future__ import annotations
 
 import logging
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
-from cryptolstm import storage
 from cryptolstm.calendar import (as_date, comparison_days, utc_midnight, weekly_boundary,  # noqa: F401 (DAG API)
                                  weekly_logical_date, weekly_wait)
-from cryptolstm.config import HORIZONS, OVERLAP_DAYS, PipelineConfig, Settings
+from cryptolstm.config import HORIZONS, PipelineConfig, Settings
 from cryptolstm.serving.mail import SendFn
 
 log = logging.getLogger(__name__)
@@ -51,22 +50,6 @@ def sync_candles(dsn: str, start: datetime, end: datetime) -> dict:
         raise IngestFailed(f"[{start}, {end}): failed coins {failed}")
     return {"coins": len(reports), "stored": sum(r.stored for r in reports),
             "partial": [r.coin for r in reports if r.status == "partial"]}
-
-
-def build_features(dsn: str, as_of: date, overlap_days: int = OVERLAP_DAYS) -> dict:
-    """Only the feature rows of days [as_of - overlap, as_of] (from candles <= as_of). Not a DAG step: the
-    daily `forecast` step stores them from the features it forecasts with; kept for benchmarks."""
-    from cryptolstm.market import panel as panel_mod
-    from cryptolstm.modelling import feature_store, features
-
-    as_of = as_date(as_of)
-    panel = panel_mod.read_candles(dsn, until=as_of)
-    if len(panel) == 0:
-        return {"as_of": as_of.isoformat(), "rows": 0, "coins": []}
-    with storage.transaction(dsn) as cur:
-        stored = feature_store.upsert(cur, features.build_features(panel), as_of - timedelta(days=overlap_days),
-                                      as_of)
-    return {"as_of": as_of.isoformat(), **stored}
 
 
 def forecast(dsn: str, as_of: date, run_id: str, config: PipelineConfig | None = None) -> dict:

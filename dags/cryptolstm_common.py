@@ -16,7 +16,6 @@ ALERT_TO = list(AlertConfig.from_env().recipients)
 
 # The tables the DAGs write, as Airflow Assets (each defined once; the URIs name the table).
 CANDLES = Asset(name="cryptolstm_candles", uri="x-cryptolstm://db/candles")
-FEATURES = Asset(name="cryptolstm_features", uri="x-cryptolstm://db/features")
 FORECASTS = Asset(name="cryptolstm_forecasts", uri="x-cryptolstm://db/forecasts")
 SCORES = Asset(name="cryptolstm_forecast_scores", uri="x-cryptolstm://db/forecast_scores")
 ALERTS = Asset(name="cryptolstm_alerts", uri="x-cryptolstm://db/alerts")

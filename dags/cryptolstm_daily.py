@@ -10,13 +10,12 @@ forecast's *as-of* day is `start`):
 2. **wait_for_weekly** — once every coin's ingest is done (whatever its state): if the weekly run that
    decides the champion for this day exists, wait until it has recorded its decision (a backfill then
    reproduces what live would have done).
-3. **forecast** — reads the candle history once and builds the features once: their rows of the as-of
-   day (and the late-revision overlap) go to `features`, and the point-in-time champion (champion on
-   the as-of day AND trained before it) forecasts h = 1..5 for every coin into `forecasts`. Before the
-   first promotion the newest model trained before the day forecasts **provisionally**
+3. **forecast** — the point-in-time champion (champion on the as-of day AND trained before it) reads
+   the candle history once, builds the features once and forecasts h = 1..5 for every coin into
+   `forecasts`. Before the first promotion the newest model trained before the day forecasts **provisionally**
    (`v_latest_forecasts.served_as`; off with `CRYPTOLSTM_PROVISIONAL=0`); every row carries its 80 % /
    95 % ranges. No model at all, or a model trained more than 42 days before the day
-   (`CRYPTOLSTM_ALERT_EXPIRE_DAYS`) -> the task is **skipped** (the features are stored all the same).
+   (`CRYPTOLSTM_ALERT_EXPIRE_DAYS`) -> the task is **skipped**.
 4. **score** — forecasts whose target day has closed get their outcome in `forecast_scores`.
 5. **alerts** — live DA (on evidence: its 95 % interval), range coverage, stale / expired / missing
    champion recorded in `alerts`, email on a change of state.
@@ -43,7 +42,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, PokeReturnValue, dag, task
 
-from cryptolstm_common import (ALERTS, CANDLES, DAILY_DAG_ID, EXCHANGE_POOL, FEATURES, FORECASTS, SCORES,
+from cryptolstm_common import (ALERTS, CANDLES, DAILY_DAG_ID, EXCHANGE_POOL, FORECASTS, SCORES,
                                TENSORFLOW_POOL, TRAIN_QUEUE, WEEKLY_DAG_ID, as_of_day, dsn, on_failure,
                                require_interval, send_email)
 
@@ -93,7 +92,7 @@ def cryptolstm_daily():
                                        "rerun it before forecasting this day")
         return PokeReturnValue(wait.ready, {"week_end": week_end.isoformat(), "weekly": wait.reason})
 
-    @task(outlets=[FEATURES, FORECASTS], queue=TRAIN_QUEUE, pool=TENSORFLOW_POOL)
+    @task(outlets=[FORECASTS], queue=TRAIN_QUEUE, pool=TENSORFLOW_POOL)
     def forecast(data_interval_start=None, run_id=None) -> dict:
         from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 

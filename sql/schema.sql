@@ -81,13 +81,6 @@ CREATE TABLE public.coins (
     CONSTRAINT coins_coin_index_check CHECK ((coin_index >= 0))
 );
 
-CREATE TABLE public.features (
-    coin text NOT NULL,
-    day date NOT NULL,
-    feature_version text NOT NULL,
-    "values" jsonb NOT NULL
-);
-
 CREATE TABLE public.forecast_scores (
     coin text NOT NULL,
     as_of date NOT NULL,
@@ -454,9 +447,6 @@ ALTER TABLE ONLY public.coins
 ALTER TABLE ONLY public.coins
     ADD CONSTRAINT coins_symbol_key UNIQUE (symbol);
 
-ALTER TABLE ONLY public.features
-    ADD CONSTRAINT features_pkey PRIMARY KEY (coin, day, feature_version);
-
 ALTER TABLE ONLY public.forecast_scores
     ADD CONSTRAINT forecast_scores_pkey PRIMARY KEY (coin, as_of, horizon, model_id);
 
@@ -491,9 +481,6 @@ CREATE TRIGGER candles_keep_history BEFORE UPDATE ON public.candles FOR EACH ROW
 ALTER TABLE ONLY public.candles
     ADD CONSTRAINT candles_coin_fkey FOREIGN KEY (coin) REFERENCES public.coins(coin);
 
-ALTER TABLE ONLY public.features
-    ADD CONSTRAINT features_coin_fkey FOREIGN KEY (coin) REFERENCES public.coins(coin);
-
 ALTER TABLE ONLY public.forecast_scores
     ADD CONSTRAINT forecast_scores_coin_as_of_horizon_model_id_fkey FOREIGN KEY (coin, as_of, horizon, model_id) REFERENCES public.forecasts(coin, as_of, horizon, model_id) ON DELETE CASCADE;
 
@@ -521,8 +508,6 @@ GRANT SELECT ON TABLE public.candle_history TO cryptolstm_reader;
 GRANT SELECT ON TABLE public.candles TO cryptolstm_reader;
 
 GRANT SELECT ON TABLE public.coins TO cryptolstm_reader;
-
-GRANT SELECT ON TABLE public.features TO cryptolstm_reader;
 
 GRANT SELECT ON TABLE public.forecast_scores TO cryptolstm_reader;
 

@@ -10,10 +10,9 @@ recorded data, larger = real + synthetic coins from `bench.universe`) it measure
 * epoch    — one training epoch of the default `TrainConfig` model on the fitting cells of the whole
              history (wall per epoch and per window). Above `--max-train-windows` windows, the epoch is
              run on that many cells drawn uniformly and the full epoch is extrapolated per window;
-* db_features, forecast — the daily run's feature upsert (`pipeline.build_features`) and forecast
-             (`serving.forecast.forecast_as_of`: registry load, SQL read, features, cube, predict, upsert)
-             for the last day, with a registered default-architecture champion whose weights are untrained
-             (the cost of a forecast does not depend on the weights' values).
+* forecast — the daily forecast (`serving.forecast.forecast_as_of`: registry load, SQL read, features, cube,
+             predict, upsert) for the last day, with a registered default-architecture champion whose weights
+             are untrained (the cost of a forecast does not depend on the weights' values).
 
 Each stage runs in a fresh process, so its peak RSS (`ru_maxrss`) is its own. The growth exponent k of
 each stage (time ~ coins^k) is the slope of a least-squares line through (log coins, log seconds).
@@ -34,7 +33,7 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 SIZES = (9, 20, 90, 900)
-STAGES = ("ingest_bootstrap", "ingest_daily", "features", "cube", "epoch", "db_features", "forecast")
+STAGES = ("ingest_bootstrap", "ingest_daily", "features", "cube", "epoch", "forecast")
 
 
 def _maxrss_mib() -> float:
@@ -88,12 +87,12 @@ def _stage_features(data_dir: str) -> dict:
 
 def _stage_cube(data_dir: str) -> dict:
     from cryptolstm.modelling import features, windows
-    from cryptolstm.modelling.bundle import _vocabulary
+    from cryptolstm.modelling.bundle import vocabulary
 
     panel = _load(data_dir)
     f = features.build_features(panel)
     t0 = time.perf_counter()
-    cube = windows.build_cube(f, panel, _vocabulary(panel["coin"].unique()), list(features.FEATURES))
+    cube = windows.build_cube(f, panel, vocabulary(panel["coin"].unique()), list(features.FEATURES))
     wall = time.perf_counter() - t0
     return {"cube": {"seconds": wall, "mib": (cube.x.nbytes + cube.log_close.nbytes) / 2**20,
                      "shape": list(cube.x.shape), "maxrss_mib": _maxrss_mib()}}
@@ -104,13 +103,13 @@ def _stage_epoch(data_dir: str, max_windows: int) -> dict:
 
     from cryptolstm.config import TrainConfig
     from cryptolstm.modelling import features, train, windows
-    from cryptolstm.modelling.bundle import _vocabulary
+    from cryptolstm.modelling.bundle import vocabulary
     from cryptolstm.modelling.scaling import RobustScaler
 
     config = TrainConfig()  # the production configuration
     panel = _load(data_dir)
     f = features.build_features(panel)
-    coins = _vocabulary(panel["coin"].unique())
+    coins = vocabulary(panel["coin"].unique())
     cube = windows.build_cube(f, panel, coins, list(features.FEATURES))
     fit_cells, _ = train._early_stopping_split(cube, config, len(cube.days) - 1)
     n_all = len(fit_cells.t)
@@ -163,14 +162,6 @@ def _timed_epoch(x, coin, y, config, n_coins: int) -> float:
     return ends[1] - ends[0]
 
 
-def _stage_db_features(dsn: str, last_day: str) -> dict:
-    from cryptolstm import pipeline
-
-    t0 = time.perf_counter()
-    out = pipeline.build_features(dsn, date.fromisoformat(last_day))
-    return {"db_features": {"seconds": time.perf_counter() - t0, "rows": out["rows"], "maxrss_mib": _maxrss_mib()}}
-
-
 def register_untrained_champion(dsn: str, data_dir: str, last_day: date) -> str:
     """Register and promote a default-architecture model for this universe, weights as initialised."""
     import numpy as np
@@ -178,14 +169,14 @@ def register_untrained_champion(dsn: str, data_dir: str, last_day: date) -> str:
     from cryptolstm import storage
     from cryptolstm.config import TrainConfig
     from cryptolstm.modelling import features, windows
-    from cryptolstm.modelling.bundle import TrainedModel, _vocabulary
+    from cryptolstm.modelling.bundle import TrainedModel, vocabulary
     from cryptolstm.modelling.model import build_model
     from cryptolstm.modelling.scaling import RobustScaler
     from cryptolstm.serving import registry
 
     config = TrainConfig()
     panel = _load(data_dir)
-    coins = _vocabulary(panel["coin"].unique())
+    coins = vocabulary(panel["coin"].unique())
     model_id = f"bench-untrained-{len(coins)}"
     with storage.transaction(dsn) as cur:
         if registry.get(cur, model_id) is not None:  # registered by an earlier run on this database
@@ -302,7 +293,6 @@ def run(sizes=SIZES, *, shared_data: Path, work_dir: Path | None = None, max_tra
             plan = [("ingest", _stage_ingest, (str(data), dsn, coins, last_day.isoformat())),
                     ("features", _stage_features, (str(data),)), ("cube", _stage_cube, (str(data),)),
                     ("epoch", _stage_epoch, (str(data), max_train_windows)),
-                    ("db_features", _stage_db_features, (dsn, last_day.isoformat())),
                     ("register", _stage_register, (dsn, str(data), last_day.isoformat())),
                     ("forecast", _stage_forecast, (dsn, last_day.isoformat(), coins))]
             for name, fn, args in plan:

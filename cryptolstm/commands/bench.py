@@ -35,7 +35,7 @@ def _bench_scale(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench-scale", help="measure ingest, features, cube, epoch, forecast for 9..900 coins")
     p.add_argument("--sizes", default="9,20,90,900", help="universe sizes, comma-separated (default 9,20,90,900)")
-    p.add_argument("--stages", default=",".join(("ingest", "features", "cube", "epoch", "db_features", "forecast")),
+    p.add_argument("--stages", default=",".join(("ingest", "features", "cube", "epoch", "forecast")),
                    help="stages to run (default: all)")
     p.add_argument("--max-train-windows", type=int, default=60_000,
                    help="epochs with more windows are timed on this many and extrapolated (default 60000)")

@@ -33,7 +33,7 @@ class BundleError(ValueError):
     """The bytes are not a loadable cryptolstm model bundle."""
 
 
-def _vocabulary(coins) -> tuple[str, ...]:
+def vocabulary(coins) -> tuple[str, ...]:
     """Embedding order: the stable DEFAULT_COINS ids first, then unknown coins sorted."""
     known = panel_mod.coin_index()
     present = set(coins)

@@ -26,7 +26,7 @@ from cryptolstm.market import panel as panel_mod
 from cryptolstm.modelling import windows
 from cryptolstm.modelling.scaling import RobustScaler
 from cryptolstm.config import TrainConfig
-from cryptolstm.modelling.bundle import TrainedModel, _vocabulary, target_cell_scale
+from cryptolstm.modelling.bundle import TrainedModel, target_cell_scale, vocabulary
 
 __all__ = ["TrainConfig", "TrainedModel", "build_cube", "fit", "training_cells"]
 
@@ -36,7 +36,7 @@ log = logging.getLogger("cryptolstm.training")
 def build_cube(panel: pd.DataFrame) -> windows.Cube:
     """The feature cube of a whole candle panel, coins in the stable vocabulary order (build once, fit many)."""
     f = feats_mod.build_features(panel)
-    return windows.build_cube(f, panel, _vocabulary(panel["coin"].unique()), list(feats_mod.FEATURES))
+    return windows.build_cube(f, panel, vocabulary(panel["coin"].unique()), list(feats_mod.FEATURES))
 
 
 def _cube_until(cube: windows.Cube, cut: int) -> windows.Cube:

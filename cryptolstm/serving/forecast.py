@@ -2,8 +2,7 @@
 point-in-time champion, written to `forecasts`.
 
 One pass over the data: the candle history up to `as_of` is read once and the features are built
-once; their rows for the as-of day and the late-revision overlap go to `features` (for users in SQL,
-whether or not a model forecasts the day) and the model forecasts from the same frame.
+once, from that frame, by the model that forecasts.
 
 Point in time: the model is `registry.champion_as_of(as_of)` (champion on that day AND trained before
 it) and the candles are those with day <= as_of, so the rows are the same whether a live run, a rerun
@@ -37,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from cryptolstm import storage
-from cryptolstm.config import DEFAULT_COINS, EXPIRE_AFTER_DAYS, OVERLAP_DAYS, STALE_AFTER_DAYS
+from cryptolstm.config import DEFAULT_COINS, EXPIRE_AFTER_DAYS, HORIZONS, STALE_AFTER_DAYS
 from cryptolstm.evaluation import intervals
 from cryptolstm.serving import registry
 
@@ -78,7 +77,7 @@ class MissingDataError(RuntimeError):
     """A model exists but no coin can be forecast on the day: its candles (or earlier ones) are missing."""
 
 
-def day_coverage(dsn: str, as_of: date, coins: list[str], horizons: int = 5) -> dict:
+def day_coverage(dsn: str, as_of: date, coins: list[str], horizons: int = HORIZONS) -> dict:
     """Does every served coin still trading on `as_of` have its `horizons` forecasts for the day?
     {as_of, expected: [coin], missing: [coin], complete: bool, message}."""
     with storage.transaction(dsn) as cur:
@@ -95,58 +94,40 @@ def day_coverage(dsn: str, as_of: date, coins: list[str], horizons: int = 5) -> 
 def forecast_as_of(dsn: str, as_of: date, run_id: str, stale_after_days: int = STALE_AFTER_DAYS,
                    provisional: bool = True, expire_after_days: int = EXPIRE_AFTER_DAYS,
                    interval_config: intervals.IntervalConfig = intervals.IntervalConfig(),
-                   served: tuple[str, ...] = DEFAULT_COINS, overlap_days: int = OVERLAP_DAYS) -> dict:
-    """Forecast `as_of` for h = 1..5 for the `served` coins (a model trained on auxiliary coins too forecasts
+                   served: tuple[str, ...] = DEFAULT_COINS) -> dict:
+    """Forecast `as_of` for h = 1..H for the `served` coins (a model trained on auxiliary coins too forecasts
     only these; their features do not depend on the others); return {status: 'ok' | 'provisional' |
     'no_champion' | 'expired', model_id, coins, rows, stale, ...}."""
     from cryptolstm.market import panel as panel_mod
-    from cryptolstm.modelling import feature_store, features
+    from cryptolstm.modelling import features
 
-    # The day's one read of the candle history and one feature build: stored for users in SQL (whether
-    # or not a model forecasts the day), then the model forecasts from the same frame.
-    everything = panel_mod.read_candles(dsn, until=as_of)  # [coin, day, o, h, l, c, v], day <= as_of
-    feats = features.build_features(everything) if len(everything) else pd.DataFrame(  # [coin, day, *FEATURES]
-        columns=["coin", "day", *features.FEATURES])
-    with storage.transaction(dsn) as cur:
-        stored = feature_store.upsert(cur, feats, as_of - timedelta(days=overlap_days), as_of)["rows"]
     status = "ok"
     with storage.transaction(dsn) as cur:
         champ = registry.champion_as_of(cur, as_of)
         if champ is None and provisional:
             champ, status = registry.provisional_as_of(cur, as_of), "provisional"
     if champ is None:
-        return {"status": "no_champion", "as_of": as_of.isoformat(), "rows": 0, "feature_rows": stored,
+        return {"status": "no_champion", "as_of": as_of.isoformat(), "rows": 0,
                 "message": f"no model was champion on {as_of} with a training cutoff before it"
                            + ("" if provisional else " (provisional forecasts are off)") + ": no forecast"}
     age = champ.age_days(as_of)
     if age > expire_after_days:
-        return {"status": "expired", "as_of": as_of.isoformat(), "rows": 0, "feature_rows": stored,
-                "model_id": champ.model_id,
+        return {"status": "expired", "as_of": as_of.isoformat(), "rows": 0, "model_id": champ.model_id,
                 "champion_age_days": age,
                 "message": f"{champ.model_id} was trained on data up to {champ.training_cutoff}, {age} days before "
                            f"{as_of} (> {expire_after_days}): expired, no forecast until a newer model is trained"}
     model = registry.load_model(dsn, champ.model_id)  # ArtifactError on a bad hash or bundle
 
+    # The day's one read of the candle history and one feature build, [coin, day, *FEATURES]; a served
+    # coin's features do not depend on the other coins in the panel (features.MARKET_COINS).
+    everything = panel_mod.read_candles(dsn, until=as_of)  # [coin, day, o, h, l, c, v], day <= as_of
     panel = everything[everything["coin"].isin(served)].reset_index(drop=True)
-    # a served coin's features do not depend on the other coins in the panel (features.MARKET_COINS)
-    preds = model.predict(panel, as_of, features=feats[feats["coin"].isin(served)])  # coins with a full window
-    at = panel[panel["day"] == panel_mod.to_day(as_of)].set_index("coin")["close"]
+    feats = features.build_features(everything) if len(everything) else None
+    served_feats = None if feats is None else feats[feats["coin"].isin(served)]
+    preds = model.predict(panel, as_of, features=served_feats)  # coins with a full window
     with storage.transaction(dsn) as cur:
         ranges = ranges_for(cur, champ.model_id, as_of, preds, panel, interval_config)
-    empty = {f"{b}{round(L * 100)}_log_return": None for L in interval_config.levels for b in ("lo", "hi")}
-    rows = []
-    for r in preds.itertuples(index=False):
-        base = float(at[r.coin])
-        pred = float(r.pred_log_return)
-        if not math.isfinite(pred):
-            raise ValueError(f"model {champ.model_id} predicted a non-finite return for {r.coin} h{r.horizon}")
-        rows.append({"coin": r.coin, "as_of": as_of, "horizon": int(r.horizon), "model_id": champ.model_id,
-                     "target_day": as_of + timedelta(days=int(r.horizon)), "base_close": base,
-                     "pred_log_return": pred, "pred_close": base * math.exp(pred), "run_id": run_id,
-                     "interval_method": None, **empty, **ranges.get((r.coin, int(r.horizon)), {})})
-        for k in [k for k in rows[-1] if k.endswith("_log_return") and k[:2] in ("lo", "hi")]:
-            v = rows[-1][k]
-            rows[-1][k.replace("_log_return", "_close")] = None if v is None else base * math.exp(v)
+    rows = _forecast_rows(preds, panel, ranges, champ.model_id, as_of, run_id, interval_config)
     if not rows:
         latest = panel["day"].max().date() if len(panel) else None
         raise MissingDataError(
@@ -158,7 +139,29 @@ def forecast_as_of(dsn: str, as_of: date, run_id: str, stale_after_days: int = S
         cur.execute(storage.query("forecasts_delete_other_coins"),
                     {"as_of": as_of, "model_id": champ.model_id, "coins": coins})
     return {"status": status, "as_of": as_of.isoformat(), "model_id": champ.model_id, "rows": len(rows),
-            "feature_rows": stored,
             "coins": coins, "missing_coins": sorted(set(model.coins) - set(coins)),
             "champion_age_days": age, "stale": age > stale_after_days,
             "with_ranges": sum(r["lo80_log_return"] is not None for r in rows)}
+
+
+def _forecast_rows(preds: pd.DataFrame, panel: pd.DataFrame, ranges: dict, model_id: str, as_of: date,
+                   run_id: str, interval_config: intervals.IntervalConfig) -> list[dict]:
+    """`forecasts` rows of the day's predictions: price path close[as_of]·exp(r̂) and ranges in both units."""
+    from cryptolstm.market import panel as panel_mod
+
+    at = panel[panel["day"] == panel_mod.to_day(as_of)].set_index("coin")["close"]
+    empty = {f"{b}{round(L * 100)}_log_return": None for L in interval_config.levels for b in ("lo", "hi")}
+    rows = []
+    for r in preds.itertuples(index=False):
+        base = float(at[r.coin])
+        pred = float(r.pred_log_return)
+        if not math.isfinite(pred):
+            raise ValueError(f"model {model_id} predicted a non-finite return for {r.coin} h{r.horizon}")
+        row = {"coin": r.coin, "as_of": as_of, "horizon": int(r.horizon), "model_id": model_id,
+               "target_day": as_of + timedelta(days=int(r.horizon)), "base_close": base,
+               "pred_log_return": pred, "pred_close": base * math.exp(pred), "run_id": run_id,
+               "interval_method": None, **empty, **ranges.get((r.coin, int(r.horizon)), {})}
+        for k in [k for k in row if k.endswith("_log_return") and k[:2] in ("lo", "hi")]:
+            row[k.replace("_log_return", "_close")] = None if row[k] is None else base * math.exp(row[k])
+        rows.append(row)
+    return rows

@@ -12,6 +12,7 @@ psql -v ON_ERROR_STOP=1 --username "${POSTGRES_USER:-postgres}" --dbname "${POST
 CREATE ROLE cryptolstm LOGIN PASSWORD :'db_pw';
 CREATE ROLE cryptolstm_reader LOGIN PASSWORD :'reader_pw';
 ALTER ROLE cryptolstm_reader SET default_transaction_read_only = on;
+ALTER ROLE cryptolstm_reader SET statement_timeout = '15s';  -- as migration 008 (run by a superuser)
 CREATE DATABASE cryptolstm OWNER cryptolstm;
 REVOKE ALL ON DATABASE cryptolstm FROM PUBLIC;
 GRANT CONNECT, TEMPORARY ON DATABASE cryptolstm TO cryptolstm;

@@ -138,4 +138,4 @@ def test_celery_workers_write_the_same_rows_as_the_local_executor(tmp_path, shar
     assert sorted(celery) == sorted(local)
     for table in sorted(celery):
         assert celery[table] == local[table], f"{table} differs between CeleryExecutor and LocalExecutor"
-    assert {"candles", "features", "models", "forecasts", "forecast_scores", "promotion_decisions"} <= set(celery)
+    assert {"candles", "models", "forecasts", "forecast_scores", "promotion_decisions"} <= set(celery)

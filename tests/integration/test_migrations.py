@@ -3,7 +3,7 @@
 from cryptolstm import storage
 
 EXPECTED_TABLES = {
-    "coins", "candles", "rejected_candles", "ingest_runs", "features", "models", "forecasts",
+    "coins", "candles", "rejected_candles", "ingest_runs", "models", "forecasts",
     "forecast_scores", "promotion_decisions", "alerts", "schema_migrations",
 }
 
@@ -30,7 +30,7 @@ def test_fresh_database_gets_every_table_and_migration(db):
         versions = [r[0] for r in cur.fetchall()]
         cur.execute("SHOW timezone")
         tz = cur.fetchone()[0]
-    assert EXPECTED_TABLES <= tables
+    assert EXPECTED_TABLES <= tables and "features" not in tables  # 008 dropped it: written, never read
     assert versions == [m.version for m in storage.migrations()]
     assert tz == "UTC"
 
@@ -136,3 +136,30 @@ def test_concurrent_runners_apply_each_migration_once(pg_exec, dsn_for):
             assert cur.fetchone()[0] == len(storage.migrations())
     finally:
         pg_exec(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def test_a_readers_long_query_is_cancelled(db):
+    """Issue 20: the read-only role had no statement_timeout, so a reader's query could hold the database.
+    Migration 008 gives its sessions 15 s; the writing role keeps none (training reads run longer)."""
+    import time
+    from urllib.parse import urlsplit, urlunsplit
+
+    import psycopg2
+    import pytest
+
+    u = urlsplit(db)
+    reader = urlunsplit((u.scheme, "cryptolstm_reader@" + u.netloc.split("@")[-1], u.path, u.query, ""))
+    with storage.transaction(db) as cur:
+        cur.execute("SHOW statement_timeout")
+        assert cur.fetchone()[0] == "0"
+    conn = psycopg2.connect(reader)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SHOW statement_timeout")
+            assert cur.fetchone()[0] == "15s"
+            t0 = time.monotonic()
+            with pytest.raises(psycopg2.errors.QueryCanceled, match="statement timeout"):
+                cur.execute("SELECT pg_sleep(20)")
+            assert 14 < time.monotonic() - t0 < 19
+    finally:
+        conn.close()

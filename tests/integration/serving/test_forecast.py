@@ -231,12 +231,10 @@ def test_day_coverage_names_the_served_coins_without_a_forecast(db):
     assert day_coverage(db, AS_OF, DEFAULT_COINS)["missing"] == ["XRP"]
 
 
-def test_the_features_it_forecast_from_are_stored_once_per_day(db, monkeypatch):
-    """One pass over the data: the forecast step reads the candles once, builds the features once, stores
-    the day's rows (and the overlap) exactly as `build_features` computes them, also on a day no model can
-    forecast, and forecasts from the same frame; a rerun rewrites the same rows."""
-    import json
-
+def test_the_forecast_reads_the_candles_once_and_builds_the_features_once(db, monkeypatch):
+    """One pass over the data: with a model, the forecast step reads the candle history once, builds the
+    features once and forecasts from that frame. A day no model may serve reads nothing: the only reason
+    it did was the `features` table, written for no reader and dropped by migration 008."""
     from cryptolstm.market import panel as panel_module
     from cryptolstm.modelling import features
 
@@ -254,24 +252,13 @@ def test_the_features_it_forecast_from_are_stored_once_per_day(db, monkeypatch):
     counted(features, "build_features")
 
     insert_candles(db, AS_OF)
-    assert forecast_as_of(db, AS_OF, "run-1")["status"] == "no_champion"  # no model yet: features all the same
-    assert calls == {"read_candles": 1, "build_features": 1}
-
-    def stored():
-        with storage.transaction(db) as cur:
-            cur.execute("SELECT coin, day, feature_version, values FROM features ORDER BY coin, day")
-            return cur.fetchall()
-
-    rows = stored()
-    expect = features.build_features(panel_mod.until(full_panel(), AS_OF))
-    expect = expect[expect["day"] >= panel_mod.to_day(AS_OF - timedelta(days=3))]
-    assert len(rows) == len(expect) and {r[1] for r in rows} == {AS_OF - timedelta(days=k) for k in range(4)}
-    for coin, day, version, values in rows:
-        want = expect[(expect["coin"] == coin) & (expect["day"] == panel_mod.to_day(day))].iloc[0]
-        assert version == features.FEATURE_VERSION
-        assert values == json.loads(json.dumps({k: float(want[k]) for k in features.FEATURES}))  # bit for bit
+    assert forecast_as_of(db, AS_OF, "run-1")["status"] == "no_champion"
+    assert calls == {"read_candles": 0, "build_features": 0}
     make_champion(db, "champ", CUTOFF, EFFECTIVE)
-    calls.update(read_candles=0, build_features=0)
     out = forecast_as_of(db, AS_OF, "run-1")
-    assert out["status"] == "ok" and out["feature_rows"] == len(rows) and stored() == rows
+    assert out["status"] == "ok" and out["rows"] == 45
     assert calls == {"read_candles": 1, "build_features": 1}  # per daily forecast step, with a model
+    with storage.transaction(db) as cur:
+        cur.execute("SELECT to_regclass('public.features')")
+        assert cur.fetchone()[0] is None
+
