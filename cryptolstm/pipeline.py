@@ -62,11 +62,13 @@ def forecast(dsn: str, as_of: date, run_id: str, config: PipelineConfig | None =
 
 
 def forecast_is_retryable(exc: BaseException) -> bool:
-    """False for errors a retry cannot fix: a corrupted model artifact, the day's candles missing."""
+    """False for errors a retry cannot fix: a corrupted model artifact, a model built for other features,
+    the day's candles missing."""
+    from cryptolstm.modelling.bundle import FeatureVersionError
     from cryptolstm.serving.forecast import MissingDataError
     from cryptolstm.serving.registry import ArtifactError
 
-    return not isinstance(exc, (ArtifactError, MissingDataError))
+    return not isinstance(exc, (ArtifactError, FeatureVersionError, MissingDataError))
 
 
 def day_complete(dsn: str, as_of: date, forecast_result: dict | None) -> dict:

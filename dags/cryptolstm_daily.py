@@ -27,9 +27,10 @@ forecast's *as-of* day is `start`):
    run **green**: nothing failed, and the alerts task mails the no_champion / expired alert.
 
 A day whose candles are missing fails the forecast with a message naming the latest stored day; a
-corrupted model artifact fails it too (neither is retried). A run without a data interval (triggered
-with no logical date) is refused by **check_interval**, once, with one message; the other tasks are
-skipped or upstream-failed without sending emails.
+corrupted model artifact (or one whose coin vocabulary disagrees with its registry row) or a model trained
+on features the code no longer computes fails it too; none of them is retried. A run without a data
+interval (triggered with no logical date) is refused by **check_interval**, once, with one message; the
+other tasks are skipped or upstream-failed without sending emails.
 
 Every step writes only the rows of its interval, keyed by the interval, so reruns and backfills are
 idempotent. Connections: `cryptolstm_db` (forecasting database), `smtp_default` (email).
@@ -103,7 +104,7 @@ def cryptolstm_daily():
         except Exception as exc:
             if pipeline.forecast_is_retryable(exc):
                 raise
-            # a corrupted artifact or a missing day: a retry cannot help, fail now with the cause
+            # a corrupted artifact, a model for other features, a missing day: a retry cannot help
             raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
         if out["status"] in ("no_champion", "expired"):  # the alerts task mails no_champion / expired
             raise AirflowSkipException(out["message"])

@@ -33,6 +33,10 @@ class BundleError(ValueError):
     """The bytes are not a loadable cryptolstm model bundle."""
 
 
+class FeatureVersionError(ValueError):
+    """The model was trained on features this code no longer computes: it cannot serve until retrained."""
+
+
 def vocabulary(coins) -> tuple[str, ...]:
     """Embedding order: the stable DEFAULT_COINS ids first, then unknown coins sorted."""
     known = panel_mod.coin_index()
@@ -76,12 +80,25 @@ class TrainedModel:
         return {**cfg, "feature_version": self.feature_version, "coins": list(self.coins),
                 "training_cutoff": str(self.training_cutoff), "features": list(feats_mod.FEATURES), **self.info}
 
+    def check_vocabulary(self, registered) -> None:
+        """BundleError unless this bundle's coin order (its embedding ids) is `registered`, the vocabulary
+        its registry row records: a bundle with two coins swapped would forecast each with the other's id."""
+        if registered is None:
+            raise BundleError("its registry row records no coin vocabulary (hyperparams.coins): cannot check "
+                              "which embedding id is which coin")
+        if list(registered) != list(self.coins):
+            diff = [f"id {i}: {b} in the bundle, {r} in the registry"
+                    for i, (b, r) in enumerate(zip(self.coins, registered)) if b != r]
+            raise BundleError(f"its coin vocabulary disagrees with its registry row ({len(self.coins)} coins in the "
+                              f"bundle, {len(registered)} registered; {'; '.join(diff[:4]) or 'different lengths'})")
+
     # ---- prediction -----------------------------------------------------------------------------
     def cube(self, panel: pd.DataFrame, features: pd.DataFrame | None = None) -> windows.Cube:
         """Features of `panel` on the calendar grid, in this model's coin order. `features`: the caller's
         `build_features` of the same candles, so that a daily run builds them once."""
         if feats_mod.FEATURE_VERSION != self.feature_version:
-            raise ValueError(f"model uses features {self.feature_version}, code computes {feats_mod.FEATURE_VERSION}")
+            raise FeatureVersionError(f"model uses features {self.feature_version}, code computes "
+                                      f"{feats_mod.FEATURE_VERSION}: train a new model, a retry cannot help")
         f = feats_mod.build_features(panel) if features is None else features
         return windows.build_cube(f, panel, self.coins, list(feats_mod.FEATURES))
 

@@ -116,7 +116,7 @@ def forecast_as_of(dsn: str, as_of: date, run_id: str, stale_after_days: int = S
                 "champion_age_days": age,
                 "message": f"{champ.model_id} was trained on data up to {champ.training_cutoff}, {age} days before "
                            f"{as_of} (> {expire_after_days}): expired, no forecast until a newer model is trained"}
-    model = registry.load_model(dsn, champ.model_id)  # ArtifactError on a bad hash or bundle
+    model = registry.load_model(dsn, champ.model_id)  # ArtifactError on a bad hash, bundle or vocabulary
 
     # The day's one read of the candle history and one feature build, [coin, day, *FEATURES]; a served
     # coin's features do not depend on the other coins in the panel (features.MARKET_COINS).

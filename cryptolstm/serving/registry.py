@@ -162,13 +162,17 @@ def artifact_bytes(cur, model_id: str) -> bytes:
 
 
 def load_model(dsn: str, model_id: str):
-    """The TrainedModel stored under `model_id`; ArtifactError when the hash or the bundle is bad."""
+    """The TrainedModel stored under `model_id`; ArtifactError when the hash or the bundle is bad, or when
+    the bundle's coin vocabulary is not the one its registry row records."""
     with storage.transaction(dsn) as cur:
         data = artifact_bytes(cur, model_id)
+        registered = get(cur, model_id).hyperparams.get("coins")
     from cryptolstm.modelling.bundle import BundleError, TrainedModel
 
     try:
-        return TrainedModel.from_bytes(data)
+        model = TrainedModel.from_bytes(data)
+        model.check_vocabulary(registered)
+        return model
     except BundleError as exc:
         raise ArtifactError(f"artifact of {model_id} cannot be loaded: {exc}") from exc
 

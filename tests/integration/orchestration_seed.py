@@ -3,6 +3,9 @@ once per test session (cached by cutoff), and a registered champion."""
 
 from __future__ import annotations
 
+import io
+import json
+import zipfile
 from datetime import date, datetime, timedelta, timezone
 from functools import lru_cache
 from pathlib import Path
@@ -44,14 +47,21 @@ def tiny_model_bytes(cutoff: date) -> bytes:
     return train.fit(full_panel(), cutoff, train.TrainConfig.tiny()).to_bytes()
 
 
+def bundle_coins(artifact: bytes) -> list[str]:
+    """The coin vocabulary a bundle declares: what its registry row records (`hyperparams.coins`)."""
+    with zipfile.ZipFile(io.BytesIO(artifact)) as z:
+        return json.loads(z.read("meta.json"))["coins"]
+
+
 def register_tiny(dsn: str, model_id: str, cutoff: date, metrics: dict | None = None) -> registry.ModelRecord:
     from cryptolstm.modelling import features
 
+    artifact = tiny_model_bytes(cutoff)
     with storage.transaction(dsn) as cur:
         return registry.register(cur, model_id=model_id, created_for=datetime.combine(
             cutoff + timedelta(days=1), datetime.min.time(), timezone.utc), training_cutoff=cutoff,
-            feature_version=features.FEATURE_VERSION, hyperparams={"tiny": True}, code_version="test",
-            metrics=metrics or {}, artifact=tiny_model_bytes(cutoff))
+            feature_version=features.FEATURE_VERSION, hyperparams={"tiny": True, "coins": bundle_coins(artifact)},
+            code_version="test", metrics=metrics or {}, artifact=artifact)
 
 
 def make_champion(dsn: str, model_id: str, cutoff: date, effective: date) -> registry.ModelRecord:

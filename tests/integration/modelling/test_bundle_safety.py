@@ -19,7 +19,7 @@ import pytest
 from cryptolstm import storage
 from cryptolstm.modelling import bundle
 from cryptolstm.serving import registry
-from orchestration_seed import tiny_model_bytes
+from orchestration_seed import bundle_coins, tiny_model_bytes
 
 CUTOFF = date(2024, 12, 1)  # the cutoff test_registry's tiny model uses: one training per session
 
@@ -38,12 +38,13 @@ def _meta(members: dict) -> bytes:
                        "scaler": {}}).encode()
 
 
-def _store(dsn: str, model_id: str, artifact: bytes) -> None:
-    """A registry row as an attacker with the tasks' role would write it: the sha256 matches."""
+def _store(dsn: str, model_id: str, artifact: bytes, coins: list[str] | None = None) -> None:
+    """A registry row as an attacker with the tasks' role would write it: the sha256 matches (and the
+    vocabulary is `coins`)."""
     with storage.transaction(dsn) as cur:
         registry.register(cur, model_id=model_id, created_for=datetime(2024, 12, 2, tzinfo=timezone.utc),
-                          training_cutoff=CUTOFF, feature_version="f", hyperparams={}, code_version="t",
-                          metrics={}, artifact=artifact)
+                          training_cutoff=CUTOFF, feature_version="f", hyperparams={"coins": coins},
+                          code_version="t", metrics={}, artifact=artifact)
 
 
 @pytest.fixture
@@ -108,9 +109,37 @@ def test_a_real_bundle_loads_from_a_private_dir_that_is_removed(db, private_tmp,
         return real_load(path, **kw)
 
     monkeypatch.setattr(keras.models, "load_model", spy)
-    _store(db, "tiny", tiny_model_bytes(CUTOFF))
+    _store(db, "tiny", tiny_model_bytes(CUTOFF), bundle_coins(tiny_model_bytes(CUTOFF)))
     m = registry.load_model(db, "tiny")
     assert m.training_cutoff == CUTOFF
     assert seen and all(name.endswith(".keras") and mode == 0o700 and parent == str(private_tmp)
                         for name, mode, parent in seen)
     assert _files(private_tmp) == [] and os.listdir(private_tmp) == []  # the private dir is gone
+
+
+def _swapped(artifact: bytes, i: int, j: int) -> bytes:
+    """The same bundle with coins i and j swapped in its vocabulary (meta.json), every weight unchanged."""
+    with zipfile.ZipFile(io.BytesIO(artifact)) as z:
+        entries = {n: z.read(n) for n in z.namelist()}
+    meta = json.loads(entries["meta.json"])
+    meta["coins"][i], meta["coins"][j] = meta["coins"][j], meta["coins"][i]
+    return _zip({**entries, "meta.json": json.dumps(meta, sort_keys=True).encode()})
+
+
+def test_a_bundle_whose_vocabulary_disagrees_with_its_registry_row_is_refused(db, private_tmp):
+    """Issue 20: a bundle with two coins swapped (its sha256 stored with it) loaded silently, and would have
+    forecast each of the two coins with the other's embedding."""
+    good = tiny_model_bytes(CUTOFF)
+    coins = bundle_coins(good)
+    _store(db, "swapped", _swapped(good, 0, 1), coins)
+    with pytest.raises(registry.ArtifactError, match=(
+            rf"artifact of swapped cannot be loaded: its coin vocabulary disagrees with its registry row "
+            rf"\(9 coins in the bundle, 9 registered; id 0: {coins[1]} in the bundle, {coins[0]} in the registry; "
+            rf"id 1: {coins[0]} in the bundle, {coins[1]} in the registry\)")):
+        registry.load_model(db, "swapped")
+    _store(db, "unrecorded", good)  # a registry row that records no vocabulary cannot vouch for the bundle
+    with pytest.raises(registry.ArtifactError, match="records no coin vocabulary"):
+        registry.load_model(db, "unrecorded")
+    _store(db, "same", good, coins)
+    assert registry.load_model(db, "same").coins == tuple(coins)
+    assert _files(private_tmp) == []

@@ -262,3 +262,17 @@ def test_the_forecast_reads_the_candles_once_and_builds_the_features_once(db, mo
         cur.execute("SELECT to_regclass('public.features')")
         assert cur.fetchone()[0] is None
 
+
+def test_a_model_built_for_other_features_fails_at_once(db, monkeypatch):
+    """Issue 20: a model whose feature version the code no longer computes was refused with a ValueError,
+    which the DAG retried twice for nothing. It is a FeatureVersionError now, one a retry cannot fix."""
+    from cryptolstm import pipeline
+    from cryptolstm.modelling import features
+
+    insert_candles(db, AS_OF)
+    make_champion(db, "champ", CUTOFF, EFFECTIVE)
+    monkeypatch.setattr(features, "FEATURE_VERSION", "f-next")  # the code moved on since the model was trained
+    with pytest.raises(Exception, match="model uses features .+, code computes f-next") as refused:
+        forecast_as_of(db, AS_OF, "run-1")
+    assert pipeline.forecast_is_retryable(refused.value) is False
+    assert _rows(db) == []
