@@ -1,7 +1,7 @@
 """Charts as PNG files: per-coin price history + 5-day forecast fan (80 % / 95 % ranges), live accuracy.
 
-The plotting functions are pure (DataFrames in, a PNG out); `render_charts` reads PostgreSQL
-through the named queries `sql/queries/charts_*.sql` and writes one file per coin plus
+The plotting functions are pure (DataFrames in, a PNG out); `load_chart_data` reads PostgreSQL
+through named queries in one transaction, and `render_charts` writes one file per coin plus
 `live_accuracy.png`. matplotlib is imported inside the functions only, and only its object API
 (`matplotlib.figure.Figure`, rendered by the Agg canvas): pyplot's global figure state is not
 thread-safe, and these charts are also drawn inside the web server's worker threads.
@@ -171,30 +171,41 @@ def plot_live_accuracy(acc: "pd.DataFrame", out: PngTarget, *, window: int = ACC
 
 # ---- reading PostgreSQL -------------------------------------------------------------------------
 
-def _frame(dsn: str, name: str, params: dict) -> "pd.DataFrame":
+LIVE_ACCURACY = "live_accuracy"  # the name of the live-accuracy chart (the others are named by their coin)
+
+
+def query_frame(cur, name: str, params: dict) -> "pd.DataFrame":
+    """The rows of the named query `sql/queries/<name>.sql` as a DataFrame (columns as the query names them)."""
     import pandas as pd
 
     from cryptolstm import storage
 
-    with storage.transaction(dsn) as cur:
-        cur.execute(storage.query(name), params)
-        cols = [d[0] for d in cur.description]
-        return pd.DataFrame(cur.fetchall(), columns=cols)
+    cur.execute(storage.query(name), params)
+    return pd.DataFrame(cur.fetchall(), columns=[d[0] for d in cur.description])
+
+
+def read_chart_data(cur, as_of: date, *, history_days: int = HISTORY_DAYS,
+                    lookback_days: int = LOOKBACK_DAYS) -> dict[str, "pd.DataFrame"]:
+    """What the charts need as of a day (nothing after `as_of` is read), through the cursor's transaction.
+
+    coins: coin, symbol; history: coin, day, close; forecasts: the latest forecast per coin (as_of <= day)
+    with its stored ranges; scored: matured forecasts (target_day <= day) with their realised log returns.
+    """
+    return {
+        "coins": query_frame(cur, "coins_select_all", {}),
+        "history": query_frame(cur, "candles_select_close_history", {"as_of": as_of, "days": history_days}),
+        "forecasts": query_frame(cur, "forecasts_select_latest", {"as_of": as_of}),
+        "scored": query_frame(cur, "forecasts_select_scored", {"as_of": as_of, "days": lookback_days}),
+    }
 
 
 def load_chart_data(dsn: str, as_of: date, *, history_days: int = HISTORY_DAYS,
                     lookback_days: int = LOOKBACK_DAYS) -> dict[str, "pd.DataFrame"]:
-    """What the charts need as of a day (nothing after `as_of` is read).
+    """`read_chart_data` in one transaction of its own (one connection, one snapshot)."""
+    from cryptolstm import storage
 
-    history: coin, day, close; forecasts: the latest forecast per coin (as_of <= day);
-    (with its stored ranges); scored: matured forecasts (target_day <= day) with their realised log returns.
-    """
-    return {
-        "coins": _frame(dsn, "coins_select_all", {}),
-        "history": _frame(dsn, "candles_select_close_history", {"as_of": as_of, "days": history_days}),
-        "forecasts": _frame(dsn, "forecasts_select_latest", {"as_of": as_of}),
-        "scored": _frame(dsn, "forecasts_select_scored", {"as_of": as_of, "days": lookback_days}),
-    }
+    with storage.transaction(dsn) as cur:
+        return read_chart_data(cur, as_of, history_days=history_days, lookback_days=lookback_days)
 
 
 def render_coin_chart(data: dict[str, "pd.DataFrame"], coin: str, out: PngTarget) -> PngTarget:
@@ -205,13 +216,20 @@ def render_coin_chart(data: dict[str, "pd.DataFrame"], coin: str, out: PngTarget
     return plot_coin_forecast(coin, hist, fc, out, model_id=model)
 
 
+def render_chart(data: dict[str, "pd.DataFrame"], name: str, out: PngTarget, *,
+                 window: int = ACCURACY_WINDOW) -> PngTarget:
+    """Chart `name` (a coin, or LIVE_ACCURACY) from `load_chart_data` output; KeyError for an unknown coin."""
+    if name == LIVE_ACCURACY:
+        return plot_live_accuracy(rolling_live_accuracy(data["scored"], window), out, window=window)
+    if name not in set(data["coins"]["coin"]):
+        raise KeyError(f"no coin {name!r}")
+    return render_coin_chart(data, name, out)
+
+
 def render_charts(dsn: str, as_of: date, out_dir: Path, *, window: int = ACCURACY_WINDOW) -> list[Path]:
     """Write `<COIN>.png` for every coin and `live_accuracy.png` into `out_dir`; return the paths."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     data = load_chart_data(dsn, as_of, lookback_days=max(LOOKBACK_DAYS, window))
-    paths = [render_coin_chart(data, coin, out_dir / f"{coin}.png")
-             for coin in data["coins"]["coin"]]
-    paths.append(plot_live_accuracy(rolling_live_accuracy(data["scored"], window), out_dir / "live_accuracy.png",
-                                    window=window))
-    return paths
+    return [render_chart(data, name, out_dir / f"{name}.png", window=window)
+            for name in [*data["coins"]["coin"], LIVE_ACCURACY]]

@@ -25,6 +25,7 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.testclient import TestClient
 
 from cryptolstm.ui import dashboard
+from cryptolstm.ui.page import fmt_price
 
 ROOT = Path(__file__).resolve().parents[3]
 COINS = ["BTC", "ETH", "BNB", "XRP", "ADA", "SOL", "DOGE", "LTC", "LINK"]
@@ -98,15 +99,15 @@ def test_page_renders_latest_forecasts_charts_and_promotions(db, reader):
     for coin in COINS:
         assert f"<b>{coin}</b>" in table
         close = closes[coin][AS_OF]
-        assert dashboard._price(close) in table  # close[as_of], the base of the price path
+        assert fmt_price(close) in table  # close[as_of], the base of the price path
     # every cell shows its stored 80 % and 95 % ranges, as stored
     assert table.count("80 %: ") == 45 and table.count("95 %: ") == 45
     with psycopg2.connect(db) as conn, conn.cursor() as cur:
         cur.execute("SELECT lo80_close, hi80_close, lo95_close, hi95_close FROM forecasts "
                     "WHERE coin = 'BTC' AND as_of = %s AND horizon = 3 AND model_id = 'm2'", (AS_OF,))
         lo80, hi80, lo95, hi95 = cur.fetchone()
-    assert f"80 %: {dashboard._price(lo80)} – {dashboard._price(hi80)}" in table
-    assert f"95 %: {dashboard._price(lo95)} – {dashboard._price(hi95)}" in table
+    assert f"80 %: {fmt_price(lo80)} – {fmt_price(hi80)}" in table
+    assert f"95 %: {fmt_price(lo95)} – {fmt_price(hi95)}" in table
     assert "challenger DA beats champion + 1 pp" in page and "first model beats random walk" in page
     acc = page.split('id="accuracy"')[1].split("</table>")[0]
     assert acc.count("<tr>") == 1 + 5
