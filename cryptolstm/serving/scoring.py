@@ -1,6 +1,7 @@
 """Score matured forecasts: once the target day of a forecast has closed, store its realised log
 return, direction hit and absolute error in `forecast_scores` (one UPSERT, see
-sql/queries/score_matured.sql). Point in time: scoring day t reads candles of days <= t only.
+sql/queries/forecast_scores_upsert_matured.sql). Point in time: scoring day t reads candles of days <= t
+only. A score follows its candles: a revision of its base or target candle rescores it on the next run.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from datetime import date
 from cryptolstm import storage
 from cryptolstm.config import OVERLAP_DAYS
 
-LOOKBACK_DAYS = OVERLAP_DAYS  # rescore target days this recent, to follow the ingestion's late-revision overlap
+LOOKBACK_DAYS = OVERLAP_DAYS  # rewrite scores whose target day is this recent: the ingestion's re-fetched days
 
 
 def score_matured(dsn: str, as_of: date, lookback_days: int = LOOKBACK_DAYS) -> dict:

@@ -1,7 +1,10 @@
 -- Score every forecast whose target day has closed by %(as_of)s: realised log return from the stored
--- candles of the as-of and target days (only days <= %(as_of)s are read, so a rerun of an old day
--- writes the same rows). Unscored forecasts are scored whatever their age; scored ones are rewritten
--- only when their target day lies in the last %(lookback)s days (late candle revisions).
+-- candles of the as-of (base) and target days (only days <= %(as_of)s are read, so a rerun of an old day
+-- writes the same rows). Unscored forecasts are scored whatever their age. A scored one is rewritten when
+-- a candle it reads was revised since (its stored close or return no longer follows from the candles,
+-- whatever their age: a correction of its base or of its target day), and when its target day lies in
+-- the last %(lookback)s days, the ingestion's re-fetched overlap [as_of - lookback, as_of] (its base day is
+-- earlier still).
 -- direction_hit: sign(pred) = sign(realised); NULL when the realised return is exactly 0.
 INSERT INTO forecast_scores AS s (coin, as_of, horizon, model_id, realised_log_return, realised_close,
                                   direction_hit, abs_error)
@@ -16,7 +19,10 @@ JOIN candles ct ON ct.coin = f.coin AND ct.day = f.target_day
 LEFT JOIN forecast_scores old
        ON old.coin = f.coin AND old.as_of = f.as_of AND old.horizon = f.horizon AND old.model_id = f.model_id
 WHERE f.target_day <= %(as_of)s
-  AND (old.coin IS NULL OR f.target_day > %(as_of)s::date - %(lookback)s::int)
+  AND (old.coin IS NULL
+       OR f.target_day >= %(as_of)s::date - %(lookback)s::int
+       OR old.realised_close IS DISTINCT FROM ct.close
+       OR old.realised_log_return IS DISTINCT FROM ln(ct.close / cb.close))
 ON CONFLICT (coin, as_of, horizon, model_id) DO UPDATE SET
     realised_log_return = excluded.realised_log_return,
     realised_close = excluded.realised_close,

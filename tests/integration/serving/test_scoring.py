@@ -72,3 +72,54 @@ def test_missing_candle_is_reported_not_invented(db):
 def test_negative_lookback_is_an_error(db):
     with pytest.raises(ValueError):
         score_matured(db, AS_OF, lookback_days=-1)
+
+
+def test_a_revised_candle_rescores_the_scores_that_read_it_as_base_or_target(db):
+    """Issue 20 §3: the ingest of day T re-fetches days >= T - 3 (the overlap); a correction of day D = T - 3
+    must reach every score reading D: as its base (as-of D) and as its target (as-of D - 1, h = 1)."""
+    from cryptolstm.config import OVERLAP_DAYS
+    from cryptolstm.market import candles
+
+    day = AS_OF
+    today = day + timedelta(days=OVERLAP_DAYS)  # the run whose ingest re-fetched `day` (its first overlap day)
+    _seed(db, {("BTC", h): 0.01 for h in range(1, 4)})  # base `day`
+    with storage.transaction(db) as cur:  # a forecast whose target is `day`
+        cur.execute("SELECT close FROM candles WHERE coin = 'BTC' AND day = %s", (day - timedelta(days=1),))
+        (base_before,) = cur.fetchone()
+        cur.execute("INSERT INTO forecasts VALUES ('BTC', %s, 1, 'm', %s, %s, 0.01, %s, 'run')",
+                    (day - timedelta(days=1), day, base_before, base_before))
+    score_matured(db, today)
+    with storage.transaction(db) as cur:  # the exchange corrects `day`; the ingest stores it (history kept)
+        cur.execute("SELECT day, open, high, low, close, volume FROM candles WHERE coin = 'BTC' AND day = %s", (day,))
+        d, o, h, lo, c, v = cur.fetchone()
+        revised = candles.Candle(d, o, max(h, c * 1.05), lo, c * 1.05, v)
+        assert candles.upsert_candles(cur, "BTC", [revised], datetime.combine(
+            today + timedelta(days=1), datetime.min.time(), timezone.utc)) == (0, 1)
+    out = score_matured(db, today)
+    with storage.transaction(db) as cur:
+        cur.execute("SELECT day, close FROM candles WHERE coin = 'BTC'")
+        close = dict(cur.fetchall())
+        cur.execute("SELECT s.as_of, s.horizon, s.realised_log_return, s.realised_close FROM forecast_scores s "
+                    "ORDER BY s.as_of, s.horizon")
+        scores = cur.fetchall()
+    assert [(a, h) for a, h, _, _ in scores] == [(day - timedelta(days=1), 1), (day, 1), (day, 2), (day, 3)]
+    for as_of, h, realised, realised_close in scores:
+        target = as_of + timedelta(days=h)
+        assert realised == pytest.approx(math.log(close[target] / close[as_of]), abs=1e-12), (as_of, h)
+        assert realised_close == close[target], (as_of, h)
+    assert out["rescored"] >= 4
+
+
+def test_a_revision_older_than_the_overlap_still_rescores(db):
+    """A gap re-requested weeks later can revise an old candle too: its scores follow, whatever their age."""
+    _seed(db, {("BTC", 1): 0.01})
+    today = AS_OF + timedelta(days=10)
+    score_matured(db, today)
+    with storage.transaction(db) as cur:
+        cur.execute("UPDATE candles SET close = low WHERE coin = 'BTC' AND day = %s", (AS_OF,))
+        cur.execute("SELECT day, close FROM candles WHERE coin = 'BTC' AND day IN (%s, %s)",
+                    (AS_OF, AS_OF + timedelta(days=1)))
+        close = dict(cur.fetchall())
+    assert score_matured(db, today)["rescored"] == 1
+    [(_, _, realised, _, _, _)] = _scores(db)
+    assert realised == pytest.approx(math.log(close[AS_OF + timedelta(days=1)] / close[AS_OF]), abs=1e-12)
