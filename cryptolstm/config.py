@@ -180,6 +180,7 @@ class MarketConfig:
     # inverse, is quarantined as implausible (rejected_candles), never stored. The largest real daily move
     # of the 20 recorded pairs 2017-2025 is x4.9 (DOGE, 2021-01-28); a misplaced decimal point is x10+.
     max_close_jump: float = 10.0
+    level_shift_days: int = 3  # quarantined closes on one new level this many days: called a level shift
 
     def symbols(self) -> tuple[str, ...]:
         """ccxt unified symbols, e.g. 'BTC/USDT'."""
@@ -196,7 +197,7 @@ class MarketConfig:
     @classmethod
     def from_env(cls, environ: "Mapping[str, str] | Env | None" = None) -> "MarketConfig":
         """Overrides: CRYPTOLSTM_EXCHANGE, _QUOTE, _COINS, _AUX_COINS (comma-separated; AUX "" = none),
-        _EXCHANGE_URL, _OVERLAP_DAYS, _MAX_CLOSE_JUMP."""
+        _EXCHANGE_URL, _OVERLAP_DAYS, _MAX_CLOSE_JUMP, _LEVEL_SHIFT_DAYS."""
         with reading(environ) as env:
             return cls(exchange=env.str("CRYPTOLSTM_EXCHANGE", cls.exchange),
                        quote=env.str("CRYPTOLSTM_QUOTE", cls.quote).upper(),
@@ -204,7 +205,8 @@ class MarketConfig:
                        auxiliary=env.list("CRYPTOLSTM_AUX_COINS", AUX_COINS, upper=True, empty_ok=True),
                        api_url=env.raw("CRYPTOLSTM_EXCHANGE_URL"),
                        overlap_days=env.int("CRYPTOLSTM_OVERLAP_DAYS", cls.overlap_days, min=0, max=365),
-                       max_close_jump=env.float("CRYPTOLSTM_MAX_CLOSE_JUMP", cls.max_close_jump, min=1.0))
+                       max_close_jump=env.float("CRYPTOLSTM_MAX_CLOSE_JUMP", cls.max_close_jump, min=1.0),
+                       level_shift_days=env.int("CRYPTOLSTM_LEVEL_SHIFT_DAYS", cls.level_shift_days, min=1, max=365))
 
 
 @dataclass(frozen=True)

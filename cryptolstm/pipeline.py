@@ -29,11 +29,27 @@ class IngestFailed(RuntimeError):
     """One coin could not be ingested for the interval (the report says why)."""
 
 
+class ExchangeBanned(IngestFailed):
+    """The exchange banned this IP (HTTP 418): not to be retried, since every request during a ban lengthens
+    it. `first`: this coin met the ban and recorded it (else a ban in force kept it from asking)."""
+
+    def __init__(self, message: str, until: datetime | None, first: bool):
+        super().__init__(message)
+        self.until, self.first = until, first
+
+
 def ingest_coin(dsn: str, coin: str, start: datetime, end: datetime) -> dict:
-    """Closed candles of `coin` for [start, end) (+ overlap); raises IngestFailed when the coin failed."""
+    """Closed candles of `coin` for [start, end) (+ overlap); raises IngestFailed when the coin failed,
+    ExchangeBanned when the exchange banned this IP (now, or a ban in force kept the coin from asking)."""
     from cryptolstm.market import ingest
 
-    report = ingest.ingest_coin(dsn, Settings.from_env().market, coin, start, end).to_dict()
+    result = ingest.ingest_coin(dsn, Settings.from_env().market, coin, start, end)
+    report = result.to_dict()
+    if result.banned:
+        until = f"{result.banned_until:%Y-%m-%d %H:%M:%S} UTC" if result.banned_until else "unknown"
+        raise ExchangeBanned(f"{coin} [{start}, {end}): exchange ban in force until {until}; no ingest task asks "
+                             f"the exchange before then (rerun the day's ingest after it): {result.error}",
+                             result.banned_until, result.ban_recorded)
     if report["status"] == "failed":
         raise IngestFailed(f"{coin} [{start}, {end}): {report['error']}")
     return {k: report.get(k) for k in ("coin", "status", "requests", "stored", "revised", "rejected", "missing_days",

@@ -7,6 +7,8 @@ forecast's *as-of* day is `start`):
 1. **ingest** — closed daily candles through ccxt into `candles`, one mapped task per coin of the
    training universe (the 9 served coins + the auxiliary ones the shared model also learns from;
    a failing coin fails only its task, a delisted one is marked inactive and keeps its history).
+   An exchange ban (HTTP 418) fails the task that met it at once, never retried, with one email naming
+   the ban and its end; while it is in force the other ingest tasks are skipped without asking.
 2. **wait_for_weekly** — once every coin's ingest is done (whatever its state): if the weekly run that
    decides the champion for this day exists, wait until it has recorded its decision (a backfill then
    reproduces what live would have done).
@@ -72,9 +74,16 @@ def cryptolstm_daily():
 
     @task(outlets=[CANDLES], max_active_tis_per_dagrun=3, pool=EXCHANGE_POOL)
     def ingest(coin: str, data_interval_start=None, data_interval_end=None) -> dict:
+        from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
         from cryptolstm import pipeline
 
-        return pipeline.ingest_coin(dsn(), coin, data_interval_start, data_interval_end)
+        try:
+            return pipeline.ingest_coin(dsn(), coin, data_interval_start, data_interval_end)
+        except pipeline.ExchangeBanned as exc:  # never retried: a request during a ban lengthens it
+            # the task that met the ban fails, and its one failure email names the ban and its end;
+            # the others did not ask the exchange: skipped, without an email each
+            raise (AirflowFailException if exc.first else AirflowSkipException)(str(exc)) from exc
 
     # all_done: a coin whose ingest failed (its task is red) must not keep the other coins from a forecast
     @task.sensor(poke_interval=60, timeout=6 * 3600, mode="reschedule", trigger_rule="all_done")

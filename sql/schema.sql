@@ -51,6 +51,15 @@ CREATE SEQUENCE public.candle_history_history_id_seq
 
 ALTER SEQUENCE public.candle_history_history_id_seq OWNED BY public.candle_history.history_id;
 
+CREATE TABLE public.candle_level_shifts (
+    coin text NOT NULL,
+    day date NOT NULL,
+    ratio double precision NOT NULL,
+    reason text NOT NULL,
+    accepted_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT candle_level_shifts_ratio_check CHECK ((ratio > (0)::double precision))
+);
+
 CREATE TABLE public.candles (
     coin text NOT NULL,
     day date NOT NULL,
@@ -80,6 +89,27 @@ CREATE TABLE public.coins (
     inactive_reason text,
     CONSTRAINT coins_coin_index_check CHECK ((coin_index >= 0))
 );
+
+CREATE TABLE public.exchange_bans (
+    ban_id bigint NOT NULL,
+    exchange text NOT NULL,
+    coin text NOT NULL,
+    interval_start timestamp with time zone NOT NULL,
+    interval_end timestamp with time zone NOT NULL,
+    recorded_at timestamp with time zone DEFAULT now() NOT NULL,
+    banned_until timestamp with time zone,
+    in_force_until timestamp with time zone NOT NULL,
+    message text NOT NULL
+);
+
+CREATE SEQUENCE public.exchange_bans_ban_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+ALTER SEQUENCE public.exchange_bans_ban_id_seq OWNED BY public.exchange_bans.ban_id;
 
 CREATE TABLE public.forecast_scores (
     coin text NOT NULL,
@@ -429,11 +459,16 @@ CREATE TABLE public.validation_predictions (
 
 ALTER TABLE ONLY public.candle_history ALTER COLUMN history_id SET DEFAULT nextval('public.candle_history_history_id_seq'::regclass);
 
+ALTER TABLE ONLY public.exchange_bans ALTER COLUMN ban_id SET DEFAULT nextval('public.exchange_bans_ban_id_seq'::regclass);
+
 ALTER TABLE ONLY public.alerts
     ADD CONSTRAINT alerts_pkey PRIMARY KEY (kind, as_of);
 
 ALTER TABLE ONLY public.candle_history
     ADD CONSTRAINT candle_history_pkey PRIMARY KEY (history_id);
+
+ALTER TABLE ONLY public.candle_level_shifts
+    ADD CONSTRAINT candle_level_shifts_pkey PRIMARY KEY (coin, day);
 
 ALTER TABLE ONLY public.candles
     ADD CONSTRAINT candles_pkey PRIMARY KEY (coin, day);
@@ -446,6 +481,9 @@ ALTER TABLE ONLY public.coins
 
 ALTER TABLE ONLY public.coins
     ADD CONSTRAINT coins_symbol_key UNIQUE (symbol);
+
+ALTER TABLE ONLY public.exchange_bans
+    ADD CONSTRAINT exchange_bans_pkey PRIMARY KEY (ban_id);
 
 ALTER TABLE ONLY public.forecast_scores
     ADD CONSTRAINT forecast_scores_pkey PRIMARY KEY (coin, as_of, horizon, model_id);
@@ -476,6 +514,8 @@ ALTER TABLE ONLY public.validation_predictions
 
 CREATE INDEX candle_history_coin_day ON public.candle_history USING btree (coin, day, revision);
 
+CREATE INDEX exchange_bans_exchange_until ON public.exchange_bans USING btree (exchange, in_force_until);
+
 CREATE TRIGGER candles_keep_history BEFORE UPDATE ON public.candles FOR EACH ROW EXECUTE FUNCTION public.candles_keep_history();
 
 ALTER TABLE ONLY public.candles
@@ -505,9 +545,13 @@ GRANT SELECT ON TABLE public.alerts TO cryptolstm_reader;
 
 GRANT SELECT ON TABLE public.candle_history TO cryptolstm_reader;
 
+GRANT SELECT ON TABLE public.candle_level_shifts TO cryptolstm_reader;
+
 GRANT SELECT ON TABLE public.candles TO cryptolstm_reader;
 
 GRANT SELECT ON TABLE public.coins TO cryptolstm_reader;
+
+GRANT SELECT ON TABLE public.exchange_bans TO cryptolstm_reader;
 
 GRANT SELECT ON TABLE public.forecast_scores TO cryptolstm_reader;
 

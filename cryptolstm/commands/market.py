@@ -1,4 +1,4 @@
-"""`cryptolstm ingest | standin | bench-ingest` — market data and the exchange stand-in."""
+"""`cryptolstm ingest | accept-level-shift | standin | bench-ingest` — market data and the exchange stand-in."""
 
 from __future__ import annotations
 
@@ -50,6 +50,27 @@ def _ingest(args: argparse.Namespace) -> int:
               f"{settings.market.api_url or settings.market.exchange}")
         _print_reports(reports)
     return 1 if any(r["status"] == "failed" for r in reports) else 0
+
+
+def _accept_level_shift(args: argparse.Namespace) -> int:
+    from cryptolstm import storage
+    from cryptolstm.commands import CommandError
+    from cryptolstm.commands.db import forecast_dsn
+    from cryptolstm.market import candles
+    from cryptolstm.modelling.features import WARMUP_DAYS
+
+    coin, day = args.coin.upper(), args.day.date()
+    with storage.transaction(forecast_dsn(Settings.from_env())) as cur:
+        ratio = candles.accept_level_shift(cur, coin, day, args.reason)
+    if ratio is None:
+        raise CommandError(f"nothing recorded for {coin} on {day}: no implausible close of that day is quarantined "
+                           "(SELECT day, reason FROM rejected_candles), no close before it is stored, or the shift "
+                           "is accepted already (SELECT * FROM candle_level_shifts)")
+    print(f"{coin}: level shift from {day} accepted (x{ratio:.4g}), recorded in candle_level_shifts. The next ingest "
+          f"stores {coin}'s candles from {day} on; the model reads {coin}'s history from {day} on (no return "
+          f"across the break), so {coin} is forecast again once {WARMUP_DAYS} days and a full input window on the "
+          "new level are stored.")
+    return 0
 
 
 def _standin(args: argparse.Namespace) -> int:
@@ -143,6 +164,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--coins", nargs="+", help="base currencies (default: CRYPTOLSTM_COINS or the nine)")
     p.add_argument("--json", action="store_true", help="print the per-coin reports as JSON")
     p.set_defaults(func=_ingest)
+
+    p = sub.add_parser("accept-level-shift",
+                       help="accept a coin's price level shift (redenomination, relisting) quarantined since DAY")
+    p.add_argument("coin", help="base currency, e.g. SOL")
+    p.add_argument("day", type=_day, help="the first day on the new level (YYYY-MM-DD), as the quarantine names it")
+    p.add_argument("--reason", required=True, help="why the shift is real (kept with it), e.g. 'redenomination 1:20'")
+    p.set_defaults(func=_accept_level_shift)
 
     p = sub.add_parser("standin", help="serve a CSV directory as a local Binance stand-in (replay mode)")
     p.add_argument("--data", type=Path, action="append",

@@ -45,11 +45,26 @@ class Reject:
         return hashlib.sha256(json.dumps(self.raw, sort_keys=True).encode()).hexdigest()
 
 
+@dataclass(frozen=True)
+class LevelShift:
+    """Quarantined closes that have held a new level for `days` consecutive days since `day`."""
+
+    day: date  # the first day on the new level (the break)
+    ratio: float  # its close / the last trusted close before it
+    days: int  # consecutive days on the new level so far
+
+    def advice(self, coin: str) -> str:
+        return (f"the close has held a new level (x{self.ratio:.4g}) for {self.days} consecutive days since "
+                f"{self.day}: a level shift (a redenomination, a relisting)? If it is real, accept it for {coin}: "
+                f"cryptolstm accept-level-shift {coin} {self.day} --reason '...'")
+
+
 @dataclass
 class Checked:
     good: list[Candle] = field(default_factory=list)  # sorted by day, one per day
     rejects: list[Reject] = field(default_factory=list)
     still_open: int = 0  # rows of the day still open at the interval end, dropped (normal, not a reject)
+    level_shift: LevelShift | None = None  # quarantined closes that held a new level long enough to say so
 
 
 def ms_to_day(ms: int) -> date:
@@ -110,7 +125,8 @@ def row_problem(row) -> str | None:
 
 
 def check_candles(rows: list, end_ms: int, exchange_rows: list | None = None, *,
-                  reference: dict[date, float] | None = None, max_jump: float | None = None) -> Checked:
+                  reference: dict[date, float] | None = None, max_jump: float | None = None,
+                  shift_days: int | None = None, breaks: tuple[date, ...] = (), coin: str = "COIN") -> Checked:
     """Split rows into closed good candles, rejects and still-open rows, as of the interval end.
 
     A day is closed by `end_ms` when open + 1 day <= end. The day open at `end_ms` is dropped (live
@@ -122,7 +138,7 @@ def check_candles(rows: list, end_ms: int, exchange_rows: list | None = None, *,
     less than 1/`max_jump` of, the close of the latest earlier day is rejected. The earlier day's close
     comes from this batch's accepted candles, else from `reference` (stored closes): so a correction
     of a stored day is checked against its stored neighbour, and a rejected day never becomes the
-    reference of the next one.
+    reference of the next one. Level shifts: see `implausible` (`shift_days`, accepted `breaks`).
     """
     raw_by_ts: dict[object, list] = defaultdict(list)
     for r in exchange_rows or []:
@@ -164,7 +180,8 @@ def check_candles(rows: list, end_ms: int, exchange_rows: list | None = None, *,
     if max_jump is not None:
         rows_by_day = {k.day: by_day[k.day][0] for k in out.good}
         keep = []
-        for k, problem in zip(out.good, implausible(out.good, reference or {}, max_jump)):
+        problems, out.level_shift = implausible(out.good, reference or {}, max_jump, shift_days, breaks, coin)
+        for k, problem in zip(out.good, problems):
             if problem is None:
                 keep.append(k)
             else:
@@ -173,32 +190,57 @@ def check_candles(rows: list, end_ms: int, exchange_rows: list | None = None, *,
     return out
 
 
-def implausible(good: list[Candle], reference: dict[date, float], max_jump: float) -> list[str | None]:
-    """For each candle (sorted by day), why its close-to-close move is implausible, or None.
+def implausible(good: list[Candle], reference: dict[date, float], max_jump: float, shift_days: int | None = None,
+                breaks: tuple[date, ...] = (), coin: str = "COIN") -> tuple[list[str | None], LevelShift | None]:
+    """For each candle (sorted by day), why its close-to-close move is implausible, or None; and the level
+    shift the quarantined closes show, if any.
 
     The previous close is the latest earlier day's among the accepted candles of the batch and the
-    stored `reference` closes (the batch's value wins for a day in both, unless it was rejected).
+    stored `reference` closes (the batch's value wins for a day in both, unless it was rejected), but never
+    one before an accepted break (`breaks`, days an operator accepted a level shift on) at or before the
+    candle: the first candle of a new level is compared with nothing. A level shift: `shift_days` or more
+    consecutive implausible closes, each plausible against the one before (a x1000 spike of one day is not);
+    the reasons of its days from the `shift_days`-th on say so, and how to accept it for `coin`.
     """
     if not max_jump >= 1:  # (1 quarantines every change of close; config accepts >= 1)
         raise ValueError(f"max_jump must be >= 1, got {max_jump}")
     known = dict(reference)  # day -> trusted close
     days = sorted(known)
     out: list[str | None] = []
+    run: list[Candle] = []  # the latest consecutive implausible closes, each plausible against the one before
+    run_ratio = 1.0  # the first of them / the trusted close before it
+    shift: LevelShift | None = None
     for k in good:
-        i = bisect.bisect_left(days, k.day)
+        prev = _previous_trusted(days, k.day, breaks)
         problem = None
-        if i > 0:
-            prev = days[i - 1]
+        if prev is not None:
             ratio = k.close / known[prev]
-            if ratio > max_jump or ratio < 1 / max_jump:
+            if not 1 / max_jump <= ratio <= max_jump:
                 problem = (f"implausible close: x{ratio:.4g} the close of {prev} ({known[prev]:g}), beyond the "
                            f"plausibility limit x{max_jump:g} or 1/{max_jump:g} (MarketConfig.max_close_jump)")
         out.append(problem)
         if problem is None:
+            run = []
             if k.day not in known:
-                days.insert(i, k.day)
+                bisect.insort(days, k.day)
             known[k.day] = k.close
-    return out
+            continue
+        follows = (run and k.day == run[-1].day + timedelta(days=1)
+                   and 1 / max_jump <= k.close / run[-1].close <= max_jump)
+        run, run_ratio = (run + [k], run_ratio) if follows else ([k], ratio)
+        if shift_days is not None and len(run) >= shift_days:
+            shift = LevelShift(run[0].day, run_ratio, len(run))
+            out[-1] += "; " + shift.advice(coin)
+    return out, shift
+
+
+def _previous_trusted(days: list[date], day: date, breaks: tuple[date, ...]) -> date | None:
+    """The latest trusted day before `day` (from sorted `days`) not before the last accepted break <= day."""
+    i = bisect.bisect_left(days, day)
+    if i == 0:
+        return None
+    floor = max((b for b in breaks if b <= day), default=None)
+    return days[i - 1] if floor is None or days[i - 1] >= floor else None
 
 
 def missing_days(first: date, last: date, present: set[date]) -> list[date]:
@@ -252,6 +294,21 @@ def closes_around(cur, coin: str, first: date, last: date) -> dict[date, float]:
     """Stored closes from the last stored day before `first` through `last` (plausibility references)."""
     cur.execute(storage.query("candles_select_closes_around"), {"coin": coin, "first": first, "last": last})
     return dict(cur.fetchall())
+
+
+def level_shift_breaks(cur, coin: str) -> tuple[date, ...]:
+    """The days an operator accepted a level shift on for the coin (`candle_level_shifts`), oldest first."""
+    cur.execute(storage.query("candle_level_shifts_select_coin"), {"coin": coin})
+    return tuple(d for (d,) in cur.fetchall())
+
+
+def accept_level_shift(cur, coin: str, day: date, reason: str) -> float | None:
+    """Record an operator's acceptance of the coin's level shift from `day` on (`candle_level_shifts`); its
+    ratio, or None when `day` has no quarantined implausible close, no stored close before it, or was
+    accepted already."""
+    cur.execute(storage.query("candle_level_shifts_insert"), {"coin": coin, "day": day, "reason": reason})
+    row = cur.fetchone()
+    return None if row is None else row[0]
 
 
 def mark_inactive(cur, coin: str, reason: str) -> date | None:

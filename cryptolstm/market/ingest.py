@@ -5,7 +5,8 @@ For an Airflow data interval [start, end) and a coin, `ingest_coin`:
    `overlap_days` before `start` — earlier when the stored series stops before that (catch-up) or an
    earlier run reported a day missing that is still not stored (gaps are asked again);
 2. fetches through the exchange edge (`market.exchange`: paging, retries, bans); a ban (HTTP 418) is
-   never retried, and the coins after it in the same call are not asked at all;
+   never retried: it is recorded in `exchange_bans` with its end (Retry-After), and until then no
+   ingestion asks the exchange (the coins after it, the day's other ingest tasks);
 3. validates every row (`candles.check_candles`) as of `end` — a candle not closed by `end` is never
    stored — and writes candles, rejects and the `ingest_runs` row in ONE transaction.
 
@@ -52,8 +53,10 @@ class IngestReport:
     missing_days: list[date] = field(default_factory=list)
     error: str | None = None
     inactive: str | None = None  # why, when the exchange no longer trades the pair
-    banned: bool = False  # the exchange banned this IP (HTTP 418) during this ingestion
-    banned_until: datetime | None = None  # when the ban ends, from its Retry-After (None: not said)
+    level_shift: str | None = None  # the quarantine's advice when quarantined closes held a new level
+    banned: bool = False  # the exchange banned this IP (HTTP 418): now, or a ban in force kept it from asking
+    banned_until: datetime | None = None  # when the ban ends (its Retry-After; else the end of its UTC day)
+    ban_recorded: bool = False  # this ingestion met the ban and recorded it (False: it was already known)
 
     def to_dict(self) -> dict:
         """JSON-able: ISO days and instants; `inactive` and the ban only when set."""
@@ -62,10 +65,11 @@ class IngestReport:
                    from_day=self.from_day and self.from_day.isoformat(),
                    missing_days=[d.isoformat() for d in self.missing_days],
                    banned_until=self.banned_until and self.banned_until.isoformat())
-        if self.inactive is None:
-            del out["inactive"]
+        for optional in ("inactive", "level_shift"):
+            if out[optional] is None:
+                del out[optional]
         if not self.banned:
-            del out["banned"], out["banned_until"]
+            del out["banned"], out["banned_until"], out["ban_recorded"]
         return out
 
 
@@ -77,6 +81,7 @@ class Fetched:
     ok: bool = False  # the since-loop finished
     trading: bool = True  # False when the exchange lists the pair as not trading (Binance status BREAK)
     unlisted: str | None = None  # what the exchange said when it stopped listing the pair
+    ban: IpBanned | None = None
 
 
 def _start_day(last_day: date | None, first_missing: date | None, start: datetime,
@@ -112,11 +117,19 @@ def ingest_coin(dsn: str, market: MarketConfig, coin: str, start: datetime, end:
     _check_interval(start, end)
     with storage.transaction(dsn) as cur:
         first_day, last_day, first_missing = candles.ingest_state(cur, coin)
+        ban = _ban_in_force(cur, market.exchange)
     from_day = _start_day(last_day, first_missing, start, market.overlap_days)
     report = IngestReport(coin, f"{coin}/{market.quote}", start, end, from_day, bootstrap=from_day is None)
+    if ban is not None:  # every request during a ban lengthens it
+        report.banned, report.banned_until = True, ban.until
+        report.error = f"not asked: {ban}"
+        _record_failure(dsn, report)
+        return report
     fetched = _fetch(exchange or Exchange(market, config), report, has_history=last_day is not None)
     try:
         with storage.transaction(dsn) as cur:
+            if fetched.ban is not None:
+                _record_ban(cur, report, market.exchange, fetched.ban)
             if fetched.ok:
                 unlisted = _store(cur, report, fetched, market, first_day, last_day)
             else:
@@ -152,8 +165,7 @@ def _fetch(exchange: Exchange, report: IngestReport, *, has_history: bool) -> Fe
                 raise  # never stored (unknown symbol, a typo), or listed and trading: a plain failure
             out.unlisted = f"{type(exc).__name__}: {exc}"
     except (ccxt.BaseError, RetriesExhausted, PaginationError) as exc:
-        if isinstance(exc, IpBanned):
-            report.banned, report.banned_until = True, exc.until
+        out.ban = exc if isinstance(exc, IpBanned) else None
         report.error = f"{type(exc).__name__}: {exc}"
         log.error("%s [%s, %s): %s", symbol, report.interval_start.date(), report.interval_end.date(), report.error)
     report.requests = out.klines.requests
@@ -176,7 +188,11 @@ def _store(cur, report: IngestReport, fetched: Fetched, market: MarketConfig, fi
             and isinstance(r[0], int) and not isinstance(r[0], bool)]
     reference = candles.closes_around(cur, coin, min(days), max(days)) if days else {}
     checked = candles.check_candles(rows, end_ms, fetched.klines.raw, reference=reference,
-                                    max_jump=market.max_close_jump)
+                                    max_jump=market.max_close_jump, shift_days=market.level_shift_days,
+                                    breaks=candles.level_shift_breaks(cur, coin), coin=coin)
+    if checked.level_shift is not None:
+        report.level_shift = checked.level_shift.advice(coin)
+        log.warning("%s: %s", report.symbol, report.level_shift)
     rejects = checked.rejects + _bad_payloads(fetched.klines)
     if checked.good:
         candles.register_coin(cur, coin, report.symbol, market.exchange)
@@ -226,23 +242,14 @@ def ingest_interval(dsn: str, market: MarketConfig, start: datetime, end: dateti
     """`ingest_coin` for every coin (default: the training universe, served + auxiliary) with one shared client.
 
     A failing coin never stops the others, except an IP ban (HTTP 418): the coins after it are
-    reported failed without a request, since every request during a ban lengthens it.
+    reported failed without a request while the ban is in force (see `ingest_coin`).
     """
     reports: list[IngestReport] = []
     exchange = None
-    banned = None
     for coin in coins or market.universe():
-        if banned is not None:
-            report = _failed_report(coin, market, start, end, f"not asked: the exchange banned this IP "
-                                                              f"(HTTP 418) while ingesting {banned}")
-            _record_failure(dsn, report)
-            reports.append(report)
-            continue
         try:
             exchange = exchange or Exchange(market, config)
             reports.append(ingest_coin(dsn, market, coin, start, end, config=config, exchange=exchange))
-            if reports[-1].banned:
-                banned = coin
         except Exception as exc:  # e.g. the database is unreachable: this coin fails, the next one still runs
             log.exception("%s: ingestion failed", coin)
             reports.append(_failed_report(coin, market, start, end, f"{type(exc).__name__}: {exc}"))
@@ -251,6 +258,40 @@ def ingest_interval(dsn: str, market: MarketConfig, start: datetime, end: dateti
 
 def _failed_report(coin: str, market: MarketConfig, start: datetime, end: datetime, error: str) -> IngestReport:
     return IngestReport(coin, f"{coin}/{market.quote}", utc(start), utc(end), error=error)
+
+
+@dataclass(frozen=True)
+class Ban:
+    """An IP ban in force, as recorded in `exchange_bans`."""
+
+    coin: str  # whose request met it
+    until: datetime  # when it ends (the server's Retry-After, else the end of the UTC day it was recorded)
+    said: bool  # the server said when it ends
+
+    def __str__(self) -> str:
+        end = f"{self.until:%Y-%m-%d %H:%M:%S} UTC" + ("" if self.said else " (the exchange did not say; assumed)")
+        return f"the exchange banned this IP (HTTP 418) while ingesting {self.coin}, until {end}"
+
+
+def _ban_in_force(cur, exchange: str) -> Ban | None:
+    cur.execute(storage.query("exchange_bans_select_in_force"), {"exchange": exchange})
+    row = cur.fetchone()
+    return None if row is None else Ban(row[0], row[1], row[2])
+
+
+def _record_ban(cur, report: IngestReport, exchange: str, exc: IpBanned) -> None:
+    """Record the ban the report's coin met (unless one is already in force) and put its end in the report."""
+    now = datetime.now(timezone.utc)
+    until = exc.until or datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), timezone.utc)
+    cur.execute(storage.query("exchange_bans_lock"), {"exchange": exchange})
+    cur.execute(storage.query("exchange_bans_insert"), {
+        "exchange": exchange, "coin": report.coin, "interval_start": report.interval_start,
+        "interval_end": report.interval_end, "banned_until": exc.until, "in_force_until": until,
+        "message": str(exc)})
+    report.banned, report.ban_recorded = True, cur.fetchone() is not None
+    ban = (None if report.ban_recorded else _ban_in_force(cur, exchange)) or Ban(report.coin, until, exc.until is not None)
+    report.banned_until = ban.until
+    log.error("%s: %s", report.symbol, ban)
 
 
 def _record_run(cur, report: IngestReport) -> None:

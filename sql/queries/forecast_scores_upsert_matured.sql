@@ -4,7 +4,8 @@
 -- a candle it reads was revised since (its stored close or return no longer follows from the candles,
 -- whatever their age: a correction of its base or of its target day), and when its target day lies in
 -- the last %(lookback)s days, the ingestion's re-fetched overlap [as_of - lookback, as_of] (its base day is
--- earlier still).
+-- earlier still). A forecast across an accepted level shift (as_of < break <= target_day) is not scored:
+-- its base and target closes are on different scales.
 -- direction_hit: sign(pred) = sign(realised); NULL when the realised return is exactly 0.
 INSERT INTO forecast_scores AS s (coin, as_of, horizon, model_id, realised_log_return, realised_close,
                                   direction_hit, abs_error)
@@ -19,6 +20,8 @@ JOIN candles ct ON ct.coin = f.coin AND ct.day = f.target_day
 LEFT JOIN forecast_scores old
        ON old.coin = f.coin AND old.as_of = f.as_of AND old.horizon = f.horizon AND old.model_id = f.model_id
 WHERE f.target_day <= %(as_of)s
+  AND NOT EXISTS (SELECT 1 FROM candle_level_shifts b
+                  WHERE b.coin = f.coin AND b.day > f.as_of AND b.day <= f.target_day)
   AND (old.coin IS NULL
        OR f.target_day >= %(as_of)s::date - %(lookback)s::int
        OR old.realised_close IS DISTINCT FROM ct.close

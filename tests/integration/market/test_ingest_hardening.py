@@ -8,7 +8,7 @@ import logging
 import re
 import shutil
 from dataclasses import replace
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 
@@ -32,6 +32,45 @@ def test_an_ip_ban_is_never_retried_and_the_next_coins_are_not_asked(booted, sta
     assert "banned this IP (HTTP 418) while ingesting BTC" in eth["error"]
     assert fetch(booted, "SELECT coin, status, requests FROM ingest_runs WHERE interval_end = '2025-02-11' "
                          "ORDER BY coin") == [("BTC", "failed", 1), ("ETH", "failed", 0)]
+
+
+def test_a_ban_fails_its_task_without_retry_and_keeps_the_days_other_tasks_from_asking(booted, standin, monkeypatch):
+    """Issue 20 §5: a persistent 418 with Retry-After 600 was retried by Airflow (requests at 0, 129, 248 s)
+    and the other coin tasks kept asking. Now the task that met it raises ExchangeBanned (the DAG turns it
+    into AirflowFailException), the ban is recorded with its end, and the other tasks do not ask."""
+    from datetime import datetime, timedelta, timezone
+
+    from cryptolstm import pipeline
+
+    monkeypatch.setenv("CRYPTOLSTM_EXCHANGE_URL", standin.url)
+    standin.inject("418", times=None, retry_after=600)  # every klines request, persistently
+    t0 = datetime.now(timezone.utc)
+    with pytest.raises(pipeline.ExchangeBanned) as first:
+        pipeline.ingest_coin(booted, "BTC", at("2025-02-10"), at("2025-02-11"))  # what the mapped task calls
+    assert first.value.first and standin.requests("klines") == 1
+    until = first.value.until
+    assert t0 + timedelta(seconds=599) <= until <= datetime.now(timezone.utc) + timedelta(seconds=601)
+    assert f"until {until:%Y-%m-%d %H:%M:%S} UTC" in str(first.value) and "418" in str(first.value)
+    assert fetch(booted, "SELECT coin, banned_until FROM exchange_bans") == [("BTC", until)]
+    asked = standin.requests()
+    for coin in ("ETH", "BTC"):  # the day's other tasks, and a retry of the first: nothing asks the exchange
+        with pytest.raises(pipeline.ExchangeBanned) as other:
+            pipeline.ingest_coin(booted, coin, at("2025-02-10"), at("2025-02-11"))
+        assert not other.value.first and other.value.until == until
+        assert "not asked: the exchange banned this IP (HTTP 418) while ingesting BTC" in str(other.value)
+    assert standin.requests() == asked
+    assert fetch(booted, "SELECT coin, status, requests FROM ingest_runs WHERE interval_end = '2025-02-11' "
+                         "ORDER BY coin, attempt") == [("BTC", "failed", 1), ("BTC", "failed", 0), ("ETH", "failed", 0)]
+
+
+def test_the_daily_ingest_task_turns_a_ban_into_a_failure_without_retry():
+    """The DAG is wiring: its ingest task maps ExchangeBanned to AirflowFailException (the task that met the
+    ban: never retried, one failure email naming the ban and its end) or AirflowSkipException (the others)."""
+    from cryptolstm.config import PROJECT_ROOT
+
+    source = (PROJECT_ROOT / "dags" / "cryptolstm_daily.py").read_text()
+    assert "except pipeline.ExchangeBanned as exc:" in source
+    assert "raise (AirflowFailException if exc.first else AirflowSkipException)(str(exc)) from exc" in source
 
 
 def test_a_429_waits_the_servers_retry_after(booted, standin, two, fast_ingest, caplog):
@@ -137,6 +176,66 @@ def test_an_implausible_candle_is_quarantined_with_its_payload(booted, standin, 
     # the limit is configurable: x10000 lets the new day through (against the stored 2025-02-09)
     r = run(booted, replace(two, max_close_jump=10_000.0), "2025-02-10", "2025-02-11", fast_ingest)["BTC"]
     assert r["stored"] == 1
+
+
+def test_a_level_shift_is_named_by_the_quarantine_accepted_by_one_command_and_not_read_across(
+        booted, standin, standin_data, two, fast_ingest, monkeypatch, capsys):
+    """Issue 20 §4: prices x0.05 from day D on (a redenomination) locked the coin out forever. Now the
+    quarantine says so once the level held CRYPTOLSTM_LEVEL_SHIFT_DAYS days, one command accepts it
+    (recorded in candle_level_shifts), the next ingest stores the new level, and the history the model reads
+    starts at the break. A one-day x1000 spike stays quarantined."""
+    import pandas as pd
+
+    from cryptolstm import cli
+    from cryptolstm.market import panel
+    from cryptolstm.modelling import features
+
+    shift = "2025-02-10"
+    for day, *ohlc, volume in csv_candles(standin_data, "BTC"):
+        if day >= date.fromisoformat(shift):
+            standin.set_candle("BTCUSDT", day.isoformat(), **{k: repr(v * 0.05) for k, v in zip(
+                ("open", "high", "low", "close"), ohlc)}, volume=repr(volume * 20))
+    spike = csv_candles(standin_data, "ETH", through="2025-02-11")[-1]  # ETH: one day x1000, then normal
+    standin.set_candle("ETHUSDT", "2025-02-11", **{k: repr(v * 1000) for k, v in zip(("open", "high", "low", "close"),
+                                                                                     spike[1:5])})
+    for end in ("2025-02-11", "2025-02-12", "2025-02-13", "2025-02-14"):  # four daily runs
+        standin.set_clock(end)
+        reports = run(booted, two, (date.fromisoformat(end) - timedelta(days=1)).isoformat(), end, fast_ingest)
+    btc, eth = reports["BTC"], reports["ETH"]
+    assert btc["stored"] == 0 and btc["missing_days"][0] == shift  # locked out: every day since D quarantined
+    advice = f"cryptolstm accept-level-shift BTC {shift}"
+    closes = {d: c for d, _, _, _, c, _ in csv_candles(standin_data, "BTC")}
+    ratio = 0.05 * closes[date(2025, 2, 10)] / closes[date(2025, 2, 9)]  # the redenomination and the day's move
+    assert advice in btc["level_shift"] and f"held a new level (x{ratio:.4g}) for 4 consecutive days" in btc["level_shift"]
+    said = fetch(booted, "SELECT DISTINCT day FROM rejected_candles WHERE coin = 'BTC' AND reason LIKE %s "
+                         "ORDER BY day", f"%{advice}%")
+    assert [d for d, in said] == [date(2025, 2, 12), date(2025, 2, 13)]  # from the 3rd day on the new level
+    assert "level_shift" not in eth and eth["missing_days"] == ["2025-02-11"]  # the spike: quarantined, no shift
+    assert not fetch(booted, "SELECT 1 FROM rejected_candles WHERE coin = 'ETH' AND reason LIKE %s", "%level shift%")
+    before = panel.read_candles(booted, until="2025-02-09")
+
+    monkeypatch.setenv("CRYPTOLSTM_DSN", booted)
+    assert cli.main(["accept-level-shift", "btc", shift, "--reason", "redenomination 1:20"]) == 0
+    assert f"BTC: level shift from 2025-02-10 accepted (x{ratio:.4g})" in capsys.readouterr().out
+    [(coin, day, stored_ratio, reason)] = fetch(booted, "SELECT coin, day, ratio, reason FROM candle_level_shifts")
+    assert (coin, day, reason) == ("BTC", date(2025, 2, 10), "redenomination 1:20")
+    assert stored_ratio == pytest.approx(ratio, rel=1e-12)
+    assert cli.main(["accept-level-shift", "ETH", "2025-02-12", "--reason", "x"]) == 1  # nothing quarantined then
+    r = run(booted, two, "2025-02-13", "2025-02-14", fast_ingest)["BTC"]
+    assert (r["status"], r["stored"], r["missing_days"]) == ("ok", 4, [])
+    new_level = [c for c in csv_candles(standin_data, "BTC", through="2025-02-13")]
+    assert db_candles(booted, "BTC")[-4:] == [(d, *(v * 0.05 for v in ohlc), v * 20) for d, *ohlc, v in new_level[-4:]]
+
+    # the model's history: unchanged before the break, starting at the break from it on (no return across it)
+    pd.testing.assert_frame_equal(panel.read_candles(booted, until="2025-02-09"), before)
+    after = panel.read_candles(booted, until="2025-02-13")
+    assert after[after["coin"] == "BTC"]["day"].min() == pd.Timestamp(shift)
+    # leakage-style: altering every BTC candle before the break changes no feature of a day on or after it
+    feats = features.build_features(after)
+    with storage.transaction(booted) as cur:
+        cur.execute("UPDATE candles SET close = high, open = low WHERE coin = 'BTC' AND day < %s", (shift,))
+    pd.testing.assert_frame_equal(features.build_features(panel.read_candles(booted, until="2025-02-13")), feats)
+    assert not panel.read_candles(booted, until="2025-02-09").equals(before)  # (the alteration was real)
 
 
 def test_the_real_history_of_the_auxiliary_coins_is_plausible(db, more_data, fast_ingest):

@@ -123,3 +123,14 @@ def test_a_revision_older_than_the_overlap_still_rescores(db):
     assert score_matured(db, today)["rescored"] == 1
     [(_, _, realised, _, _, _)] = _scores(db)
     assert realised == pytest.approx(math.log(close[AS_OF + timedelta(days=1)] / close[AS_OF]), abs=1e-12)
+
+
+def test_a_forecast_across_an_accepted_level_shift_is_neither_scored_nor_unscorable(db):
+    """Issue 20 §4: a close on another scale is no outcome of a forecast made before the break."""
+    _seed(db, {("BTC", h): 0.01 for h in range(1, 4)})
+    with storage.transaction(db) as cur:
+        cur.execute("INSERT INTO candle_level_shifts (coin, day, ratio, reason) VALUES ('BTC', %s, 0.05, 'test')",
+                    (AS_OF + timedelta(days=2),))
+    out = score_matured(db, AS_OF + timedelta(days=5))
+    assert [(c, h) for c, h, *_ in _scores(db)] == [("BTC", 1)]  # h = 2, 3 read a close after the break
+    assert (out["scored_new"], out["unscorable"]) == (1, 0)

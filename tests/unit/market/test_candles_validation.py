@@ -131,3 +131,48 @@ def test_missing_days():
         date(2025, 2, 11), date(2025, 2, 13), date(2025, 2, 14)]
     assert missing_days(first, last, {date(2025, 2, d) for d in range(10, 15)}) == []
     assert missing_days(last, first, set()) == []
+
+
+def _closes(*closes: float, first: int = 0) -> list:
+    """Rows of consecutive days from D + first with the given closes (open = close, a tight valid range)."""
+    return [row(D + (first + i) * DAY_MS, c, c * 1.01, c * 0.99, c, 5.0) for i, c in enumerate(closes)]
+
+
+def test_a_persisting_new_level_is_called_a_level_shift_after_n_days():
+    """Issue 20 §4: x0.05 from day D on. Every day stays quarantined, and from the N-th day on the reason says
+    the new level has held and how to accept it."""
+    ref = {date(2025, 2, 9): 100.0}
+    out = check_candles(_closes(5.0, 5.1, 4.9, 5.2), D + 4 * DAY_MS, reference=ref, max_jump=10.0, shift_days=3,
+                        coin="SOL")
+    assert out.good == [] and [r.day for r in out.rejects] == [date(2025, 2, 10 + i) for i in range(4)]
+    assert all(r.reason.startswith("implausible close: x0.0") for r in out.rejects)
+    said = ["level shift" in r.reason for r in out.rejects]
+    assert said == [False, False, True, True]
+    assert "cryptolstm accept-level-shift SOL 2025-02-10" in out.rejects[2].reason
+    assert (out.level_shift.day, out.level_shift.days) == (date(2025, 2, 10), 4)
+    assert out.level_shift.ratio == pytest.approx(0.05)
+
+
+def test_a_one_day_spike_stays_quarantined_and_is_no_level_shift():
+    ref = {date(2025, 2, 9): 100.0}
+    out = check_candles(_closes(100_000.0, 101.0, 99.0, 100.0), D + 4 * DAY_MS, reference=ref, max_jump=10.0,
+                        shift_days=3, coin="SOL")
+    assert [k.day for k in out.good] == [date(2025, 2, 11), date(2025, 2, 12), date(2025, 2, 13)]
+    assert [r.day for r in out.rejects] == [date(2025, 2, 10)] and out.level_shift is None
+    assert "level shift" not in out.rejects[0].reason
+    # two spikes in a row that do not agree with each other are no level either
+    out = check_candles(_closes(100_000.0, 1.0, 99.0), D + 3 * DAY_MS, reference=ref, max_jump=10.0, shift_days=2)
+    assert [r.day for r in out.rejects] == [date(2025, 2, 10), date(2025, 2, 11)] and out.level_shift is None
+
+
+def test_an_accepted_break_starts_a_new_level_that_is_checked_against_itself():
+    ref = {date(2025, 2, 8): 101.0, date(2025, 2, 9): 100.0}
+    breaks = (date(2025, 2, 10),)
+    out = check_candles(_closes(5.0, 5.1, 5000.0, 5.0), D + 4 * DAY_MS, reference=ref, max_jump=10.0, shift_days=3,
+                        breaks=breaks)
+    assert [k.day for k in out.good] == [date(2025, 2, 10), date(2025, 2, 11), date(2025, 2, 13)]
+    assert [r.day for r in out.rejects] == [date(2025, 2, 12)]  # a spike on the new level is still caught
+    assert "x980.4 the close of 2025-02-11" in out.rejects[0].reason
+    # a correction of a day before the break is still checked against the old level
+    out = check_candles(_closes(1.0, first=-1), D, reference=ref, max_jump=10.0, breaks=breaks)
+    assert [r.day for r in out.rejects] == [date(2025, 2, 9)]
