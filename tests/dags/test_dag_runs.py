@@ -253,3 +253,23 @@ def test_a_run_without_a_data_interval_is_refused_once(airflow_env, smtp_sink, d
     subject, text = mails[0]
     assert "check_interval" in subject and "no data interval" in text and "--logical-date" in text
     assert _q(db, "SELECT count(*) FROM ingest_runs")[0][0] == 0
+
+
+def test_a_ban_fails_one_ingest_task_without_retry_and_is_mailed_once(airflow_env, smtp_sink, db, shared_data):
+    """Issue 20 §5: a persistent HTTP 418 (Retry-After 600) was retried by Airflow (requests at 0, 129 and
+    248 s) while the other coin tasks kept asking. Now the task that met the ban fails at once (no retry),
+    the others are skipped without a request, and one email names the ban and its end."""
+    port, maildir = smtp_sink
+    before = Counter(_mails(maildir))
+    with StandIn(shared_data) as ex:
+        ex.inject("418", times=None, retry_after=600)  # every klines request, until cleared
+        run = _run(airflow_env, "cryptolstm_daily.py", DAY_RUN, db, ex.url, port)
+        assert ex.requests("klines") == 1  # one request met the ban; nothing asked after it
+    ingest = {k: v for k, v in run["tasks"].items() if k.startswith("ingest[")}
+    assert len(ingest) == 9 and sorted(ingest.values()) == ["failed"] + ["skipped"] * 8, run
+    assert run["state"] == "failed" and run["tasks"]["day_complete"] == "upstream_failed", run
+    [(coin, until)] = _q(db, "SELECT coin, banned_until FROM exchange_bans")
+    assert _q(db, "SELECT count(*) FROM ingest_runs WHERE requests > 0") == [(1,)]  # no try of a retry
+    about_ban = [(subject, text) for subject, text in _new_mails(maildir, before) if "banned" in text]
+    assert len(about_ban) == 1, [s for s, _ in _new_mails(maildir, before)]
+    assert f"until {until:%Y-%m-%d %H:%M:%S} UTC" in about_ban[0][1] and coin in about_ban[0][1]

@@ -63,16 +63,6 @@ def test_a_ban_fails_its_task_without_retry_and_keeps_the_days_other_tasks_from_
                          "ORDER BY coin, attempt") == [("BTC", "failed", 1), ("BTC", "failed", 0), ("ETH", "failed", 0)]
 
 
-def test_the_daily_ingest_task_turns_a_ban_into_a_failure_without_retry():
-    """The DAG is wiring: its ingest task maps ExchangeBanned to AirflowFailException (the task that met the
-    ban: never retried, one failure email naming the ban and its end) or AirflowSkipException (the others)."""
-    from cryptolstm.config import PROJECT_ROOT
-
-    source = (PROJECT_ROOT / "dags" / "cryptolstm_daily.py").read_text()
-    assert "except pipeline.ExchangeBanned as exc:" in source
-    assert "raise (AirflowFailException if exc.first else AirflowSkipException)(str(exc)) from exc" in source
-
-
 def test_a_429_waits_the_servers_retry_after(booted, standin, two, fast_ingest, caplog):
     standin.inject("429", symbol="BTCUSDT", times=1, retry_after=1)
     with caplog.at_level(logging.WARNING, logger="cryptolstm.market.ingest"):
