@@ -289,7 +289,8 @@ def _record_ban(cur, report: IngestReport, exchange: str, exc: IpBanned) -> None
         "interval_end": report.interval_end, "banned_until": exc.until, "in_force_until": until,
         "message": str(exc)})
     report.banned, report.ban_recorded = True, cur.fetchone() is not None
-    ban = (None if report.ban_recorded else _ban_in_force(cur, exchange)) or Ban(report.coin, until, exc.until is not None)
+    known = None if report.ban_recorded else _ban_in_force(cur, exchange)  # another task recorded it first
+    ban = known or Ban(report.coin, until, exc.until is not None)
     report.banned_until = ban.until
     log.error("%s: %s", report.symbol, ban)
 

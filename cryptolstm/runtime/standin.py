@@ -284,8 +284,8 @@ def _fault_answer(fault: Fault | None) -> Answer | None:
         return None
     status, kind = HTTP_FAULTS[fault.kind]
     if kind == "html":
-        return Answer(status, f"<html><head><title>{status}</title></head><body>stand-in fault {fault.kind}</body></html>",
-                      "text/html")
+        page = f"<html><head><title>{status}</title></head><body>stand-in fault {fault.kind}</body></html>"
+        return Answer(status, page, "text/html")
     code, msg = ERRORS[status]
     return Answer(status, {"code": code, "msg": msg},
                   headers={} if fault.retry_after is None else {"Retry-After": f"{fault.retry_after:g}"})

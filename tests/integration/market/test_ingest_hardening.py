@@ -196,7 +196,8 @@ def test_a_level_shift_is_named_by_the_quarantine_accepted_by_one_command_and_no
     advice = f"cryptolstm accept-level-shift BTC {shift}"
     closes = {d: c for d, _, _, _, c, _ in csv_candles(standin_data, "BTC")}
     ratio = 0.05 * closes[date(2025, 2, 10)] / closes[date(2025, 2, 9)]  # the redenomination and the day's move
-    assert advice in btc["level_shift"] and f"held a new level (x{ratio:.4g}) for 4 consecutive days" in btc["level_shift"]
+    assert advice in btc["level_shift"]
+    assert f"held a new level (x{ratio:.4g}) for 4 consecutive days" in btc["level_shift"]
     said = fetch(booted, "SELECT DISTINCT day FROM rejected_candles WHERE coin = 'BTC' AND reason LIKE %s "
                          "ORDER BY day", f"%{advice}%")
     assert [d for d, in said] == [date(2025, 2, 12), date(2025, 2, 13)]  # from the 3rd day on the new level

@@ -112,7 +112,8 @@ def test_http_faults_raise_the_expected_ccxt_error_once(standin, client, kind):
     client.load_markets()
     standin.inject(kind, symbol="BTCUSDT", delay=SLOW_DELAY_S)
     with pytest.raises(EXPECTED[kind]) as info:  # one try through the exchange edge, which tells 418 from 429
-        Exchange(MarketConfig(api_url=standin.url), client=client).attempt(client.fetch_ohlcv, "BTC/USDT", "1d", FEB10, 3)
+        exchange = Exchange(MarketConfig(api_url=standin.url), client=client)
+        exchange.attempt(client.fetch_ohlcv, "BTC/USDT", "1d", FEB10, 3)
     transient = not isinstance(info.value, ccxt.ExchangeError)
     assert transient == (kind not in ("unknown_symbol", "418"))  # a ban is not retried
     assert len(client.fetch_ohlcv("BTC/USDT", "1d", FEB10, 3)) == 3  # times=1: the next request is fine

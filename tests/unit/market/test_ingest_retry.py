@@ -1,4 +1,4 @@
-"""Retry policy (cryptolstm.market.exchange) and where an ingestion starts (cryptolstm.market.ingest): the pure parts."""
+"""Retry policy (cryptolstm.market.exchange) and where an ingestion starts (cryptolstm.market.ingest): pure parts."""
 
 import random
 from datetime import date, datetime, timezone
