@@ -7,7 +7,6 @@ a good one a `Candle`; the still-open day (live exchanges send it as the last ro
 
 from __future__ import annotations
 
-import bisect
 import hashlib
 import json
 import math
@@ -18,6 +17,7 @@ from datetime import date, datetime, timedelta, timezone
 import psycopg2.extras
 
 from cryptolstm import storage
+from cryptolstm.market.plausibility import LevelShift, implausible
 
 DAY_MS = 86_400_000
 EPOCH = date(1970, 1, 1)
@@ -43,20 +43,6 @@ class Reject:
     @property
     def raw_sha256(self) -> str:
         return hashlib.sha256(json.dumps(self.raw, sort_keys=True).encode()).hexdigest()
-
-
-@dataclass(frozen=True)
-class LevelShift:
-    """Quarantined closes that have held a new level for `days` consecutive days since `day`."""
-
-    day: date  # the first day on the new level (the break)
-    ratio: float  # its close / the last trusted close before it
-    days: int  # consecutive days on the new level so far
-
-    def advice(self, coin: str) -> str:
-        return (f"the close has held a new level (x{self.ratio:.4g}) for {self.days} consecutive days since "
-                f"{self.day}: a level shift (a redenomination, a relisting)? If it is real, accept it for {coin}: "
-                f"cryptolstm accept-level-shift {coin} {self.day} --reason '...'")
 
 
 @dataclass
@@ -180,7 +166,8 @@ def check_candles(rows: list, end_ms: int, exchange_rows: list | None = None, *,
     if max_jump is not None:
         rows_by_day = {k.day: by_day[k.day][0] for k in out.good}
         keep = []
-        problems, out.level_shift = implausible(out.good, reference or {}, max_jump, shift_days, breaks, coin)
+        problems, out.level_shift = implausible([(k.day, k.close) for k in out.good], reference or {}, max_jump,
+                                                shift_days, breaks, coin)
         for k, problem in zip(out.good, problems):
             if problem is None:
                 keep.append(k)
@@ -188,59 +175,6 @@ def check_candles(rows: list, end_ms: int, exchange_rows: list | None = None, *,
                 out.rejects.append(reject(rows_by_day[k.day], problem, k.day))
         out.good = keep
     return out
-
-
-def implausible(good: list[Candle], reference: dict[date, float], max_jump: float, shift_days: int | None = None,
-                breaks: tuple[date, ...] = (), coin: str = "COIN") -> tuple[list[str | None], LevelShift | None]:
-    """For each candle (sorted by day), why its close-to-close move is implausible, or None; and the level
-    shift the quarantined closes show, if any.
-
-    The previous close is the latest earlier day's among the accepted candles of the batch and the
-    stored `reference` closes (the batch's value wins for a day in both, unless it was rejected), but never
-    one before an accepted break (`breaks`, days an operator accepted a level shift on) at or before the
-    candle: the first candle of a new level is compared with nothing. A level shift: `shift_days` or more
-    consecutive implausible closes, each plausible against the one before (a x1000 spike of one day is not);
-    the reasons of its days from the `shift_days`-th on say so, and how to accept it for `coin`.
-    """
-    if not max_jump >= 1:  # (1 quarantines every change of close; config accepts >= 1)
-        raise ValueError(f"max_jump must be >= 1, got {max_jump}")
-    known = dict(reference)  # day -> trusted close
-    days = sorted(known)
-    out: list[str | None] = []
-    run: list[Candle] = []  # the latest consecutive implausible closes, each plausible against the one before
-    run_ratio = 1.0  # the first of them / the trusted close before it
-    shift: LevelShift | None = None
-    for k in good:
-        prev = _previous_trusted(days, k.day, breaks)
-        problem = None
-        if prev is not None:
-            ratio = k.close / known[prev]
-            if not 1 / max_jump <= ratio <= max_jump:
-                problem = (f"implausible close: x{ratio:.4g} the close of {prev} ({known[prev]:g}), beyond the "
-                           f"plausibility limit x{max_jump:g} or 1/{max_jump:g} (MarketConfig.max_close_jump)")
-        out.append(problem)
-        if problem is None:
-            run = []
-            if k.day not in known:
-                bisect.insort(days, k.day)
-            known[k.day] = k.close
-            continue
-        follows = (run and k.day == run[-1].day + timedelta(days=1)
-                   and 1 / max_jump <= k.close / run[-1].close <= max_jump)
-        run, run_ratio = (run + [k], run_ratio) if follows else ([k], ratio)
-        if shift_days is not None and len(run) >= shift_days:
-            shift = LevelShift(run[0].day, run_ratio, len(run))
-            out[-1] += "; " + shift.advice(coin)
-    return out, shift
-
-
-def _previous_trusted(days: list[date], day: date, breaks: tuple[date, ...]) -> date | None:
-    """The latest trusted day before `day` (from sorted `days`) not before the last accepted break <= day."""
-    i = bisect.bisect_left(days, day)
-    if i == 0:
-        return None
-    floor = max((b for b in breaks if b <= day), default=None)
-    return days[i - 1] if floor is None or days[i - 1] >= floor else None
 
 
 def missing_days(first: date, last: date, present: set[date]) -> list[date]:

@@ -24,7 +24,7 @@ import psycopg2
 
 from cryptolstm import storage
 from cryptolstm.config import IngestConfig, MarketConfig, RetryConfig  # noqa: F401 (importable from here)
-from cryptolstm.market import candles
+from cryptolstm.market import bans, candles
 from cryptolstm.market.candles import DAY_MS, day_to_ms, ms_to_day, utc
 from cryptolstm.market.exchange import Exchange, IpBanned, Klines, PaginationError, RetriesExhausted
 
@@ -117,7 +117,7 @@ def ingest_coin(dsn: str, market: MarketConfig, coin: str, start: datetime, end:
     _check_interval(start, end)
     with storage.transaction(dsn) as cur:
         first_day, last_day, first_missing = candles.ingest_state(cur, coin)
-        ban = _ban_in_force(cur, market.exchange)
+        ban = bans.in_force(cur, market.exchange)
     from_day = _start_day(last_day, first_missing, start, market.overlap_days)
     report = IngestReport(coin, f"{coin}/{market.quote}", start, end, from_day, bootstrap=from_day is None)
     if ban is not None:  # every request during a ban lengthens it
@@ -128,17 +128,7 @@ def ingest_coin(dsn: str, market: MarketConfig, coin: str, start: datetime, end:
     fetched = _fetch(exchange or Exchange(market, config), report, has_history=last_day is not None)
     try:
         with storage.transaction(dsn) as cur:
-            if fetched.ban is not None:
-                _record_ban(cur, report, market.exchange, fetched.ban)
-            if fetched.ok:
-                unlisted = _store(cur, report, fetched, market, first_day, last_day)
-            else:
-                unlisted = fetched.unlisted
-                candles.record_rejects(cur, coin, start, end, _bad_payloads(fetched.klines))
-                report.rejected = len(fetched.klines.malformed)
-            if unlisted is not None:
-                _mark_inactive(cur, report, market, unlisted)
-            _record_run(cur, report)
+            _write(cur, report, fetched, market, first_day, last_day)
     except psycopg2.Error as exc:
         # Nothing of this interval was committed; say so with the real cause and what was fetched.
         report.status, report.stored, report.revised = "failed", 0, 0
@@ -171,6 +161,24 @@ def _fetch(exchange: Exchange, report: IngestReport, *, has_history: bool) -> Fe
     report.requests = out.klines.requests
     report.fetched = len(out.klines.rows) if out.ok else 0
     return out
+
+
+def _write(cur, report: IngestReport, fetched: Fetched, market: MarketConfig, first_day: date | None,
+           last_day: date | None) -> None:
+    """Everything one ingestion writes, in its one transaction: the ban it met, candles and rejects, the
+    coin's listing, and the `ingest_runs` row."""
+    if fetched.ban is not None:
+        _record_ban(cur, report, market.exchange, fetched.ban)
+    if fetched.ok:
+        unlisted = _store(cur, report, fetched, market, first_day, last_day)
+    else:
+        unlisted = fetched.unlisted
+        candles.record_rejects(cur, report.coin, report.interval_start, report.interval_end,
+                               _bad_payloads(fetched.klines))
+        report.rejected = len(fetched.klines.malformed)
+    if unlisted is not None:
+        _mark_inactive(cur, report, market, unlisted)
+    _record_run(cur, report)
 
 
 def _bad_payloads(klines: Klines) -> list[candles.Reject]:
@@ -260,37 +268,11 @@ def _failed_report(coin: str, market: MarketConfig, start: datetime, end: dateti
     return IngestReport(coin, f"{coin}/{market.quote}", utc(start), utc(end), error=error)
 
 
-@dataclass(frozen=True)
-class Ban:
-    """An IP ban in force, as recorded in `exchange_bans`."""
-
-    coin: str  # whose request met it
-    until: datetime  # when it ends (the server's Retry-After, else the end of the UTC day it was recorded)
-    said: bool  # the server said when it ends
-
-    def __str__(self) -> str:
-        end = f"{self.until:%Y-%m-%d %H:%M:%S} UTC" + ("" if self.said else " (the exchange did not say; assumed)")
-        return f"the exchange banned this IP (HTTP 418) while ingesting {self.coin}, until {end}"
-
-
-def _ban_in_force(cur, exchange: str) -> Ban | None:
-    cur.execute(storage.query("exchange_bans_select_in_force"), {"exchange": exchange})
-    row = cur.fetchone()
-    return None if row is None else Ban(row[0], row[1], row[2])
-
-
 def _record_ban(cur, report: IngestReport, exchange: str, exc: IpBanned) -> None:
-    """Record the ban the report's coin met (unless one is already in force) and put its end in the report."""
-    now = datetime.now(timezone.utc)
-    until = exc.until or datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), timezone.utc)
-    cur.execute(storage.query("exchange_bans_lock"), {"exchange": exchange})
-    cur.execute(storage.query("exchange_bans_insert"), {
-        "exchange": exchange, "coin": report.coin, "interval_start": report.interval_start,
-        "interval_end": report.interval_end, "banned_until": exc.until, "in_force_until": until,
-        "message": str(exc)})
-    report.banned, report.ban_recorded = True, cur.fetchone() is not None
-    known = None if report.ban_recorded else _ban_in_force(cur, exchange)  # another task recorded it first
-    ban = known or Ban(report.coin, until, exc.until is not None)
+    """Record the ban the report's coin met (`bans.record`) and put it in the report."""
+    report.banned = True
+    report.ban_recorded, ban = bans.record(cur, exchange, report.coin, report.interval_start, report.interval_end,
+                                           exc)
     report.banned_until = ban.until
     log.error("%s: %s", report.symbol, ban)
 
