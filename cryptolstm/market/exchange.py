@@ -116,6 +116,7 @@ class ResponseMemory(requests.Session):
 
     def __init__(self) -> None:
         super().__init__()
+        self.trust_env = False  # as the session ccxt makes itself: no proxy or .netrc from the environment
         self.last_status: int | None = None
         self.last_reason: str = ""
         self.last_headers: dict = {}
