@@ -18,6 +18,24 @@ BEGIN
     RETURN NEW;
 END $$;
 
+CREATE FUNCTION public.stat_chi2_sf(x double precision, df integer) RETURNS double precision
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    AS $$ SELECT CASE df WHEN 1 THEN erfc(sqrt(greatest(x, 0) / 2)) WHEN 2 THEN exp(-greatest(x, 0) / 2) END $$;
+
+CREATE FUNCTION public.stat_t975(df integer) RETURNS double precision
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    AS $$ SELECT CASE WHEN df < 1 THEN NULL
+                      WHEN df <= 30 THEN (ARRAY[12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
+                                                2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
+                                                2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045,
+                                                2.042]::double precision[])[df]
+                      ELSE 1.959964 + (1.959964 ^ 3 + 1.959964) / (4 * df)
+                           + (5 * 1.959964 ^ 5 + 16 * 1.959964 ^ 3 + 3 * 1.959964) / (96 * df ^ 2) END $$;
+
+CREATE FUNCTION public.stat_xlny(x double precision, y double precision) RETURNS double precision
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$ SELECT CASE WHEN x = 0 THEN 0::double precision ELSE x * ln(y) END $$;
+
 CREATE TABLE public.alerts (
     kind text NOT NULL,
     as_of date NOT NULL,
@@ -141,7 +159,12 @@ CREATE TABLE public.forecasts (
     lo95_close double precision,
     hi95_close double precision,
     interval_method text,
+    input_distance double precision,
+    input_drift_threshold double precision,
+    input_drifted boolean,
+    input_drift_cause text,
     CONSTRAINT forecasts_check CHECK ((target_day = (as_of + (horizon)::integer))),
+    CONSTRAINT forecasts_drift_cause CHECK (((input_drifted IS TRUE) = (input_drift_cause IS NOT NULL))),
     CONSTRAINT forecasts_horizon_check CHECK (((horizon >= 1) AND (horizon <= 5))),
     CONSTRAINT forecasts_ranges_nested CHECK (((lo80_log_return IS NULL) OR ((lo95_log_return <= lo80_log_return) AND (lo80_log_return <= hi80_log_return) AND (hi80_log_return <= hi95_log_return))))
 );
@@ -245,6 +268,218 @@ CREATE VIEW public.v_candle_revisions AS
    FROM (public.candle_history h
      LEFT JOIN public.candles c USING (coin, day));
 
+CREATE VIEW public.v_latest_forecasts AS
+ WITH latest AS (
+         SELECT DISTINCT ON (f_1.coin) f_1.coin,
+            f_1.as_of,
+            f_1.model_id
+           FROM (public.forecasts f_1
+             JOIN public.models m_1 USING (model_id))
+          ORDER BY f_1.coin, f_1.as_of DESC, ((m_1.champion_from IS NOT NULL) AND (m_1.champion_from <= f_1.as_of) AND ((m_1.champion_until IS NULL) OR (f_1.as_of < m_1.champion_until))) DESC, m_1.created_for DESC, f_1.model_id
+        )
+ SELECT f.coin,
+    f.as_of,
+    f.horizon,
+    f.target_day,
+    f.model_id,
+    f.base_close,
+    f.pred_log_return,
+    f.pred_close,
+    (sign(f.pred_log_return))::integer AS pred_direction,
+    f.run_id,
+        CASE
+            WHEN ((m.champion_from IS NOT NULL) AND (m.champion_from <= f.as_of) AND ((m.champion_until IS NULL) OR (f.as_of < m.champion_until))) THEN 'champion'::text
+            ELSE 'provisional'::text
+        END AS served_as,
+    f.lo80_log_return,
+    f.hi80_log_return,
+    f.lo95_log_return,
+    f.hi95_log_return,
+    f.lo80_close,
+    f.hi80_close,
+    f.lo95_close,
+    f.hi95_close,
+    f.interval_method,
+    f.input_drifted,
+    f.input_distance,
+    f.input_drift_threshold,
+    f.input_drift_cause
+   FROM ((public.forecasts f
+     JOIN latest l USING (coin, as_of, model_id))
+     JOIN public.models m USING (model_id));
+
+CREATE TABLE public.validation_predictions (
+    model_id text NOT NULL,
+    coin text NOT NULL,
+    as_of date NOT NULL,
+    horizon smallint NOT NULL,
+    fold smallint NOT NULL,
+    fold_cutoff date NOT NULL,
+    pred_log_return double precision NOT NULL,
+    realised_log_return double precision NOT NULL,
+    CONSTRAINT validation_predictions_check CHECK ((fold_cutoff < as_of)),
+    CONSTRAINT validation_predictions_horizon_check CHECK (((horizon >= 1) AND (horizon <= 5)))
+);
+
+CREATE VIEW public.v_forecast_evidence AS
+ WITH serving AS (
+         SELECT DISTINCT v_latest_forecasts.coin,
+            v_latest_forecasts.model_id,
+            v_latest_forecasts.as_of
+           FROM public.v_latest_forecasts
+        ), wf AS (
+         SELECT s_1.coin,
+            s_1.model_id,
+            'walk_forward'::text AS kind,
+            v.as_of,
+                CASE
+                    WHEN (v.realised_log_return = (0)::double precision) THEN NULL::double precision
+                    WHEN (v.pred_log_return = (0)::double precision) THEN (0.5)::double precision
+                    ELSE (((sign(v.pred_log_return) = sign(v.realised_log_return)))::integer)::double precision
+                END AS hit
+           FROM (serving s_1
+             JOIN public.validation_predictions v USING (model_id, coin))
+        ), live AS (
+         SELECT s_1.coin,
+            s_1.model_id,
+            f.as_of,
+            f.horizon,
+            sc.realised_log_return AS y,
+            ((sc.direction_hit)::integer)::double precision AS hit
+           FROM ((serving s_1
+             JOIN public.forecasts f ON (((f.coin = s_1.coin) AND (f.model_id = s_1.model_id))))
+             JOIN public.forecast_scores sc ON (((sc.coin = f.coin) AND (sc.as_of = f.as_of) AND (sc.horizon = f.horizon) AND (sc.model_id = f.model_id))))
+          WHERE ((f.target_day > (s_1.as_of - 60)) AND (f.target_day <= s_1.as_of))
+        ), both_kinds AS (
+         SELECT wf.coin,
+            wf.model_id,
+            wf.kind,
+            wf.as_of,
+            wf.hit
+           FROM wf
+        UNION ALL
+         SELECT live.coin,
+            live.model_id,
+            'live'::text,
+            live.as_of,
+            live.hit
+           FROM live
+        ), blocks AS (
+         SELECT both_kinds.coin,
+            both_kinds.model_id,
+            both_kinds.kind,
+            ((dense_rank() OVER (PARTITION BY both_kinds.coin, both_kinds.model_id, both_kinds.kind ORDER BY both_kinds.as_of DESC) - 1) / 5) AS blk,
+            both_kinds.hit,
+            both_kinds.as_of
+           FROM both_kinds
+        ), per_block AS (
+         SELECT blocks.coin,
+            blocks.model_id,
+            blocks.kind,
+            blocks.blk,
+            COALESCE(sum(blocks.hit), (0)::double precision) AS h,
+            count(blocks.hit) AS n,
+            min(blocks.as_of) AS first_as_of,
+            max(blocks.as_of) AS last_as_of
+           FROM blocks
+          GROUP BY blocks.coin, blocks.model_id, blocks.kind, blocks.blk
+        ), totals AS (
+         SELECT per_block.coin,
+            per_block.model_id,
+            per_block.kind,
+            count(*) AS n_blocks,
+            sum(per_block.n) AS n_cells,
+            (sum(per_block.h) / (NULLIF(sum(per_block.n), (0)::numeric))::double precision) AS da,
+            min(per_block.first_as_of) AS first_as_of,
+            max(per_block.last_as_of) AS last_as_of
+           FROM per_block
+          GROUP BY per_block.coin, per_block.model_id, per_block.kind
+        ), intervals AS (
+         SELECT t.coin,
+            t.model_id,
+            t.kind,
+            t.da,
+            t.n_cells,
+            t.n_blocks,
+            t.first_as_of,
+            t.last_as_of,
+                CASE
+                    WHEN ((t.n_blocks < 2) OR (t.da IS NULL)) THEN NULL::double precision
+                    ELSE (sqrt(((((t.n_blocks)::numeric / ((t.n_blocks)::numeric - 1.0)))::double precision * sum(((b_1.h - (t.da * (b_1.n)::double precision)) ^ (2)::double precision)))) / (t.n_cells)::double precision)
+                END AS se
+           FROM (totals t
+             JOIN per_block b_1 USING (coin, model_id, kind))
+          GROUP BY t.coin, t.model_id, t.kind, t.da, t.n_cells, t.n_blocks, t.first_as_of, t.last_as_of
+        ), ci AS (
+         SELECT intervals.coin,
+            intervals.model_id,
+            intervals.kind,
+            intervals.da,
+            intervals.n_cells,
+            intervals.n_blocks,
+            intervals.first_as_of,
+            intervals.last_as_of,
+            intervals.se,
+                CASE
+                    WHEN (intervals.da IS NULL) THEN NULL::double precision
+                    WHEN (intervals.se IS NULL) THEN (0)::double precision
+                    ELSE GREATEST((0)::double precision, (intervals.da - (public.stat_t975(((intervals.n_blocks)::integer - 1)) * intervals.se)))
+                END AS lo,
+                CASE
+                    WHEN (intervals.da IS NULL) THEN NULL::double precision
+                    WHEN (intervals.se IS NULL) THEN (1)::double precision
+                    ELSE LEAST((1)::double precision, (intervals.da + (public.stat_t975(((intervals.n_blocks)::integer - 1)) * intervals.se)))
+                END AS hi
+           FROM intervals
+        ), calls AS (
+         SELECT l_1.coin,
+            l_1.model_id,
+            r.rule,
+                CASE
+                    WHEN (l_1.hit IS NULL) THEN NULL::double precision
+                    WHEN (r.k = 0) THEN (((l_1.y > (0)::double precision))::integer)::double precision
+                    WHEN ((c0.close IS NULL) OR (ck.close IS NULL)) THEN NULL::double precision
+                    WHEN (c0.close = ck.close) THEN (0.5)::double precision
+                    ELSE (((((r.direction)::double precision * sign(ln((c0.close / ck.close)))) = sign(l_1.y)))::integer)::double precision
+                END AS hit
+           FROM (((live l_1
+             CROSS JOIN ( VALUES ('always_up'::text,0,1), ('momentum_1'::text,1,1), ('momentum_3'::text,3,1), ('momentum_7'::text,7,1), ('reversal_1'::text,1,'-1'::integer), ('reversal_3'::text,3,'-1'::integer), ('reversal_7'::text,7,'-1'::integer)) r(rule, k, direction))
+             LEFT JOIN public.candles c0 ON (((c0.coin = l_1.coin) AND (c0.day = l_1.as_of))))
+             LEFT JOIN public.candles ck ON (((ck.coin = l_1.coin) AND (ck.day = (l_1.as_of - r.k)))))
+        ), best AS (
+         SELECT DISTINCT ON (calls.coin, calls.model_id) calls.coin,
+            calls.model_id,
+            calls.rule,
+            avg(calls.hit) AS da,
+            count(calls.hit) AS n_cells
+           FROM calls
+          GROUP BY calls.coin, calls.model_id, calls.rule
+         HAVING (count(calls.hit) > 0)
+          ORDER BY calls.coin, calls.model_id, (avg(calls.hit)) DESC, calls.rule
+        )
+ SELECT s.coin,
+    s.model_id,
+    s.as_of,
+    w.da AS wf_da,
+    w.lo AS wf_da_low,
+    w.hi AS wf_da_high,
+    w.n_cells AS wf_n_cells,
+    w.first_as_of AS wf_first_as_of,
+    w.last_as_of AS wf_last_as_of,
+    l.da AS live_da,
+    l.lo AS live_da_low,
+    l.hi AS live_da_high,
+    l.n_cells AS live_n_cells,
+    l.first_as_of AS live_first_as_of,
+    l.last_as_of AS live_last_as_of,
+    b.rule AS best_naive_rule,
+    b.da AS best_naive_da,
+    b.n_cells AS best_naive_n_cells
+   FROM (((serving s
+     LEFT JOIN ci w ON (((w.coin = s.coin) AND (w.model_id = s.model_id) AND (w.kind = 'walk_forward'::text))))
+     LEFT JOIN ci l ON (((l.coin = s.coin) AND (l.model_id = s.model_id) AND (l.kind = 'live'::text))))
+     LEFT JOIN best b ON (((b.coin = s.coin) AND (b.model_id = s.model_id))));
+
 CREATE VIEW public.v_forecast_outcomes AS
  SELECT f.coin,
     f.as_of,
@@ -305,42 +540,6 @@ CREATE VIEW public.v_interval_scores AS
    FROM public.v_forecast_outcomes
   WHERE (matured AND (lo80_log_return IS NOT NULL))
   GROUP BY GROUPING SETS ((model_id, coin, horizon), (model_id, coin), (model_id, horizon), (model_id));
-
-CREATE VIEW public.v_latest_forecasts AS
- WITH latest AS (
-         SELECT DISTINCT ON (f_1.coin) f_1.coin,
-            f_1.as_of,
-            f_1.model_id
-           FROM (public.forecasts f_1
-             JOIN public.models m_1 USING (model_id))
-          ORDER BY f_1.coin, f_1.as_of DESC, ((m_1.champion_from IS NOT NULL) AND (m_1.champion_from <= f_1.as_of) AND ((m_1.champion_until IS NULL) OR (f_1.as_of < m_1.champion_until))) DESC, m_1.created_for DESC, f_1.model_id
-        )
- SELECT f.coin,
-    f.as_of,
-    f.horizon,
-    f.target_day,
-    f.model_id,
-    f.base_close,
-    f.pred_log_return,
-    f.pred_close,
-    (sign(f.pred_log_return))::integer AS pred_direction,
-    f.run_id,
-        CASE
-            WHEN ((m.champion_from IS NOT NULL) AND (m.champion_from <= f.as_of) AND ((m.champion_until IS NULL) OR (f.as_of < m.champion_until))) THEN 'champion'::text
-            ELSE 'provisional'::text
-        END AS served_as,
-    f.lo80_log_return,
-    f.hi80_log_return,
-    f.lo95_log_return,
-    f.hi95_log_return,
-    f.lo80_close,
-    f.hi80_close,
-    f.lo95_close,
-    f.hi95_close,
-    f.interval_method
-   FROM ((public.forecasts f
-     JOIN latest l USING (coin, as_of, model_id))
-     JOIN public.models m USING (model_id));
 
 CREATE VIEW public.v_live_accuracy AS
  WITH scored AS (
@@ -444,18 +643,114 @@ CREATE VIEW public.v_promotion_history AS
      JOIN public.models c ON ((c.model_id = d.challenger_id)))
      LEFT JOIN public.models p ON ((p.model_id = d.champion_id)));
 
-CREATE TABLE public.validation_predictions (
-    model_id text NOT NULL,
-    coin text NOT NULL,
-    as_of date NOT NULL,
-    horizon smallint NOT NULL,
-    fold smallint NOT NULL,
-    fold_cutoff date NOT NULL,
-    pred_log_return double precision NOT NULL,
-    realised_log_return double precision NOT NULL,
-    CONSTRAINT validation_predictions_check CHECK ((fold_cutoff < as_of)),
-    CONSTRAINT validation_predictions_horizon_check CHECK (((horizon >= 1) AND (horizon <= 5)))
-);
+CREATE VIEW public.v_range_backtests AS
+ WITH cells AS (
+         SELECT o.model_id,
+            o.coin,
+            o.horizon,
+            o.as_of,
+            l.level,
+            (NOT
+                CASE l.level
+                    WHEN 80 THEN o.in_range_80
+                    ELSE o.in_range_95
+                END) AS miss
+           FROM (public.v_forecast_outcomes o
+             CROSS JOIN ( VALUES (80), (95)) l(level))
+          WHERE (o.matured AND (o.lo80_log_return IS NOT NULL))
+        ), chained AS (
+         SELECT c.model_id,
+            c.coin,
+            c.horizon,
+            c.as_of,
+            c.level,
+            c.miss,
+            lag(c.miss) OVER w AS prev_miss,
+            (lag(c.as_of) OVER w = (c.as_of - 1)) AS chained
+           FROM cells c
+          WINDOW w AS (PARTITION BY c.model_id, c.coin, c.horizon, c.level ORDER BY c.as_of)
+        ), counts AS (
+         SELECT chained.model_id,
+            COALESCE(chained.coin, 'ALL'::text) AS coin,
+            chained.horizon,
+            (chained.level)::smallint AS level,
+            count(*) AS n_cells,
+            count(*) FILTER (WHERE chained.miss) AS n_miss,
+            count(*) FILTER (WHERE (chained.chained AND (NOT chained.prev_miss) AND (NOT chained.miss))) AS n_00,
+            count(*) FILTER (WHERE (chained.chained AND (NOT chained.prev_miss) AND chained.miss)) AS n_01,
+            count(*) FILTER (WHERE (chained.chained AND chained.prev_miss AND (NOT chained.miss))) AS n_10,
+            count(*) FILTER (WHERE (chained.chained AND chained.prev_miss AND chained.miss)) AS n_11,
+            min(chained.as_of) AS first_as_of,
+            max(chained.as_of) AS last_as_of
+           FROM chained
+          GROUP BY GROUPING SETS ((chained.model_id, chained.coin, chained.horizon, chained.level), (chained.model_id, chained.horizon, chained.level))
+        ), rates AS (
+         SELECT counts.model_id,
+            counts.coin,
+            counts.horizon,
+            counts.level,
+            counts.n_cells,
+            counts.n_miss,
+            counts.n_00,
+            counts.n_01,
+            counts.n_10,
+            counts.n_11,
+            counts.first_as_of,
+            counts.last_as_of,
+            ((counts.n_miss)::double precision / (counts.n_cells)::double precision) AS miss_rate,
+            ((1)::double precision - ((counts.level)::double precision / (100.0)::double precision)) AS p,
+            (((counts.n_01 + counts.n_11))::double precision / (NULLIF((((counts.n_00 + counts.n_01) + counts.n_10) + counts.n_11), 0))::double precision) AS pi_2,
+            ((counts.n_01)::double precision / (NULLIF((counts.n_00 + counts.n_01), 0))::double precision) AS pi_01,
+            ((counts.n_11)::double precision / (NULLIF((counts.n_10 + counts.n_11), 0))::double precision) AS pi_11
+           FROM counts
+        ), lr AS (
+         SELECT rates.model_id,
+            rates.coin,
+            rates.horizon,
+            rates.level,
+            rates.n_cells,
+            rates.n_miss,
+            rates.n_00,
+            rates.n_01,
+            rates.n_10,
+            rates.n_11,
+            rates.first_as_of,
+            rates.last_as_of,
+            rates.miss_rate,
+            rates.p,
+            rates.pi_2,
+            rates.pi_01,
+            rates.pi_11,
+            GREATEST(((('-2'::integer)::double precision * (public.stat_xlny(((rates.n_cells - rates.n_miss))::double precision, ((1)::double precision - rates.p)) + public.stat_xlny((rates.n_miss)::double precision, rates.p))) + ((2)::double precision * (public.stat_xlny(((rates.n_cells - rates.n_miss))::double precision, ((1)::double precision - rates.miss_rate)) + public.stat_xlny((rates.n_miss)::double precision, rates.miss_rate)))), (0)::double precision) AS lr_uc,
+                CASE
+                    WHEN ((rates.horizon = 1) AND (rates.pi_2 IS NOT NULL)) THEN GREATEST(((('-2'::integer)::double precision * (public.stat_xlny(((rates.n_00 + rates.n_10))::double precision, ((1)::double precision - rates.pi_2)) + public.stat_xlny(((rates.n_01 + rates.n_11))::double precision, rates.pi_2))) + ((2)::double precision * (((public.stat_xlny((rates.n_00)::double precision, ((1)::double precision - COALESCE(rates.pi_01, (0)::double precision))) + public.stat_xlny((rates.n_01)::double precision, COALESCE(rates.pi_01, (0)::double precision))) + public.stat_xlny((rates.n_10)::double precision, ((1)::double precision - COALESCE(rates.pi_11, (0)::double precision)))) + public.stat_xlny((rates.n_11)::double precision, COALESCE(rates.pi_11, (0)::double precision))))), (0)::double precision)
+                    ELSE NULL::double precision
+                END AS lr_ind
+           FROM rates
+        )
+ SELECT model_id,
+    coin,
+    horizon,
+    level,
+    n_cells,
+    n_miss,
+    miss_rate,
+    p AS expected_miss_rate,
+    lr_uc AS kupiec_lr,
+    public.stat_chi2_sf(lr_uc, 1) AS kupiec_p,
+    pi_11 AS repeated_miss_share,
+    pi_01,
+    n_00,
+    n_01,
+    n_10,
+    n_11,
+    lr_ind AS independence_lr,
+    public.stat_chi2_sf(lr_ind, 1) AS independence_p,
+    (lr_uc + lr_ind) AS conditional_coverage_lr,
+    public.stat_chi2_sf((lr_uc + lr_ind), 2) AS conditional_coverage_p,
+    first_as_of,
+    last_as_of
+   FROM lr;
 
 ALTER TABLE ONLY public.candle_history ALTER COLUMN history_id SET DEFAULT nextval('public.candle_history_history_id_seq'::regclass);
 
@@ -573,13 +868,17 @@ GRANT SELECT ON TABLE public.v_alerts TO cryptolstm_reader;
 
 GRANT SELECT ON TABLE public.v_candle_revisions TO cryptolstm_reader;
 
+GRANT SELECT ON TABLE public.v_latest_forecasts TO cryptolstm_reader;
+
+GRANT SELECT ON TABLE public.validation_predictions TO cryptolstm_reader;
+
+GRANT SELECT ON TABLE public.v_forecast_evidence TO cryptolstm_reader;
+
 GRANT SELECT ON TABLE public.v_forecast_outcomes TO cryptolstm_reader;
 
 GRANT SELECT ON TABLE public.v_ingest_runs TO cryptolstm_reader;
 
 GRANT SELECT ON TABLE public.v_interval_scores TO cryptolstm_reader;
-
-GRANT SELECT ON TABLE public.v_latest_forecasts TO cryptolstm_reader;
 
 GRANT SELECT ON TABLE public.v_live_accuracy TO cryptolstm_reader;
 
@@ -587,6 +886,6 @@ GRANT SELECT ON TABLE public.v_models TO cryptolstm_reader;
 
 GRANT SELECT ON TABLE public.v_promotion_history TO cryptolstm_reader;
 
-GRANT SELECT ON TABLE public.validation_predictions TO cryptolstm_reader;
+GRANT SELECT ON TABLE public.v_range_backtests TO cryptolstm_reader;
 
 ALTER DEFAULT PRIVILEGES FOR ROLE <migrator> IN SCHEMA public GRANT SELECT ON TABLES TO cryptolstm_reader;

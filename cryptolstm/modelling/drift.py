@@ -29,14 +29,14 @@ N_CALIBRATION = 4000  # other training windows whose DI fixes the threshold
 THRESHOLD_QUANTILE = 0.99  # of the training windows' own DI
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Assessment:
     distance: np.ndarray  # [N] DI; NaN where the window has a non-finite feature
     drifted: np.ndarray  # [N] bool: DI > threshold, or a non-finite feature
     cause: list[str | None]  # [N] why a window is flagged (None when it is not)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class TrainingDescription:
     feature_names: tuple[str, ...]  # F, the order of the feature axis
     clip: float  # scaled inputs are clipped to +-clip before they are summarised (as the model sees them)
