@@ -1,5 +1,6 @@
 """`TrainedModel`: the fitted Keras network(s) + scaler + config + feature version + cutoff + coin
-vocabulary, predicting from a candle panel, and serialised as ONE bundle (a zip) for the registry.
+vocabulary + the description of its training inputs (input drift), predicting from a candle panel, and
+serialised as ONE bundle (a zip) for the registry.
 """
 
 from __future__ import annotations
@@ -21,12 +22,13 @@ import pandas as pd
 
 from cryptolstm.modelling import features as feats_mod
 from cryptolstm.market import panel as panel_mod
-from cryptolstm.modelling import windows
+from cryptolstm.modelling import drift, windows
 from cryptolstm.modelling.scaling import RobustScaler, cell_scale
 
 BUNDLE_FORMAT = "cryptolstm-model-bundle"
 BUNDLE_VERSION = 1
 PRED_COLUMNS = ["coin", "as_of", "horizon", "pred_log_return"]
+DRIFT_COLUMNS = ["coin", "input_distance", "input_drift_threshold", "input_drifted", "input_drift_cause"]
 
 
 class BundleError(ValueError):
@@ -65,7 +67,8 @@ class TrainedModel:
     key "*" is the shared model, a coin name is a per-coin model (the per-coin ablation)."""
 
     def __init__(self, members: dict, scaler: RobustScaler, config, feature_version: str,
-                 training_cutoff: date, coins: tuple[str, ...], info: dict | None = None):
+                 training_cutoff: date, coins: tuple[str, ...], info: dict | None = None,
+                 input_description: drift.TrainingDescription | None = None):
         self.members = members
         self.scaler = scaler
         self.config = config
@@ -73,12 +76,14 @@ class TrainedModel:
         self.training_cutoff = training_cutoff
         self.coins = tuple(coins)  # vocabulary: coins[i] has embedding id i
         self.info = dict(info or {})  # training facts: epochs, seconds, number of windows
+        self.input_description = input_description  # None: a model trained before drift was described
 
     def hyperparams(self) -> dict:
         """JSON-able description: the config, plus what the registry should know about this fit."""
         cfg = asdict(self.config)
         return {**cfg, "feature_version": self.feature_version, "coins": list(self.coins),
-                "training_cutoff": str(self.training_cutoff), "features": list(feats_mod.FEATURES), **self.info}
+                "training_cutoff": str(self.training_cutoff), "features": list(feats_mod.FEATURES), **self.info,
+                **({"input_description": self.input_description.summary()} if self.input_description else {})}
 
     def check_vocabulary(self, registered) -> None:
         """BundleError unless this bundle's coin order (its embedding ids) is `registered`, the vocabulary
@@ -152,6 +157,27 @@ class TrainedModel:
             "pred_log_return": pred.reshape(-1),
         })[PRED_COLUMNS]
 
+    def input_drift(self, panel: pd.DataFrame, as_of, coins, features: pd.DataFrame | None = None) -> pd.DataFrame:
+        """[coin, input_distance, input_drift_threshold, input_drifted, input_drift_cause]: how far each of
+        `coins`' input windows ending at `as_of` lies from the training windows (`drift.TrainingDescription.assess`),
+        from panel rows <= as_of only. Never changes a forecast. Raises ValueError when the model has no
+        training description (an older bundle) or a coin has no window ending at as_of."""
+        if self.input_description is None:
+            raise ValueError("the model bundle has no training description (trained before input drift was recorded)")
+        day = panel_mod.to_day(as_of)
+        hist = panel_mod.until(panel, day)
+        cube = self.cube(hist, None if features is None else features[features["day"] <= day])
+        d, T = cube.day_index(day), self.config.window
+        if d < T - 1:
+            raise ValueError(f"no {T}-day window ends on {day.date()}")
+        coin = np.array([self.coins.index(str(c)) for c in coins], dtype=np.int64)  # ValueError: unknown coin
+        z = self.scaler.standardise(windows.gather_windows(cube.x, coin, np.full(len(coin), d), T))  # [N, T, F]
+        a = self.input_description.assess(z)
+        return pd.DataFrame({"coin": [str(c) for c in coins], "input_distance": a.distance,
+                             "input_drift_threshold": self.input_description.threshold,
+                             "input_drifted": a.drifted,
+                             "input_drift_cause": pd.Series(a.cause, dtype=object)})[DRIFT_COLUMNS]  # None stays None
+
     # ---- serialisation --------------------------------------------------------------------------
     def to_bytes(self) -> bytes:
         """One zip: meta.json (format, config, features, cutoff, coins, scaler) + one .keras per member."""
@@ -169,6 +195,8 @@ class TrainedModel:
                     "feature_version": self.feature_version, "training_cutoff": str(self.training_cutoff),
                     "coins": list(self.coins), "scaler": self.scaler.to_dict(), "members": names,
                     "info": self.info}
+            if self.input_description is not None:
+                meta["input_description"] = self.input_description.to_dict()
             z.writestr("meta.json", json.dumps(meta, sort_keys=True))
         return buf.getvalue()
 
@@ -204,8 +232,10 @@ class TrainedModel:
                         members[key].append(keras.models.load_model(path, compile=False, safe_mode=True))
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
+            desc = meta.get("input_description")  # absent from bundles made before it was recorded
             return cls(members, RobustScaler.from_dict(meta["scaler"]), cfg, meta["feature_version"],
-                       date.fromisoformat(meta["training_cutoff"]), tuple(meta["coins"]), meta.get("info"))
+                       date.fromisoformat(meta["training_cutoff"]), tuple(meta["coins"]), meta.get("info"),
+                       input_description=None if desc is None else drift.TrainingDescription.from_dict(desc))
         except BundleError:
             raise
         except Exception as exc:

@@ -45,10 +45,13 @@ class RobustScaler:
         return cls(center=med, scale=np.where(iqr > 0, iqr, 1.0),
                    target_scale=np.where(tscale > 0, tscale, 1.0), clip=float(clip))
 
+    def standardise(self, x: np.ndarray) -> np.ndarray:
+        """[..., F] -> [..., F] float64, (x - median) / IQR, not clipped (a NaN or inf stays one)."""
+        return (np.asarray(x, dtype=np.float64) - self.center) / self.scale
+
     def transform(self, x: np.ndarray) -> np.ndarray:
         """[..., F] -> [..., F] float32, (x - median) / IQR clipped to +-clip."""
-        z = (np.asarray(x, dtype=np.float64) - self.center) / self.scale
-        return np.clip(z, -self.clip, self.clip).astype(np.float32)
+        return np.clip(self.standardise(x), -self.clip, self.clip).astype(np.float32)
 
     def scale_targets(self, y: np.ndarray) -> np.ndarray:
         """[N, H] log returns -> model units."""

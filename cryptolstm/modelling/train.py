@@ -23,12 +23,12 @@ import pandas as pd
 
 from cryptolstm.modelling import features as feats_mod
 from cryptolstm.market import panel as panel_mod
-from cryptolstm.modelling import windows
+from cryptolstm.modelling import drift, windows
 from cryptolstm.modelling.scaling import RobustScaler
 from cryptolstm.config import TrainConfig
 from cryptolstm.modelling.bundle import TrainedModel, target_cell_scale, vocabulary
 
-__all__ = ["TrainConfig", "TrainedModel", "build_cube", "fit", "training_cells"]
+__all__ = ["TrainConfig", "TrainedModel", "build_cube", "describe_inputs", "fit", "training_cells"]
 
 log = logging.getLogger("cryptolstm.training")
 
@@ -52,6 +52,17 @@ def training_cells(cube: windows.Cube, config: TrainConfig, target_until: int) -
                               config.window, config.horizons, target_until=target_until)
     keep = plan.trainable
     return windows.Plan(plan.coin[keep], plan.t[keep], plan.trainable[keep])
+
+
+def describe_inputs(cube: windows.Cube, cells: windows.Plan, scaler: RobustScaler, config: TrainConfig,
+                    rows: np.ndarray) -> drift.TrainingDescription:
+    """The input-drift description (modelling/drift.py) of the training cells' windows and the training
+    feature rows rows [R, F], on the scaled inputs: a seeded sample of the windows, so memory stays that
+    of one batch of windows whatever the training fold's size."""
+    pick = drift.sample(len(cells.t), seed=config.seed)
+    coin, t = cells.coin[pick], cells.t[pick]
+    z = scaler.standardise(windows.gather_windows(cube.x, coin, t, config.window))  # [n, T, F]
+    return drift.describe(z, coin, t, scaler.standardise(rows), feats_mod.FEATURES, scaler.clip, seed=config.seed)
 
 
 def _early_stopping_split(cube: windows.Cube, config: TrainConfig, cut: int):
@@ -173,9 +184,11 @@ def fit(panel: pd.DataFrame | None, cutoff, config: TrainConfig = TrainConfig(),
             "last_target_day": str(cube.days[max(fit_cells.t.max(), es_cells.t.max(initial=-1)) + H].date())}
     if config.refit_all:
         info["refit_epochs"] = refit_epochs
+    description = describe_inputs(cube, all_cells, scaler, config, rows)  # every training window (fit + early stopping)
     log.info("%s: cutoff %s, %d fitting windows, epochs %s, %.1fs", label, cutoff_day.date(),
              info["n_fit_windows"], epochs, info["train_seconds"])
-    return TrainedModel(members, scaler, config, feats_mod.FEATURE_VERSION, cutoff_day.date(), coins, info)
+    return TrainedModel(members, scaler, config, feats_mod.FEATURE_VERSION, cutoff_day.date(), coins, info,
+                        input_description=description)
 
 
 def _subset(plan: windows.Plan, coin_idx: int) -> windows.Plan:
