@@ -8,7 +8,11 @@
   below (a stricter test than "upper end >= line", so a model hovering at the line does not flap).
   Fewer than `min_cells` scored cells: the previous state is kept.
 * `interval_coverage` fires when the share of realised returns inside the stored 80 % ranges, over the
-  last `window_days` fully matured as-of days, leaves [low, high]; too few cells keep the previous state.
+  last `window_days` fully matured as-of days, leaves [low, high], or when the h = 1 misses of the window
+  cluster (Christoffersen's independence test rejects at `alpha`, a miss making the next likelier); its
+  message says which: too many misses, too few, too clustered, or several. Too few cells keep the state.
+* `input_drift` fires when most of the day's assessed coins have a drifted input window (`modelling.drift`)
+  and clears when they do not; a day without any assessed forecast keeps the previous state.
 * `expired` fires when the model that would serve the day was trained on data older than
   `expire_after_days`: the day gets no forecast.
 """
@@ -18,7 +22,10 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-from cryptolstm.evaluation import metrics
+from cryptolstm.evaluation import backtests, metrics
+
+DRIFT_MAJORITY = 0.5  # input_drift fires when more than this share of the day's assessed coins is flagged
+BACKTEST_ALPHA = 0.01  # level of the daily clustering test (checked every day on overlapping windows: not 5 %)
 
 
 def day_block_interval(realised: np.ndarray, pred: np.ndarray, day: np.ndarray, block_days: int = 5) -> dict:
@@ -77,8 +84,11 @@ def live_accuracy(realised: np.ndarray, pred: np.ndarray, day: np.ndarray, previ
 
 
 def interval_coverage(n_cells: int, n_covered: int, previous: str, *, low: float, high: float, min_cells: int,
-                      window_days: int) -> tuple[str, str, dict]:
-    """State of the 80 % range coverage alert."""
+                      window_days: int, backtest: dict | None = None,
+                      alpha: float = BACKTEST_ALPHA) -> tuple[str, str, dict]:
+    """State of the 80 % range coverage alert. `backtest`: `backtests.christoffersen` of the window's h = 1
+    misses (None: coverage only). Fires when coverage leaves [low, high] (too many misses below, too few
+    above) or the misses cluster at `alpha`; the message names each."""
     details = {"n_cells": n_cells, "n_covered": n_covered, "low": low, "high": high, "window_days": window_days,
                "min_cells": min_cells}
     if n_cells < min_cells:
@@ -87,9 +97,42 @@ def interval_coverage(n_cells: int, n_covered: int, previous: str, *, low: float
     cov = n_covered / n_cells
     details["coverage_80"] = cov
     inside = low <= cov <= high
-    return ("ok" if inside else "firing",
-            f"80 % ranges held the realised return on {cov:.1%} of {n_cells} cells (last {window_days} matured "
-            f"as-of days): {'inside' if inside else 'OUTSIDE'} [{low:.0%}, {high:.0%}]", details)
+    problems = [] if inside else ([backtests.TOO_MANY] if cov < low else ["too few (ranges too wide)"])
+    message = (f"80 % ranges held the realised return on {cov:.1%} of {n_cells} cells (last {window_days} matured "
+               f"as-of days): {'inside' if inside else 'OUTSIDE'} [{low:.0%}, {high:.0%}]")
+    if backtest is not None:
+        details.update({"h1_" + k: None if backtest[k] != backtest[k] else backtest[k]  # NaN is not JSON
+                        for k in ("n", "miss_rate", "p_uc", "pi_01", "pi_11", "p_ind", "p_cc")})
+        details["alpha"] = alpha
+        if backtests.TOO_CLUSTERED in backtests.verdict(backtest, alpha):
+            problems.append(backtests.TOO_CLUSTERED)
+        message += (f"; h = 1 backtest over {backtest['n']} cells: Kupiec p {backtest['p_uc']:.3g}, P(miss | miss "
+                    f"the day before) {backtest['pi_11']:.2f} vs {backtest['pi_01']:.2f} otherwise, Christoffersen "
+                    f"independence p {backtest['p_ind']:.3g}")
+    details["verdict"] = problems
+    if problems:
+        message += "; misses: " + " and ".join(problems)
+    return ("firing" if problems else "ok"), message, details
+
+
+def input_drift(drifted: dict[str, bool | None], causes: dict[str, str | None], previous: str, *,
+                majority: float = DRIFT_MAJORITY) -> tuple[str, str, dict]:
+    """State of the input-drift alert from the day's forecasts: {coin: flagged (None = not assessed)}."""
+    assessed = {c: bool(f) for c, f in drifted.items() if f is not None}
+    flagged = sorted(c for c, f in assessed.items() if f)
+    details = {"n_coins": len(drifted), "n_assessed": len(assessed), "flagged": flagged, "majority": majority,
+               "causes": {c: causes.get(c) for c in flagged}}
+    if not assessed:
+        return previous, (f"no forecast of the day has an input-drift assessment ({len(drifted)} coins; a model "
+                          f"without a training description): state stays {previous}"), details
+    share = len(flagged) / len(assessed)
+    details["share"] = share
+    firing = share > majority
+    return ("firing" if firing else "ok",
+            f"{len(flagged)} of {len(assessed)} coins have an input window unlike the training windows"
+            + (f" ({', '.join(flagged)})" if flagged else "")
+            + (f": more than {majority:.0%}, the day's forecasts come from inputs the model has not seen" if firing
+               else f": not more than {majority:.0%}"), details)
 
 
 def expired(model_id: str | None, age_days: int | None, expire_after_days: int) -> tuple[str, str, dict]:

@@ -13,7 +13,9 @@ Kinds (the rules are pure functions in `serving.alert_rules`):
   DA minus `below_validation_pp` points), or below the serving model's own walk-forward DA; clears
   when live DA is back at the line. Fewer than `min_cells` scored cells: the previous state is kept.
 * interval_coverage — the 80 % ranges held the realised return on a share of cells outside
-  [coverage_low, coverage_high] over the last `coverage_window_days` fully matured as-of days.
+  [coverage_low, coverage_high] over the last `coverage_window_days` fully matured as-of days, or their
+  h = 1 misses cluster (Christoffersen); the message says too many, too few, too clustered, or several.
+* input_drift       — most of the day's coins have an input window unlike the serving model's training windows.
 * stale_champion    — the champion of the day was trained on data older than `stale_after_days`.
 * expired           — the model that would serve the day is older than `expire_after_days`: no forecast.
 * no_champion       — no model may forecast the day (none promoted yet, or none trained before it).
@@ -29,9 +31,10 @@ import numpy as np
 
 from cryptolstm import storage
 from cryptolstm.config import AlertConfig
+from cryptolstm.evaluation import backtests
 from cryptolstm.serving import alert_rules, mail, registry
 
-KINDS = ("live_accuracy", "stale_champion", "no_champion", "interval_coverage", "expired")
+KINDS = ("live_accuracy", "stale_champion", "no_champion", "interval_coverage", "expired", "input_drift")
 
 
 @dataclass(frozen=True)
@@ -98,9 +101,19 @@ def evaluate(cur, as_of: date, config: AlertConfig, previous: dict[str, str]) ->
     # calibration of the stored 80 % ranges
     cur.execute(storage.query("forecast_scores_select_interval_coverage"), {"as_of": as_of, "window": config.coverage_window_days})
     n, covered = cur.fetchone()
+    cur.execute(storage.query("forecast_scores_select_interval_misses_h1"),
+                {"as_of": as_of, "window": config.coverage_window_days})
+    h1 = cur.fetchall()  # (series, as-of day, miss)
+    test = None if not h1 else backtests.christoffersen(
+        np.array([r[2] for r in h1]), 0.8, np.array([r[1].toordinal() for r in h1]), np.array([r[0] for r in h1]))
     out.append(AlertState("interval_coverage", *alert_rules.interval_coverage(
         n, covered, previous.get("interval_coverage", "ok"), low=config.coverage_low, high=config.coverage_high,
-        min_cells=config.coverage_min_cells, window_days=config.coverage_window_days)))
+        min_cells=config.coverage_min_cells, window_days=config.coverage_window_days, backtest=test)))
+    # input drift of the day's forecasts
+    cur.execute(storage.query("forecasts_select_day_drift"), {"as_of": as_of})
+    day = cur.fetchall()  # (coin, drifted, cause)
+    out.append(AlertState("input_drift", *alert_rules.input_drift(
+        {c: d for c, d, _ in day}, {c: why for c, _, why in day}, previous.get("input_drift", "ok"))))
     return out
 
 
