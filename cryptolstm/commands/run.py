@@ -93,8 +93,10 @@ def _print_outcome(dsn: str, as_of: date, week_end: date) -> None:
               "(see the weekly decision above and the `alerts` table) — no fake forecast is made")
         return
     by_coin: dict[str, list] = {}
-    for coin, h, r, p, base, model, _, *ranges in rows:
-        by_coin.setdefault(coin, []).append((h, r, p, base, model, ranges))
+    drift: dict[str, tuple[bool | None, str | None]] = {}  # per coin: its input window is one, whatever h
+    for coin, h, r, p, base, model, _, lo80, hi80, lo95, hi95, drifted, cause in rows:
+        by_coin.setdefault(coin, []).append((h, r, p, base, model, (lo80, hi80, lo95, hi95)))
+        drift[coin] = (drifted, cause)
     if rows[0][6] == "provisional":
         print(f"\n!! PROVISIONAL: no model has been promoted yet; {rows[0][5]} is the newest model trained before "
               f"{as_of} and forecasts until one is (the no_champion alert is firing)")
@@ -107,6 +109,14 @@ def _print_outcome(dsn: str, as_of: date, week_end: date) -> None:
             if all(c[5][k] is not None for c in cells):
                 spans = (f"{c[5][k]:.6g}–{c[5][k + 1]:.6g}" for c in sorted(cells))
                 print(f"{'':5} {label:>12} " + " ".join(f"{x:>20}" for x in spans))
+        if drift[coin][0]:
+            print(f"{'':5} {'INPUT DRIFT':>12} {drift[coin][1]}")
+    flagged = sorted(c for c, (d, _) in drift.items() if d)
+    if all(d is None for d, _ in drift.values()):
+        print("input drift: not assessed (the model was registered without a description of its training inputs)")
+    else:
+        print(f"input drift: {len(flagged)} of {len(drift)} coins have an input window unlike the model's training "
+              "windows" + (f" ({', '.join(flagged)}): read their forecasts with care" if flagged else ""))
 
 
 def backfill(api, dag_id: str, start: datetime, end: datetime, timeout: float, log=print) -> None:

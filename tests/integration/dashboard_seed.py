@@ -79,4 +79,28 @@ def seed(dsn: str, seed: int = 7) -> dict[str, dict[date, float]]:
             "(%s, 'm2', 'm1', true, 0.56, 0.51, 315, 0.031, 'challenger DA beats champion + 1 pp')",
             (datetime.combine(AS_OF - timedelta(days=FORECAST_DAYS), datetime.min.time(), timezone.utc),
              datetime.combine(SWITCH, datetime.min.time(), timezone.utc)))
+        _seed_trust(cur, coins, np.random.default_rng(seed + 1))
     return closes
+
+
+DRIFTED = ("BTC", "DOGE")  # the coins whose latest input window is flagged
+DRIFT_THRESHOLD = 2.5
+
+
+def _seed_trust(cur, coins: list[str], rng) -> None:
+    """The latest day's input-drift columns (DRIFTED flagged, the others not) and m2's walk-forward cells
+    (the evidence beside each forecast); a separate random stream, so the rows above are unchanged."""
+    for coin in coins:
+        drifted = coin in DRIFTED
+        cur.execute("UPDATE forecasts SET input_distance = %s, input_drift_threshold = %s, input_drifted = %s, "
+                    "input_drift_cause = %s WHERE coin = %s AND as_of = %s",
+                    (3.7 if drifted else 1.2, DRIFT_THRESHOLD, drifted,
+                     f"distance 3.70 > threshold {DRIFT_THRESHOLD:.2f}" if drifted else None, coin, AS_OF))
+    first = SWITCH - timedelta(days=10 + 5 + 120)  # 120 walk-forward as-of days before m2's cutoff
+    for k in range(120):
+        for coin in coins:
+            for h in range(1, 6):
+                y, p = float(rng.normal(0, 0.03)), float(rng.normal(0.001, 0.01))
+                cur.execute("INSERT INTO validation_predictions (model_id, coin, as_of, horizon, fold, fold_cutoff, "
+                            "pred_log_return, realised_log_return) VALUES ('m2', %s, %s, %s, 0, %s, %s, %s)",
+                            (coin, first + timedelta(days=k), h, first - timedelta(days=6), p, y))

@@ -20,3 +20,27 @@ def test_printed_forecasts_carry_the_stored_ranges(db, capsys):
     assert lines[btc + 1].split()[:2] == ["80", "%"] and lines[btc + 2].split()[:2] == ["95", "%"]
     assert len(lines[btc + 1].split()) == 2 + 5 and "–" in lines[btc + 1]
     assert sum(l.split()[:2] == ["80", "%"] for l in lines) == 9
+
+
+def test_printed_forecasts_carry_the_input_drift_flag(db, capsys):
+    from dashboard_seed import DRIFTED
+
+    seed(db)
+    _print_outcome(db, AS_OF, AS_OF - timedelta(days=1))
+    lines = capsys.readouterr().out.splitlines()
+    flagged = [lines[i - 3].split()[0] for i, l in enumerate(lines) if l.split()[:2] == ["INPUT", "DRIFT"]]
+    assert flagged == list(DRIFTED)  # under each flagged coin's two range lines, with its cause
+    assert f"input drift: {len(DRIFTED)} of 9 coins have an input window unlike" in "\n".join(lines)
+    assert any("distance 3.70 > threshold 2.50" in l for l in lines)
+
+
+def test_printed_forecasts_say_when_drift_was_not_assessed(db, capsys):
+    seed(db)
+    from cryptolstm import storage
+
+    with storage.transaction(db) as cur:  # a model registered before drift was recorded: NULL columns
+        cur.execute("UPDATE forecasts SET input_distance = NULL, input_drift_threshold = NULL, input_drifted = NULL, "
+                    "input_drift_cause = NULL")
+    _print_outcome(db, AS_OF, AS_OF - timedelta(days=1))
+    out = capsys.readouterr().out
+    assert "input drift: not assessed" in out and "INPUT DRIFT" not in out
