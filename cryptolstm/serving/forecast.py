@@ -25,10 +25,16 @@ flagged `stale`; past `expire_after_days` it no longer does: nothing is written 
 Ranges: every row carries the 80 % and 95 % ranges of its log return and price, split-conformal on
 the serving model's own walk-forward residuals matured before the day (`ranges_for`,
 cryptolstm/evaluation/intervals.py); a model without stored walk-forward residuals gets NULL ranges.
+
+Input drift: every row carries how far its coin's input window lies from the model's training windows and
+whether that is beyond the model's threshold (`drift_for`, cryptolstm/modelling/drift.py); a window with a
+NaN or infinite feature is flagged. The forecast values do not depend on it. A model registered without a
+description of its training inputs still forecasts, with NULL drift columns and one log line saying why.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from datetime import date, timedelta
 
@@ -39,6 +45,9 @@ from cryptolstm import storage
 from cryptolstm.config import DEFAULT_COINS, EXPIRE_AFTER_DAYS, HORIZONS, STALE_AFTER_DAYS
 from cryptolstm.evaluation import intervals
 from cryptolstm.serving import registry
+
+log = logging.getLogger(__name__)
+NO_DRIFT = dict.fromkeys(("input_distance", "input_drift_threshold", "input_drifted", "input_drift_cause"))
 
 
 def ranges_for(cur, model_id: str, as_of: date, preds: pd.DataFrame, panel: pd.DataFrame,
@@ -70,6 +79,25 @@ def ranges_for(cur, model_id: str, as_of: date, preds: pd.DataFrame, panel: pd.D
             row[f"lo{k}_log_return"], row[f"hi{k}_log_return"] = r.pred_log_return - w, r.pred_log_return + w
         row["interval_method"] = intervals.method_name(config) + (" (coins pooled)" if cal["pooled"] else "")
         out[(r.coin, int(r.horizon))] = row
+    return out
+
+
+def drift_for(model, model_id: str, panel: pd.DataFrame, as_of: date, coins: list[str],
+              features: pd.DataFrame | None, log_fn=log.warning) -> dict[str, dict]:
+    """{coin: the `forecasts` drift columns} of the coins' input windows ending at `as_of`
+    (`TrainedModel.input_drift`); {} for a model without a training description (its rows keep NULL drift
+    columns), said in one log line. Every flagged window is logged with its cause."""
+    if model.input_description is None:
+        log_fn("%s has no description of its training inputs (registered before input drift was recorded): "
+               "its forecasts of %s carry no drift flag", model_id, as_of)
+        return {}
+    out = {}
+    for r in model.input_drift(panel, as_of, coins, features).itertuples(index=False):
+        out[r.coin] = {"input_distance": float(r.input_distance) if math.isfinite(r.input_distance) else None,
+                       "input_drift_threshold": float(r.input_drift_threshold),
+                       "input_drifted": bool(r.input_drifted), "input_drift_cause": r.input_drift_cause}
+        if r.input_drifted:
+            log_fn("input drift: %s on %s (model %s): %s", r.coin, as_of, model_id, r.input_drift_cause)
     return out
 
 
@@ -128,6 +156,9 @@ def forecast_as_of(dsn: str, as_of: date, run_id: str, stale_after_days: int = S
     with storage.transaction(dsn) as cur:
         ranges = ranges_for(cur, champ.model_id, as_of, preds, panel, interval_config)
     rows = _forecast_rows(preds, panel, ranges, champ.model_id, as_of, run_id, interval_config)
+    drift = drift_for(model, champ.model_id, panel, as_of, sorted(set(preds["coin"])), served_feats) if rows else {}
+    for row in rows:
+        row.update(drift.get(row["coin"], NO_DRIFT))
     if not rows:
         latest = panel["day"].max().date() if len(panel) else None
         raise MissingDataError(
@@ -141,7 +172,8 @@ def forecast_as_of(dsn: str, as_of: date, run_id: str, stale_after_days: int = S
     return {"status": status, "as_of": as_of.isoformat(), "model_id": champ.model_id, "rows": len(rows),
             "coins": coins, "missing_coins": sorted(set(model.coins) - set(coins)),
             "champion_age_days": age, "stale": age > stale_after_days,
-            "with_ranges": sum(r["lo80_log_return"] is not None for r in rows)}
+            "with_ranges": sum(r["lo80_log_return"] is not None for r in rows),
+            "drift_assessed": bool(drift), "drifted_coins": sorted(c for c, d in drift.items() if d["input_drifted"])}
 
 
 def _forecast_rows(preds: pd.DataFrame, panel: pd.DataFrame, ranges: dict, model_id: str, as_of: date,
