@@ -135,6 +135,13 @@ def _parse_day(value: str | None) -> date | None:
         raise HTTPException(400, f"as_of must be YYYY-MM-DD, got {value!r}") from None
 
 
+def _json_value(v: Any) -> Any:
+    """A forecast frame's value as JSON: a day as ISO text, a missing number (NULL read as NaN) as null."""
+    if isinstance(v, date):
+        return v.isoformat()
+    return None if isinstance(v, float) and v != v else v
+
+
 def _add_routes(app: "FastAPI", dsn: Callable[[], str], reads: SharedReads) -> None:
     """The page, its charts, the JSON and the icon (see the module docstring).
 
@@ -168,5 +175,4 @@ def _add_routes(app: "FastAPI", dsn: Callable[[], str], reads: SharedReads) -> N
     def latest(as_of: str | None = Query(None)) -> dict[str, Any]:
         day, forecasts = load_forecasts(dsn(), _parse_day(as_of))
         return {"as_of": day.isoformat() if day else None,
-                "forecasts": [{k: (v.isoformat() if isinstance(v, date) else v) for k, v in r.items()}
-                              for r in forecasts.to_dict(orient="records")]}
+                "forecasts": [{k: _json_value(v) for k, v in r.items()} for r in forecasts.to_dict(orient="records")]}

@@ -34,6 +34,7 @@ class PageData:
     champion: dict[str, Any] | None
     promotions: list[dict[str, Any]] = field(default_factory=list)
     charts: dict[str, "pd.DataFrame"] | None = None  # what the charts draw (charts.read_chart_data), same read
+    evidence: dict[str, dict[str, Any]] = field(default_factory=dict)  # coin -> v_forecast_evidence row
 
 
 def _rows(cur, name: str, params: dict) -> list[dict[str, Any]]:
@@ -78,8 +79,9 @@ def load_page(dsn: str, as_of: date | None = None) -> PageData:
             return PageData(None, coins, pd.DataFrame(), pd.DataFrame(), None, promotions)
         data = charts.read_chart_data(cur, as_of)
         champ = _rows(cur, "models_select_champion_on", {"as_of": as_of})
+        evidence = {r["coin"]: r for r in _rows(cur, "v_forecast_evidence_select", {"as_of": as_of})}
     return PageData(as_of, list(data["coins"]["coin"]), data["forecasts"], accuracy_by_horizon(data["scored"], as_of),
-                    champ[0] if champ else None, promotions, data)
+                    champ[0] if champ else None, promotions, data, evidence)
 
 
 def load_forecasts(dsn: str, as_of: date | None = None) -> tuple[date | None, "pd.DataFrame"]:
@@ -127,12 +129,21 @@ class ForecastCell(NamedTuple):
     ranges: list[tuple[str, float, float]]  # (level, low price, high price) of each stored range
 
 
+class DriftFlag(NamedTuple):
+    drifted: bool | None  # None: not assessed (a model without a training description)
+    distance: float | None  # None: not assessed, or a NaN / infinite feature in the window
+    threshold: float | None
+    cause: str | None  # why it is flagged
+
+
 class ForecastRow(NamedTuple):
     coin: str
     as_of: date | None
     close: float | None  # close[as_of], the base of the price path
     cells: list[ForecastCell]  # one per horizon; empty: no forecast for the coin
     model_id: str | None
+    drift: DriftFlag | None = None  # the coin's input window (one per as-of day, whatever the horizon)
+    evidence: dict[str, Any] | None = None  # the serving model's record on the coin (v_forecast_evidence)
 
 
 def forecast_rows(d: PageData) -> list[ForecastRow]:
@@ -152,8 +163,22 @@ def forecast_rows(d: PageData) -> list[ForecastRow]:
             cells.append(ForecastCell(r.pred_close, change, "up" if change > 0 else "down" if change < 0 else "",
                                       ranges))
         first = rows.iloc[0]
-        out.append(ForecastRow(coin, first["as_of"], float(first["base_close"]), cells, first["model_id"]))
+        ev = d.evidence.get(coin)
+        same = ev is not None and ev["model_id"] == first["model_id"] and ev["as_of"] == first["as_of"]
+        out.append(ForecastRow(coin, first["as_of"], float(first["base_close"]), cells, first["model_id"],
+                               _drift(first), ev if same else None))
     return out
+
+
+def _drift(row) -> DriftFlag:
+    """The drift columns of a forecast row (NULL read back as None or NaN) as a DriftFlag."""
+    def value(k):
+        v = row.get(k)
+        return None if v is None or v != v else v
+
+    drifted = value("input_drifted")
+    return DriftFlag(None if drifted is None else bool(drifted), value("input_distance"),
+                     value("input_drift_threshold"), value("input_drift_cause"))
 
 
 @lru_cache(maxsize=1)

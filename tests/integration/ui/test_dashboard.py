@@ -139,6 +139,53 @@ def test_page_on_an_empty_database_says_so(db, reader):
     assert "no forecast yet" in r.text and "No promotion decision recorded yet." in r.text
 
 
+def _coin_rows(page: str, table_id: str) -> dict[str, str]:
+    """The row of each coin in table `table_id`, as HTML."""
+    table = page.split(f'id="{table_id}"')[1].split("</table>")[0]
+    return {r.split("<b>")[1].split("</b>")[0]: r for r in table.split("<tr>")[2:]}
+
+
+def test_page_shows_each_coins_drift_flag_and_the_models_record_beside_its_forecast(db, reader):
+    from dashboard_seed import DRIFTED
+
+    from cryptolstm.ui.page import fmt_pct
+
+    seed(db)
+    client = _client(reader)
+    page = client.get("/cryptolstm/").text
+    forecasts, trust = _coin_rows(page, "forecasts"), _coin_rows(page, "trust")
+    assert set(forecasts) == set(trust) == set(COINS)
+    for coin in COINS:
+        if coin in DRIFTED:  # flagged in the forecast table, with its cause in the trust table
+            assert 'class="drift"' in forecasts[coin] and '<span class="drift">drifted</span>' in trust[coin]
+            assert "distance 3.70 &gt; threshold 2.50" in trust[coin]  # the stored cause, escaped
+        else:
+            assert 'class="drift"' not in forecasts[coin]
+            assert '<span class="usual">usual</span>' in trust[coin] and "distance 1.20 ≤ 2.50" in trust[coin]
+    with psycopg2.connect(db) as conn, conn.cursor() as cur:
+        cur.execute("SELECT coin, wf_da, wf_da_low, wf_da_high, live_da, live_da_low, live_da_high, live_n_cells, "
+                    "best_naive_rule, best_naive_da FROM v_forecast_evidence")
+        evidence = cur.fetchall()
+    assert len(evidence) == 9
+    for coin, wf, wf_lo, wf_hi, live, live_lo, live_hi, n, rule, naive in evidence:  # the three numbers, as stored
+        row = trust[coin]
+        assert f'<td class="evidence">{fmt_pct(wf)} <span class="rng">[{fmt_pct(wf_lo)}, {fmt_pct(wf_hi)}]' in row
+        assert f'<td class="evidence">{fmt_pct(live)} <span class="rng">[{fmt_pct(live_lo)}, {fmt_pct(live_hi)}]' in row
+        assert f"<td>{n}</td>" in row and f'{fmt_pct(naive)} <span class="rng">{rule}</span>' in row
+    latest = client.get("/cryptolstm/api/latest").json()["forecasts"]
+    assert {f["coin"] for f in latest if f["input_drifted"]} == set(DRIFTED)
+
+
+def test_page_says_when_drift_was_not_assessed(db, reader):
+    seed(db)
+    with psycopg2.connect(db) as conn, conn.cursor() as cur:  # a model registered without a training description
+        cur.execute("UPDATE forecasts SET input_distance = NULL, input_drift_threshold = NULL, input_drifted = NULL, "
+                    "input_drift_cause = NULL")
+    page = _client(reader).get("/cryptolstm/").text
+    assert all('<span class="muted">not assessed</span>' in r for r in _coin_rows(page, "trust").values())
+    assert 'class="drift"' not in page
+
+
 def test_plugin_reads_the_reader_connection_from_airflow_env(tmp_path):
     env = {"AIRFLOW_CONN_CRYPTOLSTM_READER": "postgres://cryptolstm_reader:pw@pg:5432/cryptolstm",
            "AIRFLOW_CONN_CRYPTOLSTM_DB": "postgres://cryptolstm:x@pg:5432/cryptolstm"}
@@ -370,6 +417,15 @@ def test_real_browser_logs_in_then_loads_the_page_and_screenshot_is_saved(site, 
         assert "<h1>Forecasts</h1>" in html
         table = html.split('id="forecasts"')[1].split("</table>")[0]
         assert all(f"<b>{c}</b>" in table for c in COINS)
+        # beside every forecast: its input-drift flag (the seeded flagged coins drawn as such) and the model's record
+        from dashboard_seed import DRIFTED
+
+        flagged = browser.js("[...document.querySelectorAll('#forecasts .drift')].map(e => e.closest('tr')"
+                             ".querySelector('b').textContent)")
+        assert sorted(flagged) == sorted(DRIFTED)
+        trust = html.split('id="trust"')[1].split("</table>")[0]
+        assert browser.js("document.querySelectorAll('#trust td.evidence').length") == 3 * len(COINS)
+        assert trust.count('<span class="drift">drifted</span>') == len(DRIFTED) and trust.count(">usual</span>") == 9 - len(DRIFTED)
         # every chart was served (200 + decoded) to the logged-in browser
         charts = browser.wait_for("""(() => { const imgs = [...document.images];
             return imgs.length === 10 && imgs.every(i => i.complete)
