@@ -30,6 +30,8 @@ AUX_COINS = ("ATOM", "AVAX", "BCH", "DOT", "ETC", "MATIC", "SHIB", "TRX", "UNI",
 COIN_ORDER = DEFAULT_COINS + AUX_COINS  # stable embedding ids = position here (= coins.coin_index in SQL)
 HORIZONS = 5  # H: forecasts are log(close[t+h] / close[t]) for h = 1..H (the modelling law: 5)
 PURGE_DAYS = 5  # days between a fold's last training target and its first scored/early-stopping day
+WF_FOLDS = 5  # walk-forward folds of `cryptolstm evaluate` and of the weekly run (one model fit each)
+WF_FOLD_DAYS = 120  # scored as-of days per fold
 OVERLAP_DAYS = 3  # closed days before an interval re-fetched, re-featured and re-scored (late revisions)
 STALE_AFTER_DAYS = 21  # a champion whose training cutoff is older than this still forecasts, but alerts
 EXPIRE_AFTER_DAYS = 42  # ... and older than this it no longer forecasts (status 'expired', no rows)
@@ -443,8 +445,8 @@ class ChartConfig:
 @dataclass(frozen=True)
 class PipelineConfig:
     train_profile: str = "full"  # "full": TrainConfig() (production); "tiny": TrainConfig.tiny() (tests, CI)
-    wf_folds: int = 5  # walk-forward folds of the weekly run (one model fit each): the evaluate computation
-    wf_days: int = 600  # as-of days they score in all (600 = 5 x 120, as `cryptolstm evaluate`); tests use less
+    wf_folds: int = WF_FOLDS  # walk-forward folds of the weekly run (one model fit each): the evaluate computation
+    wf_days: int = WF_FOLDS * WF_FOLD_DAYS  # as-of days they score in all (as `cryptolstm evaluate`); tests use less
     stale_after_days: int = STALE_AFTER_DAYS  # a champion older than this (days since cutoff) forecasts but alerts
     charts_dir: Path | None = None  # where render_charts writes PNGs; None: <state_dir>/charts
     provisional: bool = True  # no champion yet: the newest model trained before the day forecasts it, labelled

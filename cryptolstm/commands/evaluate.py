@@ -7,7 +7,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from cryptolstm.config import SHARED_DATA_DIR, SHARED_DATA_MORE_DIR, Settings
+from cryptolstm.config import SHARED_DATA_DIR, SHARED_DATA_MORE_DIR, WF_FOLD_DAYS, WF_FOLDS, Settings
 
 DEFAULT_CSV_DIR = SHARED_DATA_DIR  # the served coins
 AUX_CSV_DIR = SHARED_DATA_MORE_DIR  # the auxiliary coins
@@ -98,8 +98,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--until", help="ignore candles after this day (YYYY-MM-DD)")
         p.add_argument("--served-only", action="store_true",
                        help="train on the served coins only (default: the whole training universe)")
-        p.add_argument("--folds", type=int, default=5, help="walk-forward folds (default 5)")
-        p.add_argument("--val-days", type=int, default=120, help="scored as-of days per fold (default 120)")
+        p.add_argument("--folds", type=int, default=WF_FOLDS, help=f"walk-forward folds (default {WF_FOLDS})")
+        p.add_argument("--val-days", type=int, default=WF_FOLD_DAYS,
+                       help=f"scored as-of days per fold (default {WF_FOLD_DAYS})")
 
     ev = sub.add_parser("evaluate", help="walk-forward evaluation of the LSTM, ablations and baselines")
     source(ev)
@@ -112,6 +113,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("--out", default="reports", help="output folder (default reports/)")
     ev.add_argument("--name", default="evaluation", help="file stem of the report")
     ev.set_defaults(func=_evaluate)
-    bench = sub.add_parser("bench-train", help="time walk-forward (5 folds) + final fit of the default config")
+    bench = sub.add_parser("bench-train", help=f"time walk-forward ({WF_FOLDS} folds) + final fit of the default config")
     source(bench)
     bench.set_defaults(func=_bench)

@@ -1,7 +1,7 @@
 """The evaluation report: walk-forward of the LSTM and each ablation, every baseline on the same
 cells, block-bootstrap intervals, training time; written as JSON + markdown.
 
-    report = run_evaluation(panel, variants(), n_folds=5)
+    report = run_evaluation(panel, variants(), n_folds=WF_FOLDS)
     write_report(report, Path("reports"))
 """
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from cryptolstm.config import DEFAULT_COINS
+from cryptolstm.config import DEFAULT_COINS, PURGE_DAYS, WF_FOLD_DAYS, WF_FOLDS
 from cryptolstm.modelling import features as feats_mod
 from cryptolstm.modelling import train
 from cryptolstm.evaluation import intervals
@@ -71,8 +71,8 @@ def variants(names=None) -> dict[str, train.TrainConfig]:
     return out
 
 
-def run_evaluation(panel: pd.DataFrame, configs: dict[str, train.TrainConfig], n_folds: int = 5,
-                   val_days: int = 120, final_fit: bool = True, log=print, checkpoint=None,
+def run_evaluation(panel: pd.DataFrame, configs: dict[str, train.TrainConfig], n_folds: int = WF_FOLDS,
+                   val_days: int = WF_FOLD_DAYS, final_fit: bool = True, log=print, checkpoint=None,
                    score_coins: tuple[str, ...] = DEFAULT_COINS) -> dict:
     """Walk-forward every config (first one = the main model) and, right after the first, time a final
     fit on all data. The feature cube is built once; baselines are fit once (with the first config's
@@ -157,7 +157,7 @@ def render_markdown(report: dict) -> str:
              f"{', '.join(report['data']['coins'])} (scored: {', '.join(report['data'].get('served', []))}; "
              "logit / gbm_clf predict P(up) - 0.5, scaled by the fold's mean |y_h|). "
              f"{report['n_folds']} expanding folds of {report['val_days']} "
-             f"as-of days, purge 5; scored as-of days {c['first_as_of']} .. {c['last_as_of']} "
+             f"as-of days, purge {PURGE_DAYS}; scored as-of days {c['first_as_of']} .. {c['last_as_of']} "
              f"({c['n_as_of_days']} days, {c['n_cells']} cell-horizons). Every row is out-of-sample, on the same cells.",
              "", "## Overall", "",
              "| model | DA | DA 95% CI (block bootstrap) | MAE | MAE / RW | RMSE | share up | PT p (naive) | path err "

@@ -20,7 +20,7 @@ import pandas as pd
 from cryptolstm.evaluation import baselines as base_mod
 from cryptolstm.modelling import features as feats_mod
 from cryptolstm.evaluation import metrics
-from cryptolstm.config import DEFAULT_COINS
+from cryptolstm.config import DEFAULT_COINS, PURGE_DAYS, WF_FOLD_DAYS, WF_FOLDS
 from cryptolstm.market import panel as panel_mod
 from cryptolstm.modelling import train, windows
 
@@ -55,14 +55,14 @@ def _long(fold: int, cube: windows.Cube, coin: np.ndarray, t: np.ndarray, cols: 
 
 
 def walk_forward(panel: pd.DataFrame | None, config: train.TrainConfig = train.TrainConfig(),
-                 n_folds: int | None = None, end=None, val_days: int = 120, purge: int = 5, eval_start=None,
-                 eval_end=None, with_baselines: bool = True, log=lambda *_: None, *,
+                 n_folds: int | None = None, end=None, val_days: int = WF_FOLD_DAYS, purge: int = PURGE_DAYS,
+                 eval_start=None, eval_end=None, with_baselines: bool = True, log=lambda *_: None, *,
                  cube: windows.Cube | None = None, score_coins: tuple[str, ...] = DEFAULT_COINS,
                  baselines=None) -> WalkForwardResult:
     """Out-of-sample predictions of `config` retrained per fold, plus baselines and metrics.
 
-    Default: n_folds=5 blocks of `val_days` as-of days ending at `end` (default: the last day whose
-    5 targets are known). With `eval_start` (and optionally `eval_end`) the scored window is exactly
+    Default: n_folds=WF_FOLDS blocks of `val_days` as-of days ending at `end` (default: the last day whose
+    H targets are known). With `eval_start` (and optionally `eval_end`) the scored window is exactly
     [eval_start, eval_end], split into n_folds (default 1) consecutive blocks — e.g. the weekly
     challenger check on the cells where the champion's live forecasts have matured.
     `cube` (train.build_cube of the same panel) skips the feature build; `panel` may then be None.
@@ -87,7 +87,7 @@ def walk_forward(panel: pd.DataFrame | None, config: train.TrainConfig = train.T
         folds[0] = windows.Fold(s - purge - 1, s, folds[0].val_end) if folds[0].val_start < s else folds[0]
     else:
         e = last_known if end is None else min(last_known, cube.last_index_on_or_before(panel_mod.to_day(end)))
-        folds = windows.fold_bounds(e, n_folds or 5, val_days, purge)
+        folds = windows.fold_bounds(e, n_folds or WF_FOLDS, val_days, purge)
     preds, bpreds, fold_info = [], [], []
     for k, fold in enumerate(folds):
         cutoff = cube.days[fold.cutoff]

@@ -1,16 +1,18 @@
 """Keras model builders: the baseline stacked LSTM and the ablations (BiLSTM, CNN-LSTM).
 
-All take a window x [B, T, F] and a coin id [B] and return 5 scaled log returns [B, H]. The coin id
+All take a window x [B, T, F] and a coin id [B] and return H = HORIZONS scaled log returns [B, H]. The coin id
 goes through an Embedding that is concatenated to the sequence summary, so one model serves every
 coin while still learning coin-specific offsets and slopes. Keras is imported inside the functions.
 """
 
 from __future__ import annotations
 
+from cryptolstm.config import HORIZONS
+
 ARCHS = ("lstm", "bilstm", "cnn_lstm")
 
 
-def build_model(arch: str, *, window: int, n_features: int, n_coins: int, horizons: int = 5,
+def build_model(arch: str, *, window: int, n_features: int, n_coins: int, horizons: int = HORIZONS,
                 lstm_units: tuple[int, int] = (128, 64), dense_units: int = 64, dropout: float = 0.2,
                 embed_dim: int = 4, conv_filters: int = 32, conv_kernel: int = 3, sign_head: bool = False):
     """An uncompiled keras.Model([x, coin]) -> y for `arch` in ARCHS; with `sign_head` -> [y, sign logits]."""

@@ -25,7 +25,7 @@ from cryptolstm.modelling import features as feats_mod
 from cryptolstm.market import panel as panel_mod
 from cryptolstm.modelling import drift, windows
 from cryptolstm.modelling.scaling import RobustScaler
-from cryptolstm.config import TrainConfig
+from cryptolstm.config import HORIZONS, TrainConfig
 from cryptolstm.modelling.bundle import TrainedModel, target_cell_scale, vocabulary
 
 __all__ = ["TrainConfig", "TrainedModel", "build_cube", "describe_inputs", "fit", "training_cells"]
@@ -125,8 +125,8 @@ def fit(panel: pd.DataFrame | None, cutoff, config: TrainConfig = TrainConfig(),
 
     `cube` (from `build_cube`, on any longer history) replaces `panel`: only its days <= cutoff are used.
     `label` prefixes the per-epoch progress lines logged to 'cryptolstm.training'."""
-    if config.horizons != 5:
-        raise ValueError("the modelling law fixes 5 horizons")
+    if config.horizons != HORIZONS:
+        raise ValueError(f"the modelling law fixes {HORIZONS} horizons, got {config.horizons}")
     start = time.perf_counter()
     cutoff_day = panel_mod.to_day(cutoff)
     if cube is None:
