@@ -36,16 +36,15 @@ def training_cutoff(week_end: date | datetime) -> date:
 
 
 def evaluation_window(week_end: date | datetime, config: PipelineConfig) -> tuple[date, date]:
-    """As-of days the weekly walk-forward scores: the last `wf_days` days whose 5 targets are known
+    """As-of days the weekly walk-forward scores: the last `wf_days` days whose H targets are known
     at the training cutoff (week_end - 1)."""
     last = as_date(week_end) - timedelta(days=1 + HORIZONS)
     return last - timedelta(days=config.wf_days - 1), last
 
 
-def comparison_days(end: date | datetime, config: PipelineConfig | None = None) -> list[date]:
+def comparison_days(end: date | datetime, config: PipelineConfig) -> list[date]:
     """As-of days whose champion forecasts the weekly decision of the interval ending `end` compares
     (the daily runs of these days must be finished before the decision)."""
-    config = config or PipelineConfig.from_env()
     _, last = evaluation_window(end, config)
     return [last - timedelta(days=k) for k in range(7 * config.promotion.weeks - 1, -1, -1)]
 

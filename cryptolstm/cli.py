@@ -13,7 +13,7 @@ import pkgutil
 import sys
 
 import cryptolstm.commands
-from cryptolstm import config
+from cryptolstm import environment
 from cryptolstm.commands import CommandError
 
 
@@ -33,8 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     if extra:
         args.passthrough = [*args.passthrough, *extra]
     try:
-        config.validate()  # every setting once, before any command starts anything
-    except config.SettingError as exc:
+        environment.validate()  # every setting once, before any command starts anything
+    except environment.SettingError as exc:
         print(f"error: bad configuration: {exc}", file=sys.stderr)
         return 2
     try:

@@ -1,24 +1,15 @@
-"""The one configuration: every constant, every config dataclass and the one settings loader.
+"""The one configuration: every constant and every config dataclass, with commented defaults.
 
-Frozen dataclasses with commented defaults. The environment (CRYPTOLSTM_* variables and the Airflow
-connections AIRFLOW_CONN_CRYPTOLSTM_DB / _READER) is read here and nowhere else, through the typed
-readers of `Env`: a bad value fails with the variable's name and what it accepts, never a bare
-`int()` traceback. `validate()` loads every setting once (the CLI calls it before any command).
-
-Nothing here touches the network, the disk or the database, and nothing heavy is imported, so it is
-safe at DAG parse time.
+Frozen dataclasses: model bundles store `TrainConfig`, and a loaded config cannot drift. Nothing here
+reads the environment: `cryptolstm.environment` does, once, at the entry points, and builds these
+dataclasses from it. Nothing here touches the network, the disk or the database, and nothing heavy is
+imported, so it is safe at DAG parse time.
 """
 
 from __future__ import annotations
 
-import json
-import math
-import os
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Iterator, Mapping
-from urllib.parse import quote, unquote, urlsplit
 
 # ---- constants (each defined once) -----------------------------------------------------------------
 
@@ -50,126 +41,6 @@ TENSORFLOW_POOL = "tensorflow"  # TensorFlow model loads: each such task peaks n
 POOL_SLOTS = {EXCHANGE_POOL: 3, TENSORFLOW_POOL: 2}  # concurrent task slots of each pool
 
 
-# ---- typed environment readers ------------------------------------------------------------------------
-
-class SettingError(ValueError):
-    """One or more settings have values they do not accept (each message names the variable)."""
-
-
-_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
-
-
-class Env:
-    """Typed, bounded readers over one environment mapping.
-
-    A reader records a bad value (name, what it accepts, what it got) and returns the default, so one
-    pass reports every bad variable; `check()` raises them together as a `SettingError`.
-    """
-
-    def __init__(self, environ: Mapping[str, str] | None = None):
-        self.environ: Mapping[str, str] = os.environ if environ is None else environ
-        self.errors: list[str] = []
-
-    def raw(self, name: str) -> str | None:
-        """The stripped value, None when unset or empty."""
-        value = self.environ.get(name)
-        return value.strip() if value is not None and value.strip() else None
-
-    def _bad(self, name: str, accepts: str, got: str, default):
-        message = f"{name} must be {accepts}, got {got!r}"
-        if message not in self.errors:  # a variable read by two sections is reported once
-            self.errors.append(message)
-        return default
-
-    def str(self, name: str, default: str | None, choices: tuple[str, ...] | None = None) -> str | None:
-        value = self.raw(name)
-        if value is None:
-            return default
-        if choices is not None and value not in choices:
-            return self._bad(name, "one of " + ", ".join(repr(c) for c in choices), value, default)
-        return value
-
-    def int(self, name: str, default: int, min: int | None = None, max: int | None = None) -> int:
-        return self._number(name, default, int, "an integer", min, max)
-
-    def float(self, name: str, default: float | None, min: float | None = None,
-              max: float | None = None) -> float | None:
-        return self._number(name, default, float, "a number", min, max)
-
-    def _number(self, name, default, parse, kind: str, lo, hi):
-        value = self.raw(name)
-        if value is None:
-            return default
-        accepts = kind + _bounds(lo, hi)
-        try:
-            number = parse(value)
-        except ValueError:
-            return self._bad(name, accepts, value, default)
-        if not math.isfinite(number) or (lo is not None and number < lo) or (hi is not None and number > hi):
-            return self._bad(name, accepts, value, default)
-        return number
-
-    def bool(self, name: str, default: bool) -> bool:
-        value = self.raw(name)
-        if value is None:
-            return default
-        if value.lower() in _TRUE + _FALSE:
-            return value.lower() in _TRUE
-        return self._bad(name, "1 or 0 (also true/false, yes/no, on/off)", value, default)
-
-    def list(self, name: str, default: tuple[str, ...], upper: bool = False,
-             empty_ok: bool = False) -> tuple[str, ...]:
-        """Comma-separated items; with `empty_ok`, a variable set to "" means the empty list."""
-        if empty_ok and name in self.environ and not self.environ[name].strip():
-            return ()
-        value = self.raw(name)
-        if value is None:
-            return default
-        items = tuple((v.strip().upper() if upper else v.strip()) for v in value.split(",") if v.strip())
-        return items or self._bad(name, "a comma-separated list with at least one item", value, default)
-
-    def path(self, name: str, default: Path | None) -> Path | None:
-        value = self.raw(name)
-        return default if value is None else Path(value)
-
-    def port(self, name: str, default: int) -> int:
-        return self.int(name, default, min=1, max=65535)
-
-    def conn_dsn(self, name: str) -> str | None:
-        """An Airflow connection variable (AIRFLOW_CONN_*, URI or JSON form) as a libpq URI."""
-        value = self.raw(name)
-        if value is None:
-            return None
-        try:
-            return dsn_from_airflow_conn(value)
-        except (ValueError, TypeError, AttributeError) as exc:
-            return self._bad(name, f"an Airflow connection URI or JSON ({exc})", value[:40] + "...", None)
-
-    def check(self) -> None:
-        if self.errors:
-            errors, self.errors = self.errors, []
-            raise SettingError("; ".join(errors))
-
-
-def _bounds(lo, hi) -> str:
-    if lo is not None and hi is not None:
-        return f" between {lo} and {hi}"
-    if lo is not None:
-        return f" >= {lo}"
-    return f" <= {hi}" if hi is not None else ""
-
-
-@contextmanager
-def reading(environ: "Mapping[str, str] | Env | None") -> Iterator[Env]:
-    """An `Env` over `environ`; raises the collected errors on leaving, unless an outer reader owns it."""
-    if isinstance(environ, Env):
-        yield environ
-        return
-    env = Env(environ)
-    yield env
-    env.check()
-
-
 @dataclass(frozen=True)
 class MarketConfig:
     exchange: str = "binance"  # ccxt exchange id
@@ -196,20 +67,6 @@ class MarketConfig:
         """ccxt symbols of the whole training universe (what the daily DAG ingests)."""
         return tuple(f"{c}/{self.quote}" for c in self.universe())
 
-    @classmethod
-    def from_env(cls, environ: "Mapping[str, str] | Env | None" = None) -> "MarketConfig":
-        """Overrides: CRYPTOLSTM_EXCHANGE, _QUOTE, _COINS, _AUX_COINS (comma-separated; AUX "" = none),
-        _EXCHANGE_URL, _OVERLAP_DAYS, _MAX_CLOSE_JUMP, _LEVEL_SHIFT_DAYS."""
-        with reading(environ) as env:
-            return cls(exchange=env.str("CRYPTOLSTM_EXCHANGE", cls.exchange),
-                       quote=env.str("CRYPTOLSTM_QUOTE", cls.quote).upper(),
-                       coins=env.list("CRYPTOLSTM_COINS", DEFAULT_COINS, upper=True),
-                       auxiliary=env.list("CRYPTOLSTM_AUX_COINS", AUX_COINS, upper=True, empty_ok=True),
-                       api_url=env.raw("CRYPTOLSTM_EXCHANGE_URL"),
-                       overlap_days=env.int("CRYPTOLSTM_OVERLAP_DAYS", cls.overlap_days, min=0, max=365),
-                       max_close_jump=env.float("CRYPTOLSTM_MAX_CLOSE_JUMP", cls.max_close_jump, min=1.0),
-                       level_shift_days=env.int("CRYPTOLSTM_LEVEL_SHIFT_DAYS", cls.level_shift_days, min=1, max=365))
-
 
 @dataclass(frozen=True)
 class RetryConfig:
@@ -230,7 +87,7 @@ class IngestConfig:
 
 @dataclass(frozen=True)
 class Settings:
-    """Where things are. Every field has an environment override, read in `from_env` only."""
+    """Where things are; `cryptolstm.environment.load_settings` reads their overrides."""
 
     dsn: str | None = None  # forecasting DB; None -> the embedded server under `state_dir`
     reader_dsn: str | None = None  # read-only role for the Forecasts page; None -> `dsn`
@@ -256,73 +113,6 @@ class Settings:
     @property
     def airflow_home(self) -> Path:
         return self.state_dir / "airflow"
-
-    @classmethod
-    def from_env(cls, environ: "Mapping[str, str] | Env | None" = None) -> "Settings":
-        """Overrides: CRYPTOLSTM_DSN (else the Airflow connection AIRFLOW_CONN_CRYPTOLSTM_DB),
-        CRYPTOLSTM_READER_DSN (else AIRFLOW_CONN_CRYPTOLSTM_READER), CRYPTOLSTM_STATE_DIR, _SQL_DIR,
-        _API_PORT, _SMTP_PORT, _STANDIN_PORT, _HEARTBEAT_STALE_S, _HEALTH_CHECK_S, and the market's
-        (`MarketConfig.from_env`)."""
-        with reading(environ) as env:
-            dsn = env.raw("CRYPTOLSTM_DSN") or env.conn_dsn("AIRFLOW_CONN_CRYPTOLSTM_DB")
-            reader = env.raw("CRYPTOLSTM_READER_DSN") or env.conn_dsn("AIRFLOW_CONN_CRYPTOLSTM_READER")
-            return cls(
-                dsn=dsn,
-                reader_dsn=reader,
-                state_dir=env.path("CRYPTOLSTM_STATE_DIR", cls.state_dir).resolve(),
-                sql_dir=env.path("CRYPTOLSTM_SQL_DIR", cls.sql_dir),
-                api_port=env.port("CRYPTOLSTM_API_PORT", cls.api_port),
-                smtp_port=env.port("CRYPTOLSTM_SMTP_PORT", cls.smtp_port),
-                standin_port=env.port("CRYPTOLSTM_STANDIN_PORT", cls.standin_port),
-                heartbeat_stale_s=env.float("CRYPTOLSTM_HEARTBEAT_STALE_S", cls.heartbeat_stale_s, min=1),
-                health_check_s=env.float("CRYPTOLSTM_HEALTH_CHECK_S", cls.health_check_s, min=0.1),
-                market=MarketConfig.from_env(env),
-            )
-
-
-def sql_dir(environ: Mapping[str, str] | None = None) -> Path:
-    """Where sql/ is (CRYPTOLSTM_SQL_DIR overrides); read alone so importing storage validates nothing else."""
-    with reading(environ) as env:
-        return env.path("CRYPTOLSTM_SQL_DIR", Settings.sql_dir)
-
-
-def dsn_from_airflow_conn(value: str) -> str:
-    """Turn an Airflow connection (URI or JSON form, as in AIRFLOW_CONN_*) into a libpq URI.
-
-    A host that starts with '/' is a unix-socket directory (the embedded server) and is
-    passed as the `host=` query parameter, which is how libpq spells it.
-    """
-    value = value.strip()
-    if value.startswith("{"):
-        c = json.loads(value)
-        host, port = c.get("host") or "", c.get("port")
-        login, password, schema = c.get("login") or "", c.get("password") or "", c.get("schema") or ""
-        extra = c.get("extra") or {}
-        if isinstance(extra, str):
-            extra = json.loads(extra) if extra else {}
-    else:
-        u = urlsplit(value)
-        host, port = unquote(u.hostname or ""), u.port
-        login, password = unquote(u.username or ""), unquote(u.password or "")
-        schema = u.path.lstrip("/")
-        extra = dict(p.split("=", 1) for p in u.query.split("&") if "=" in p)
-        extra = {k: unquote(v) for k, v in extra.items()}
-        # `postgres://` (Airflow's conn type) and `postgresql://` are the same thing to libpq.
-    return make_dsn(host=host, port=port, user=login, password=password, dbname=schema, **extra)
-
-
-def make_dsn(*, host: str, dbname: str, user: str = "postgres", password: str = "",
-             port: int | None = None, **params: str) -> str:
-    """Build a `postgresql://` URI; a socket directory host goes into `?host=`."""
-    auth = quote(user, safe="") + (":" + quote(password, safe="") if password else "")
-    query = dict(params)
-    if host.startswith("/"):
-        query = {"host": host, **query}
-        netloc = f"{auth}@"
-    else:
-        netloc = f"{auth}@{host}" + (f":{port}" if port else "")
-    q = "&".join(f"{k}={quote(str(v), safe='/')}" for k, v in query.items())
-    return f"postgresql://{netloc}/{quote(dbname, safe='')}" + (f"?{q}" if q else "")
 
 
 @dataclass(frozen=True)
@@ -389,19 +179,6 @@ class PromotionConfig:
     n_boot: int = 2000  # bootstrap draws
     seed: int = 0  # fixed: the same cells give the same interval and p on every rerun
 
-    @classmethod
-    def from_env(cls, environ: "Mapping[str, str] | Env | None" = None) -> "PromotionConfig":
-        """Overrides: CRYPTOLSTM_PROMOTION_MARGIN, _ALPHA, _MIN_CELLS, _WEEKS, _FIRST_MARGIN, _FIRST_MIN_LOWER."""
-        p = "CRYPTOLSTM_PROMOTION_"
-        with reading(environ) as env:
-            return cls(margin=env.float(p + "MARGIN", cls.margin, min=-1.0, max=1.0),
-                       alpha=env.float(p + "ALPHA", cls.alpha, min=1e-9, max=0.999999),
-                       min_cells=env.int(p + "MIN_CELLS", cls.min_cells, min=1),
-                       weeks=env.int(p + "WEEKS", cls.weeks, min=1, max=52),
-                       first_model_margin=env.float(p + "FIRST_MARGIN", cls.first_model_margin, min=-1.0, max=1.0),
-                       first_model_min_lower=env.float(p + "FIRST_MIN_LOWER", cls.first_model_min_lower,
-                                                       min=0.0, max=1.0))
-
 
 @dataclass(frozen=True)
 class AlertConfig:
@@ -410,29 +187,15 @@ class AlertConfig:
     below_validation_pp: float | None = None  # ... or, if set, below the champion's validation DA minus this many points
     min_cells: int = 450  # fewer scored cells in the window (10 days x 45): not enough evidence, keep the state
     block_days: int = 5  # day blocks of the live DA interval (5: the overlapping horizons stay in one block)
-    stale_after_days: int = STALE_AFTER_DAYS  # champion trained on data older than this (days since its cutoff)
+    # the one stale limit (CRYPTOLSTM_STALE_DAYS): a champion whose training cutoff is older than this many days
+    # still forecasts, its forecasts labelled stale, and the stale_champion alert fires
+    stale_after_days: int = STALE_AFTER_DAYS
     expire_after_days: int = EXPIRE_AFTER_DAYS  # ... older than this: it no longer forecasts, `expired` fires
     coverage_window_days: int = 60  # fully matured as-of days of the 80 % range coverage check
     coverage_low: float = 0.70  # fire when the 80 % ranges' coverage leaves [low, high]
     coverage_high: float = 0.90
     coverage_min_cells: int = 450  # fewer matured cells with a range: keep the previous state
     recipients: tuple[str, ...] = DEFAULT_ALERT_TO  # who gets the alert emails
-
-    @classmethod
-    def from_env(cls, environ: "Mapping[str, str] | Env | None" = None) -> "AlertConfig":
-        """Overrides: CRYPTOLSTM_ALERT_WINDOW_DAYS, _MIN_DA, _BELOW_VALIDATION_PP, _MIN_CELLS, _STALE_DAYS,
-        _EXPIRE_DAYS, _BLOCK_DAYS, _TO (CRYPTOLSTM_STALE_DAYS applies when CRYPTOLSTM_ALERT_STALE_DAYS is not set)."""
-        p = "CRYPTOLSTM_ALERT_"
-        with reading(environ) as env:
-            stale = env.int("CRYPTOLSTM_STALE_DAYS", cls.stale_after_days, min=0)
-            return cls(window_days=env.int(p + "WINDOW_DAYS", cls.window_days, min=1),
-                       min_da=env.float(p + "MIN_DA", cls.min_da, min=0.0, max=1.0),
-                       below_validation_pp=env.float(p + "BELOW_VALIDATION_PP", None, min=0.0, max=100.0),
-                       min_cells=env.int(p + "MIN_CELLS", cls.min_cells, min=1),
-                       block_days=env.int(p + "BLOCK_DAYS", cls.block_days, min=1),
-                       stale_after_days=env.int(p + "STALE_DAYS", stale, min=0),
-                       expire_after_days=env.int(p + "EXPIRE_DAYS", cls.expire_after_days, min=1),
-                       recipients=env.list(p + "TO", cls.recipients))
 
 
 @dataclass(frozen=True)
@@ -447,40 +210,14 @@ class PipelineConfig:
     train_profile: str = "full"  # "full": TrainConfig() (production); "tiny": TrainConfig.tiny() (tests, CI)
     wf_folds: int = WF_FOLDS  # walk-forward folds of the weekly run (one model fit each): the evaluate computation
     wf_days: int = WF_FOLDS * WF_FOLD_DAYS  # as-of days they score in all (as `cryptolstm evaluate`); tests use less
-    stale_after_days: int = STALE_AFTER_DAYS  # a champion older than this (days since cutoff) forecasts but alerts
     charts_dir: Path | None = None  # where render_charts writes PNGs; None: <state_dir>/charts
     provisional: bool = True  # no champion yet: the newest model trained before the day forecasts it, labelled
     #                           provisional (False: such days get no forecast, only the no_champion alert)
     promotion: PromotionConfig = field(default_factory=PromotionConfig)
     alerts: AlertConfig = field(default_factory=AlertConfig)
 
-    @classmethod
-    def from_env(cls, environ: "Mapping[str, str] | Env | None" = None) -> "PipelineConfig":
-        """Overrides: CRYPTOLSTM_TRAIN_PROFILE, CRYPTOLSTM_WF_FOLDS, CRYPTOLSTM_WF_DAYS,
-        CRYPTOLSTM_STALE_DAYS, CRYPTOLSTM_CHARTS_DIR, CRYPTOLSTM_PROVISIONAL (1/0), CRYPTOLSTM_PROMOTION_*,
-        CRYPTOLSTM_ALERT_*."""
-        with reading(environ) as env:
-            promotion = PromotionConfig.from_env(env)
-            wf_days = env.int("CRYPTOLSTM_WF_DAYS", cls.wf_days, min=1)
-            if wf_days < 7 * promotion.weeks and not env.errors:
-                env.errors.append(f"CRYPTOLSTM_WF_DAYS must be >= 7 x CRYPTOLSTM_PROMOTION_WEEKS "
-                                  f"(= {7 * promotion.weeks}) to cover the comparison weeks, got '{wf_days}'")
-            return cls(train_profile=env.str("CRYPTOLSTM_TRAIN_PROFILE", cls.train_profile, choices=("full", "tiny")),
-                       wf_folds=env.int("CRYPTOLSTM_WF_FOLDS", cls.wf_folds, min=1),
-                       wf_days=wf_days,
-                       stale_after_days=env.int("CRYPTOLSTM_STALE_DAYS", cls.stale_after_days, min=0),
-                       charts_dir=env.path("CRYPTOLSTM_CHARTS_DIR", None),
-                       provisional=env.bool("CRYPTOLSTM_PROVISIONAL", cls.provisional),
-                       promotion=promotion, alerts=AlertConfig.from_env(env))
-
     def train_config(self) -> TrainConfig:
         return TrainConfig.tiny() if self.train_profile == "tiny" else TrainConfig()
-
-
-def validate(environ: Mapping[str, str] | None = None) -> tuple[Settings, PipelineConfig]:
-    """Load every setting once; raise one `SettingError` naming every bad variable."""
-    with reading(environ) as env:
-        return Settings.from_env(env), PipelineConfig.from_env(env)
 
 
 LEVELS = (0.80, 0.95)  # nominal coverages of the forecast ranges

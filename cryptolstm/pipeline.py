@@ -8,6 +8,9 @@ Weekly (interval [end - 7 d, end); training cutoff = end.date() - 1, the new cha
 
 Every key comes from the data interval, never from the clock, so a rerun or a backfill of an
 interval rewrites that interval's rows with the same values.
+
+These steps are the library's entry points from the DAGs: a step given no configuration loads it from
+the environment here (`cryptolstm.environment`), and passes it down; nothing below reads it.
 """
 
 from __future__ import annotations
@@ -15,9 +18,11 @@ from __future__ import annotations
 import logging
 from datetime import date, datetime
 
-from cryptolstm.calendar import (as_date, comparison_days, utc_midnight, weekly_boundary,  # noqa: F401 (DAG API)
-                                 weekly_logical_date, weekly_wait)
-from cryptolstm.config import HORIZONS, PipelineConfig, Settings
+from cryptolstm import calendar
+from cryptolstm.calendar import (as_date, utc_midnight, weekly_boundary, weekly_logical_date,  # noqa: F401 (DAG API)
+                                 weekly_wait)
+from cryptolstm.config import HORIZONS, MarketConfig, PipelineConfig
+from cryptolstm.environment import load_market, load_pipeline, load_settings
 from cryptolstm.serving.mail import SendFn
 
 log = logging.getLogger(__name__)
@@ -38,12 +43,17 @@ class ExchangeBanned(IngestFailed):
         self.until, self.first = until, first
 
 
-def ingest_coin(dsn: str, coin: str, start: datetime, end: datetime) -> dict:
+def universe(market: MarketConfig | None = None) -> list[str]:
+    """The training universe (served + auxiliary coins): all are ingested, the served ones forecast."""
+    return list((market or load_market()).universe())
+
+
+def ingest_coin(dsn: str, coin: str, start: datetime, end: datetime, market: MarketConfig | None = None) -> dict:
     """Closed candles of `coin` for [start, end) (+ overlap); raises IngestFailed when the coin failed,
     ExchangeBanned when the exchange banned this IP (now, or a ban in force kept the coin from asking)."""
     from cryptolstm.market import ingest
 
-    result = ingest.ingest_coin(dsn, Settings.from_env().market, coin, start, end)
+    result = ingest.ingest_coin(dsn, market or load_market(), coin, start, end)
     report = result.to_dict()
     if result.banned:
         until = f"{result.banned_until:%Y-%m-%d %H:%M:%S} UTC" if result.banned_until else "unknown"
@@ -56,11 +66,11 @@ def ingest_coin(dsn: str, coin: str, start: datetime, end: datetime) -> dict:
                                        "bootstrap")}
 
 
-def sync_candles(dsn: str, start: datetime, end: datetime) -> dict:
+def sync_candles(dsn: str, start: datetime, end: datetime, market: MarketConfig | None = None) -> dict:
     """All configured coins for [start, end) (the weekly run makes sure its training data is there)."""
     from cryptolstm.market import ingest
 
-    reports = ingest.ingest_interval(dsn, Settings.from_env().market, start, end)
+    reports = ingest.ingest_interval(dsn, market or load_market(), start, end)
     failed = {r.coin: r.error for r in reports if r.status == "failed"}
     if failed:
         raise IngestFailed(f"[{start}, {end}): failed coins {failed}")
@@ -68,13 +78,14 @@ def sync_candles(dsn: str, start: datetime, end: datetime) -> dict:
             "partial": [r.coin for r in reports if r.status == "partial"]}
 
 
-def forecast(dsn: str, as_of: date, run_id: str, config: PipelineConfig | None = None) -> dict:
+def forecast(dsn: str, as_of: date, run_id: str, config: PipelineConfig | None = None,
+             market: MarketConfig | None = None) -> dict:
     from cryptolstm.serving.forecast import forecast_as_of
 
-    config = config or PipelineConfig.from_env()
-    return forecast_as_of(dsn, as_date(as_of), run_id, stale_after_days=config.stale_after_days,
+    config = config or load_pipeline()
+    return forecast_as_of(dsn, as_date(as_of), run_id, stale_after_days=config.alerts.stale_after_days,
                           provisional=config.provisional, expire_after_days=config.alerts.expire_after_days,
-                          served=Settings.from_env().market.coins)
+                          served=(market or load_market()).coins)
 
 
 def forecast_is_retryable(exc: BaseException) -> bool:
@@ -87,7 +98,7 @@ def forecast_is_retryable(exc: BaseException) -> bool:
     return not isinstance(exc, (ArtifactError, FeatureVersionError, MissingDataError))
 
 
-def day_complete(dsn: str, as_of: date, forecast_result: dict | None) -> dict:
+def day_complete(dsn: str, as_of: date, forecast_result: dict | None, market: MarketConfig | None = None) -> dict:
     """The daily run's verdict, once every other task has finished without failing:
     {as_of, complete, message, ...}; the DAG fails the run when `complete` is False after a forecast.
 
@@ -102,7 +113,7 @@ def day_complete(dsn: str, as_of: date, forecast_result: dict | None) -> dict:
     if forecast_result is None:
         return {"as_of": as_of.isoformat(), "complete": False, "forecast_skipped": True,
                 "message": f"no forecast for {as_of}: no model may serve this day (see the alerts task)"}
-    coins = list(Settings.from_env().market.coins)
+    coins = list((market or load_market()).coins)
     return {**day_coverage(dsn, as_of, coins, HORIZONS), "forecast_skipped": False}
 
 
@@ -115,14 +126,14 @@ def score(dsn: str, as_of: date) -> dict:
 def check_alerts(dsn: str, as_of: date, send: SendFn, config: PipelineConfig | None = None) -> dict:
     from cryptolstm.serving import alerts
 
-    config = config or PipelineConfig.from_env()
+    config = config or load_pipeline()
     return alerts.check_alerts(dsn, as_date(as_of), send, config.alerts)
 
 
 def render_charts(dsn: str, as_of: date, config: PipelineConfig | None = None) -> dict:
     """Non-critical last step: PNG charts of the day; a failure is reported in the result, not raised."""
-    config = config or PipelineConfig.from_env()
-    out_dir = config.charts_dir or Settings.from_env().state_dir / "charts"
+    config = config or load_pipeline()
+    out_dir = config.charts_dir or load_settings().state_dir / "charts"
     try:
         from cryptolstm.ui.charts import render_charts as render
 
@@ -131,6 +142,11 @@ def render_charts(dsn: str, as_of: date, config: PipelineConfig | None = None) -
     except Exception as exc:  # charts never fail the forecasting run; the error is in the log and the result
         log.exception("charts for %s failed", as_of)
         return {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
+
+
+def comparison_days(end: date | datetime, config: PipelineConfig | None = None) -> list[date]:
+    """As-of days whose daily runs the weekly decision of the interval ending `end` waits for."""
+    return calendar.comparison_days(end, config or load_pipeline())
 
 
 def decision_recorded(dsn: str, week_end: date) -> bool:
@@ -142,19 +158,20 @@ def decision_recorded(dsn: str, week_end: date) -> bool:
 
 # ---- weekly -----------------------------------------------------------------------------------------
 
-def train_challenger(dsn: str, end: datetime, config: PipelineConfig | None = None, log_fn=log.info) -> dict:
+def train_challenger(dsn: str, end: datetime, config: PipelineConfig | None = None, log_fn=log.info,
+                     market: MarketConfig | None = None) -> dict:
     """Walk-forward, train and register the challenger of the week ending `end` (see serving.challenger)."""
     from cryptolstm.serving import challenger
 
-    return challenger.train_challenger(dsn, end, config or PipelineConfig.from_env(),
-                                       served=Settings.from_env().market.coins, log_fn=log_fn)
+    return challenger.train_challenger(dsn, end, config or load_pipeline(), served=(market or load_market()).coins,
+                                       log_fn=log_fn)
 
 
 def decide(dsn: str, end: datetime, model_id: str, config: PipelineConfig | None = None) -> dict:
     """Promote or reject the challenger and record the decision (see serving.decisions)."""
     from cryptolstm.serving import decisions
 
-    return decisions.decide(dsn, end, model_id, config or PipelineConfig.from_env())
+    return decisions.decide(dsn, end, model_id, config or load_pipeline())
 
 
 def notify_decision(dsn: str, end: datetime, send: SendFn) -> dict:

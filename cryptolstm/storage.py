@@ -18,9 +18,9 @@ import psycopg2
 import psycopg2.errors
 import psycopg2.extras
 
-from cryptolstm import config
+from cryptolstm.environment import load_sql_dir
 
-SQL_DIR = config.sql_dir()
+SQL_DIR = load_sql_dir()  # CRYPTOLSTM_SQL_DIR, read alone: every query and migration is found here
 _MIGRATION_RE = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
 
 

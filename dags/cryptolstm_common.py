@@ -1,7 +1,9 @@
 """Airflow-side helpers shared by the cryptolstm DAG files (not a DAG: listed in `.airflowignore`).
 
 Airflow puts the DAGs folder on `sys.path`, so DAG files import this module by name. Everything
-here is cheap at import; connections are read only when a task calls these functions.
+here is cheap at import; connections and CRYPTOLSTM_* settings are read only when a task (or its
+failure callback) calls these functions, so a bad setting fails the tasks that read it, naming the
+variable, and never the parse of the DAG files.
 """
 
 from __future__ import annotations
@@ -9,10 +11,7 @@ from __future__ import annotations
 from airflow.sdk import Asset
 
 from cryptolstm.config import (  # noqa: F401 (DAG ids, queues and pools: defined once)
-    DAILY_DAG_ID, EXCHANGE_POOL, TENSORFLOW_POOL, TRAIN_QUEUE, WEEKLY_DAG_ID, AlertConfig)
-
-# Who gets alert and failure emails (CRYPTOLSTM_ALERT_TO, comma-separated), read at parse time.
-ALERT_TO = list(AlertConfig.from_env().recipients)
+    DAILY_DAG_ID, DEFAULT_ALERT_TO, EXCHANGE_POOL, TENSORFLOW_POOL, TRAIN_QUEUE, WEEKLY_DAG_ID)
 
 # The tables the DAGs write, as Airflow Assets (each defined once; the URIs name the table).
 CANDLES = Asset(name="cryptolstm_candles", uri="x-cryptolstm://db/candles")
@@ -23,35 +22,50 @@ MODELS = Asset(name="cryptolstm_models", uri="x-cryptolstm://db/models")
 DECISIONS = Asset(name="cryptolstm_promotion_decisions", uri="x-cryptolstm://db/promotion_decisions")
 
 
-def on_failure():
-    """A failure callback that emails the task failure through the `smtp_default` connection."""
+def alert_to() -> list[str]:
+    """Who gets alert and failure emails (CRYPTOLSTM_ALERT_TO, comma-separated), read when a task sends."""
+    from cryptolstm.environment import load_alerts
+
+    return list(load_alerts().recipients)
+
+
+def on_failure(context) -> None:
+    """The failure callback: email the task failure through the `smtp_default` connection."""
     from airflow.providers.smtp.notifications.smtp import SmtpNotifier
 
-    return SmtpNotifier(to=ALERT_TO, subject="[cryptolstm] task failed: {{ ti.dag_id }}.{{ ti.task_id }} "
-                                             "({{ ds if dag_run.logical_date else dag_run.run_id }})",
-                        html_content="<p>{{ ti.dag_id }}.{{ ti.task_id }} failed in run {{ run_id }} "
-                                     "(try {{ ti.try_number }}).</p><p>{{ exception }}</p>")
+    from cryptolstm.environment import SettingError
+
+    try:
+        to = alert_to()
+    except SettingError:  # the failed task's own error names the bad variable; the failure is still mailed
+        to = list(DEFAULT_ALERT_TO)
+    SmtpNotifier(to=to, subject="[cryptolstm] task failed: {{ ti.dag_id }}.{{ ti.task_id }} "
+                                "({{ ds if dag_run.logical_date else dag_run.run_id }})",
+                 html_content="<p>{{ ti.dag_id }}.{{ ti.task_id }} failed in run {{ run_id }} "
+                              "(try {{ ti.try_number }}).</p><p>{{ exception }}</p>")(context)
 
 
 def dsn() -> str:
     """The forecasting database, from the Airflow connection `cryptolstm_db` (read inside tasks only)."""
     from airflow.sdk import BaseHook
 
-    from cryptolstm.config import dsn_from_airflow_conn
+    from cryptolstm.dsn import connection_dsn
 
-    return dsn_from_airflow_conn(BaseHook.get_connection("cryptolstm_db").get_uri())
+    c = BaseHook.get_connection("cryptolstm_db")
+    return connection_dsn(host=c.host, port=c.port, login=c.login, password=c.password, schema=c.schema,
+                          extra=c.extra_dejson)
 
 
 def send_email(mail) -> None:
-    """Send one `cryptolstm.serving.mail.Mail` (text and HTML alternatives) to ALERT_TO through the
-    `smtp_default` connection."""
+    """Send one `cryptolstm.serving.mail.Mail` (text and HTML alternatives) to the alert recipients through
+    the `smtp_default` connection."""
     from airflow.providers.smtp.hooks.smtp import SmtpHook
 
     with SmtpHook(smtp_conn_id="smtp_default") as hook:
         if not hook.from_email:
             raise ValueError("the smtp_default connection has no from_email")
         # The hook's send_email_smtp builds an HTML-only message; it still opens and logs in the client.
-        hook._smtp_client.send_message(mail.as_message(hook.from_email, ALERT_TO))
+        hook._smtp_client.send_message(mail.as_message(hook.from_email, alert_to()))
 
 
 NO_INTERVAL = ("this run of {dag_id} has no data interval (it was triggered without a logical date), so it "

@@ -57,7 +57,7 @@ from cryptolstm_common import (ALERTS, CANDLES, DAILY_DAG_ID, EXCHANGE_POOL, FOR
     catchup=False,
     max_active_runs=1,  # days in order: alert state changes and backfills follow the calendar
     tags=["cryptolstm", "daily", "forecast"],
-    default_args={"retries": 2, "retry_delay": pendulum.duration(minutes=2), "on_failure_callback": on_failure()},
+    default_args={"retries": 2, "retry_delay": pendulum.duration(minutes=2), "on_failure_callback": on_failure},
     doc_md=__doc__,
 )
 def cryptolstm_daily():
@@ -68,9 +68,9 @@ def cryptolstm_daily():
     @task
     def coins() -> list[str]:
         """The training universe (served + auxiliary coins): all are ingested, the served ones forecast."""
-        from cryptolstm.config import Settings
+        from cryptolstm import pipeline
 
-        return list(Settings.from_env().market.universe())
+        return pipeline.universe()
 
     @task(outlets=[CANDLES], max_active_tis_per_dagrun=3, pool=EXCHANGE_POOL)
     def ingest(coin: str, data_interval_start=None, data_interval_end=None) -> dict:

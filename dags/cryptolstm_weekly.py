@@ -42,7 +42,7 @@ from cryptolstm_common import (CANDLES, DAILY_DAG_ID, DECISIONS, EXCHANGE_POOL, 
     catchup=False,
     max_active_runs=1,
     tags=["cryptolstm", "weekly", "training"],
-    default_args={"retries": 2, "retry_delay": pendulum.duration(minutes=5), "on_failure_callback": on_failure()},
+    default_args={"retries": 2, "retry_delay": pendulum.duration(minutes=5), "on_failure_callback": on_failure},
     doc_md=__doc__,
 )
 def cryptolstm_weekly():

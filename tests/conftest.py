@@ -15,7 +15,7 @@ import psycopg2
 import pytest
 
 from cryptolstm import storage
-from cryptolstm.config import make_dsn
+from cryptolstm.dsn import make_dsn, with_dbname
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "binance-1d"
 # one template per pytest-xdist worker: workers may share a server (CRYPTOLSTM_TEST_ADMIN_DSN)
@@ -34,10 +34,7 @@ def _admin_exec(admin_dsn: str, sql: str) -> None:
 
 
 def _dsn_for(admin_dsn: str, dbname: str) -> str:
-    from urllib.parse import urlsplit, urlunsplit
-
-    u = urlsplit(admin_dsn)
-    return urlunsplit((u.scheme, u.netloc, "/" + dbname, u.query, u.fragment))
+    return with_dbname(admin_dsn, dbname)
 
 
 @pytest.fixture(scope="session")

@@ -266,7 +266,8 @@ def run(sizes=SIZES, *, shared_data: Path, work_dir: Path | None = None, max_tra
 
     from cryptolstm import storage
     from cryptolstm.bench import universe as uni
-    from cryptolstm.config import DEFAULT_COINS, Settings, make_dsn
+    from cryptolstm.config import DEFAULT_COINS, Settings
+    from cryptolstm.dsn import make_dsn
     from cryptolstm.market.panel import load_csv_dir
     from cryptolstm.runtime import embedded_pg
 
@@ -274,7 +275,7 @@ def run(sizes=SIZES, *, shared_data: Path, work_dir: Path | None = None, max_tra
                      ignore_index=True)
     last_day = real["day"].max().date()
     tmp = Path(work_dir or tempfile.mkdtemp(prefix="bench-scale-"))
-    settings = replace(Settings.from_env({}), state_dir=tmp / "state")
+    settings = replace(Settings(), state_dir=tmp / "state")
     embedded_pg.start(settings)
     sock = str(embedded_pg.socket_dir(settings.pg_dir))
     results: dict = {"sizes": {}, "last_day": last_day.isoformat(), "env": _environment()}
@@ -323,7 +324,7 @@ def _fresh_db(socket_dir: str, name: str) -> str:
     import psycopg2
 
     from cryptolstm import storage
-    from cryptolstm.config import make_dsn
+    from cryptolstm.dsn import make_dsn
 
     conn = psycopg2.connect(make_dsn(host=socket_dir, dbname="postgres"))
     conn.autocommit = True

@@ -22,14 +22,16 @@ def _bench(args: argparse.Namespace) -> int:
     import psycopg2.extras
 
     from cryptolstm import pipeline, storage
-    from cryptolstm.config import SHARED_DATA_DIR, SHARED_DATA_MORE_DIR, PipelineConfig, make_dsn
+    from cryptolstm.config import SHARED_DATA_DIR, SHARED_DATA_MORE_DIR
+    from cryptolstm.dsn import make_dsn
+    from cryptolstm.environment import load_pipeline
     from cryptolstm.market import candles
     from cryptolstm.market import panel as panel_mod
     from cryptolstm.runtime import embedded_pg
 
     week_end = date.fromisoformat(args.week_end)
     end = datetime(week_end.year, week_end.month, week_end.day, tzinfo=timezone.utc)
-    cfg = PipelineConfig.from_env()
+    cfg = load_pipeline()
     import pandas as pd
 
     dirs = args.csv_dir or [SHARED_DATA_DIR, SHARED_DATA_MORE_DIR]

@@ -6,6 +6,7 @@ import argparse
 
 from cryptolstm.commands import CommandError
 from cryptolstm.config import Settings
+from cryptolstm.environment import load_settings
 
 
 def forecast_dsn(settings: Settings) -> str:
@@ -33,7 +34,7 @@ def _up(args: argparse.Namespace) -> None:
     from cryptolstm.runtime import embedded_pg
     from cryptolstm import storage
 
-    s = Settings.from_env()
+    s = load_settings()
     if s.dsn:
         print("using the configured database (CRYPTOLSTM_DSN / AIRFLOW_CONN_CRYPTOLSTM_DB)")
         dsn = s.dsn
@@ -49,19 +50,19 @@ def _up(args: argparse.Namespace) -> None:
 def _down(args: argparse.Namespace) -> None:
     from cryptolstm.runtime import embedded_pg
 
-    s = Settings.from_env()
+    s = load_settings()
     print("embedded PostgreSQL stopped" if embedded_pg.stop(s) else "embedded PostgreSQL was not running")
 
 
 def _migrate(args: argparse.Namespace) -> None:
     from cryptolstm import storage
 
-    applied = storage.migrate(forecast_dsn(Settings.from_env()))
+    applied = storage.migrate(forecast_dsn(load_settings()))
     print(f"schema up to date ({len(applied)} migration(s) applied now)")
 
 
 def _dsn(args: argparse.Namespace) -> None:
-    print(running_dsn(Settings.from_env()))
+    print(running_dsn(load_settings()))
 
 
 def _psql(args: argparse.Namespace) -> int:
@@ -75,7 +76,7 @@ def _psql(args: argparse.Namespace) -> int:
         from cryptolstm.runtime import embedded_pg
 
         exe = str(embedded_pg.bin_dir() / "psql")
-    argv = [exe, running_dsn(Settings.from_env()), *args.passthrough]
+    argv = [exe, running_dsn(load_settings()), *args.passthrough]
     os.execv(exe, argv) if Path(exe).exists() else None
     return 1
 
@@ -91,16 +92,15 @@ def _schema(args: argparse.Namespace) -> None:
     """Print the schema the migrations build: migrate a scratch database on the configured server, dump it
     (normalised), drop it. `cryptolstm db schema > sql/schema.sql` regenerates the checked-in file."""
     import os
-    from urllib.parse import urlsplit, urlunsplit
 
     import psycopg2
 
     from cryptolstm import storage
+    from cryptolstm.dsn import with_dbname
 
-    dsn = forecast_dsn(Settings.from_env())
+    dsn = forecast_dsn(load_settings())
     name = f"cryptolstm_schema_{os.getpid()}"
-    u = urlsplit(dsn)
-    scratch = urlunsplit((u.scheme, u.netloc, "/" + name, u.query, u.fragment))
+    scratch = with_dbname(dsn, name)
     admin = psycopg2.connect(dsn)
     admin.autocommit = True  # CREATE/DROP DATABASE cannot run in a transaction
     try:

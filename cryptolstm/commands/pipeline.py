@@ -35,9 +35,9 @@ def _midnight(d: date) -> datetime:
 
 def _dsn() -> str:
     from cryptolstm.commands.db import forecast_dsn
-    from cryptolstm.config import Settings
+    from cryptolstm.environment import load_settings
 
-    return forecast_dsn(Settings.from_env())
+    return forecast_dsn(load_settings())
 
 
 def _print(result: dict) -> int:
@@ -128,12 +128,13 @@ def parse_seconds(path, repeats: int = 5) -> tuple[float, int, int]:
 def _bench(args) -> int:
     """Daily pipeline for one day on the configured DB (steps timed as the DAG runs them), then parse times."""
     from cryptolstm import pipeline
-    from cryptolstm.config import PROJECT_ROOT, Settings
+    from cryptolstm.config import PROJECT_ROOT
+    from cryptolstm.environment import load_settings
 
     dsn = _dsn()
     start = _midnight(args.as_of)
     end = start + timedelta(days=1)
-    coins = Settings.from_env().market.coins
+    coins = load_settings().market.coins
     steps = {}
     t_all = time.perf_counter()
     t = time.perf_counter()

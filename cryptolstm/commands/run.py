@@ -18,7 +18,7 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 from cryptolstm.commands import CommandError
-from cryptolstm import config
+from cryptolstm import environment
 from cryptolstm.config import DAILY_DAG_ID as DAILY, WEEKLY_DAG_ID as WEEKLY, Settings
 
 
@@ -150,8 +150,8 @@ def _run(args: argparse.Namespace) -> int:
     from cryptolstm.calendar import weekly_boundary
 
     try:
-        s, _ = config.validate()  # every setting checked before any service starts
-    except config.SettingError as exc:
+        s, _ = environment.validate()  # every setting checked before any service starts
+    except environment.SettingError as exc:
         raise CommandError(f"bad configuration: {exc}")
     print("== 1/4 choose the market data source")
     replay = _choose_source(args, s)

@@ -6,7 +6,7 @@ import argparse
 import json
 
 from cryptolstm.commands import CommandError
-from cryptolstm.config import Settings
+from cryptolstm.environment import load_settings
 
 
 def _up(args: argparse.Namespace) -> None:
@@ -14,7 +14,7 @@ def _up(args: argparse.Namespace) -> None:
 
     from cryptolstm.runtime import services
 
-    s = Settings.from_env()
+    s = load_settings()
     saved = services.saved_mode(s)
     mode = choose_mode(args, saved)
     if saved is not None and mode == saved and not (args.replay or args.live or args.executor):
@@ -51,7 +51,7 @@ def choose_mode(args: argparse.Namespace, saved):
 def _down(args: argparse.Namespace) -> None:
     from cryptolstm.runtime import embedded_pg, services
 
-    s = Settings.from_env()
+    s = load_settings()
     stopped = services.down(s)
     print(f"stopped {len(stopped)} service(s)" if stopped else "no Airflow service was running")
     if args.with_db:
@@ -65,7 +65,7 @@ def _status(args: argparse.Namespace) -> int:
 
     from cryptolstm.runtime import processes, services
 
-    s = Settings.from_env()
+    s = load_settings()
     procs = processes.running(s)
     doc = services.health(s)
     mode = services.saved_mode(s)
@@ -118,7 +118,7 @@ def _airflow(args: argparse.Namespace) -> int:
 
     from cryptolstm.runtime import embedded_pg, services
 
-    s = Settings.from_env()
+    s = load_settings()
     sock = embedded_pg.socket_dir(s.pg_dir)
     if sock is None:
         raise CommandError("the local stack is not running: start it with `make run` or `cryptolstm services up`")

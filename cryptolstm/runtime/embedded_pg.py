@@ -12,7 +12,8 @@ import warnings
 from pathlib import Path
 
 from cryptolstm import storage
-from cryptolstm.config import Settings, make_dsn
+from cryptolstm.config import Settings
+from cryptolstm.dsn import make_dsn
 
 
 def _pgserver():

@@ -27,7 +27,7 @@ from contextlib import suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from cryptolstm.config import DEFAULT_QUEUE, POOL_SLOTS, PROJECT_ROOT, TRAIN_QUEUE, Settings, make_dsn
+from cryptolstm.config import DEFAULT_QUEUE, POOL_SLOTS, PROJECT_ROOT, TRAIN_QUEUE, Settings
 from cryptolstm.runtime import airflow_api, pidfile, processes
 
 SERVICES = ("api-server", "scheduler", "dag-processor", "triggerer")
@@ -97,15 +97,18 @@ def broker_socket(settings: Settings) -> Path:
 def airflow_env(settings: Settings, socket_dir: str, login: UiLogin = UiLogin(),
                 base: dict[str, str] | None = None, mode: Mode | None = None) -> dict[str, str]:
     """Environment for every Airflow process of the local runtime (and `airflow` CLI calls)."""
+    from sqlalchemy.engine import URL  # Airflow's metadata DB is a SQLAlchemy URL, not a libpq DSN
+
     home = settings.airflow_home
     env = dict(os.environ if base is None else base)
     mode = mode or saved_mode(settings) or Mode()
     url = f"http://127.0.0.1:{settings.api_port}"
     pw_file = home / "passwords.json"
-    meta = make_dsn(host=socket_dir, dbname=settings.airflow_db)[len("postgresql"):]
+    meta = URL.create("postgresql+psycopg2", username="postgres", database=settings.airflow_db,
+                      query={"host": socket_dir}).render_as_string(hide_password=False)
     env.update({
         "AIRFLOW_HOME": str(home),
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "postgresql+psycopg2" + meta,
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": meta,
         "AIRFLOW__CORE__EXECUTOR": EXECUTORS[mode.executor],
         "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),

@@ -26,7 +26,7 @@ from collections import OrderedDict
 from datetime import date
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
-from cryptolstm.config import Settings
+from cryptolstm.environment import load_settings
 from cryptolstm.ui import charts
 from cryptolstm.ui.page import load_charts_as_of, load_forecasts, load_page, render_page
 
@@ -48,7 +48,7 @@ def reader_dsn(environ: Mapping[str, str] | None = None) -> str:
     There is deliberately no fallback to the forecasting DSN: that role can write (locally it is
     the superuser), and a page bug must never be able to change data.
     """
-    dsn = Settings.from_env(environ).reader_dsn
+    dsn = load_settings(environ).reader_dsn
     if dsn:
         return dsn
     raise RuntimeError("no read-only database for the Forecasts page: set CRYPTOLSTM_READER_DSN or "

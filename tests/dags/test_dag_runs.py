@@ -42,7 +42,7 @@ def airflow_env(pg_exec, dsn_for, tmp_path_factory):
     name = f"af_dagtest_{os.getpid()}"
     pg_exec(f"DROP DATABASE IF EXISTS {name}")
     pg_exec(f"CREATE DATABASE {name}")
-    meta = "postgresql+psycopg2" + dsn_for(name)[len("postgresql"):]
+    meta = _sqlalchemy_url(dsn_for(name))
     home = tmp_path_factory.mktemp("airflow_home")
     env = {**os.environ, "AIRFLOW_HOME": str(home), "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": meta,
            "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
@@ -124,11 +124,20 @@ def _run(env: dict, dag_file: str, day: str, db: str, standin_url: str, smtp_por
 
 
 def _conn(dsn: str) -> dict:
-    from urllib.parse import parse_qs, urlsplit
+    from psycopg2.extensions import parse_dsn
 
-    u = urlsplit(dsn)
-    return {"conn_type": "postgres", "host": parse_qs(u.query)["host"][0], "login": u.username or "postgres",
-            "schema": u.path.lstrip("/")}
+    p = parse_dsn(dsn)
+    return {"conn_type": "postgres", "host": p["host"], "login": p.get("user", "postgres"), "schema": p["dbname"]}
+
+
+def _sqlalchemy_url(dsn: str) -> str:
+    """Airflow's metadata DB as a SQLAlchemy URL, on the server and as the user of the libpq `dsn`."""
+    from psycopg2.extensions import parse_dsn
+    from sqlalchemy.engine import URL
+
+    p = parse_dsn(dsn)
+    return URL.create("postgresql+psycopg2", username=p.get("user"), password=p.get("password"),
+                      database=p["dbname"], query={"host": p["host"]}).render_as_string(hide_password=False)
 
 
 def _q(dsn, sql, params=()):

@@ -17,7 +17,10 @@ import pytest
 import yaml
 
 from cryptolstm.ui import dashboard
-from cryptolstm.config import Settings, dsn_from_airflow_conn
+from psycopg2.extensions import parse_dsn
+
+from cryptolstm.dsn import dsn_from_airflow_conn
+from cryptolstm.environment import load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yaml").read_text())
@@ -197,13 +200,14 @@ def test_every_airflow_option_set_exists_in_airflow_config():
 def test_connections_resolve_to_what_the_library_expects():
     env = _dotenv(ROOT / ".env.example")
     common = {k: _interpolate(str(v), env) for k, v in COMPOSE["x-airflow-common"]["environment"].items()}
-    assert Settings.from_env(common).dsn == "postgresql://cryptolstm:change-me@postgres:5432/cryptolstm"
-    assert dashboard.reader_dsn(common) == "postgresql://cryptolstm_reader:change-me@postgres:5432/cryptolstm"
-    assert dsn_from_airflow_conn(common["AIRFLOW_CONN_CRYPTOLSTM_READER"]).endswith("/cryptolstm")
+    assert parse_dsn(load_settings(common).dsn) == parse_dsn("postgresql://cryptolstm:change-me@postgres:5432/cryptolstm")
+    assert parse_dsn(dashboard.reader_dsn(common)) \
+        == parse_dsn("postgresql://cryptolstm_reader:change-me@postgres:5432/cryptolstm")
+    assert parse_dsn(dsn_from_airflow_conn(common["AIRFLOW_CONN_CRYPTOLSTM_READER"]))["dbname"] == "cryptolstm"
     smtp = json.loads(common["AIRFLOW_CONN_SMTP_DEFAULT"])
     assert smtp["conn_type"] == "smtp" and smtp["host"] == "mailpit" and smtp["port"] == 1025
     assert smtp["extra"]["disable_tls"] is True and smtp["extra"]["disable_ssl"] is True  # JSON booleans
-    settings = Settings.from_env(common)
+    settings = load_settings(common)
     assert settings.market.coins == ("BTC", "ETH", "BNB", "XRP", "ADA", "SOL", "DOGE", "LTC", "LINK")
     assert settings.market.api_url is None  # empty -> the real exchange
     assert common["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"

@@ -12,7 +12,7 @@ import psycopg2
 import pytest
 
 from cryptolstm import storage
-from cryptolstm.config import make_dsn
+from cryptolstm.dsn import make_dsn
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -21,7 +21,7 @@ from cryptolstm.runtime import embedded_pg, services
 
 from cryptolstm import storage
 from cryptolstm.runtime.airflow_api import AirflowApi
-from cryptolstm.config import Settings
+from cryptolstm.environment import load_settings
 
 pytestmark = pytest.mark.e2e
 
@@ -43,7 +43,7 @@ def _mails(maildir: Path) -> list[str]:
 def test_backfill_both_dags(tmp_path, shared_data, monkeypatch, free_port):
     data = tmp_path / "candles"
     shutil.copytree(shared_data, data)
-    settings = replace(Settings.from_env({}), state_dir=tmp_path / "state", api_port=free_port(),
+    settings = replace(load_settings({}), state_dir=tmp_path / "state", api_port=free_port(),
                        smtp_port=free_port(), standin_port=free_port())
     for k, v in {"CRYPTOLSTM_TRAIN_PROFILE": "tiny",
                  "CRYPTOLSTM_AUX_COINS": "",  # the 9 served coins only: the copied folder holds no others

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from cryptolstm import storage
-from cryptolstm.config import DAILY_DAG_ID, DEFAULT_QUEUE, TRAIN_QUEUE, WEEKLY_DAG_ID, Settings
+from cryptolstm.config import DAILY_DAG_ID, DEFAULT_QUEUE, TRAIN_QUEUE, WEEKLY_DAG_ID
+from cryptolstm.environment import load_settings
 from cryptolstm.runtime import embedded_pg, services
 from cryptolstm.runtime.airflow_api import AirflowApi
 
@@ -83,7 +84,7 @@ def _dump(dsn: str) -> dict[str, list]:
 
 def _run_week(tmp: Path, data: Path, free_port, executor: str) -> tuple[dict, dict[str, int]]:
     """Run the week under `executor`; return the rows and the tasks each Celery worker received."""
-    settings = replace(Settings.from_env({}), state_dir=tmp / f"state-{executor}", api_port=free_port(),
+    settings = replace(load_settings({}), state_dir=tmp / f"state-{executor}", api_port=free_port(),
                        smtp_port=free_port(), standin_port=free_port())
     try:
         services.up(settings, wait=300, log=lambda *_: None, replay_dir=data, executor=executor, workers=2)

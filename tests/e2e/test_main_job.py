@@ -15,7 +15,8 @@ import psutil
 import pytest
 
 from cryptolstm import storage
-from cryptolstm.config import Settings
+from cryptolstm.dsn import make_dsn
+from cryptolstm.environment import load_settings
 
 pytestmark = pytest.mark.e2e
 
@@ -34,8 +35,8 @@ def test_run_replay_then_down(tmp_path, shared_data, free_port):
                              capture_output=True, text=True, timeout=1200)
         assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
         assert "weekly decision 2025-02-16" in out.stdout
-        settings = Settings.from_env(env)
-        dsn = f"postgresql://postgres@/cryptolstm?host={settings.pg_dir}"
+        settings = load_settings(env)
+        dsn = make_dsn(host=str(settings.pg_dir), dbname="cryptolstm")
         with storage.transaction(dsn) as cur:
             cur.execute("SELECT count(*), max(as_of), min(as_of) FROM forecasts")
             n, last, first = cur.fetchone()

@@ -25,6 +25,7 @@ import psutil
 import pytest
 
 from cryptolstm.config import Settings
+from cryptolstm.environment import load_settings
 from cryptolstm.runtime import embedded_pg, processes, services
 
 pytestmark = pytest.mark.e2e
@@ -84,7 +85,7 @@ def runtime(tmp_path_factory, shared_data, free_port):
             mp.delenv(k, raising=False)
         for k, v in env.items():
             mp.setenv(k, v)
-        settings = Settings.from_env()
+        settings = load_settings()
         try:
             air_env = services.up(settings, wait=240, log=lambda *_: None, replay_dir=shared_data)
             yield settings, air_env

@@ -98,10 +98,10 @@ def test_views_are_documented(db):
 
 def test_reader_role_reads_but_cannot_write(db):
     _seed(db)
-    from urllib.parse import urlsplit, urlunsplit
+    from psycopg2.extensions import make_dsn, parse_dsn
 
-    u = urlsplit(db)
-    reader = urlunsplit((u.scheme, "cryptolstm_reader@" + u.netloc.split("@")[-1], u.path, u.query, ""))
+    server = {k: v for k, v in parse_dsn(db).items() if k not in ("user", "password")}
+    reader = make_dsn(**server, user="cryptolstm_reader")
     conn = psycopg2.connect(reader)
     try:
         with conn.cursor() as cur:

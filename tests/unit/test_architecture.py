@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # Layers from the bottom; a module may import its own layer and those below (README, "Layout").
 LAYERS = [
-    ("config",),
+    ("config", "dsn", "environment"),  # constants and dataclasses; libpq DSNs; the environment read into them
     ("storage", "calendar"),
     ("market",),
     ("modelling",),

@@ -1,40 +1,58 @@
 import json
 
-from cryptolstm.config import DEFAULT_COINS, Settings, dsn_from_airflow_conn, make_dsn
+from psycopg2.extensions import parse_dsn
+
+from cryptolstm.config import DEFAULT_COINS
+from cryptolstm.dsn import dsn_from_airflow_conn, make_dsn, with_dbname
+from cryptolstm.environment import load_settings
 
 
 def test_defaults_and_env_overrides():
-    s = Settings.from_env({})
+    s = load_settings({})
     assert s.dsn is None and s.market.coins == DEFAULT_COINS and s.market.exchange == "binance"
-    s = Settings.from_env({"CRYPTOLSTM_COINS": "btc, eth", "CRYPTOLSTM_EXCHANGE_URL": "http://127.0.0.1:1/api/v3",
+    s = load_settings({"CRYPTOLSTM_COINS": "btc, eth", "CRYPTOLSTM_EXCHANGE_URL": "http://127.0.0.1:1/api/v3",
                            "CRYPTOLSTM_DSN": "postgresql://u@h/db"})
     assert s.market.coins == ("BTC", "ETH") and s.market.symbols() == ("BTC/USDT", "ETH/USDT")
     assert s.market.api_url == "http://127.0.0.1:1/api/v3" and s.dsn == "postgresql://u@h/db"
 
 
+def _same(dsn: str, expected: str) -> bool:
+    """Two DSNs (key=value or URI form) say the same thing to libpq."""
+    return parse_dsn(dsn) == parse_dsn(expected)
+
+
 def test_airflow_connection_json_and_uri_forms():
     j = json.dumps({"conn_type": "postgres", "host": "/tmp/sock dir", "login": "postgres", "schema": "cryptolstm"})
-    assert dsn_from_airflow_conn(j) == "postgresql://postgres@/cryptolstm?host=/tmp/sock%20dir"
+    assert _same(dsn_from_airflow_conn(j), "postgresql://postgres@/cryptolstm?host=/tmp/sock%20dir")
     uri = "postgres://reader:p%40ss@db.example:5433/cryptolstm?sslmode=require"
-    assert dsn_from_airflow_conn(uri) == "postgresql://reader:p%40ss@db.example:5433/cryptolstm?sslmode=require"
-    assert Settings.from_env({"AIRFLOW_CONN_CRYPTOLSTM_DB": uri}).dsn.startswith("postgresql://reader:")
+    assert _same(dsn_from_airflow_conn(uri), "postgresql://reader:p%40ss@db.example:5433/cryptolstm?sslmode=require")
+    assert parse_dsn(load_settings({"AIRFLOW_CONN_CRYPTOLSTM_DB": uri}).dsn)["user"] == "reader"
+
+
+def test_airflow_connection_extras_reach_libpq_only_when_libpq_knows_them():
+    j = json.dumps({"host": "h", "login": "u", "schema": "d", "extra": {"sslmode": "require", "cursor": "dictcursor"}})
+    assert _same(dsn_from_airflow_conn(j), "postgresql://u@h/d?sslmode=require")
+    assert _same(dsn_from_airflow_conn("postgres://u@h/d?iam=true&connect_timeout=5"),
+                 "postgresql://u@h/d?connect_timeout=5")
 
 
 def test_make_dsn_socket_and_tcp():
-    assert make_dsn(host="/s", dbname="d") == "postgresql://postgres@/d?host=/s"
-    assert make_dsn(host="h", dbname="d", user="u", password="p", port=5432) == "postgresql://u:p@h:5432/d"
+    assert _same(make_dsn(host="/s", dbname="d"), "postgresql://postgres@/d?host=/s")
+    assert _same(make_dsn(host="h", dbname="d", user="u", password="p", port=5432), "postgresql://u:p@h:5432/d")
+    assert parse_dsn(make_dsn(host="h", dbname="d", password="a b'c"))["password"] == "a b'c"  # quoted by psycopg2
+    assert _same(with_dbname("postgresql://u@h:5/d?sslmode=require", "other"), "postgresql://u@h:5/other?sslmode=require")
 
 
 def test_served_coins_and_training_universe():
     from cryptolstm.config import AUX_COINS, COIN_ORDER
 
-    m = Settings.from_env({}).market
+    m = load_settings({}).market
     assert m.coins == DEFAULT_COINS and m.auxiliary == AUX_COINS
     assert m.universe() == DEFAULT_COINS + AUX_COINS == COIN_ORDER and len(m.universe()) == 20
     assert m.universe_symbols()[-1] == "XMR/USDT" and m.symbols() == tuple(f"{c}/USDT" for c in DEFAULT_COINS)
-    none = Settings.from_env({"CRYPTOLSTM_AUX_COINS": ""}).market
+    none = load_settings({"CRYPTOLSTM_AUX_COINS": ""}).market
     assert none.universe() == DEFAULT_COINS
-    some = Settings.from_env({"CRYPTOLSTM_COINS": "btc", "CRYPTOLSTM_AUX_COINS": "xmr, btc"}).market
+    some = load_settings({"CRYPTOLSTM_COINS": "btc", "CRYPTOLSTM_AUX_COINS": "xmr, btc"}).market
     assert some.universe() == ("BTC", "XMR")  # a served coin listed as auxiliary is not counted twice
 
 
@@ -42,13 +60,13 @@ def test_served_coins_and_training_universe():
 
 import pytest  # noqa: E402
 
-from cryptolstm.config import (AlertConfig, Env, MarketConfig, PipelineConfig, PromotionConfig,  # noqa: E402
-                               SettingError, validate)
+from cryptolstm.environment import (SettingError, load_alerts, load_market, load_pipeline,  # noqa: E402
+                                    load_promotion, validate)
 
 
 def test_bad_integer_names_the_variable_and_what_it_accepts():
     with pytest.raises(SettingError) as err:
-        PipelineConfig.from_env({"CRYPTOLSTM_WF_FOLDS": "abc"})
+        load_pipeline({"CRYPTOLSTM_WF_FOLDS": "abc"})
     assert str(err.value) == "CRYPTOLSTM_WF_FOLDS must be an integer >= 1, got 'abc'"
 
 
@@ -56,7 +74,7 @@ def test_bad_integer_names_the_variable_and_what_it_accepts():
     ("CRYPTOLSTM_WF_FOLDS", "0", "an integer >= 1"),
     ("CRYPTOLSTM_WF_DAYS", "-3", "an integer >= 1"),
     ("CRYPTOLSTM_STALE_DAYS", "-1", "an integer >= 0"),
-    ("CRYPTOLSTM_ALERT_STALE_DAYS", "-1", "an integer >= 0"),
+    ("CRYPTOLSTM_ALERT_STALE_DAYS", "-1", "unset: forecasts and alerts share one stale limit, CRYPTOLSTM_STALE_DAYS"),
     ("CRYPTOLSTM_ALERT_MIN_DA", "1.5", "a number between 0.0 and 1.0"),
     ("CRYPTOLSTM_ALERT_MIN_DA", "nan", "a number between 0.0 and 1.0"),
     ("CRYPTOLSTM_ALERT_WINDOW_DAYS", "0", "an integer >= 1"),
@@ -96,42 +114,51 @@ def test_validate_reports_every_bad_variable_at_once():
 
 def test_wf_days_must_cover_the_comparison_weeks():
     with pytest.raises(SettingError, match=r"CRYPTOLSTM_WF_DAYS must be >= 7 x CRYPTOLSTM_PROMOTION_WEEKS \(= 28\)"):
-        PipelineConfig.from_env({"CRYPTOLSTM_WF_DAYS": "20"})
-    assert PipelineConfig.from_env({"CRYPTOLSTM_WF_DAYS": "21", "CRYPTOLSTM_PROMOTION_WEEKS": "3"}).wf_days == 21
+        load_pipeline({"CRYPTOLSTM_WF_DAYS": "20"})
+    assert load_pipeline({"CRYPTOLSTM_WF_DAYS": "21", "CRYPTOLSTM_PROMOTION_WEEKS": "3"}).wf_days == 21
 
 
-def test_stale_days_reach_alerts_unless_the_alert_override_is_set():
-    c = PipelineConfig.from_env({"CRYPTOLSTM_STALE_DAYS": "10", "CRYPTOLSTM_ALERT_STALE_DAYS": "12"})
-    assert (c.stale_after_days, c.alerts.stale_after_days) == (10, 12)
+def test_one_stale_limit_for_forecasts_and_alerts():
+    """CRYPTOLSTM_STALE_DAYS is the one stale limit: the forecasts' stale label (pipeline.forecast) and the
+    stale_champion alert both read `alerts.stale_after_days`; the retired alert-only variable is refused."""
+    c = load_pipeline({"CRYPTOLSTM_STALE_DAYS": "10"})
+    assert c.alerts.stale_after_days == 10 and not hasattr(c, "stale_after_days")
+    assert load_pipeline({}).alerts.stale_after_days == 21
+    with pytest.raises(SettingError, match="CRYPTOLSTM_ALERT_STALE_DAYS must be unset"):
+        load_pipeline({"CRYPTOLSTM_STALE_DAYS": "10", "CRYPTOLSTM_ALERT_STALE_DAYS": "12"})
 
 
 def test_env_readers_types_and_defaults():
-    env = Env({"I": " 7 ", "F": "0.25", "B": "Off", "L": "a, b,,c", "P": "/x/y", "S": "tiny", "E": "  "})
-    assert env.int("I", 0, min=1) == 7 and env.float("F", 0.0) == 0.25 and env.bool("B", True) is False
-    assert env.list("L", ()) == ("a", "b", "c") and str(env.path("P", None)) == "/x/y"
-    assert env.str("S", "full", choices=("full", "tiny")) == "tiny"
-    assert env.int("E", 5) == 5 and env.int("MISSING", 6) == 6  # blank or unset: the default
-    env.check()  # nothing bad was read
+    """Values are stripped; ints, floats, booleans (1/0, true/false, yes/no, on/off), comma lists, paths and
+    choices are parsed; a blank or unset variable keeps the default."""
+    c = load_pipeline({"CRYPTOLSTM_WF_FOLDS": " 7 ", "CRYPTOLSTM_PROMOTION_MARGIN": "0.25", "CRYPTOLSTM_PROVISIONAL": "Off",
+                       "CRYPTOLSTM_ALERT_TO": "a, b,,c", "CRYPTOLSTM_CHARTS_DIR": "/x/y",
+                       "CRYPTOLSTM_TRAIN_PROFILE": "tiny", "CRYPTOLSTM_WF_DAYS": "  "})
+    assert c.wf_folds == 7 and c.promotion.margin == 0.25 and c.provisional is False
+    assert c.alerts.recipients == ("a", "b", "c") and str(c.charts_dir) == "/x/y"
+    assert c.train_profile == "tiny"
+    assert c.wf_days == 600 and c.alerts.min_cells == 450  # blank or unset: the default
 
 
 def test_airflow_connection_is_read_by_the_same_loader():
     reader = "postgres://cryptolstm_reader:pw@pg:5432/cryptolstm"
-    s = Settings.from_env({"AIRFLOW_CONN_CRYPTOLSTM_READER": reader,
+    s = load_settings({"AIRFLOW_CONN_CRYPTOLSTM_READER": reader,
                            "AIRFLOW_CONN_CRYPTOLSTM_DB": "postgres://cryptolstm:x@pg:5432/cryptolstm"})
-    assert s.reader_dsn == "postgresql://cryptolstm_reader:pw@pg:5432/cryptolstm"
-    assert s.dsn == "postgresql://cryptolstm:x@pg:5432/cryptolstm"
-    assert Settings.from_env({"CRYPTOLSTM_DSN": "postgresql://u@h/d", "AIRFLOW_CONN_CRYPTOLSTM_DB": reader}).dsn \
+    assert _same(s.reader_dsn, "postgresql://cryptolstm_reader:pw@pg:5432/cryptolstm")
+    assert _same(s.dsn, "postgresql://cryptolstm:x@pg:5432/cryptolstm")
+    assert load_settings({"CRYPTOLSTM_DSN": "postgresql://u@h/d", "AIRFLOW_CONN_CRYPTOLSTM_DB": reader}).dsn \
         == "postgresql://u@h/d"  # the explicit DSN wins
     with pytest.raises(SettingError, match="AIRFLOW_CONN_CRYPTOLSTM_DB must be an Airflow connection"):
-        Settings.from_env({"AIRFLOW_CONN_CRYPTOLSTM_DB": "{not json"})
+        load_settings({"AIRFLOW_CONN_CRYPTOLSTM_DB": "{not json"})
 
 
 def test_config_sections_read_their_own_variables():
-    assert MarketConfig.from_env({"CRYPTOLSTM_QUOTE": "usdc"}).quote == "USDC"
-    assert PromotionConfig.from_env({"CRYPTOLSTM_PROMOTION_FIRST_MARGIN": "-0.5"}).first_model_margin == -0.5
-    assert PipelineConfig.from_env({}).wf_folds * 120 <= PipelineConfig.from_env({}).wf_days  # >= 5 x 120
-    assert PipelineConfig.from_env({}).wf_folds >= 5
-    assert AlertConfig.from_env({"CRYPTOLSTM_ALERT_BELOW_VALIDATION_PP": "3"}).below_validation_pp == 3.0
+    assert load_market({"CRYPTOLSTM_QUOTE": "usdc"}).quote == "USDC"
+    assert load_promotion({"CRYPTOLSTM_PROMOTION_FIRST_MARGIN": "-0.5"}).first_model_margin == -0.5
+    assert load_pipeline({}).wf_folds * 120 <= load_pipeline({}).wf_days  # >= 5 x 120
+    assert load_pipeline({}).wf_folds >= 5
+    assert load_alerts({"CRYPTOLSTM_ALERT_BELOW_VALIDATION_PP": "3"}).below_validation_pp == 3.0
+    assert load_market({"CRYPTOLSTM_WF_FOLDS": "abc"}).quote == "USDT"  # a section validates its own variables
 
 
 def test_cli_refuses_a_bad_setting_before_running_anything(monkeypatch, capsys):

@@ -5,11 +5,11 @@ from dataclasses import replace
 from cryptolstm.runtime import embedded_pg
 
 from cryptolstm import storage
-from cryptolstm.config import Settings
+from cryptolstm.environment import load_settings
 
 
 def test_start_connect_stop_restart_keeps_data(tmp_path):
-    s = replace(Settings.from_env({}), state_dir=tmp_path / "state")
+    s = replace(load_settings({}), state_dir=tmp_path / "state")
     try:
         dsns = embedded_pg.start(s)
         assert embedded_pg.start(s) == dsns  # idempotent

@@ -20,6 +20,7 @@ from typing import Callable
 import numpy as np
 import psycopg2
 import pytest
+from psycopg2.extensions import parse_dsn
 from dashboard_seed import AS_OF, seed
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.testclient import TestClient
@@ -34,7 +35,7 @@ SCREENSHOTS = ROOT / "reports" / "screenshots"
 
 def _create_reader(db: str) -> tuple[str, "Callable[[], None]"]:
     """A fresh login role that may only SELECT in database `db`: (its DSN, a function dropping it)."""
-    from urllib.parse import urlsplit, urlunsplit
+    from psycopg2.extensions import make_dsn
 
     conn = psycopg2.connect(db)
     conn.autocommit = True
@@ -46,8 +47,6 @@ def _create_reader(db: str) -> tuple[str, "Callable[[], None]"]:
         cur.execute(f"GRANT CONNECT ON DATABASE {dbname} TO {role}")
         cur.execute(f"GRANT USAGE ON SCHEMA public TO {role}")
         cur.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}")
-    u = urlsplit(db)
-    host = u.netloc.rsplit("@", 1)[-1]
 
     def drop() -> None:
         with conn.cursor() as cur:
@@ -55,7 +54,7 @@ def _create_reader(db: str) -> tuple[str, "Callable[[], None]"]:
             cur.execute(f"DROP ROLE {role}")
         conn.close()
 
-    return urlunsplit((u.scheme, f"{role}:reader@{host}", u.path, u.query, u.fragment)), drop
+    return make_dsn(db, user=role, password="reader"), drop
 
 
 @pytest.fixture
@@ -189,7 +188,7 @@ def test_page_says_when_drift_was_not_assessed(db, reader):
 def test_plugin_reads_the_reader_connection_from_airflow_env(tmp_path):
     env = {"AIRFLOW_CONN_CRYPTOLSTM_READER": "postgres://cryptolstm_reader:pw@pg:5432/cryptolstm",
            "AIRFLOW_CONN_CRYPTOLSTM_DB": "postgres://cryptolstm:x@pg:5432/cryptolstm"}
-    assert dashboard.reader_dsn(env) == "postgresql://cryptolstm_reader:pw@pg:5432/cryptolstm"
+    assert parse_dsn(dashboard.reader_dsn(env)) == parse_dsn("postgresql://cryptolstm_reader:pw@pg:5432/cryptolstm")
     assert dashboard.reader_dsn({**env, "CRYPTOLSTM_READER_DSN": "postgresql://r@h/d"}) == "postgresql://r@h/d"
     with pytest.raises(RuntimeError, match="CRYPTOLSTM_READER_DSN"):  # never the writing role instead
         dashboard.reader_dsn({"AIRFLOW_CONN_CRYPTOLSTM_DB": env["AIRFLOW_CONN_CRYPTOLSTM_DB"]})
@@ -241,11 +240,9 @@ class Site:
 @pytest.fixture(scope="module")
 def site(pg_exec, dsn_for, template_dsn, tmp_path_factory):
     """A seeded database and a real api-server in front of it, for this module's tests."""
-    from urllib.parse import urlsplit
-
     name = f"cl_site_{os.getpid()}"
     pg_exec(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    pg_exec(f"CREATE DATABASE {name} TEMPLATE {urlsplit(template_dsn).path.lstrip('/')}")
+    pg_exec(f"CREATE DATABASE {name} TEMPLATE {parse_dsn(template_dsn)['dbname']}")
     db = dsn_for(name)
     seed(db)
     reader_dsn, drop_reader = _create_reader(db)
@@ -447,18 +444,17 @@ def test_real_browser_logs_in_then_loads_the_page_and_screenshot_is_saved(site, 
 def test_local_runtime_page_reads_as_the_reader_role(db, tmp_path):
     """Issue 12 §5: locally the page queried as the postgres superuser."""
     from dataclasses import replace
-    from urllib.parse import parse_qs, urlsplit
 
-    from cryptolstm.config import Settings
+    from cryptolstm.environment import load_settings
     from cryptolstm.runtime import services
 
-    u = urlsplit(db)
-    settings = replace(Settings.from_env({}), state_dir=tmp_path / "state", forecast_db=u.path.lstrip("/"))
+    params = parse_dsn(db)
+    settings = replace(load_settings({}), state_dir=tmp_path / "state", forecast_db=params["dbname"])
     base = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "CRYPTOLSTM"))}
-    socket_dir = parse_qs(u.query).get("host")
-    if not socket_dir:
+    socket_dir = params.get("host", "")
+    if not socket_dir.startswith("/"):
         pytest.skip("the local runtime's reader logs in over the embedded server's unix socket")
-    env = services.airflow_env(settings, socket_dir[0], base=base)
+    env = services.airflow_env(settings, socket_dir, base=base)
     with psycopg2.connect(dashboard.reader_dsn(env)) as conn, conn.cursor() as cur:
         cur.execute("SELECT current_user, current_database(), current_setting('transaction_read_only')")
         assert cur.fetchone() == ("cryptolstm_reader", settings.forecast_db, "on")

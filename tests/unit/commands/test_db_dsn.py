@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from cryptolstm import cli
 from cryptolstm.config import Settings
+from cryptolstm.environment import load_settings
 from cryptolstm.runtime import embedded_pg
 
 
@@ -17,7 +18,7 @@ def test_db_dsn_with_an_empty_state_dir_starts_no_second_database(tmp_path, monk
     try:
         assert cli.main(["db", "dsn"]) == 1
     finally:
-        embedded_pg.stop(Settings.from_env())  # (what the unfixed verb started)
+        embedded_pg.stop(load_settings())  # (what the unfixed verb started)
     out, err = capsys.readouterr()
     assert out == "" and not (default / "pgdata").exists()
     assert err == (f"error: no embedded PostgreSQL runs in the state folder {default}: start it with "

@@ -21,7 +21,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from cryptolstm.config import Settings
+from cryptolstm.environment import load_settings
 from cryptolstm.runtime import pidfile, processes, services
 
 
@@ -58,7 +58,7 @@ def test_pid_file_is_trusted_only_while_the_start_time_matches(tmp_path):
 
 
 def test_down_does_not_signal_a_process_behind_a_stale_pid_file(tmp_path):
-    settings = replace(Settings.from_env({}), state_dir=tmp_path / "state")
+    settings = replace(load_settings({}), state_dir=tmp_path / "state")
     stranger = _sleeper()  # stands for whatever process got the recorded pid after a reboot
     try:
         run = settings.airflow_home / "run"
@@ -111,7 +111,7 @@ def test_supervisor_restarts_an_exited_process_with_backoff_and_logs_it(tmp_path
 
 @pytest.mark.parametrize("mode", [0o644, None])
 def test_password_file_is_private(tmp_path, mode):
-    settings = replace(Settings.from_env({}), state_dir=tmp_path / "state")
+    settings = replace(load_settings({}), state_dir=tmp_path / "state")
     pw = settings.airflow_home / "passwords.json"
     if mode is not None:  # a file left world-readable by an older version is tightened
         pw.parent.mkdir(parents=True)
@@ -210,7 +210,7 @@ def test_up_on_a_running_but_unhealthy_stack_says_which_service_in_one_line(tmp_
     monkeypatch.setenv("CRYPTOLSTM_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setenv("CRYPTOLSTM_API_PORT", str(free_port()))
     monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", '{"conn_type": "smtp", "host": "mail.example.test"}')
-    settings = Settings.from_env()
+    settings = load_settings()
     # a running stack (its supervisor) in the saved live mode, whose api-server reports a stuck scheduler;
     # the embedded database is not needed to get there
     supervisor = _sleeper()
@@ -236,7 +236,7 @@ def test_up_on_a_running_but_unhealthy_stack_says_which_service_in_one_line(tmp_
 
 def test_a_second_caller_waits_for_the_state_folder_lock_and_says_so(tmp_path):
     """Issue 20 §2: two `services up` at once both started a stack; now one waits for the other."""
-    settings = replace(Settings.from_env({}), state_dir=tmp_path / "state")
+    settings = replace(load_settings({}), state_dir=tmp_path / "state")
     settings.state_dir.mkdir(parents=True)
     said, done = [], threading.Event()
     with open(settings.state_dir / "services.lock", "a") as held:  # what a running `services up` holds
@@ -263,7 +263,7 @@ def test_down_and_status_see_a_process_of_the_state_folder_no_pid_file_names(tmp
 
     monkeypatch.setenv("CRYPTOLSTM_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setenv("CRYPTOLSTM_API_PORT", str(free_port()))
-    settings = Settings.from_env()
+    settings = load_settings()
     settings.airflow_home.mkdir(parents=True)
     env = {} if titled else {**os.environ, "AIRFLOW_HOME": str(settings.airflow_home)}
     orphan = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"], env=env,

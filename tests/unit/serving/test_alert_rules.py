@@ -6,7 +6,8 @@ from datetime import date, datetime, timezone
 
 import pytest
 
-from cryptolstm.config import AlertConfig, PipelineConfig
+from cryptolstm.config import AlertConfig
+from cryptolstm.environment import load_alerts, load_pipeline
 from cryptolstm.serving.alerts import threshold
 from cryptolstm.serving.registry import ModelRecord
 
@@ -28,19 +29,19 @@ def test_threshold_from_validation_da_minus_pp():
 
 
 def test_alert_config_from_env():
-    c = AlertConfig.from_env({"CRYPTOLSTM_ALERT_WINDOW_DAYS": "14", "CRYPTOLSTM_ALERT_MIN_DA": "0.52",
-                              "CRYPTOLSTM_ALERT_TO": "a@x, b@y"})
+    c = load_alerts({"CRYPTOLSTM_ALERT_WINDOW_DAYS": "14", "CRYPTOLSTM_ALERT_MIN_DA": "0.52",
+                     "CRYPTOLSTM_ALERT_TO": "a@x, b@y"})
     assert (c.window_days, c.min_da, c.recipients) == (14, 0.52, ("a@x", "b@y"))
 
 
 def test_pipeline_config_stale_days_reach_alerts():
-    c = PipelineConfig.from_env({"CRYPTOLSTM_STALE_DAYS": "10", "CRYPTOLSTM_TRAIN_PROFILE": "tiny"})
+    c = load_pipeline({"CRYPTOLSTM_STALE_DAYS": "10", "CRYPTOLSTM_TRAIN_PROFILE": "tiny"})
     assert c.alerts.stale_after_days == 10 and c.train_config().window == 10
 
 
 def test_pipeline_config_provisional_switch():
-    assert PipelineConfig.from_env({}).provisional is True
-    assert PipelineConfig.from_env({"CRYPTOLSTM_PROVISIONAL": "0"}).provisional is False
-    assert PipelineConfig.from_env({"CRYPTOLSTM_PROVISIONAL": "on"}).provisional is True
+    assert load_pipeline({}).provisional is True
+    assert load_pipeline({"CRYPTOLSTM_PROVISIONAL": "0"}).provisional is False
+    assert load_pipeline({"CRYPTOLSTM_PROVISIONAL": "on"}).provisional is True
     with pytest.raises(ValueError, match="CRYPTOLSTM_PROVISIONAL"):
-        PipelineConfig.from_env({"CRYPTOLSTM_PROVISIONAL": "maybe"})
+        load_pipeline({"CRYPTOLSTM_PROVISIONAL": "maybe"})

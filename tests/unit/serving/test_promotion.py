@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from cryptolstm.environment import load_promotion
 from cryptolstm.serving.promotion import (NAIVE_BASELINES, PromotionConfig, challenger_vs_champion,
                                           constant_sign_groups, da_interval, first_model, paired_da_difference)
 
@@ -183,8 +184,8 @@ def test_bad_input_is_an_error(bad):
 
 
 def test_config_from_env():
-    c = PromotionConfig.from_env({"CRYPTOLSTM_PROMOTION_MARGIN": "0.01", "CRYPTOLSTM_PROMOTION_ALPHA": "0.1",
-                                  "CRYPTOLSTM_PROMOTION_WEEKS": "3", "CRYPTOLSTM_PROMOTION_FIRST_MIN_LOWER": "0"})
+    c = load_promotion({"CRYPTOLSTM_PROMOTION_MARGIN": "0.01", "CRYPTOLSTM_PROMOTION_ALPHA": "0.1",
+                        "CRYPTOLSTM_PROMOTION_WEEKS": "3", "CRYPTOLSTM_PROMOTION_FIRST_MIN_LOWER": "0"})
     assert (c.margin, c.alpha, c.weeks, c.min_cells, c.first_model_min_lower) == (0.01, 0.1, 3, 90, 0.0)
     with pytest.raises(ValueError, match="CRYPTOLSTM_PROMOTION_ALPHA"):
-        PromotionConfig.from_env({"CRYPTOLSTM_PROMOTION_ALPHA": "lots"})
+        load_promotion({"CRYPTOLSTM_PROMOTION_ALPHA": "lots"})
