@@ -92,3 +92,48 @@ def test_parse_is_fast(parsed):
 def test_no_heavy_import_at_parse_time(parsed):
     heavy = [m for m in parsed["new_modules"] if m in HEAVY]
     assert heavy == [], f"parsing imported {heavy}; import them inside the tasks"
+
+
+# A bad CRYPTOLSTM_* setting fails the tasks that read it, with the variable's name; never the DAG parse.
+BAD_SETTING = {"CRYPTOLSTM_ALERT_TO": ", ,"}  # read at parse time until the recipients moved into the tasks
+BAD_MESSAGE = "CRYPTOLSTM_ALERT_TO must be a comma-separated list with at least one item, got ', ,'"
+
+_RUN_TASK = r"""
+import importlib.util, json, sys
+from pathlib import Path
+import pendulum
+sys.path.insert(0, str(Path(sys.argv[1]).parent))  # as Airflow does for its DAGs folder
+spec = importlib.util.spec_from_file_location("dagfile", sys.argv[1])
+mod = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(mod)
+mod.dsn = lambda: "dbname=never_connected"  # the settings are loaded before any connection
+dag = next(v for v in vars(mod).values() if type(v).__name__ == "DAG")
+day = pendulum.datetime(2025, 1, 12, tz="UTC")
+kwargs = {"alerts": {"data_interval_start": day}, "decide": {"trained": {"model_id": "m"}, "data_interval_end": day}}
+task = dag.get_task(sys.argv[2])
+try:
+    task.python_callable(**kwargs[task.task_id])
+    print(json.dumps({"raised": None}))
+except Exception as exc:
+    print(json.dumps({"raised": type(exc).__name__, "message": str(exc)}))
+"""
+
+
+@pytest.mark.parametrize("path", DAG_FILES, ids=[p.name for p in DAG_FILES])
+def test_a_bad_setting_does_not_break_the_parse(path):
+    env = {**__import__("os").environ, **BAD_SETTING}
+    out = subprocess.run([sys.executable, "-c", _PARSE, str(path)], capture_output=True, text=True, timeout=120,
+                         env={**env, "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_DIR)})
+    assert out.returncode == 0, out.stderr[-3000:]
+    parsed = json.loads(out.stdout.strip().splitlines()[-1])
+    assert parsed["errors"] == {} and parsed["dags"]
+
+
+@pytest.mark.parametrize("dag_file, task_id", [("cryptolstm_daily.py", "alerts"), ("cryptolstm_weekly.py", "decide")])
+def test_a_bad_setting_fails_the_task_naming_the_variable(dag_file, task_id):
+    out = subprocess.run([sys.executable, "-c", _RUN_TASK, str(DAGS_DIR / dag_file), task_id], capture_output=True,
+                         text=True, timeout=120, env={**__import__("os").environ, **BAD_SETTING,
+                                                      "AIRFLOW__CORE__LOAD_EXAMPLES": "False"})
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result == {"raised": "SettingError", "message": BAD_MESSAGE}
