@@ -28,7 +28,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from cryptolstm.config import LEVELS, IntervalConfig  # noqa: F401 (defined with every other config)
+from cryptolstm.config import HORIZONS, LEVELS, IntervalConfig  # noqa: F401 (defined with every other config)
 from cryptolstm.evaluation import backtests
 
 
@@ -200,7 +200,7 @@ def render_markdown(res: dict) -> str:
     """Per horizon coverage / mean width / mean interval score of each method (the report's section)."""
     levels = [k.split("_")[1] for k in next(iter(res["methods"].values()))["all"] if k.startswith("coverage_")]
     hs = [h for h in next(iter(res["methods"].values())) if h != "all"] + ["all"]
-    lines = [f"## 5-day ranges: split-conformal intervals ({res['n_cells']} cells, as-of days "
+    lines = [f"## {HORIZONS}-day ranges: split-conformal intervals ({res['n_cells']} cells, as-of days "
              f"{res['first_as_of']} .. {res['last_as_of']})", "",
              "Each as-of day is calibrated only on residuals matured before it (target day < t, as-of day in the "
              f"last {res['config']['calib_days']} days); days with fewer than {res['config']['min_calib_days']} "
