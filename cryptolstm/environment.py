@@ -17,7 +17,7 @@ import os
 from types import UnionType
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, Any, Literal, Mapping, TypeVar, Union, get_args, get_origin
+from typing import Annotated, Any, Callable, Literal, Mapping, TypeVar, Union, get_args, get_origin
 
 from annotated_types import Ge, Le
 from pydantic import AfterValidator, BeforeValidator, Field, ValidationError
@@ -171,7 +171,8 @@ def validate(environ: Environ | None = None) -> tuple[Settings, PipelineConfig]:
 T = TypeVar("T")
 
 
-def _checked(load, environ: Environ | None) -> T:
+def _checked(load: Callable[[Environ, list[str]], T], environ: Environ | None) -> T:
+    """`load` over `environ` (default os.environ), raising every bad variable it met at once."""
     errors: list[str] = []
     out = load(os.environ if environ is None else environ, errors)
     if errors:
@@ -228,7 +229,7 @@ class _Environ(EnvSettingsSource):
         self._environ = environ
         super().__init__(settings_cls, case_sensitive=True)
 
-    def _load_env_vars(self) -> Mapping[str, str]:
+    def _load_env_vars(self) -> Mapping[str, str]:  # the source's own hook (its dotenv source overrides it too)
         values = {k: v.strip() for k, v in self._environ.items() if isinstance(v, str)}
         return {k: v for k, v in values.items() if v or k in _BLANK_IS_EMPTY}
 
