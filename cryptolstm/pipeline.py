@@ -72,6 +72,12 @@ def sync_candles(dsn: str, start: datetime, end: datetime, market: MarketConfig 
 
     reports = ingest.ingest_interval(dsn, market or load_market(), start, end)
     failed = {r.coin: r.error for r in reports if r.status == "failed"}
+    banned = [r for r in reports if r.banned]
+    if banned:  # a retry during the ban asks nothing and lengthens nothing: fail once, naming the ban's end
+        until = max((r.banned_until for r in banned if r.banned_until), default=None)
+        raise ExchangeBanned(f"[{start}, {end}): exchange ban in force until "
+                             f"{f'{until:%Y-%m-%d %H:%M:%S} UTC' if until else 'unknown'}; rerun the weekly run after "
+                             f"it: failed coins {failed}", until, any(r.ban_recorded for r in banned))
     if failed:
         raise IngestFailed(f"[{start}, {end}): failed coins {failed}")
     return {"coins": len(reports), "stored": sum(r.stored for r in reports),

@@ -52,9 +52,14 @@ def cryptolstm_weekly():
 
     @task(outlets=[CANDLES], pool=EXCHANGE_POOL)
     def sync_candles(data_interval_start=None, data_interval_end=None) -> dict:
+        from airflow.sdk.exceptions import AirflowFailException
+
         from cryptolstm import pipeline
 
-        return pipeline.sync_candles(dsn(), data_interval_start, data_interval_end)
+        try:
+            return pipeline.sync_candles(dsn(), data_interval_start, data_interval_end)
+        except pipeline.ExchangeBanned as exc:  # never retried: a request during a ban lengthens it
+            raise AirflowFailException(str(exc)) from exc
 
     @task(outlets=[MODELS], execution_timeout=pendulum.duration(hours=2), queue=TRAIN_QUEUE, pool=TENSORFLOW_POOL)
     def train_challenger(data_interval_end=None) -> dict:

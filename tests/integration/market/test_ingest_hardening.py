@@ -63,6 +63,25 @@ def test_a_ban_fails_its_task_without_retry_and_keeps_the_days_other_tasks_from_
                          "ORDER BY coin, attempt") == [("BTC", "failed", 1), ("BTC", "failed", 0), ("ETH", "failed", 0)]
 
 
+def test_a_ban_stops_the_weekly_sync_once_and_its_retry_asks_nothing(booted, standin, monkeypatch):
+    """Issue 20 §5 for the weekly run: `sync_candles` met the ban and raised a plain IngestFailed, so Airflow
+    retried it. It now raises ExchangeBanned (the weekly DAG fails the task without retry), naming the ban's
+    end, after one request; a rerun during the ban sends none."""
+    from cryptolstm import pipeline
+
+    monkeypatch.setenv("CRYPTOLSTM_EXCHANGE_URL", standin.url)
+    monkeypatch.setenv("CRYPTOLSTM_AUX_COINS", "")
+    standin.inject("418", times=None, retry_after=600)
+    with pytest.raises(pipeline.ExchangeBanned) as met:
+        pipeline.sync_candles(booted, at("2025-02-03"), at("2025-02-10"))
+    assert met.value.first and met.value.until is not None and standin.requests("klines") == 1
+    assert f"until {met.value.until:%Y-%m-%d %H:%M:%S} UTC" in str(met.value)
+    asked = standin.requests()
+    with pytest.raises(pipeline.ExchangeBanned) as again:
+        pipeline.sync_candles(booted, at("2025-02-03"), at("2025-02-10"))
+    assert not again.value.first and again.value.until == met.value.until and standin.requests() == asked
+
+
 def test_a_429_waits_the_servers_retry_after(booted, standin, two, fast_ingest, caplog):
     standin.inject("429", symbol="BTCUSDT", times=1, retry_after=1)
     with caplog.at_level(logging.WARNING, logger="cryptolstm.market.ingest"):
