@@ -105,18 +105,32 @@ class MissingDataError(RuntimeError):
     """A model exists but no coin can be forecast on the day: its candles (or earlier ones) are missing."""
 
 
-def day_coverage(dsn: str, as_of: date, coins: list[str], horizons: int = HORIZONS) -> dict:
+def day_coverage(dsn: str, as_of: date, coins: list[str], horizons: int = HORIZONS,
+                 warmup_days: int | None = None) -> dict:
     """Does every served coin still trading on `as_of` have its `horizons` forecasts for the day?
-    {as_of, expected: [coin], missing: [coin], complete: bool, message}."""
+    {as_of, expected: [coin], missing: [coin], warming_up: [coin], complete: bool, message}.
+
+    A coin whose accepted level shift lies within the last `warmup_days` days (default: the feature warm-up
+    plus the default input window) has no full input window yet: it is named in `warming_up`, not `missing`."""
+    from cryptolstm.config import TrainConfig
+    from cryptolstm.modelling.features import WARMUP_DAYS
+
+    warmup = WARMUP_DAYS + TrainConfig().window if warmup_days is None else warmup_days
     with storage.transaction(dsn) as cur:
-        cur.execute(storage.query("forecasts_select_day_coverage"), {"as_of": as_of, "coins": list(coins)})
-        have = dict(cur.fetchall())
-    missing = sorted(c for c, n in have.items() if n < horizons)
+        cur.execute(storage.query("forecasts_select_day_coverage"),
+                    {"as_of": as_of, "coins": list(coins), "warmup_days": warmup})
+        rows = cur.fetchall()  # (coin, horizons, warming_up)
+    short = sorted(c for c, n, _ in rows if n < horizons)
+    warming = sorted(c for c, n, w in rows if n < horizons and w)
+    missing = [c for c in short if c not in warming]
     message = (f"the forecast of {as_of} is incomplete: no {horizons}-day forecast for {', '.join(missing)} "
                "(see their ingest task, rejected_candles and the forecast task's missing_coins)" if missing
-               else f"the forecast of {as_of} is complete: {len(have)} coins x {horizons} horizons")
-    return {"as_of": as_of.isoformat(), "expected": sorted(have), "missing": missing, "complete": not missing,
-            "message": message}
+               else f"the forecast of {as_of} is complete: {len(rows) - len(warming)} coins x {horizons} horizons")
+    if warming:
+        message += (f"; {', '.join(warming)} still warming up after an accepted level shift "
+                    f"(no full input window since the break)")
+    return {"as_of": as_of.isoformat(), "expected": sorted(c for c, _, _ in rows), "missing": missing,
+            "warming_up": warming, "complete": not missing, "message": message}
 
 
 def forecast_as_of(dsn: str, as_of: date, run_id: str, stale_after_days: int = STALE_AFTER_DAYS,

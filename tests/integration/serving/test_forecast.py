@@ -231,6 +231,25 @@ def test_day_coverage_names_the_served_coins_without_a_forecast(db):
     assert day_coverage(db, AS_OF, DEFAULT_COINS)["missing"] == ["XRP"]
 
 
+def test_a_coin_warming_up_after_an_accepted_level_shift_is_named_not_missing(db):
+    """Issue 20 §4: after an operator accepts a level shift, the coin's history restarts at the break and it
+    has no full input window for the warm-up plus one window; `day_complete` failed every such day. It is now
+    named as warming up, and missing again once that span has passed."""
+    from cryptolstm.serving.forecast import day_coverage
+
+    insert_candles(db, AS_OF)
+    make_champion(db, "champ", CUTOFF, EFFECTIVE)
+    forecast_as_of(db, AS_OF, "run-1")
+    with storage.transaction(db) as cur:
+        cur.execute("DELETE FROM forecasts WHERE coin IN ('SOL', 'XRP') AND as_of = %s", (AS_OF,))
+        cur.execute("INSERT INTO candle_level_shifts (coin, day, ratio, reason) VALUES ('SOL', %s, 0.05, 'test')",
+                    (AS_OF - timedelta(days=30),))
+    out = day_coverage(db, AS_OF, DEFAULT_COINS, warmup_days=40)
+    assert (out["missing"], out["warming_up"], out["complete"]) == (["XRP"], ["SOL"], False)
+    assert "SOL still warming up after an accepted level shift" in out["message"]
+    assert day_coverage(db, AS_OF, DEFAULT_COINS, warmup_days=30)["missing"] == ["SOL", "XRP"]
+
+
 def test_the_forecast_reads_the_candles_once_and_builds_the_features_once(db, monkeypatch):
     """One pass over the data: with a model, the forecast step reads the candle history once, builds the
     features once and forecasts from that frame. A day no model may serve reads nothing: the only reason
