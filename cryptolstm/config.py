@@ -195,6 +195,8 @@ class AlertConfig:
     coverage_low: float = 0.70  # fire when the 80 % ranges' coverage leaves [low, high]
     coverage_high: float = 0.90
     coverage_min_cells: int = 450  # fewer matured cells with a range: keep the previous state
+    coverage_alpha: float = 0.01  # level of the h = 1 misses' clustering test (checked daily on overlapping windows)
+    drift_majority: float = 0.5  # input_drift fires when more than this share of the day's assessed coins is flagged
     recipients: tuple[str, ...] = DEFAULT_ALERT_TO  # who gets the alert emails
 
 

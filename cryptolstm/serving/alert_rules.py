@@ -22,10 +22,9 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
+from cryptolstm.config import AlertConfig
 from cryptolstm.evaluation import backtests, metrics
 
-DRIFT_MAJORITY = 0.5  # input_drift fires when more than this share of the day's assessed coins is flagged
-BACKTEST_ALPHA = 0.01  # level of the daily clustering test (checked every day on overlapping windows: not 5 %)
 
 
 def day_block_interval(realised: np.ndarray, pred: np.ndarray, day: np.ndarray, block_days: int = 5) -> dict:
@@ -58,7 +57,7 @@ def live_accuracy(realised: np.ndarray, pred: np.ndarray, day: np.ndarray, previ
     y = np.asarray(realised, dtype=np.float64).reshape(-1)
     n = int((y != 0).sum())
     details = {"n_direction_cells": n, "threshold": threshold, "walk_forward_da": walk_forward_da,
-               "min_cells": min_cells, "interval": "day-block 95 % (t over 5-day blocks)", "block_days": block_days}
+               "min_cells": min_cells, "interval": f"day-block 95 % (t over {block_days}-day blocks)", "block_days": block_days}
     if n < min_cells:
         return previous, f"only {n} scored cells in the window (< {min_cells}): state stays {previous}", details
     ci = day_block_interval(y, pred, day, block_days)
@@ -85,7 +84,7 @@ def live_accuracy(realised: np.ndarray, pred: np.ndarray, day: np.ndarray, previ
 
 def interval_coverage(n_cells: int, n_covered: int, previous: str, *, low: float, high: float, min_cells: int,
                       window_days: int, backtest: dict | None = None,
-                      alpha: float = BACKTEST_ALPHA) -> tuple[str, str, dict]:
+                      alpha: float = AlertConfig.coverage_alpha) -> tuple[str, str, dict]:
     """State of the 80 % range coverage alert. `backtest`: `backtests.christoffersen` of the window's h = 1
     misses (None: coverage only). Fires when coverage leaves [low, high] (too many misses below, too few
     above) or the misses cluster at `alpha`; the message names each."""
@@ -116,7 +115,7 @@ def interval_coverage(n_cells: int, n_covered: int, previous: str, *, low: float
 
 
 def input_drift(drifted: dict[str, bool | None], causes: dict[str, str | None], previous: str, *,
-                majority: float = DRIFT_MAJORITY) -> tuple[str, str, dict]:
+                majority: float = AlertConfig.drift_majority) -> tuple[str, str, dict]:
     """State of the input-drift alert from the day's forecasts: {coin: flagged (None = not assessed)}."""
     assessed = {c: bool(f) for c, f in drifted.items() if f is not None}
     flagged = sorted(c for c, f in assessed.items() if f)

@@ -108,12 +108,14 @@ def evaluate(cur, as_of: date, config: AlertConfig, previous: dict[str, str]) ->
         np.array([r[2] for r in h1]), 0.8, np.array([r[1].toordinal() for r in h1]), np.array([r[0] for r in h1]))
     out.append(AlertState("interval_coverage", *alert_rules.interval_coverage(
         n, covered, previous.get("interval_coverage", "ok"), low=config.coverage_low, high=config.coverage_high,
-        min_cells=config.coverage_min_cells, window_days=config.coverage_window_days, backtest=test)))
+        min_cells=config.coverage_min_cells, window_days=config.coverage_window_days, backtest=test,
+        alpha=config.coverage_alpha)))
     # input drift of the day's forecasts
     cur.execute(storage.query("forecasts_select_day_drift"), {"as_of": as_of})
     day = cur.fetchall()  # (coin, drifted, cause)
     out.append(AlertState("input_drift", *alert_rules.input_drift(
-        {c: d for c, d, _ in day}, {c: why for c, _, why in day}, previous.get("input_drift", "ok"))))
+        {c: d for c, d, _ in day}, {c: why for c, _, why in day}, previous.get("input_drift", "ok"),
+        majority=config.drift_majority)))
     return out
 
 
