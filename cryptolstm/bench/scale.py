@@ -10,6 +10,11 @@ recorded data, larger = real + synthetic coins from `bench.universe`) it measure
 * epoch    — one training epoch of the default `TrainConfig` model on the fitting cells of the whole
              history (wall per epoch and per window). Above `--max-train-windows` windows, the epoch is
              run on that many cells drawn uniformly and the full epoch is extrapolated per window;
+* train    — one real `train.fit` of the default `TrainConfig` on the whole history, stopped after `--train-steps`
+             gradient steps (the early-stopping evaluation of that epoch still runs): seconds per step (the
+             first steps, which trace the graph, not counted), the fit process's peak RSS, and the projected
+             weekly run (steps per epoch x max epochs x (walk-forward folds + the final fit) x seconds per step).
+             A fit whose RSS passes `--train-rss-cap-gib` is killed and reported as such (never swaps the machine);
 * forecast — the daily forecast (`serving.forecast.forecast_as_of`: registry load, SQL read, features, cube,
              predict, upsert) for the last day, with a registered default-architecture champion whose weights
              are untrained (the cost of a forecast does not depend on the weights' values).
@@ -33,7 +38,8 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 SIZES = (9, 20, 90, 900)
-STAGES = ("ingest_bootstrap", "ingest_daily", "features", "cube", "epoch", "forecast")
+STAGES = ("ingest_bootstrap", "ingest_daily", "features", "cube", "epoch", "train", "forecast")
+WARMUP_STEPS = 2  # first gradient steps of a fit, not timed: they trace and compile the graph
 
 
 def _maxrss_mib() -> float:
@@ -162,6 +168,46 @@ def _timed_epoch(x, coin, y, config, n_coins: int) -> float:
     return ends[1] - ends[0]
 
 
+def _stage_train(data_dir: str, steps: int) -> dict:
+    """One `train.fit` of the production config on the whole history, capped at `steps` gradient steps."""
+    import math
+
+    import keras
+
+    from cryptolstm.config import WF_FOLDS, TrainConfig
+    from cryptolstm.modelling import train
+
+    config = TrainConfig()
+    cube = train.build_cube(_load(data_dir))
+    rss_before = _maxrss_mib()
+    ends: list[float] = []
+
+    class StepCap(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            ends.append(time.perf_counter())
+            if len(ends) >= steps:
+                self.model.stop_training = True
+
+    # the cap is a callback added to every Keras fit of this (throw-away) process, so the library's own
+    # fit runs unchanged: the same data path, scaler, early-stopping data and model as production
+    keras_fit = keras.Model.fit
+    keras.Model.fit = lambda self, *a, callbacks=None, **kw: keras_fit(self, *a, callbacks=[*(callbacks or []),
+                                                                                          StepCap()], **kw)
+    t0 = time.perf_counter()
+    model = train.fit(None, cube.days[-1], config, cube=cube, label="bench")
+    wall = time.perf_counter() - t0
+    if len(ends) <= WARMUP_STEPS:
+        raise RuntimeError(f"only {len(ends)} steps ran: raise --train-steps above {WARMUP_STEPS}")
+    per_step = (ends[-1] - ends[WARMUP_STEPS - 1]) / (len(ends) - WARMUP_STEPS)
+    steps_per_epoch = math.ceil(model.info["n_fit_windows"] / config.batch_size)
+    fits = WF_FOLDS + 1
+    return {"train": {"seconds": wall, "steps": len(ends), "seconds_per_step": per_step,
+                      "n_fit_windows": model.info["n_fit_windows"], "steps_per_epoch": steps_per_epoch,
+                      "max_epochs": config.max_epochs, "fits": fits,
+                      "weekly_projection_hours": steps_per_epoch * config.max_epochs * fits * per_step / 3600,
+                      "rss_before_fit_mib": rss_before, "maxrss_mib": _maxrss_mib()}}
+
+
 def register_untrained_champion(dsn: str, data_dir: str, last_day: date) -> str:
     """Register and promote a default-architecture model for this universe, weights as initialised."""
     import numpy as np
@@ -243,13 +289,28 @@ def _child(conn, fn, args):
         conn.close()
 
 
-def _in_process(fn, *args) -> dict:
-    """Run one stage in a fresh (spawned) process; its peak RSS is its own."""
+def _in_process(fn, *args, rss_cap_mib: float | None = None) -> dict:
+    """Run one stage in a fresh (spawned) process; its peak RSS is its own. Above `rss_cap_mib` of resident
+    memory the process is killed and {"killed_above_mib": cap} is returned instead of its result."""
+    import psutil
+
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe(duplex=False)
     p = ctx.Process(target=_child, args=(child, fn, args))
     p.start()
     child.close()
+    proc = psutil.Process(p.pid)
+    while not parent.poll(0.2):
+        try:
+            rss = proc.memory_info().rss / 2**20
+        except psutil.NoSuchProcess:
+            rss = 0.0
+        if rss_cap_mib is not None and rss > rss_cap_mib:
+            p.kill()
+            p.join()
+            return {"killed_above_mib": rss_cap_mib}
+        if not p.is_alive() and not parent.poll(0):
+            raise RuntimeError(f"{fn.__name__}{args[:1]}: the process died (exit code {p.exitcode})")
     status, value = parent.recv()
     p.join()
     if status != "ok":
@@ -260,7 +321,7 @@ def _in_process(fn, *args) -> dict:
 # ---- orchestration ---------------------------------------------------------------------------------
 
 def run(sizes=SIZES, *, shared_data: Path, work_dir: Path | None = None, max_train_windows: int = 60_000,
-        stages=STAGES, log=print, on_size=None) -> dict:
+        train_steps: int = 20, train_rss_cap_gib: float = 8.0, stages=STAGES, log=print, on_size=None) -> dict:
     """Measure every stage for every size; return {"sizes": {n: {stage: {...}}}, "exponents": {...}, "env": {...}}."""
     import pandas as pd
 
@@ -294,14 +355,19 @@ def run(sizes=SIZES, *, shared_data: Path, work_dir: Path | None = None, max_tra
             plan = [("ingest", _stage_ingest, (str(data), dsn, coins, last_day.isoformat())),
                     ("features", _stage_features, (str(data),)), ("cube", _stage_cube, (str(data),)),
                     ("epoch", _stage_epoch, (str(data), max_train_windows)),
+                    ("train", _stage_train, (str(data), train_steps)),
                     ("register", _stage_register, (dsn, str(data), last_day.isoformat())),
                     ("forecast", _stage_forecast, (dsn, last_day.isoformat(), coins))]
             for name, fn, args in plan:
                 wanted = "forecast" if name == "register" else name
                 if not any(s.startswith(wanted) for s in stages):
                     continue
-                out = _in_process(fn, *args)
+                out = _in_process(fn, *args, rss_cap_mib=train_rss_cap_gib * 1024 if name == "train" else None)
                 if name == "register":
+                    continue
+                if "killed_above_mib" in out:
+                    res[name] = {"seconds": float("nan"), "maxrss_mib": out["killed_above_mib"], "killed": True}
+                    log(f"   {name:17s} killed: resident memory passed {out['killed_above_mib']:.0f} MiB")
                     continue
                 res.update(out)
                 for stage, m in out.items():
@@ -375,6 +441,13 @@ def markdown(results: dict) -> str:
     row("forecast: of which read candles / build features (s)", "forecast",
         lambda r: f"{r['read_candles_seconds']:.1f} / {r['build_features_seconds']:.1f}")
     row("peak RSS of the epoch process", "epoch", lambda r: f"{r['maxrss_mib']:.0f} MiB")
+    row("train: seconds per step (batch of 512)", "train",
+        lambda r: "killed" if r.get("killed") else f"{r['seconds_per_step']:.3f}")
+    row("train: peak RSS of the fit process", "train",
+        lambda r: f"> {r['maxrss_mib']:.0f} MiB (killed)" if r.get("killed") else f"{r['maxrss_mib']:.0f} MiB")
+    row("train: projected weekly run (steps/epoch x epochs x fits x s/step)", "train",
+        lambda r: "–" if r.get("killed") else f"{r['steps_per_epoch']} x {r['max_epochs']} x {r['fits']} x "
+        f"{r['seconds_per_step']:.3f} s = {r['weekly_projection_hours']:.1f} h")
     row("cube size", "cube", lambda r: f"{r['mib']:.0f} MiB")
     lines.append("| ingest requests (bootstrap / daily) | " + " | ".join(
         f"{sizes[n]['ingest_bootstrap']['requests']} / {sizes[n]['ingest_daily']['requests']}"
