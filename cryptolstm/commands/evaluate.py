@@ -78,7 +78,7 @@ def _bench(args: argparse.Namespace) -> None:
                                   score_coins=load_settings().market.coins,
                                   baselines=challenger_baselines())  # what the weekly challenger fits too
     t1 = time.perf_counter()
-    model = train.fit(None, panel["day"].max(), cfg, cube=cube, label="final fit")
+    model = train.fit(cube, panel["day"].max(), cfg, label="final fit")
     t2 = time.perf_counter()
     print(f"coins {len(cube.coins)} ({', '.join(cube.coins)}); feature cube built once")
     o = res.metrics["models"]["model"]["overall"]

@@ -113,7 +113,7 @@ def run_evaluation(panel: pd.DataFrame, configs: dict[str, train.TrainConfig], n
             f"constant sign {m['models']['model']['overall']['constant_sign_share']:.2f}, {res.seconds:.0f}s")
         if final_fit and "final_fit_s" not in report["timing"]:
             t0 = time.perf_counter()
-            model = train.fit(None, panel["day"].max(), cfg, cube=cube, label="final fit")
+            model = train.fit(cube, panel["day"].max(), cfg, label="final fit")
             report["timing"]["final_fit_s"] = round(time.perf_counter() - t0, 1)
             report["final_fit"] = {"variant": name, **model.info}
             report["timing"]["walk_forward_plus_final_fit_s"] = round(res.seconds + report["timing"]["final_fit_s"], 1)

@@ -1,7 +1,7 @@
 """Walk-forward validation: expanding chronological folds, a purge gap, scaler refit and model
 retrained per fold, every baseline fit on the same training fold and scored on the same cells.
 
-Fold k scores as-of days [s_k, e_k] with a model from `train.fit(panel, cutoff_k)` where
+Fold k scores as-of days [s_k, e_k] with a model from `train.fit(cube, cutoff_k)` where
 cutoff_k = s_k - purge - 1: every training target ends at least `purge` days before the first
 scored day. Only cells whose 5 realised returns are known in `panel` are scored, and only for the
 served coins (`score_coins`); every coin of the panel (the training universe) is trained on.
@@ -92,7 +92,7 @@ def walk_forward(panel: pd.DataFrame | None, config: train.TrainConfig = train.T
     for k, fold in enumerate(folds):
         cutoff = cube.days[fold.cutoff]
         t0 = time.perf_counter()
-        model = train.fit(None, cutoff, config, cube=cube, label=f"fold {k + 1}/{len(folds)}")
+        model = train.fit(cube, cutoff, config, label=f"fold {k + 1}/{len(folds)}")
         fit_s = time.perf_counter() - t0
         plan = windows.index_plan(valid, has_close, config.window, H, first=fold.val_start, last=fold.val_end)
         known = plan.trainable & served[plan.coin] & np.isin(np.array(coins)[plan.coin], model.coins)

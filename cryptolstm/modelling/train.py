@@ -1,14 +1,17 @@
-"""Training: `fit(panel, cutoff, config) -> TrainedModel`, seeded, on as-of days whose targets are
+"""Training: `fit(cube, cutoff, config) -> TrainedModel`, seeded, on as-of days whose targets are
 fully known by `cutoff`, with early stopping on a purged temporal split carved from the END of the
 training fold.
 
 Example:
-    model = fit(load_csv_dir(path), date(2025, 2, 1), TrainConfig())
+    panel = load_csv_dir(path)
+    model = fit(build_cube(panel), date(2025, 2, 1), TrainConfig())
     model.predict(panel, date(2025, 2, 20))
 
-A caller that fits many cutoffs on one history (the walk-forward, the weekly retrain) builds the
-feature cube once (`build_cube(panel)`) and passes it as `cube=`; fit then uses its days <= cutoff
-only, which equals the cube of the truncated panel because every feature is trailing (leakage tests).
+The feature cube is built once per history (`build_cube(panel)`) and every fit on it (the walk-forward
+folds, the weekly retrain) uses its days <= cutoff only, which equals the cube of the truncated panel
+because every feature is trailing (leakage tests). Training windows are never materialised: Keras
+draws batches of cell indices and each batch's windows are gathered from the cube and scaled when
+drawn (`_stream`), so a fit's memory is the cube plus a few batches, whatever the universe's size.
 The tuning history of these settings is in docs/evaluation.md.
 """
 
@@ -31,6 +34,7 @@ from cryptolstm.modelling.bundle import TrainedModel, target_cell_scale, vocabul
 __all__ = ["TrainConfig", "TrainedModel", "build_cube", "describe_inputs", "fit", "training_cells"]
 
 log = logging.getLogger("cryptolstm.training")
+ES_BATCH = 32  # cells per early-stopping evaluation batch (Keras's default for evaluation data)
 
 
 def build_cube(panel: pd.DataFrame) -> windows.Cube:
@@ -78,10 +82,39 @@ def _early_stopping_split(cube: windows.Cube, config: TrainConfig, cut: int):
     return fit_cells, windows.Plan(cells.coin[es], cells.t[es], cells.trainable[es])
 
 
-def _train_one(x, coin, y, x_es, coin_es, y_es, config: TrainConfig, seed: int, n_coins: int, label: str = "fit"):
-    """One seeded Keras model; returns (model, epochs run, best epoch = the one whose weights it keeps)."""
-    import keras
+def _stream(cube: windows.Cube, cells: windows.Plan, y: np.ndarray, scaler: RobustScaler, config: TrainConfig, *,
+            batch_size: int, shuffle_seed: int | None = None, two_heads: bool = False):
+    """A tf.data pipeline of ((x [B, T, F] float32, coin [B] int32), y [B, H]) batches of `cells`, each batch's
+    windows gathered from the cube and scaled when it is drawn, so no more than a few batches of windows
+    exist at once. y: [N, H] float32 scaled targets of the cells. With `shuffle_seed` the cell order is
+    permuted (seeded, anew each epoch) with a buffer of every cell; the sign head's targets (y > 0) are
+    added as a second output when `two_heads`."""
     import tensorflow as tf
+
+    T, F, H = config.window, cube.x.shape[-1], y.shape[1]
+    coin, t = cells.coin.astype(np.int32), cells.t
+
+    def gather(idx: np.ndarray):  # idx [B] int64 positions in `cells`
+        x = scaler.transform(windows.gather_windows(cube.x, coin[idx], t[idx], T))  # [B, T, F]
+        return x, coin[idx], y[idx]
+
+    def batch(idx):
+        x, c, yb = tf.numpy_function(gather, [idx], (tf.float32, tf.int32, tf.float32), stateful=False)
+        x.set_shape((None, T, F))
+        c.set_shape((None,))
+        yb.set_shape((None, H))
+        return (x, c), ((yb, tf.cast(yb > 0, tf.float32)) if two_heads else yb)
+
+    ds = tf.data.Dataset.range(len(t))
+    if shuffle_seed is not None:
+        ds = ds.shuffle(len(t), seed=shuffle_seed, reshuffle_each_iteration=True)
+    return ds.batch(batch_size).map(batch).prefetch(2)
+
+
+def _train_one(data, val, config: TrainConfig, seed: int, n_features: int, n_coins: int, label: str = "fit"):
+    """One seeded Keras model on the batches `data(seed)` with early stopping on `val` (None: none); returns
+    (model, epochs run, best epoch = the one whose weights it keeps)."""
+    import keras
 
     from cryptolstm.modelling.losses import direction_aware_huber
     from cryptolstm.modelling.model import build_model
@@ -89,7 +122,7 @@ def _train_one(x, coin, y, x_es, coin_es, y_es, config: TrainConfig, seed: int, 
 
     keras.utils.set_random_seed(seed)
     two_heads = config.sign_head > 0
-    model = build_model(config.arch, window=config.window, n_features=x.shape[-1], n_coins=n_coins,
+    model = build_model(config.arch, window=config.window, n_features=n_features, n_coins=n_coins,
                         horizons=config.horizons, lstm_units=tuple(config.lstm_units),
                         dense_units=config.dense_units, dropout=config.dropout, embed_dim=config.embed_dim,
                         sign_head=two_heads)
@@ -98,53 +131,40 @@ def _train_one(x, coin, y, x_es, coin_es, y_es, config: TrainConfig, seed: int, 
         model.compile(optimizer=keras.optimizers.Adam(config.learning_rate),
                       loss=[huber, keras.losses.BinaryCrossentropy(from_logits=True)],
                       loss_weights=[1.0, float(config.sign_head)])
-        y, y_es = (y, (y > 0).astype(np.float32)), (y_es, (y_es > 0).astype(np.float32))  # ([N, H], [N, H])
     else:
         model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=huber)
-    # Batch order is permuted WITHIN the fitting cells only (seeded, reshuffled each epoch): every one
-    # of them lies in the past of the purged early-stopping block and of any scored day, so this mixes
-    # regimes inside the training fold without moving any information across the temporal split.
-    ds = (tf.data.Dataset.from_tensor_slices(((x, coin), y))
-          .shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
-          .batch(config.batch_size).prefetch(2))
-    callbacks, val = [epoch_logger(label, config.max_epochs, log)], None
-    if len(y_es if not two_heads else y_es[0]):
-        val = ((x_es, coin_es), y_es)
+    callbacks = [epoch_logger(label, config.max_epochs, log)]
+    if val is not None:
         callbacks.append(keras.callbacks.EarlyStopping(patience=config.patience, restore_best_weights=True))
-    hist = model.fit(ds, validation_data=val, epochs=config.max_epochs, callbacks=callbacks,
+    hist = model.fit(data(seed), validation_data=val, epochs=config.max_epochs, callbacks=callbacks,
                      verbose=config.verbose, shuffle=False)
     if val is None:
         return model, len(hist.history["loss"]), len(hist.history["loss"])
     return model, len(hist.history["loss"]), int(np.argmin(hist.history["val_loss"])) + 1
 
 
-def fit(panel: pd.DataFrame | None, cutoff, config: TrainConfig = TrainConfig(), *,
-        cube: windows.Cube | None = None, label: str = "fit") -> TrainedModel:
-    """Train on as-of days t with t + H <= cutoff. Rows after `cutoff` are dropped before anything is
-    computed, so nothing from after the cutoff can reach the model, its scaler or its early stopping.
-
-    `cube` (from `build_cube`, on any longer history) replaces `panel`: only its days <= cutoff are used.
+def fit(cube: windows.Cube, cutoff, config: TrainConfig = TrainConfig(), *, label: str = "fit") -> TrainedModel:
+    """Train on as-of days t with t + H <= cutoff, from the feature cube of a candle history
+    (`build_cube(panel)`, on a history of any length). Only the cube's days <= cutoff are used, so
+    nothing from after the cutoff can reach the model, its scaler or its early stopping.
     `label` prefixes the per-epoch progress lines logged to 'cryptolstm.training'."""
     if config.horizons != HORIZONS:
         raise ValueError(f"the modelling law fixes {HORIZONS} horizons, got {config.horizons}")
     start = time.perf_counter()
     cutoff_day = panel_mod.to_day(cutoff)
-    if cube is None:
-        hist = panel_mod.until(panel, cutoff_day)
-        if len(hist) == 0:
-            raise ValueError(f"no candles on or before {cutoff_day.date()}")
-        cube = build_cube(hist)
     last = cube.last_index_on_or_before(cutoff_day)
     if last < 0:
         raise ValueError(f"no candles on or before {cutoff_day.date()}")
     cube = _cube_until(cube, last)
+    if len(cube.coins) == 0:
+        raise ValueError(f"no candles on or before {cutoff_day.date()}")
     coins = cube.coins
     cut = cube.last_index_on_or_before(cutoff_day)
     fit_cells, es_cells = _early_stopping_split(cube, config, cut)
     all_cells = training_cells(cube, config, cut)  # fit + purge gap + early-stopping cells (for refit_all)
     if len(fit_cells.t) == 0:
         raise ValueError("no fitting cells left before the early-stopping block")
-    H, T = config.horizons, config.window
+    H = config.horizons
     rows = cube.x[~np.isnan(cube.x).any(axis=2)]  # [R, F] every complete feature row up to the cutoff
 
     def targets(cells):  # [N, H] log returns, divided by the per-cell scale of `target_scaling`
@@ -152,29 +172,34 @@ def fit(panel: pd.DataFrame | None, cutoff, config: TrainConfig = TrainConfig(),
         return y / target_cell_scale(cube, cells.coin, cells.t, config)
 
     scaler = RobustScaler.fit(rows, targets(fit_cells), clip=config.input_clip)
+    two_heads = config.sign_head > 0
 
-    def arrays(cells):
-        x = scaler.transform(windows.gather_windows(cube.x, cells.coin, cells.t, T))  # [N, T, F]
-        return x, cells.coin.astype(np.int32), scaler.scale_targets(targets(cells))  # [N, H]
+    def batches(cells, **kw):  # the cells' windows, gathered and scaled batch by batch
+        return _stream(cube, cells, scaler.scale_targets(targets(cells)), scaler, config, two_heads=two_heads, **kw)
+
+    def training_data(cells):  # seed -> the seeded, shuffled training batches
+        return lambda seed: batches(cells, batch_size=config.batch_size, shuffle_seed=seed)
 
     groups = {"*": None} if not config.per_coin else {c: i for i, c in enumerate(coins)}
     members, epochs, refit_epochs = {}, [], []
+    n_features = cube.x.shape[-1]
     for key, idx in groups.items():
         fc = fit_cells if idx is None else _subset(fit_cells, idx)
         ec = es_cells if idx is None else _subset(es_cells, idx)
         if len(fc.t) == 0:
             continue
-        (x, c, y), (xe, ce, ye) = arrays(fc), arrays(ec)
+        # early stopping scores the cells in order, in Keras's default evaluation batch
+        val = batches(ec, batch_size=ES_BATCH) if len(ec.t) else None
         members[key] = []
         for i in range(config.n_seeds):
             seed = config.seed + 1000 * i
             tag = f"{label}" + (f" coin {key}" if idx is not None else "") + \
                 (f" member {i + 1}/{config.n_seeds}" if config.n_seeds > 1 else "")
-            m, n, best = _train_one(x, c, y, xe, ce, ye, config, seed, len(coins), tag)
-            if config.refit_all and len(ye):
-                xa, ca, ya = arrays(all_cells if idx is None else _subset(all_cells, idx))
-                m, _, _ = _train_one(xa, ca, ya, xe[:0], ce[:0], ye[:0], replace(config, max_epochs=best),
-                                     seed, len(coins), tag + " refit")
+            m, n, best = _train_one(training_data(fc), val, config, seed, n_features, len(coins), tag)
+            if config.refit_all and val is not None:
+                every = all_cells if idx is None else _subset(all_cells, idx)
+                m, _, _ = _train_one(training_data(every), None, replace(config, max_epochs=best), seed,
+                                     n_features, len(coins), tag + " refit")
                 refit_epochs.append(best)
             members[key].append(m)
             epochs.append(n)

@@ -59,7 +59,7 @@ def train_challenger(dsn: str, end: datetime, config: PipelineConfig, served: tu
     wf = walkforward.walk_forward(None, tc, n_folds=config.wf_folds, eval_start=eval_start, eval_end=eval_end,
                                   log=log_fn, cube=cube, score_coins=served,
                                   baselines=baselines.challenger_baselines())
-    model = train.fit(None, cutoff, tc, cube=cube, label="challenger final fit")
+    model = train.fit(cube, cutoff, tc, label="challenger final fit")
     if model.training_cutoff != cutoff:
         raise RuntimeError(f"fit returned cutoff {model.training_cutoff}, asked {cutoff}")
     evidence = gate_evidence(wf, final_model_constant_sign(model, cube, cutoff), config.promotion)

@@ -44,7 +44,7 @@ def tiny_model_bytes(cutoff: date) -> bytes:
     """A real tiny TrainedModel bundle trained on the shared candles up to `cutoff`."""
     from cryptolstm.modelling import train
 
-    return train.fit(full_panel(), cutoff, train.TrainConfig.tiny()).to_bytes()
+    return train.fit(train.build_cube(full_panel()), cutoff, train.TrainConfig.tiny()).to_bytes()
 
 
 def bundle_coins(artifact: bytes) -> list[str]:

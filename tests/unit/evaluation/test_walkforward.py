@@ -66,9 +66,9 @@ def test_the_fold_models_learn_from_the_auxiliary_coin(result, panel):
 
     cube = build_cube(panel)
     cutoff = result.folds[0]["cutoff"]
-    m = fit(None, cutoff, TrainConfig.tiny(window=15), cube=cube)
+    m = fit(cube, cutoff, TrainConfig.tiny(window=15))
     assert m.coins == ("BTC", "ETH", "SOL", "ATOM")
-    only = fit(panel[panel.coin != "ATOM"], cutoff, TrainConfig.tiny(window=15))
+    only = fit(build_cube(panel[panel.coin != "ATOM"]), cutoff, TrainConfig.tiny(window=15))
     assert m.info["n_fit_windows"] > only.info["n_fit_windows"]
 
 

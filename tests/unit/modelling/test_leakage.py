@@ -70,10 +70,10 @@ def test_trainable_cells_never_reach_past_the_cutoff(histories):
 
 @pytest.fixture(scope="module")
 def tiny_model(histories):
-    from cryptolstm.modelling.train import TrainConfig, fit
+    from cryptolstm.modelling.train import TrainConfig, build_cube, fit
 
     cfg = TrainConfig.tiny(window=W)
-    return fit(histories["full"], T_DAY - pd.Timedelta(days=30), cfg), cfg
+    return fit(build_cube(histories["full"]), T_DAY - pd.Timedelta(days=30), cfg), cfg
 
 
 def test_prediction_for_t_is_identical(histories, tiny_model):
@@ -94,13 +94,13 @@ def test_prediction_from_features_built_once_is_identical(histories, tiny_model)
 
 
 def test_a_model_trained_with_cutoff_never_sees_later_data(histories, tiny_model):
-    from cryptolstm.modelling.train import fit
+    from cryptolstm.modelling.train import build_cube, fit
 
     model, cfg = tiny_model
     cutoff = model.training_cutoff
     assert pd.Timestamp(model.info["last_target_day"]) <= pd.Timestamp(cutoff)
     # retrain with everything after the cutoff replaced by garbage: same seed -> the same model
-    other = fit(with_garbage_after(histories["full"], cutoff), cutoff, cfg)
+    other = fit(build_cube(with_garbage_after(histories["full"], cutoff)), cutoff, cfg)
     for a, b in zip(model.members["*"][0].get_weights(), other.members["*"][0].get_weights()):
         assert np.array_equal(a, b)
     assert np.array_equal(model.scaler.center, other.scaler.center)

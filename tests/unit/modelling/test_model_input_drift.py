@@ -14,7 +14,7 @@ import pytest
 
 from cryptolstm.modelling import features
 from cryptolstm.modelling.bundle import DRIFT_COLUMNS, TrainedModel
-from cryptolstm.modelling.train import TrainConfig, fit
+from cryptolstm.modelling.train import TrainConfig, build_cube, fit
 from modelling_helpers import synthetic_panel, with_garbage_after
 
 pytestmark = pytest.mark.slow
@@ -29,7 +29,7 @@ def panel():
 
 @pytest.fixture(scope="module")
 def model(panel):
-    return fit(panel, CUTOFF.date(), TrainConfig.tiny(window=20))
+    return fit(build_cube(panel), CUTOFF.date(), TrainConfig.tiny(window=20))
 
 
 def test_the_description_is_kept_in_the_bundle_and_the_hyperparams(model):

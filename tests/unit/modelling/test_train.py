@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from cryptolstm.modelling import features
-from cryptolstm.modelling.train import TrainConfig, TrainedModel, fit
+from cryptolstm.market import panel as panel_mod
+from cryptolstm.modelling.train import TrainConfig, TrainedModel, build_cube, fit
 from cryptolstm.modelling.bundle import BundleError
 from modelling_helpers import synthetic_panel
 
@@ -22,7 +23,7 @@ def panel():
 
 @pytest.fixture(scope="module")
 def model(panel):
-    return fit(panel, CUTOFF.date(), TrainConfig.tiny(window=20))
+    return fit(build_cube(panel), CUTOFF.date(), TrainConfig.tiny(window=20))
 
 
 def test_trained_model_attributes(model):
@@ -79,8 +80,8 @@ def test_truncated_bundle_fails_loudly(model):
 
 
 def test_same_seed_same_model_different_seed_different_model(panel, model):
-    same = fit(panel, CUTOFF, TrainConfig.tiny(window=20))
-    other = fit(panel, CUTOFF, TrainConfig.tiny(window=20, seed=7))
+    same = fit(build_cube(panel), CUTOFF, TrainConfig.tiny(window=20))
+    other = fit(build_cube(panel), CUTOFF, TrainConfig.tiny(window=20, seed=7))
     a, b, c = (m.predict(panel, "2021-01-20")["pred_log_return"].to_numpy() for m in (model, same, other))
     assert np.array_equal(a, b)
     assert not np.array_equal(a, c)
@@ -89,7 +90,7 @@ def test_same_seed_same_model_different_seed_different_model(panel, model):
 @pytest.mark.parametrize("overrides", [dict(arch="bilstm"), dict(arch="cnn_lstm"), dict(per_coin=True),
                                        dict(n_seeds=2, dir_lambda=0.0)])
 def test_ablations_train_and_predict(panel, overrides):
-    m = fit(panel, CUTOFF, TrainConfig.tiny(window=20, max_epochs=1, **overrides))
+    m = fit(build_cube(panel), CUTOFF, TrainConfig.tiny(window=20, max_epochs=1, **overrides))
     p = m.predict(panel, "2021-01-20")
     assert len(p) == 15 and np.isfinite(p["pred_log_return"]).all()
     if overrides.get("per_coin"):
@@ -106,11 +107,9 @@ def test_tiny_preset_is_small_and_keeps_the_default_loss_and_targets():
     assert TrainConfig.tiny(seed=3) == replace(t, seed=3) != t
 
 
-def test_fit_on_a_prebuilt_cube_equals_fit_on_the_panel(panel, model):
-    from cryptolstm.modelling.train import build_cube
-
-    longer = build_cube(panel)  # the whole history, built once: fit must use its days <= the cutoff only
-    again = fit(None, CUTOFF.date(), TrainConfig.tiny(window=20), cube=longer)
+def test_fit_on_the_cube_of_a_longer_history_equals_fit_on_the_history_cut_at_the_cutoff(panel, model):
+    # `model` is fit on the whole history's cube, built once: fit must use its days <= the cutoff only
+    again = fit(build_cube(panel_mod.until(panel, CUTOFF)), CUTOFF.date(), TrainConfig.tiny(window=20))
     assert again.coins == model.coins and again.info["n_fit_windows"] == model.info["n_fit_windows"]
     for a, b in zip(model.members["*"][0].get_weights(), again.members["*"][0].get_weights()):
         assert np.array_equal(a, b)
@@ -122,7 +121,7 @@ def test_training_progress_is_logged_per_epoch(panel, caplog):
     import logging
 
     with caplog.at_level(logging.INFO, logger="cryptolstm.training"):
-        fit(panel, CUTOFF, TrainConfig.tiny(window=20, max_epochs=2, patience=5), label="fold 2/5")
+        fit(build_cube(panel), CUTOFF, TrainConfig.tiny(window=20, max_epochs=2, patience=5), label="fold 2/5")
     lines = [r.getMessage() for r in caplog.records if r.name == "cryptolstm.training"]
     assert any(m.startswith("fold 2/5 epoch 1/2: ") and "val_loss" in m for m in lines)
     assert any(m.startswith("fold 2/5 epoch 2/2: ") for m in lines)
@@ -132,7 +131,7 @@ def test_training_progress_is_logged_per_epoch(panel, caplog):
 def test_vol_scaled_targets_and_sign_head_train_and_serve_the_return_head(panel):
     from cryptolstm.modelling.bundle import target_cell_scale
 
-    m = fit(panel, CUTOFF, TrainConfig.tiny(window=20, target_scaling="vol", sign_head=1.0))
+    m = fit(build_cube(panel), CUTOFF, TrainConfig.tiny(window=20, target_scaling="vol", sign_head=1.0))
     assert len(m.members["*"][0].outputs) == 2  # the return head and the sign head
     p = m.predict(panel, "2021-01-20")
     assert len(p) == 15 and np.isfinite(p["pred_log_return"]).all()
@@ -157,12 +156,12 @@ def test_a_model_of_an_older_universe_serves_a_panel_with_more_coins(panel, mode
     pd.testing.assert_frame_equal(model.predict(more, "2021-01-20"), model.predict(panel, "2021-01-20"),
                                   check_exact=True)
     # and a model trained on the wider universe keeps the served coins' stable ids first
-    wide = fit(more, CUTOFF, TrainConfig.tiny(window=20, max_epochs=1))
+    wide = fit(build_cube(more), CUTOFF, TrainConfig.tiny(window=20, max_epochs=1))
     assert wide.coins == ("BTC", "ETH", "SOL", "ATOM", "XMR")
 
 
 def test_refit_all_learns_the_early_stopping_block_but_nothing_after_the_cutoff(panel, model):
-    refit = fit(panel, CUTOFF, TrainConfig.tiny(window=20, refit_all=True))
+    refit = fit(build_cube(panel), CUTOFF, TrainConfig.tiny(window=20, refit_all=True))
     assert refit.info["refit_epochs"] and all(1 <= e <= 2 for e in refit.info["refit_epochs"])
     # the refit's fitting cells reach past the ES-only model's, up to the last target known at the cutoff
     assert pd.Timestamp(refit.info["last_fit_as_of"]) > pd.Timestamp(model.info["last_fit_as_of"])
