@@ -135,7 +135,7 @@ def airflow_env(settings: Settings, socket_dir: str, login: UiLogin = UiLogin(),
         # The same settings as compose's `celery` profile: redis broker, results in the metadata DB.
         env.update({
             "AIRFLOW__CELERY__BROKER_URL": f"redis+socket://{broker_socket(settings)}",
-            "AIRFLOW__CELERY__RESULT_BACKEND": "db+postgresql" + meta,
+            "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + meta,
             "AIRFLOW__CELERY__WORKER_CONCURRENCY": env.get("AIRFLOW__CELERY__WORKER_CONCURRENCY", "2"),
         })
     # The forecasting database: an explicit connection wins; otherwise the embedded server.

@@ -281,3 +281,19 @@ def test_down_and_status_see_a_process_of_the_state_folder_no_pid_file_names(tmp
             if p.poll() is None:
                 p.kill()
                 p.wait()
+
+
+def test_the_celery_result_backend_and_the_metadata_db_are_urls_sqlalchemy_loads(tmp_path):
+    """The Celery result backend is the metadata database behind celery's `db+` prefix. When the metadata URL
+    became a whole SQLAlchemy URL, `"db+postgresql" + url` made 'postgresqlpostgresql+psycopg2': every Celery
+    worker and the scheduler exited at start (restarted 30 times in the Celery e2e test)."""
+    from sqlalchemy.engine import make_url
+
+    settings = replace(load_settings({}), state_dir=tmp_path / "state")
+    env = services.airflow_env(settings, "/sock", base={}, mode=services.Mode(executor="celery", workers=2))
+    backend = env["AIRFLOW__CELERY__RESULT_BACKEND"]
+    assert backend.startswith("db+")
+    for url in (backend[len("db+"):], env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]):
+        u = make_url(url)
+        assert (u.get_backend_name(), u.database, u.query.get("host")) == ("postgresql", settings.airflow_db, "/sock")
+        assert u.get_dialect().driver == "psycopg2"  # the dialect loads
