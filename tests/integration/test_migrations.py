@@ -142,13 +142,12 @@ def test_a_readers_long_query_is_cancelled(db):
     """Issue 20: the read-only role had no statement_timeout, so a reader's query could hold the database.
     Migration 008 gives its sessions 15 s; the writing role keeps none (training reads run longer)."""
     import time
-    from urllib.parse import urlsplit, urlunsplit
 
     import psycopg2
     import pytest
+    from psycopg2.extensions import make_dsn
 
-    u = urlsplit(db)
-    reader = urlunsplit((u.scheme, "cryptolstm_reader@" + u.netloc.split("@")[-1], u.path, u.query, ""))
+    reader = make_dsn(db, user="cryptolstm_reader", password=None)  # the same server and database, the reader role
     with storage.transaction(db) as cur:
         cur.execute("SHOW statement_timeout")
         assert cur.fetchone()[0] == "0"
