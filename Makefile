@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml 2>/dev
 PYTEST_ARGS ?=
 # Two pytest-xdist workers, one test file each at a time: the end-to-end tests mostly wait on Airflow's
 # scheduler, so a second worker runs the other files meanwhile (a clean clone's `make test` on a quiet 2-core
-# machine: 25 min serially, 17.5 min with two). TEST_WORKERS=0 runs serially.
+# machine: 24.8 min with two, install included). TEST_WORKERS=0 runs serially.
 TEST_WORKERS ?= 2
 
 .PHONY: setup run test test-fast browser broker db-up services-up services-down down evaluate clean
