@@ -152,6 +152,10 @@ class TrainConfig:
     #                          fit + early-stopping cells for that many epochs (the freshest ~10 % is learnt too)
     verbose: int = 0  # Keras fit verbosity
 
+    def member_seed(self, i: int) -> int:
+        """The seed of ensemble member i (members differ only by it)."""
+        return self.seed + 1000 * i
+
     @classmethod
     def tiny(cls, **overrides) -> "TrainConfig":
         """A seconds-long configuration for tests and CI. Widths 16/8/16, not 8/4/8: the narrower net's

@@ -64,6 +64,32 @@ def _evaluate(args: argparse.Namespace) -> None:
     print(f"wrote {jp} and {mp}")
 
 
+def _ensemble_round(args: argparse.Namespace) -> None:
+    import json
+
+    from cryptolstm.evaluation import ensembles
+    from cryptolstm.modelling import train
+
+    _progress_to_stderr()
+    panel = _panel(args)
+    sizes = tuple(int(x) for x in args.sizes.split(","))
+    seed_sets = tuple(int(x) for x in args.seed_sets.split(","))
+    result = ensembles.ensemble_round(train.build_cube(panel), train.TrainConfig(), seed_sets, args.members, sizes,
+                                      args.folds, args.val_days, load_settings().market.coins, log=print)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    preds = result.pop("member_predictions")
+    pd_members = [p.assign(seed_set=s, member=i) for (s, i), p in preds.items()]
+    import pandas as pd
+
+    pd.concat(pd_members, ignore_index=True).to_csv(out / f"{args.name}_members.csv.gz", index=False)
+    (out / f"{args.name}.json").write_text(json.dumps(result, indent=1, default=str))
+    md = ensembles.render_markdown(result)
+    (out / f"{args.name}.md").write_text(md)
+    print(md)
+    print(f"wrote {out / args.name}.json, .md and _members.csv.gz (every member's out-of-sample predictions)")
+
+
 def _bench(args: argparse.Namespace) -> None:
     from cryptolstm.modelling import train
     from cryptolstm.evaluation import walkforward as validation
@@ -114,6 +140,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("--out", default="reports", help="output folder (default reports/)")
     ev.add_argument("--name", default="evaluation", help="file stem of the report")
     ev.set_defaults(func=_evaluate)
+    er = sub.add_parser("evaluate-ensemble", help="seed-ensemble round: walk every member forward once, score "
+                                                  "every draw of K members next to the baselines (round 6)")
+    source(er)
+    er.add_argument("--seed-sets", default="0", help="comma list of seed sets s (member i has seed s + 1000 i)")
+    er.add_argument("--members", type=int, default=5, help="members per seed set (default 5)")
+    er.add_argument("--sizes", default="1,3,5", help="ensemble sizes K to score, every draw of K members (default 1,3,5)")
+    er.add_argument("--out", default="reports", help="output folder (default reports/)")
+    er.add_argument("--name", default="ensemble_round", help="file stem of the report")
+    er.set_defaults(func=_ensemble_round)
     bench = sub.add_parser("bench-train", help=f"time walk-forward ({WF_FOLDS} folds) + final fit of the default config")
     source(bench)
     bench.set_defaults(func=_bench)

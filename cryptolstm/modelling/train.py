@@ -192,7 +192,7 @@ def fit(cube: windows.Cube, cutoff, config: TrainConfig = TrainConfig(), *, labe
         val = batches(ec, batch_size=ES_BATCH) if len(ec.t) else None
         members[key] = []
         for i in range(config.n_seeds):
-            seed = config.seed + 1000 * i
+            seed = config.member_seed(i)
             tag = f"{label}" + (f" coin {key}" if idx is not None else "") + \
                 (f" member {i + 1}/{config.n_seeds}" if config.n_seeds > 1 else "")
             m, n, best = _train_one(training_data(fc), val, config, seed, n_features, len(coins), tag)

@@ -1,0 +1,60 @@
+"""The seed-ensemble round (docs/evaluation.md, round 6): members, draws, the pre-registered pick."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cryptolstm.evaluation import ensembles, walkforward
+from cryptolstm.modelling import train
+from cryptolstm.modelling.train import TrainConfig
+from modelling_helpers import synthetic_panel
+
+
+def _sizes(**stats):  # {K: (da_min, mae_ratio_mean, constant_sign_max)}
+    return {"sizes": {int(k[1:]): {"da_min": d, "mae_ratio_rw_mean": m, "constant_sign_max": c, "da_mean": d}
+                      for k, (d, m, c) in stats.items()}}
+
+
+def test_pick_takes_the_best_worst_draw_among_eligible_sizes():
+    got = ensembles.pick(_sizes(k1=(0.49, 0.999, 0.0), k3=(0.505, 0.999, 0.0), k5=(0.51, 0.999, 0.0)))
+    assert got["k"] == 5 and got["how"] == "eligible"
+
+
+def test_pick_prefers_a_smaller_size_within_the_tie():
+    got = ensembles.pick(_sizes(k1=(0.49, 0.999, 0.0), k3=(0.508, 0.999, 0.0), k5=(0.510, 0.999, 0.0)))
+    assert got == {"k": 3, "how": "eligible", "best_score_k": 5, "score": 0.508}
+
+
+def test_pick_excludes_constant_sign_and_mae_above_the_random_walk():
+    got = ensembles.pick(_sizes(k1=(0.50, 0.999, 0.0), k3=(0.53, 1.001, 0.0), k5=(0.54, 0.999, 0.2)))
+    assert got["k"] == 1
+    got = ensembles.pick(_sizes(k1=(0.50, 1.002, 0.0), k3=(0.53, 1.001, 0.0), k5=(0.54, 0.999, 0.2)))
+    assert got["k"] == 3 and got["how"].startswith("no eligible")
+    assert ensembles.pick(_sizes(k3=(0.53, 0.99, 0.1)))["k"] == 1
+
+
+def test_mean_of_refuses_members_on_other_cells():
+    a = pd.DataFrame({"fold": [0, 0], "coin": ["BTC", "BTC"], "as_of": [1, 2], "horizon": [1, 1],
+                      "pred_log_return": [0.1, -0.3]})
+    b = a.assign(pred_log_return=[0.3, 0.1])
+    assert ensembles.mean_of([a, b])["pred_log_return"].tolist() == pytest.approx([0.2, -0.1])
+    with pytest.raises(ValueError, match="same cells"):
+        ensembles.mean_of([a, b.assign(as_of=[1, 3])])
+
+
+@pytest.mark.slow
+def test_a_draw_of_members_is_the_ensemble_fit_serves():
+    """Members walked forward one by one and averaged == the walk-forward of fit(n_seeds=K) (float32)."""
+    panel = synthetic_panel(("BTC", "ETH", "SOL"), days=300)
+    cube = train.build_cube(panel)
+    cfg = TrainConfig.tiny(window=15, seed=7)
+    r = ensembles.ensemble_round(cube, cfg, seed_sets=(7,), members=2, sizes=(1, 2), n_folds=2, val_days=15,
+                                 score_coins=("BTC", "ETH", "SOL"))
+    assert [len(r["sizes"][k]["draws"]) for k in (1, 2)] == [2, 1]
+    both = ensembles.mean_of(list(r["member_predictions"].values()))
+    serial = walkforward.walk_forward(None, TrainConfig.tiny(window=15, seed=7, n_seeds=2), n_folds=2, val_days=15,
+                                      cube=cube, score_coins=("BTC", "ETH", "SOL"), with_baselines=False)
+    serial = serial.predictions.sort_values(walkforward.KEYS, kind="stable").reset_index(drop=True)
+    assert both[walkforward.KEYS].equals(serial[walkforward.KEYS])
+    np.testing.assert_allclose(both["pred_log_return"], serial["pred_log_return"], rtol=1e-5, atol=1e-7)
+    assert "K = " in ensembles.render_markdown(r)
