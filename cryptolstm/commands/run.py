@@ -19,7 +19,7 @@ from pathlib import Path
 
 from cryptolstm.commands import CommandError
 from cryptolstm import environment
-from cryptolstm.config import DAILY_DAG_ID as DAILY, WEEKLY_DAG_ID as WEEKLY, Settings
+from cryptolstm.config import DAILY_DAG_ID as DAILY, WEEKLY_DAG_ID as WEEKLY, Settings, TrainConfig
 
 
 def _utc(d: date) -> datetime:
@@ -77,8 +77,20 @@ def _choose_source(args: argparse.Namespace, settings: Settings) -> Path | None:
     return SHARED_DATA.parent
 
 
+def trained_line(model) -> str:
+    """What the weekly run trained: ensemble members and their seeds, walk-forward folds, coins trained on."""
+    hp, m = model.hyperparams, model.metrics
+    k = int(hp.get("n_seeds", 1))
+    seeds = ", ".join(str(TrainConfig(seed=int(hp.get("seed", 0))).member_seed(i)) for i in range(k))
+    coins = hp.get("coins") or []
+    folds = m.get("folds") or []
+    return (f"   trained {model.model_id}: K = {k} member(s) (seeds {seeds}), {len(folds)} walk-forward folds "
+            f"({m.get('eval_start', '?')} .. {m.get('eval_end', '?')}), {len(coins)} coins ({' '.join(coins)})")
+
+
 def _print_outcome(dsn: str, as_of: date, week_end: date) -> None:
     from cryptolstm import storage
+    from cryptolstm.serving import registry
 
     with storage.transaction(dsn) as cur:
         cur.execute(storage.query("promotion_decisions_select_interval"), {"decided_for": _utc(week_end)})
@@ -86,6 +98,7 @@ def _print_outcome(dsn: str, as_of: date, week_end: date) -> None:
             fmt = lambda x: "n/a" if x is None else f"{x:.3f}"  # noqa: E731
             print(f"weekly decision {week_end}: {cid} {'PROMOTED' if promoted else 'not promoted'} "
                   f"(DA {fmt(cda)} vs champion {fmt(chda)} on {n} cells) — {reason}")
+            print(trained_line(registry.get(cur, cid)))
         cur.execute(storage.query("v_latest_forecasts_select_as_of"), {"as_of": as_of})
         rows = cur.fetchall()
     if not rows:

@@ -8,6 +8,7 @@ nothing is left running afterwards.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -35,6 +36,9 @@ def test_run_replay_then_down(tmp_path, shared_data, free_port):
                              capture_output=True, text=True, timeout=1200)
         assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
         assert "weekly decision 2025-02-16" in out.stdout
+        # what it trained: K members, 2 folds (CRYPTOLSTM_WF_FOLDS), the 20 coins of both recorded folders
+        assert re.search(r"trained lstm-20250215-\w+: K = \d+ member\(s\) \(seeds [0-9, ]+\), 2 walk-forward "
+                         r"folds \(\S+ \.\. \S+\), 20 coins", out.stdout), out.stdout[-3000:]
         settings = load_settings(env)
         dsn = make_dsn(host=str(settings.pg_dir), dbname="cryptolstm")
         with storage.transaction(dsn) as cur:

@@ -26,3 +26,9 @@ def test_variants_are_the_baseline_and_its_ablations():
     # the withdrawn round-2 pick and everything measured on top of it keep delta 0.1
     c = evaluate.variants(["lstm_median", "lstm_median_refit", "lstm_median_seed1", "lstm_median_3seeds_b1024"])
     assert v["lstm"].huber_delta == 1.0 and {x.huber_delta for x in c.values()} == {0.1}
+
+
+def test_the_ensemble_round_verb_parses_its_options():
+    a = build_parser().parse_args(["evaluate-ensemble", "--until", "2023-06-20", "--folds", "3", "--seed-sets", "0,1",
+                                   "--members", "3", "--sizes", "1,3", "--name", "r"])
+    assert (a.folds, a.seed_sets, a.members, a.sizes, a.name) == (3, "0,1", 3, "1,3", "r") and callable(a.func)
