@@ -39,7 +39,6 @@ from pathlib import Path
 
 SIZES = (9, 20, 90, 900)
 STAGES = ("ingest_bootstrap", "ingest_daily", "features", "cube", "epoch", "train", "forecast")
-WARMUP_STEPS = 2  # first gradient steps of a fit, not timed: they trace and compile the graph
 
 
 def _maxrss_mib() -> float:
@@ -170,33 +169,20 @@ def _stage_train(data_dir: str, steps: int) -> dict:
     """One `train.fit` of the production config on the whole history, capped at `steps` gradient steps."""
     import math
 
-    import keras
-
+    from cryptolstm.bench.train import step_cap, timed_steps
     from cryptolstm.config import WF_FOLDS, TrainConfig
     from cryptolstm.modelling import train
 
     config = TrainConfig()
     cube = train.build_cube(_load(data_dir))
     rss_before = _maxrss_mib()
-    ends: list[float] = []
-
-    class StepCap(keras.callbacks.Callback):
-        def on_train_batch_end(self, batch, logs=None):
-            ends.append(time.perf_counter())
-            if len(ends) >= steps:
-                self.model.stop_training = True
-
-    # the cap is a callback added to every Keras fit of this (throw-away) process, so the library's own
-    # fit runs unchanged: the same data path, scaler, early-stopping data and model as production
-    keras_fit = keras.Model.fit
-    keras.Model.fit = lambda self, *a, callbacks=None, **kw: keras_fit(self, *a, callbacks=[*(callbacks or []),
-                                                                                          StepCap()], **kw)
-    t0 = time.perf_counter()
-    model = train.fit(cube, cube.days[-1], config, label="bench")
-    wall = time.perf_counter() - t0
-    if len(ends) <= WARMUP_STEPS:
-        raise RuntimeError(f"only {len(ends)} steps ran: raise --train-steps above {WARMUP_STEPS}")
-    per_step = (ends[-1] - ends[WARMUP_STEPS - 1]) / (len(ends) - WARMUP_STEPS)
+    # the same data path, scaler, early-stopping data and model as production, stopped after `steps` steps
+    with step_cap(steps) as ends:
+        t0 = time.perf_counter()
+        model = train.fit(cube, cube.days[-1], config, label="bench")
+        wall = time.perf_counter() - t0
+    timed = timed_steps(ends)
+    per_step = sum(timed) / len(timed)
     steps_per_epoch = math.ceil(model.info["n_fit_windows"] / config.batch_size)
     fits = WF_FOLDS + 1
     return {"train": {"seconds": wall, "steps": len(ends), "seconds_per_step": per_step,

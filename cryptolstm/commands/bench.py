@@ -1,9 +1,13 @@
-"""`cryptolstm bench-scale` — the cost curve of every stage from 9 to 900 coins (see cryptolstm/bench/scale.py)."""
+"""`cryptolstm bench-scale` — the cost curve of every stage from 9 to 900 coins (see cryptolstm/bench/scale.py) —
+and the device check of `cryptolstm bench-train --device` (see cryptolstm/bench/train.py)."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Callable
+
+from cryptolstm.bench.train import DEVICES, WARMUP_STEPS
 
 
 def _bench_scale(args: argparse.Namespace) -> int:
@@ -31,6 +35,41 @@ def _bench_scale(args: argparse.Namespace) -> int:
         scale.save(results, Path(args.json))
         print(f"raw numbers: {args.json}")
     return 0
+
+
+def _device_check(args: argparse.Namespace, panel_of: Callable[[argparse.Namespace], object]) -> int:
+    import os
+
+    from cryptolstm.bench import train as bench
+    from cryptolstm.commands import CommandError
+
+    if args.steps <= WARMUP_STEPS:
+        raise CommandError(f"--steps must be above {WARMUP_STEPS} (the warm-up steps are not timed)")
+    print(f"bench-train --device {args.device}: profile {args.profile}, {args.steps} steps, {os.cpu_count()} CPUs, "
+          f"load average {os.getloadavg()}", flush=True)
+    try:
+        bench.select_device(args.device)  # before TensorFlow runs anything
+        report = bench.run(panel_of(args), profile=args.profile, steps=args.steps)
+    except RuntimeError as exc:
+        raise CommandError(str(exc)) from None
+    print("\n".join(report.lines()))
+    return 0
+
+
+def add_device_check(parser: argparse.ArgumentParser, wall_time: Callable[[argparse.Namespace], object],
+                     panel_of: Callable[[argparse.Namespace], object]) -> None:
+    """Give `bench-train` its `--device` mode: a capped real fit of the candles `panel_of(args)` that prints the
+    device TensorFlow placed it on and the seconds per step. Without `--device` it runs `wall_time(args)`."""
+    g = parser.add_argument_group("device check (--device)")
+    g.add_argument("--device", nargs="?", const="auto", choices=DEVICES,
+                   help="check where TensorFlow fits instead of timing the weekly computation: auto (its own "
+                        "placement, a GPU if it sees one; also `--device` alone), cpu (GPUs hidden), gpu (fail "
+                        "if it sees none). Prints the device, TF version, GPUs, seconds per step, windows per second")
+    g.add_argument("--steps", type=int, default=20,
+                   help=f"gradient steps before the fit is stopped (default 20; the first {WARMUP_STEPS} are warm-up)")
+    g.add_argument("--profile", choices=("full", "tiny"), default="full",
+                   help="the model: full (production TrainConfig, default) or tiny")
+    parser.set_defaults(func=lambda args: _device_check(args, panel_of) if args.device else wall_time(args))
 
 
 def register(sub: argparse._SubParsersAction) -> None:

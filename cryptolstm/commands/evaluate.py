@@ -1,4 +1,5 @@
-"""`cryptolstm evaluate` (walk-forward report) and `cryptolstm bench-train` (wall time of 5 folds + final fit)."""
+"""`cryptolstm evaluate` (walk-forward report) and `cryptolstm bench-train` (wall time of 5 folds + final fit;
+with `--device`, the device check of commands/bench.py)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from cryptolstm.commands.bench import add_device_check
 from cryptolstm.config import SHARED_DATA_DIR, SHARED_DATA_MORE_DIR, WF_FOLD_DAYS, WF_FOLDS
 from cryptolstm.environment import load_settings
 
@@ -149,6 +151,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     er.add_argument("--out", default="reports", help="output folder (default reports/)")
     er.add_argument("--name", default="ensemble_round", help="file stem of the report")
     er.set_defaults(func=_ensemble_round)
-    bench = sub.add_parser("bench-train", help=f"time walk-forward ({WF_FOLDS} folds) + final fit of the default config")
+    bench = sub.add_parser("bench-train", help=f"time walk-forward ({WF_FOLDS} folds) + final fit of the default "
+                                               "config; --device: the TensorFlow device (CPU/GPU) and s/step check")
     source(bench)
-    bench.set_defaults(func=_bench)
+    add_device_check(bench, wall_time=_bench, panel_of=_panel)
