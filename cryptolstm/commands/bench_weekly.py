@@ -16,27 +16,24 @@ import time
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
+from cryptolstm.bench.engine import WEEK_END
+
 
 def _bench(args: argparse.Namespace) -> int:
     import psycopg2
-    import psycopg2.extras
 
     from cryptolstm import pipeline, storage
+    from cryptolstm.bench import recorded
     from cryptolstm.config import SHARED_DATA_DIR, SHARED_DATA_MORE_DIR
     from cryptolstm.dsn import make_dsn
     from cryptolstm.environment import load_pipeline
-    from cryptolstm.market import candles
-    from cryptolstm.market import panel as panel_mod
     from cryptolstm.runtime import embedded_pg
 
     week_end = date.fromisoformat(args.week_end)
     end = datetime(week_end.year, week_end.month, week_end.day, tzinfo=timezone.utc)
     cfg = load_pipeline()
-    import pandas as pd
-
-    dirs = args.csv_dir or [SHARED_DATA_DIR, SHARED_DATA_MORE_DIR]
-    panel = panel_mod.normalise(pd.concat([panel_mod.load_csv_dir(Path(d)) for d in dirs], ignore_index=True))
-    panel = panel_mod.until(panel, week_end - timedelta(days=1))
+    dirs = [Path(d) for d in args.csv_dir or [SHARED_DATA_DIR, SHARED_DATA_MORE_DIR]]
+    panel = recorded.panel(dirs, until=week_end - timedelta(days=1))
     with tempfile.TemporaryDirectory() as tmp:
         server = embedded_pg._pgserver().get_server(Path(tmp) / "pg", cleanup_mode="delete")
         admin = make_dsn(host=str(server.get_postmaster_info().socket_dir), dbname="postgres")
@@ -46,12 +43,7 @@ def _bench(args: argparse.Namespace) -> int:
         conn.close()
         dsn = make_dsn(host=str(server.get_postmaster_info().socket_dir), dbname="bench")
         storage.migrate(dsn, log=lambda *_: None)
-        with storage.transaction(dsn) as cur:
-            for coin in sorted(panel["coin"].unique()):
-                candles.register_coin(cur, coin, f"{coin}/USDT", "binance")
-            rows = [(r.coin, r.day.date(), r.open, r.high, r.low, r.close, r.volume, end)
-                    for r in panel.itertuples(index=False)]
-            psycopg2.extras.execute_values(cur, storage.query("candles_insert_seed"), rows, page_size=5000)
+        recorded.store(dsn, panel, fetched_at=end)
         print(f"weekly run for the week ending {week_end}: profile {cfg.train_profile}, {cfg.wf_folds} folds over "
               f"{cfg.wf_days} as-of days, {panel['coin'].nunique()} coins", flush=True)
         t0 = time.perf_counter()
@@ -72,5 +64,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--csv-dir", action="append",
                    help="folder of recorded daily candles, one CSV per coin (repeatable; default: binance-1d and "
                         "binance-1d-more, the served and the auxiliary coins)")
-    p.add_argument("--week-end", default="2025-02-16", help="Sunday ending the weekly interval (default 2025-02-16)")
+    p.add_argument("--week-end", default=WEEK_END.isoformat(),
+                   help=f"Sunday ending the weekly interval (default {WEEK_END})")
     p.set_defaults(func=_bench)

@@ -123,8 +123,19 @@ class AirflowApi:
         return self._call("GET", f"/api/v2/dags/{dag_id}/dagRuns?{q}")["dag_runs"]
 
     def task_instances(self, dag_id: str, run_id: str) -> list[dict]:
+        """Every task instance of the run, mapped ones one per map index (read page by page: the API caps a page)."""
         rid = urllib.parse.quote(run_id, safe="")
-        return self._call("GET", f"/api/v2/dags/{dag_id}/dagRuns/{rid}/taskInstances")["task_instances"]
+        found: list[dict] = []
+        while True:
+            q = urllib.parse.urlencode({"limit": 100, "offset": len(found)})
+            page = self._call("GET", f"/api/v2/dags/{dag_id}/dagRuns/{rid}/taskInstances?{q}")
+            found += page["task_instances"]
+            if not page["task_instances"] or len(found) >= page["total_entries"]:
+                return found
+
+    def tasks(self, dag_id: str) -> list[str]:
+        """The task ids of the DAG as parsed (a mapped task once)."""
+        return [t["task_id"] for t in self._call("GET", f"/api/v2/dags/{dag_id}/tasks")["tasks"]]
 
     def wait_for_runs(self, dag_id: str, count: int, timeout: float = 900.0, poll: float = 2.0,
                       log=None) -> list[dict]:
