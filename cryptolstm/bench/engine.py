@@ -34,7 +34,7 @@ TRAINING_PREFIX = "train"  # training tasks' ids start with it: train_challenger
 OUTSIDE_ENV = ("AIRFLOW_CONN_CRYPTOLSTM_DB", "AIRFLOW_CONN_CRYPTOLSTM_READER", "CRYPTOLSTM_DSN",
                "CRYPTOLSTM_READER_DSN", "CRYPTOLSTM_EXCHANGE_URL", "AIRFLOW_CONN_SMTP_DEFAULT", "CRYPTOLSTM_STATE_DIR")
 # What a Celery worker logs for each task it executes (celery provider's execute_workload): the TI's id and try.
-_EXECUTING = re.compile(r"Executing workload in Celery: .*?ti=TaskInstanceDTO\(id=UUID\('(?P<id>[0-9a-f-]+)'\), "
+_EXECUTING = re.compile(r"Executing workload in Celery: .*?ti=TaskInstanceDTO\(id=UUID\('(?P<id>[^']+)'\), "
                         r"task_id='(?P<task_id>[^']+)'.*?try_number=(?P<try>\d+)")
 
 
