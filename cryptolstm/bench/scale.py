@@ -10,10 +10,11 @@ recorded data, larger = real + synthetic coins from `bench.universe`) it measure
 * epoch    — one training epoch of the default `TrainConfig` model on the fitting cells of the whole
              history (wall per epoch and per window). Above `--max-train-windows` windows, the epoch is
              run on that many cells drawn uniformly and the full epoch is extrapolated per window;
-* train    — one real `train.fit` of the default `TrainConfig` on the whole history, stopped after `--train-steps`
+* train    — one real `train.fit` of one member of the default `TrainConfig` on the whole history, stopped after `--train-steps`
              gradient steps (the early-stopping evaluation of that epoch still runs): seconds per step (the
              first steps, which trace the graph, not counted), the fit process's peak RSS, and the projected
-             weekly run (steps per epoch x max epochs x (walk-forward folds + the final fit) x seconds per step).
+             weekly run (steps per epoch x max epochs x (walk-forward folds + the final fit) x K members x seconds
+             per step).
              A fit whose RSS passes `--train-rss-cap-gib` is killed and reported as such (never swaps the machine);
 * forecast — the daily forecast (`serving.forecast.forecast_as_of`: registry load, SQL read, features, cube,
              predict, upsert) for the last day, with a registered default-architecture champion whose weights
@@ -173,7 +174,8 @@ def _stage_train(data_dir: str, steps: int) -> dict:
     from cryptolstm.config import WF_FOLDS, TrainConfig
     from cryptolstm.modelling import train
 
-    config = TrainConfig()
+    members = TrainConfig().n_seeds  # K: a weekly run fits K members per fold and K final members
+    config = replace(TrainConfig(), n_seeds=1)  # one member: what one mapped training task fits
     cube = train.build_cube(_load(data_dir))
     rss_before = _maxrss_mib()
     # the same data path, scaler, early-stopping data and model as production, stopped after `steps` steps
@@ -184,8 +186,8 @@ def _stage_train(data_dir: str, steps: int) -> dict:
     timed = timed_steps(ends)
     per_step = sum(timed) / len(timed)
     steps_per_epoch = math.ceil(model.info["n_fit_windows"] / config.batch_size)
-    fits = WF_FOLDS + 1
-    return {"train": {"seconds": wall, "steps": len(ends), "seconds_per_step": per_step,
+    fits = (WF_FOLDS + 1) * members
+    return {"train": {"seconds": wall, "steps": len(ends), "seconds_per_step": per_step, "members": members,
                       "n_fit_windows": model.info["n_fit_windows"], "steps_per_epoch": steps_per_epoch,
                       "max_epochs": config.max_epochs, "fits": fits,
                       "weekly_projection_hours": steps_per_epoch * config.max_epochs * fits * per_step / 3600,
@@ -204,7 +206,7 @@ def register_untrained_champion(dsn: str, data_dir: str, last_day: date) -> str:
     from cryptolstm.modelling.scaling import RobustScaler
     from cryptolstm.serving import registry
 
-    config = TrainConfig()
+    config = replace(TrainConfig(), n_seeds=1)  # its one (untrained) network
     panel = _load(data_dir)
     coins = vocabulary(panel["coin"].unique())
     model_id = f"bench-untrained-{len(coins)}"
@@ -431,7 +433,7 @@ def markdown(results: dict) -> str:
         lambda r: "killed" if r.get("killed") else f"{r['seconds_per_step']:.3f}")
     row("train: peak RSS of the fit process", "train",
         lambda r: f"> {r['maxrss_mib']:.0f} MiB (killed)" if r.get("killed") else f"{r['maxrss_mib']:.0f} MiB")
-    row("train: projected weekly run (steps/epoch x epochs x fits x s/step)", "train",
+    row("train: projected weekly run (steps/epoch x epochs x (folds + 1) x K fits x s/step)", "train",
         lambda r: "–" if r.get("killed") else f"{r['steps_per_epoch']} x {r['max_epochs']} x {r['fits']} x "
         f"{r['seconds_per_step']:.3f} s = {r['weekly_projection_hours']:.1f} h")
     row("cube size", "cube", lambda r: f"{r['mib']:.0f} MiB")
