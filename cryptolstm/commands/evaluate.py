@@ -102,7 +102,7 @@ def _bench(args: argparse.Namespace) -> None:
     cfg = train.TrainConfig()
     t0 = time.perf_counter()
     cube = train.build_cube(panel)  # once, as the weekly run does
-    res = validation.walk_forward(None, cfg, n_folds=args.folds, val_days=args.val_days, log=print, cube=cube,
+    res = validation.walk_forward(cube, cfg, n_folds=args.folds, val_days=args.val_days, log=print,
                                   score_coins=load_settings().market.coins,
                                   baselines=challenger_baselines())  # what the weekly challenger fits too
     t1 = time.perf_counter()

@@ -33,7 +33,7 @@ def member_predictions(cube: windows.Cube, config: TrainConfig, seed_sets, membe
         for i in range(members):
             cfg = replace(config, seed=replace(config, seed=s).member_seed(i), n_seeds=1)
             log(f"== seed set {s}, member {i} (seed {cfg.seed})")
-            res = walkforward.walk_forward(None, cfg, n_folds=n_folds, val_days=val_days, log=log, cube=cube,
+            res = walkforward.walk_forward(cube, cfg, n_folds=n_folds, val_days=val_days, log=log,
                                            score_coins=score_coins, with_baselines=base is None)
             if base is None:
                 base = res.baseline_predictions.sort_values(walkforward.KEYS, kind="stable").reset_index(drop=True)

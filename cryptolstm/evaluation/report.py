@@ -88,7 +88,7 @@ def run_evaluation(panel: pd.DataFrame, configs: dict[str, train.TrainConfig], n
     base_preds = None
     for name, cfg in configs.items():
         log(f"== walk-forward {name}")
-        res = validation.walk_forward(None, cfg, n_folds=n_folds, val_days=val_days, log=log, cube=cube,
+        res = validation.walk_forward(cube, cfg, n_folds=n_folds, val_days=val_days, log=log,
                                       score_coins=score_coins, with_baselines=base_preds is None)
         if base_preds is None:
             base_preds = res.baseline_predictions
@@ -102,7 +102,7 @@ def run_evaluation(panel: pd.DataFrame, configs: dict[str, train.TrainConfig], n
             try:
                 m = validation.score(res.predictions, base_preds)
             except ValueError:  # other cells (e.g. a longer window near a coin's listing): baselines on these
-                res = validation.walk_forward(None, cfg, n_folds=n_folds, val_days=val_days, log=log, cube=cube,
+                res = validation.walk_forward(cube, cfg, n_folds=n_folds, val_days=val_days, log=log,
                                               score_coins=score_coins)
                 m = res.metrics
         report["variants"][name] = {"config": asdict(cfg), "metrics": m["models"]["model"],

@@ -13,7 +13,7 @@ import re
 import shutil
 import tempfile
 import zipfile
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import date
 from pathlib import Path
 
@@ -57,6 +57,22 @@ def target_cell_scale(cube: windows.Cube, coin: np.ndarray, t: np.ndarray, confi
     return cell_scale(rv, config.horizons)
 
 
+def member_count_error(counts: dict[str, int], member_ids, n_seeds: int) -> str | None:
+    """Why networks counted per member key ({key: count}) cannot be the members `member_ids` of an
+    ensemble of `n_seeds` (None: they can)."""
+    ids = list(member_ids)
+    if len(set(ids)) != len(ids) or not set(ids) <= set(range(n_seeds)) or not ids:
+        return f"its meta declares members {ids}, not distinct ids of an ensemble of n_seeds={n_seeds}"
+    if any(n != len(ids) for n in counts.values()):
+        return (f"its member count disagrees with its meta: {counts} networks per member key, meta declares "
+                f"{len(ids)} (members {ids} of an ensemble of n_seeds={n_seeds})")
+    return None
+
+
+def _description(model: "TrainedModel") -> dict | None:
+    return None if model.input_description is None else model.input_description.to_dict()
+
+
 def _head(out) -> np.ndarray:
     """The log-return head's output of a one- or two-headed model (the sign head is never served)."""
     return out[0] if isinstance(out, (list, tuple)) else out
@@ -68,8 +84,14 @@ class TrainedModel:
 
     def __init__(self, members: dict, scaler: RobustScaler, config, feature_version: str,
                  training_cutoff: date, coins: tuple[str, ...], info: dict | None = None,
-                 input_description: drift.TrainingDescription | None = None):
+                 input_description: drift.TrainingDescription | None = None,
+                 member_ids: tuple[int, ...] | None = None):
         self.members = members
+        # which of the config's n_seeds members `members[key]` holds, in order (None: all of them)
+        self.member_ids = tuple(range(config.n_seeds)) if member_ids is None else tuple(member_ids)
+        if error := member_count_error({key: len(models) for key, models in members.items()}, self.member_ids,
+                                       config.n_seeds):
+            raise BundleError(error)
         self.scaler = scaler
         self.config = config
         self.feature_version = feature_version
@@ -96,6 +118,47 @@ class TrainedModel:
                     for i, (b, r) in enumerate(zip(self.coins, registered)) if b != r]
             raise BundleError(f"its coin vocabulary disagrees with its registry row ({len(self.coins)} coins in the "
                               f"bundle, {len(registered)} registered; {'; '.join(diff[:4]) or 'different lengths'})")
+
+    @classmethod
+    def merge(cls, parts: "list[TrainedModel]") -> "TrainedModel":
+        """One ensemble of the members of `parts`, models fitted apart (`train.fit(..., members=(i,))`) on
+        the same cube, cutoff and config: it predicts what `fit` with n_seeds = their member count does.
+        Raises ValueError when the parts differ in anything but their members (scaler, coins, cutoff,
+        config other than n_seeds, feature version, training description), repeat a member, or are not
+        members 0..K-1 together."""
+        if not parts:
+            raise ValueError("nothing to merge")
+        first = parts[0]
+
+        def same(m: "TrainedModel") -> list[str]:
+            diff = [name for name, a, b in (
+                ("scaler", m.scaler.to_dict(), first.scaler.to_dict()), ("coins", m.coins, first.coins),
+                ("training cutoff", m.training_cutoff, first.training_cutoff),
+                ("feature version", m.feature_version, first.feature_version),
+                ("config", replace(m.config, n_seeds=0), replace(first.config, n_seeds=0)),
+                ("member networks", sorted(m.members), sorted(first.members)),
+                ("training description", _description(m), _description(first))) if a != b]
+            return diff
+
+        for m in parts[1:]:
+            if diff := same(m):
+                raise ValueError(f"cannot merge models that differ in {', '.join(diff)}")
+        order = sorted(range(len(parts)), key=lambda j: parts[j].member_ids)
+        ids = [i for j in order for i in parts[j].member_ids]
+        if ids != list(range(len(ids))):
+            raise ValueError(f"the parts hold members {sorted(ids)}: need each of 0..{len(ids) - 1} once")
+        ordered = [parts[j] for j in order]
+        members = {key: [net for m in ordered for net in m.members[key]] for key in first.members}
+        info = dict(first.info)
+        for name in ("epochs", "refit_epochs"):  # fit lists them group by group, members within a group
+            if all(name in m.info for m in ordered):
+                n = [len(m.member_ids) for m in ordered]
+                groups = len(ordered[0].info[name]) // n[0]
+                info[name] = [e for g in range(groups) for m, k in zip(ordered, n) for e in m.info[name][g * k:(g + 1) * k]]
+        if all("train_seconds" in m.info for m in ordered):
+            info["train_seconds"] = round(sum(m.info["train_seconds"] for m in ordered), 2)
+        return cls(members, first.scaler, replace(first.config, n_seeds=len(ids)), first.feature_version,
+                   first.training_cutoff, first.coins, info, input_description=first.input_description)
 
     # ---- prediction -----------------------------------------------------------------------------
     def cube(self, panel: pd.DataFrame, features: pd.DataFrame | None = None) -> windows.Cube:
@@ -194,7 +257,7 @@ class TrainedModel:
             meta = {"format": BUNDLE_FORMAT, "version": BUNDLE_VERSION, "config": asdict(self.config),
                     "feature_version": self.feature_version, "training_cutoff": str(self.training_cutoff),
                     "coins": list(self.coins), "scaler": self.scaler.to_dict(), "members": names,
-                    "info": self.info}
+                    "member_ids": list(self.member_ids), "info": self.info}
             if self.input_description is not None:
                 meta["input_description"] = self.input_description.to_dict()
             z.writestr("meta.json", json.dumps(meta, sort_keys=True))
@@ -235,7 +298,8 @@ class TrainedModel:
             desc = meta.get("input_description")  # absent from bundles made before it was recorded
             return cls(members, RobustScaler.from_dict(meta["scaler"]), cfg, meta["feature_version"],
                        date.fromisoformat(meta["training_cutoff"]), tuple(meta["coins"]), meta.get("info"),
-                       input_description=None if desc is None else drift.TrainingDescription.from_dict(desc))
+                       input_description=None if desc is None else drift.TrainingDescription.from_dict(desc),
+                       member_ids=meta.get("member_ids"))  # absent from bundles made before: all n_seeds
         except BundleError:
             raise
         except Exception as exc:
@@ -289,4 +353,12 @@ def _checked_members(data: bytes, sha256: str | None) -> tuple[dict, dict[str, l
     absent = sorted(set(declared) - set(names))
     if absent:
         raise BundleError(f"bundle lacks declared members {absent[:5]}")
+    config = meta.get("config")
+    n_seeds = config.get("n_seeds", 1) if isinstance(config, dict) else None
+    member_ids = meta.get("member_ids", list(range(n_seeds)) if isinstance(n_seeds, int) else None)
+    if not isinstance(n_seeds, int) or not isinstance(member_ids, list) or not all(
+            isinstance(i, int) for i in member_ids):
+        raise BundleError("bundle meta.json has no valid ensemble size (config.n_seeds, member_ids)")
+    if error := member_count_error({k: len(v) for k, v in members.items()}, member_ids, n_seeds):
+        raise BundleError(f"bundle refused: {error}")
     return meta, members

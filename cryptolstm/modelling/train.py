@@ -31,7 +31,7 @@ from cryptolstm.modelling.scaling import RobustScaler
 from cryptolstm.config import HORIZONS, TrainConfig
 from cryptolstm.modelling.bundle import TrainedModel, target_cell_scale, vocabulary
 
-__all__ = ["TrainConfig", "TrainedModel", "build_cube", "describe_inputs", "fit", "training_cells"]
+__all__ = ["TrainConfig", "TrainedModel", "build_cube", "coins_until", "describe_inputs", "fit", "training_cells"]
 
 log = logging.getLogger("cryptolstm.training")
 ES_BATCH = 32  # cells per early-stopping evaluation batch (Keras's default for evaluation data)
@@ -43,9 +43,15 @@ def build_cube(panel: pd.DataFrame) -> windows.Cube:
     return windows.build_cube(f, panel, vocabulary(panel["coin"].unique()), list(feats_mod.FEATURES))
 
 
+def coins_until(cube: windows.Cube, cut: int) -> tuple[str, ...]:
+    """The coins with a candle on day index <= cut (the vocabulary of a fit with that cutoff), in cube order."""
+    return tuple(c for i, c in enumerate(cube.coins) if (~np.isnan(cube.log_close[i, : cut + 1])).any())
+
+
 def _cube_until(cube: windows.Cube, cut: int) -> windows.Cube:
     """Days 0..cut of `cube`, and only the coins with a candle in them (the vocabulary of that history)."""
-    keep = [i for i in range(len(cube.coins)) if (~np.isnan(cube.log_close[i, : cut + 1])).any()]
+    vocab = set(coins_until(cube, cut))
+    keep = [i for i, c in enumerate(cube.coins) if c in vocab]
     return windows.Cube(tuple(cube.coins[i] for i in keep), cube.days[: cut + 1],
                         cube.x[keep, : cut + 1], cube.log_close[keep, : cut + 1])
 
@@ -143,13 +149,19 @@ def _train_one(data, val, config: TrainConfig, seed: int, n_features: int, n_coi
     return model, len(hist.history["loss"]), int(np.argmin(hist.history["val_loss"])) + 1
 
 
-def fit(cube: windows.Cube, cutoff, config: TrainConfig = TrainConfig(), *, label: str = "fit") -> TrainedModel:
+def fit(cube: windows.Cube, cutoff, config: TrainConfig = TrainConfig(), *, label: str = "fit",
+        members: tuple[int, ...] | None = None) -> TrainedModel:
     """Train on as-of days t with t + H <= cutoff, from the feature cube of a candle history
     (`build_cube(panel)`, on a history of any length). Only the cube's days <= cutoff are used, so
     nothing from after the cutoff can reach the model, its scaler or its early stopping.
-    `label` prefixes the per-epoch progress lines logged to 'cryptolstm.training'."""
+    `label` prefixes the per-epoch progress lines logged to 'cryptolstm.training'.
+    `members`: which of the config's n_seeds ensemble members to train (member i has seed
+    config.member_seed(i)); None: all of them. Members trained apart join with `TrainedModel.merge`."""
     if config.horizons != HORIZONS:
         raise ValueError(f"the modelling law fixes {HORIZONS} horizons, got {config.horizons}")
+    member_ids = tuple(range(config.n_seeds)) if members is None else tuple(members)
+    if not member_ids or len(set(member_ids)) != len(member_ids) or not set(member_ids) <= set(range(config.n_seeds)):
+        raise ValueError(f"members must be distinct ids in 0..{config.n_seeds - 1}, got {members}")
     start = time.perf_counter()
     cutoff_day = panel_mod.to_day(cutoff)
     last = cube.last_index_on_or_before(cutoff_day)
@@ -181,7 +193,7 @@ def fit(cube: windows.Cube, cutoff, config: TrainConfig = TrainConfig(), *, labe
         return lambda seed: batches(cells, batch_size=config.batch_size, shuffle_seed=seed)
 
     groups = {"*": None} if not config.per_coin else {c: i for i, c in enumerate(coins)}
-    members, epochs, refit_epochs = {}, [], []
+    nets, epochs, refit_epochs = {}, [], []
     n_features = cube.x.shape[-1]
     for key, idx in groups.items():
         fc = fit_cells if idx is None else _subset(fit_cells, idx)
@@ -190,8 +202,8 @@ def fit(cube: windows.Cube, cutoff, config: TrainConfig = TrainConfig(), *, labe
             continue
         # early stopping scores the cells in order, in Keras's default evaluation batch
         val = batches(ec, batch_size=ES_BATCH) if len(ec.t) else None
-        members[key] = []
-        for i in range(config.n_seeds):
+        nets[key] = []
+        for i in member_ids:
             seed = config.member_seed(i)
             tag = f"{label}" + (f" coin {key}" if idx is not None else "") + \
                 (f" member {i + 1}/{config.n_seeds}" if config.n_seeds > 1 else "")
@@ -201,7 +213,7 @@ def fit(cube: windows.Cube, cutoff, config: TrainConfig = TrainConfig(), *, labe
                 m, _, _ = _train_one(training_data(every), None, replace(config, max_epochs=best), seed,
                                      n_features, len(coins), tag + " refit")
                 refit_epochs.append(best)
-            members[key].append(m)
+            nets[key].append(m)
             epochs.append(n)
     info = {"n_fit_windows": int(len(fit_cells.t)), "n_early_stopping_windows": int(len(es_cells.t)),
             "epochs": epochs, "train_seconds": round(time.perf_counter() - start, 2),
@@ -212,8 +224,8 @@ def fit(cube: windows.Cube, cutoff, config: TrainConfig = TrainConfig(), *, labe
     description = describe_inputs(cube, all_cells, scaler, config, rows)  # every training window (fit + early stopping)
     log.info("%s: cutoff %s, %d fitting windows, epochs %s, %.1fs", label, cutoff_day.date(),
              info["n_fit_windows"], epochs, info["train_seconds"])
-    return TrainedModel(members, scaler, config, feats_mod.FEATURE_VERSION, cutoff_day.date(), coins, info,
-                        input_description=description)
+    return TrainedModel(nets, scaler, config, feats_mod.FEATURE_VERSION, cutoff_day.date(), coins, info,
+                        input_description=description, member_ids=member_ids)
 
 
 def _subset(plan: windows.Plan, coin_idx: int) -> windows.Plan:

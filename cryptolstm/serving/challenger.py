@@ -56,8 +56,8 @@ def train_challenger(dsn: str, end: datetime, config: PipelineConfig, served: tu
     # the folds and cells of `cryptolstm evaluate` (production: 5 folds x 120 as-of days) with every naive
     # rule on the same cells, run once; the fit below is the only other training of the week
     cube = train.build_cube(panel)  # features once for the whole weekly run (every fold + the final fit)
-    wf = walkforward.walk_forward(None, tc, n_folds=config.wf_folds, eval_start=eval_start, eval_end=eval_end,
-                                  log=log_fn, cube=cube, score_coins=served,
+    wf = walkforward.walk_forward(cube, tc, n_folds=config.wf_folds, eval_start=eval_start, eval_end=eval_end,
+                                  log=log_fn, score_coins=served,
                                   baselines=baselines.challenger_baselines())
     model = train.fit(cube, cutoff, tc, label="challenger final fit")
     if model.training_cutoff != cutoff:

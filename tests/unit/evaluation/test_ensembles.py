@@ -52,8 +52,8 @@ def test_a_draw_of_members_is_the_ensemble_fit_serves():
                                  score_coins=("BTC", "ETH", "SOL"))
     assert [len(r["sizes"][k]["draws"]) for k in (1, 2)] == [2, 1]
     both = ensembles.mean_of(list(r["member_predictions"].values()))
-    serial = walkforward.walk_forward(None, TrainConfig.tiny(window=15, seed=7, n_seeds=2), n_folds=2, val_days=15,
-                                      cube=cube, score_coins=("BTC", "ETH", "SOL"), with_baselines=False)
+    serial = walkforward.walk_forward(cube, TrainConfig.tiny(window=15, seed=7, n_seeds=2), n_folds=2, val_days=15,
+                                      score_coins=("BTC", "ETH", "SOL"), with_baselines=False)
     serial = serial.predictions.sort_values(walkforward.KEYS, kind="stable").reset_index(drop=True)
     assert both[walkforward.KEYS].equals(serial[walkforward.KEYS])
     np.testing.assert_allclose(both["pred_log_return"], serial["pred_log_return"], rtol=1e-5, atol=1e-7)

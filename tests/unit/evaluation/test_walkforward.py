@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from cryptolstm.evaluation import report as evaluate, walkforward as validation
-from cryptolstm.modelling.train import TrainConfig
+from cryptolstm.modelling.train import TrainConfig, build_cube
 from modelling_helpers import synthetic_panel
 
 pytestmark = pytest.mark.slow
@@ -21,7 +21,7 @@ def panel():  # three served coins and one auxiliary coin (trained on, never sco
 
 @pytest.fixture(scope="module")
 def result(panel):
-    return validation.walk_forward(panel, TrainConfig.tiny(window=15), n_folds=3, val_days=20)
+    return validation.walk_forward(build_cube(panel), TrainConfig.tiny(window=15), n_folds=3, val_days=20)
 
 
 def test_predictions_are_out_of_sample_with_purge(result):
@@ -73,7 +73,7 @@ def test_the_fold_models_learn_from_the_auxiliary_coin(result, panel):
 
 
 def test_explicit_evaluation_window(panel):
-    r = validation.walk_forward(panel, TrainConfig.tiny(window=15, max_epochs=1), eval_start="2021-01-10",
+    r = validation.walk_forward(build_cube(panel), TrainConfig.tiny(window=15, max_epochs=1), eval_start="2021-01-10",
                                 eval_end="2021-01-31", with_baselines=False)
     p = r.predictions
     assert str(p.as_of.min()) == "2021-01-10" and str(p.as_of.max()) == "2021-01-31"
