@@ -221,11 +221,14 @@ class PipelineConfig:
     charts_dir: Path | None = None  # where render_charts writes PNGs; None: <state_dir>/charts
     provisional: bool = True  # no champion yet: the newest model trained before the day forecasts it, labelled
     #                           provisional (False: such days get no forecast, only the no_champion alert)
+    ensemble_members: int | None = None  # K seed-ensemble members of the weekly model; None: the profile's n_seeds
     promotion: PromotionConfig = field(default_factory=PromotionConfig)
     alerts: AlertConfig = field(default_factory=AlertConfig)
 
     def train_config(self) -> TrainConfig:
-        return TrainConfig.tiny() if self.train_profile == "tiny" else TrainConfig()
+        """The profile's TrainConfig, with `ensemble_members` as its n_seeds when set."""
+        tc = TrainConfig.tiny() if self.train_profile == "tiny" else TrainConfig()
+        return tc if self.ensemble_members is None else replace(tc, n_seeds=self.ensemble_members)
 
 
 LEVELS = (0.80, 0.95)  # nominal coverages of the forecast ranges

@@ -124,6 +124,7 @@ class _PipelineEnv(_Section):
     wf_days: int | None = Field(None, alias="CRYPTOLSTM_WF_DAYS", ge=1)
     charts_dir: Path | None = Field(None, alias="CRYPTOLSTM_CHARTS_DIR")
     provisional: bool | None = Field(None, alias="CRYPTOLSTM_PROVISIONAL")
+    ensemble_members: int | None = Field(None, alias="CRYPTOLSTM_ENSEMBLE_MEMBERS", ge=1, le=50)
 
 
 # ---- loaders -------------------------------------------------------------------------------------------
@@ -153,8 +154,8 @@ def load_alerts(environ: Environ | None = None) -> AlertConfig:
 
 
 def load_pipeline(environ: Environ | None = None) -> PipelineConfig:
-    """The DAG steps: CRYPTOLSTM_TRAIN_PROFILE, _WF_FOLDS, _WF_DAYS, _CHARTS_DIR, _PROVISIONAL (1/0), with
-    the promotion and alert sections."""
+    """The DAG steps: CRYPTOLSTM_TRAIN_PROFILE, _WF_FOLDS, _WF_DAYS, _CHARTS_DIR, _PROVISIONAL (1/0),
+    _ENSEMBLE_MEMBERS, with the promotion and alert sections."""
     return _checked(_pipeline, environ)
 
 

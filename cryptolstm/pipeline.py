@@ -4,7 +4,8 @@ and returns a small JSON-able dict for the task log and XCom. No Airflow import 
 Daily (data interval [start, end) = the UTC day that just closed; as_of = start.date()):
     ingest_coin -> forecast -> score -> check_alerts -> render_charts -> day_complete
 Weekly (interval [end - 7 d, end); training cutoff = end.date() - 1, the new champion serves from end.date()):
-    sync_candles -> train_challenger -> decide -> notify_decision
+    sync_candles -> plan_members -> train_member (one per walk-forward fold x member, one per final-fit
+    member) -> gather_members -> decide -> notify_decision; train_challenger runs the same pieces in one process
 
 Every key comes from the data interval, never from the clock, so a rerun or a backfill of an
 interval rewrites that interval's rows with the same values.
@@ -24,6 +25,7 @@ from cryptolstm.calendar import (as_date, utc_midnight, weekly_boundary, weekly_
 from cryptolstm.config import HORIZONS, MarketConfig, PipelineConfig
 from cryptolstm.environment import load_market, load_pipeline, load_settings
 from cryptolstm.serving.mail import SendFn
+from cryptolstm.serving.members import MembersMissing  # noqa: F401 (DAG API: the gather's refusal)
 
 log = logging.getLogger(__name__)
 
@@ -164,9 +166,34 @@ def decision_recorded(dsn: str, week_end: date) -> bool:
 
 # ---- weekly -----------------------------------------------------------------------------------------
 
+def plan_members(end: datetime, config: PipelineConfig | None = None) -> list[dict]:
+    """The weekly run's training pieces, one {model_id, fold, member} spec per mapped task (see serving.members)."""
+    from cryptolstm.serving import members
+
+    return members.plan_members(end, config or load_pipeline())
+
+
+def train_member(dsn: str, end: datetime, spec: dict, config: PipelineConfig | None = None,
+                 market: MarketConfig | None = None) -> dict:
+    """Train and store one piece of `plan_members` (a no-op once the model is registered)."""
+    from cryptolstm.serving import members
+
+    return members.train_member(dsn, end, config or load_pipeline(), spec, (market or load_market()).coins,
+                                log_fn=log.info)
+
+
+def gather_members(dsn: str, end: datetime, config: PipelineConfig | None = None, log_fn=log.info,
+                   market: MarketConfig | None = None) -> dict:
+    """Join the stored pieces into the registered K-member challenger; MembersMissing names absent pieces."""
+    from cryptolstm.serving import challenger
+
+    return challenger.gather_members(dsn, end, config or load_pipeline(), (market or load_market()).coins, log_fn)
+
+
 def train_challenger(dsn: str, end: datetime, config: PipelineConfig | None = None, log_fn=log.info,
                      market: MarketConfig | None = None) -> dict:
-    """Walk-forward, train and register the challenger of the week ending `end` (see serving.challenger)."""
+    """Walk-forward, train and register the challenger of the week ending `end` in this process: the same
+    plan_members -> train_member (each piece) -> gather_members as the weekly DAG's tasks (see serving.challenger)."""
     from cryptolstm.serving import challenger
 
     return challenger.train_challenger(dsn, end, config or load_pipeline(), served=(market or load_market()).coins,

@@ -6,10 +6,19 @@ trained on data up to the **training cutoff** `end - 1 day`; if promoted it serv
 the as-of days from `end` on.
 
 1. **sync_candles** — make sure every closed candle up to `end` is stored (idempotent UPSERT).
-2. **train_challenger** — ONE walk-forward, the `cryptolstm evaluate` computation (5 folds x 120 as-of
-   days, each fold trained strictly before the days it scores, every baseline on the same cells), then
-   the ONE challenger fit on everything up to the cutoff, registered as a *candidate* with its metrics,
-   first-model gate figures, hyperparameters, code version, artifact + sha256.
+2. **plan_members** → **train_member** (mapped) → **gather_members** — the challenger is a seed ensemble of
+   K members (`CRYPTOLSTM_ENSEMBLE_MEMBERS`, else the profile's `n_seeds`), trained as one mapped
+   `train_member` task per (walk-forward fold × member) and one per final-fit member (its spec
+   `{model_id, fold, member}`; fold -1 is the final fit), the final fit's first. The walk-forward is the
+   `cryptolstm evaluate` computation (5 folds × 120 as-of days, each fold trained strictly before the
+   days it scores). Each task stores its member's out-of-sample predictions and weights in one
+   transaction, replacing exactly its own rows (`member_predictions`, `member_weights`): a failed member
+   is retried alone, and a rerun or backfill rewrites the same rows. **gather_members** averages the
+   members per cell, fits every baseline on the same cells, merges the final members into ONE K-member
+   bundle and registers it as a *candidate* with its metrics, the members' spread, the first-model gate
+   figures (judged on the ensemble), hyperparameters, code version, artifact + sha256. It refuses, without
+   retries, when a piece is missing (the message names the (fold, member) pairs; nothing is registered and
+   the champion is kept): rerun those `train_member` tasks, then the gather.
 3. **wait_for_daily** — the daily runs whose forecasts are compared must have finished (backfills).
 4. **decide** — first model: DA >= every naive rule, 95 % day-block bootstrap lower end > 0.5, sign
    depends on the input. Challenger vs champion: paired day-block bootstrap of the DA difference on the
@@ -22,8 +31,9 @@ with one message; every other task is then upstream-failed, without emails.
 
 `max_active_runs=1`: decisions are made in calendar order. Training size is selected by
 `CRYPTOLSTM_TRAIN_PROFILE` (`full` in production, `tiny` in tests and CI). Routing (CeleryExecutor):
-`train_challenger` and `decide` run on the `train` queue in the `tensorflow` pool, `sync_candles` in the
-`exchange` pool (docs/deploy.md).
+`train_member`, `gather_members` and `decide` run on the `train` queue in the `tensorflow` pool (the pool's
+slots cap how many members train at once, over every worker), `sync_candles` in the `exchange` pool
+(docs/deploy.md). `cryptolstm pipeline train` runs the same pieces in one process.
 """
 
 from __future__ import annotations
@@ -61,11 +71,28 @@ def cryptolstm_weekly():
         except pipeline.ExchangeBanned as exc:  # never retried: a request during a ban lengthens it
             raise AirflowFailException(str(exc)) from exc
 
-    @task(outlets=[MODELS], execution_timeout=pendulum.duration(hours=2), queue=TRAIN_QUEUE, pool=TENSORFLOW_POOL)
-    def train_challenger(data_interval_end=None) -> dict:
+    @task
+    def plan_members(data_interval_end=None) -> list[dict]:
         from cryptolstm import pipeline
 
-        return pipeline.train_challenger(dsn(), data_interval_end)
+        return pipeline.plan_members(data_interval_end)
+
+    @task(execution_timeout=pendulum.duration(hours=2), queue=TRAIN_QUEUE, pool=TENSORFLOW_POOL)
+    def train_member(spec: dict, data_interval_end=None) -> dict:
+        from cryptolstm import pipeline
+
+        return pipeline.train_member(dsn(), data_interval_end, spec)
+
+    @task(outlets=[MODELS], execution_timeout=pendulum.duration(hours=1), queue=TRAIN_QUEUE, pool=TENSORFLOW_POOL)
+    def gather_members(data_interval_end=None) -> dict:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from cryptolstm import pipeline
+
+        try:
+            return pipeline.gather_members(dsn(), data_interval_end)
+        except pipeline.MembersMissing as exc:  # a retry cannot bring them: rerun the missing train_member tasks
+            raise AirflowFailException(str(exc)) from exc
 
     @task.sensor(poke_interval=60, timeout=6 * 3600, mode="reschedule")
     def wait_for_daily(data_interval_end=None, ti=None) -> PokeReturnValue:
@@ -92,8 +119,10 @@ def cryptolstm_weekly():
     interval = check_interval()
     synced, waited = sync_candles(), wait_for_daily()
     interval >> [synced, waited]
-    trained = train_challenger()
-    synced >> trained
+    plan = plan_members()
+    synced >> plan
+    trained = gather_members()
+    train_member.expand(spec=plan) >> trained
     decision = decide(trained)
     waited >> decision
     notify(decision)

@@ -186,6 +186,33 @@ CREATE TABLE public.ingest_runs (
     CONSTRAINT ingest_runs_status_check CHECK ((status = ANY (ARRAY['ok'::text, 'partial'::text, 'failed'::text, 'inactive'::text])))
 );
 
+CREATE TABLE public.member_predictions (
+    model_id text NOT NULL,
+    fold smallint NOT NULL,
+    member smallint NOT NULL,
+    coin text NOT NULL,
+    as_of date NOT NULL,
+    horizon smallint NOT NULL,
+    pred_log_return double precision NOT NULL,
+    realised_log_return double precision NOT NULL,
+    CONSTRAINT member_predictions_fold_check CHECK ((fold >= 0)),
+    CONSTRAINT member_predictions_horizon_check CHECK (((horizon >= 1) AND (horizon <= 5))),
+    CONSTRAINT member_predictions_member_check CHECK ((member >= 0))
+);
+
+CREATE TABLE public.member_weights (
+    model_id text NOT NULL,
+    fold smallint NOT NULL,
+    member smallint NOT NULL,
+    seed integer NOT NULL,
+    training_cutoff date NOT NULL,
+    info jsonb NOT NULL,
+    artifact bytea NOT NULL,
+    artifact_sha256 text NOT NULL,
+    CONSTRAINT member_weights_fold_check CHECK ((fold >= '-1'::integer)),
+    CONSTRAINT member_weights_member_check CHECK ((member >= 0))
+);
+
 CREATE TABLE public.models (
     model_id text NOT NULL,
     created_for timestamp with time zone NOT NULL,
@@ -615,7 +642,11 @@ CREATE VIEW public.v_models AS
     hyperparams,
     metrics,
     artifact_sha256,
-    octet_length(artifact) AS artifact_bytes
+    octet_length(artifact) AS artifact_bytes,
+    COALESCE((((metrics -> 'ensemble'::text) ->> 'members'::text))::integer, ((hyperparams ->> 'n_seeds'::text))::integer) AS members,
+    (((metrics -> 'ensemble'::text) ->> 'da_min'::text))::double precision AS member_da_min,
+    (((metrics -> 'ensemble'::text) ->> 'da_max'::text))::double precision AS member_da_max,
+    (((metrics -> 'ensemble'::text) ->> 'pred_sd'::text))::double precision AS member_pred_sd
    FROM public.models;
 
 CREATE VIEW public.v_promotion_history AS
@@ -789,6 +820,12 @@ ALTER TABLE ONLY public.forecasts
 ALTER TABLE ONLY public.ingest_runs
     ADD CONSTRAINT ingest_runs_pkey PRIMARY KEY (coin, interval_start, interval_end, attempt);
 
+ALTER TABLE ONLY public.member_predictions
+    ADD CONSTRAINT member_predictions_pkey PRIMARY KEY (model_id, fold, member, coin, as_of, horizon);
+
+ALTER TABLE ONLY public.member_weights
+    ADD CONSTRAINT member_weights_pkey PRIMARY KEY (model_id, fold, member);
+
 ALTER TABLE ONLY public.models
     ADD CONSTRAINT models_pkey PRIMARY KEY (model_id);
 
@@ -853,6 +890,10 @@ GRANT SELECT ON TABLE public.forecast_scores TO cryptolstm_reader;
 GRANT SELECT ON TABLE public.forecasts TO cryptolstm_reader;
 
 GRANT SELECT ON TABLE public.ingest_runs TO cryptolstm_reader;
+
+GRANT SELECT ON TABLE public.member_predictions TO cryptolstm_reader;
+
+GRANT SELECT ON TABLE public.member_weights TO cryptolstm_reader;
 
 GRANT SELECT ON TABLE public.models TO cryptolstm_reader;
 

@@ -1,79 +1,158 @@
-"""The weekly challenger: walk-forward the configuration over the evaluation window, train it on
-every day up to the training cutoff, and register it as a candidate with its metrics, the gate's
-evidence (`promotion.GateEvidence`: the first-model rule judged here, where the walk-forward and the
-final model are both at hand) and its out-of-sample predictions (what `serving.decisions` later
-compares with the champion's).
+"""The weekly challenger: a seed ensemble, walk-forwarded over the evaluation window and trained on
+every day up to the training cutoff, registered as a candidate with its metrics, the members' spread,
+the gate's evidence (`promotion.GateEvidence`: the first-model rule judged here on the ensemble, where
+the walk-forward and the final model are both at hand) and its out-of-sample predictions (what
+`serving.decisions` later compares with the champion's). The pieces are trained by
+`serving.members`, one (fold, member) at a time; `gather_members` joins them.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from dataclasses import asdict
 from datetime import date, datetime
 
 from cryptolstm import storage
-from cryptolstm.calendar import as_date, evaluation_window, training_cutoff
 from cryptolstm.config import NAIVE_BASELINES, PipelineConfig, PromotionConfig
-from cryptolstm.serving import promotion
+from cryptolstm.serving import members, promotion
 
 log = logging.getLogger(__name__)
 
 
-def model_id_for(cutoff: date, hyperparams: dict) -> str:
-    """Deterministic id: the training cutoff plus a digest of the configuration and feature version."""
-    digest = hashlib.sha256(json.dumps(hyperparams, sort_keys=True, default=str).encode()).hexdigest()[:8]
-    return f"lstm-{cutoff:%Y%m%d}-{digest}"
-
-
 def train_challenger(dsn: str, end: datetime, config: PipelineConfig, served: tuple[str, ...],
                      log_fn=log.info) -> dict:
-    """Walk-forward, train and register the challenger of the weekly interval ending `end`. The
-    walk-forward scores the `served` coins; every coin of the candles is trained on.
+    """Walk-forward, train and register the challenger of the weekly interval ending `end`, in this
+    process: every piece of `members.plan_members` (`members.train_member`, on one cube), then
+    `gather_members` — the computation the weekly DAG fans out as tasks. The walk-forward scores the
+    `served` coins; every coin of the candles is trained on.
 
     A rerun of the same interval finds the model already registered and returns it unchanged.
     """
-    from cryptolstm.evaluation import baselines, walkforward
-    from cryptolstm.market import panel as panel_mod
-    from cryptolstm.modelling import features, train
     from cryptolstm.serving import registry
 
-    week_end = as_date(end)
-    cutoff = training_cutoff(week_end)
-    tc = config.train_config()
-    ident = {"train": asdict(tc), "feature_version": features.FEATURE_VERSION, "wf_folds": config.wf_folds,
-             "wf_days": config.wf_days}
-    model_id = model_id_for(cutoff, ident)
+    run = members.weekly_run(end, config)
     with storage.transaction(dsn) as cur:
-        existing = registry.get(cur, model_id)
+        if registry.get(cur, run.model_id) is not None:
+            return gather_members(dsn, end, config, served, log_fn)
+    cube = members.read_cube(dsn, run.cutoff)  # features once for the whole weekly run (every piece + gather)
+    for spec in members.plan_members(end, config):
+        members.train_member(dsn, end, config, spec, served, cube=cube, log_fn=log_fn)
+    return gather_members(dsn, end, config, served, log_fn, cube=cube)
+
+
+def gather_members(dsn: str, end: datetime, config: PipelineConfig, served: tuple[str, ...], log_fn=log.info,
+                   cube=None) -> dict:
+    """Register the challenger of the weekly interval ending `end` from its stored pieces: the members'
+    walk-forward predictions averaged per cell, every challenger baseline fit per fold and scored on the
+    same cells, the final fit's members merged into one K-member bundle, the first-model gate's evidence
+    judged on the ensemble, the members' spread in metrics['ensemble'], the ensemble's out-of-sample
+    predictions. Raises `members.MembersMissing` (nothing registered, the champion stays) naming the
+    pieces without rows. A rerun finds the model registered and returns it unchanged."""
+    import time
+
+    from cryptolstm.evaluation import baselines, walkforward
+    from cryptolstm.modelling.bundle import TrainedModel
+    from cryptolstm.serving import registry
+
+    run = members.weekly_run(end, config)
+    with storage.transaction(dsn) as cur:
+        existing = registry.get(cur, run.model_id)
+        if existing is None:
+            stored = members.stored_members(cur, run.model_id)
     if existing is not None:
-        return {"model_id": model_id, "reused": True, "training_cutoff": str(cutoff), "status": existing.status}
-    panel = panel_mod.read_candles(dsn, until=cutoff)
-    if len(panel) == 0:
-        raise ValueError(f"no candles up to {cutoff}: ingest history first")
-    eval_start, eval_end = evaluation_window(week_end, config)
-    # the folds and cells of `cryptolstm evaluate` (production: 5 folds x 120 as-of days) with every naive
-    # rule on the same cells, run once; the fit below is the only other training of the week
-    cube = train.build_cube(panel)  # features once for the whole weekly run (every fold + the final fit)
-    wf = walkforward.walk_forward(cube, tc, n_folds=config.wf_folds, eval_start=eval_start, eval_end=eval_end,
-                                  log=log_fn, score_coins=served,
-                                  baselines=baselines.challenger_baselines())
-    model = train.fit(cube, cutoff, tc, label="challenger final fit")
-    if model.training_cutoff != cutoff:
-        raise RuntimeError(f"fit returned cutoff {model.training_cutoff}, asked {cutoff}")
-    evidence = gate_evidence(wf, final_model_constant_sign(model, cube, cutoff), config.promotion)
-    metrics = {**walk_forward_metrics(wf, eval_start, eval_end), **evidence.to_metrics()}
-    artifact = model.to_bytes()
+        return {"model_id": run.model_id, "reused": True, "training_cutoff": str(run.cutoff),
+                "status": existing.status, "members": existing.hyperparams.get("n_seeds"),
+                "wf_folds": run.wf_folds, "coins": existing.hyperparams.get("coins"), "served": list(served)}
+    if missing := members.missing_members(run, stored):
+        raise members.MembersMissing(members.missing_message(run, missing))
+    start = time.perf_counter()
+    cube = members.read_cube(dsn, run.cutoff) if cube is None else cube
+    K = run.train.n_seeds
     with storage.transaction(dsn) as cur:
-        rec = registry.register(cur, model_id=model_id, created_for=end, training_cutoff=cutoff,
-                                feature_version=model.feature_version, hyperparams={**model.hyperparams(), **ident},
-                                code_version=registry.code_version(), metrics=metrics, artifact=artifact)
-        storage.execute_batch(cur, "validation_predictions_insert", _validation_rows(model_id, wf))
-    return {"model_id": model_id, "reused": False, "training_cutoff": str(cutoff), "status": rec.status,
-            "wf_da": metrics["da"], "wf_folds": len(wf.folds), "first_model_gate": evidence.first_model_gate.reason,
+        member_preds = _member_predictions(cur, run.model_id)
+        final = TrainedModel.merge([_final_member(cur, run.model_id, i) for i in range(K)])
+    if final.training_cutoff != run.cutoff:
+        raise RuntimeError(f"the final members have cutoff {final.training_cutoff}, asked {run.cutoff}")
+    preds, bpreds, fold_info, per_member = [], [], [], []
+    for k, fold in enumerate(members.fold_bounds(run, cube)):
+        cells = walkforward.fold_keys(cube, k, fold, run.train, served)  # [fold, coin, as_of, horizon]
+        frames = [_aligned(member_preds, cells, k, i) for i in range(K)]
+        per_member.append(frames)
+        preds.append(walkforward.combine(frames))
+        bpreds.append(walkforward.fold_baselines(cube, k, fold, run.train, served, baselines.challenger_baselines()))
+        fold_info.append(walkforward.fold_summary(cube, k, fold, len(cells) // run.train.horizons,
+                                                  [stored[k, i] for i in range(K)]))
+    fit_seconds = sum(f["fit_seconds"] for f in fold_info)
+    wf = walkforward.assemble(preds, bpreds, fold_info, fit_seconds + time.perf_counter() - start)
+    for f in wf.folds:
+        log_fn(f"fold {f['fold']}: cutoff {f['cutoff']}, scored {f['val_start']}..{f['val_end']} "
+               f"({f['n_cells']} cells), fit {f['fit_seconds']:.1f}s, epochs {f['epochs']}")
+    evidence = gate_evidence(wf, final_model_constant_sign(final, cube, run.cutoff), config.promotion)
+    spread = ensemble_spread(per_member, run.train)
+    metrics = {**walk_forward_metrics(wf, run.eval_start, run.eval_end), **evidence.to_metrics(), "ensemble": spread}
+    artifact = final.to_bytes()
+    with storage.transaction(dsn) as cur:
+        rec = registry.register(cur, model_id=run.model_id, created_for=end, training_cutoff=run.cutoff,
+                                feature_version=final.feature_version,
+                                hyperparams={**final.hyperparams(), **run.ident}, code_version=registry.code_version(),
+                                metrics=metrics, artifact=artifact)
+        storage.execute_batch(cur, "validation_predictions_insert", _validation_rows(run.model_id, wf))
+    return {"model_id": run.model_id, "reused": False, "training_cutoff": str(run.cutoff), "status": rec.status,
+            "members": K, "wf_folds": len(wf.folds), "coins": list(final.coins), "served": list(served),
+            "wf_da": metrics["da"], "member_da": spread["member_da"], "first_model_gate": evidence.first_model_gate.reason,
             "wf_cells": metrics["n_cells"], "artifact_bytes": len(artifact),
-            "eval_window": [str(eval_start), str(eval_end)], "wf_seconds": round(wf.seconds, 1)}
+            "eval_window": [str(run.eval_start), str(run.eval_end)], "wf_seconds": round(wf.seconds, 1)}
+
+
+def _member_predictions(cur, model_id: str):
+    """Every stored member prediction of `model_id`: [fold, member, coin, as_of, horizon, pred_log_return,
+    realised_log_return]."""
+    import pandas as pd
+
+    cur.execute(storage.query("member_predictions_select"), {"model_id": model_id})
+    return pd.DataFrame(cur.fetchall(), columns=["fold", "member", "coin", "as_of", "horizon", "pred_log_return",
+                                                 "realised_log_return"])
+
+
+def _final_member(cur, model_id: str, member: int):
+    """The final fit's member `member` of `model_id`, loaded from its sha256-checked one-member bundle."""
+    from cryptolstm.modelling.bundle import TrainedModel
+
+    cur.execute(storage.query("member_weights_select_artifact"),
+                {"model_id": model_id, "fold": members.FINAL_FIT, "member": member})
+    artifact, digest = cur.fetchone()
+    return TrainedModel.from_bytes(bytes(artifact), digest)
+
+
+def _aligned(member_preds, cells, fold: int, member: int):
+    """Member `member`'s stored predictions of `fold`, row for row in the order of `cells` (the fold's
+    [fold, coin, as_of, horizon] keys); ValueError when it predicted other cells."""
+    from cryptolstm.evaluation.walkforward import KEYS
+
+    mine = member_preds[(member_preds["fold"] == fold) & (member_preds["member"] == member)].drop(columns="member")
+    out = cells.merge(mine, on=KEYS, how="left", validate="one_to_one")
+    if len(mine) != len(cells) or out["pred_log_return"].isna().any():
+        raise ValueError(f"fold {fold} member {member}: stored predictions are not the fold's {len(cells)} cells "
+                         f"({len(mine)} stored)")
+    return out
+
+
+def ensemble_spread(per_member, config) -> dict:
+    """How far the members differ, on the walk-forward cells: each member's DA, their range, and the mean
+    over cells of the members' standard deviation (ddof 0) of the predicted log return.
+    `per_member`: per fold, the members' aligned prediction frames (members in order)."""
+    import numpy as np
+    import pandas as pd
+
+    from cryptolstm.evaluation import metrics
+
+    K = len(per_member[0])
+    stacked = [pd.concat([fold[i] for fold in per_member], ignore_index=True) for i in range(K)]
+    y = stacked[0]["realised_log_return"].to_numpy()
+    pred = np.stack([m["pred_log_return"].to_numpy() for m in stacked])  # [K, cells x H]
+    member_da = [metrics.directional_accuracy(y, p) for p in pred]
+    return {"members": K, "seeds": [config.member_seed(i) for i in range(K)], "member_da": member_da,
+            "da_min": min(member_da), "da_max": max(member_da), "pred_sd": float(pred.std(axis=0).mean())}
 
 
 def walk_forward_metrics(wf, eval_start: date, eval_end: date) -> dict:

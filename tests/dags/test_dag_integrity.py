@@ -37,6 +37,8 @@ for dag_id, dag in bag.dags.items():
         "retries": {t.task_id: t.retries for t in dag.tasks},
         "catchup": dag.catchup,
         "timetable": type(dag.timetable).__name__,
+        "upstream": {t.task_id: sorted(t.upstream_task_ids) for t in dag.tasks},
+        "mapped": sorted(t.task_id for t in dag.tasks if getattr(t, "is_mapped", False)),
     }
 new = sorted(m.split(".")[0] for m in set(sys.modules) - before)
 print(json.dumps({"errors": {k: str(v) for k, v in bag.import_errors.items()}, "dags": dags,
@@ -78,6 +80,18 @@ def test_weekly_tasks_retry_at_least_twice(parsed):
     for dag_id, d in parsed["dags"].items():
         if dag_id == WEEKLY_DAG_ID:
             assert all(r >= 2 for r in d["retries"].values()), f"{dag_id}: retries {d['retries']}"
+
+
+def test_weekly_training_is_fanned_out_one_task_per_member(parsed):
+    """check_interval -> sync_candles -> plan_members -> train_member (mapped: one per fold x member and per
+    final-fit member) -> gather_members -> decide (after wait_for_daily) -> notify."""
+    for dag_id, d in parsed["dags"].items():
+        if dag_id == WEEKLY_DAG_ID:
+            up = d["upstream"]
+            assert d["mapped"] == ["train_member"]
+            assert up["plan_members"] == ["sync_candles"] and up["sync_candles"] == ["check_interval"]
+            assert up["train_member"] == ["plan_members"] and up["gather_members"] == ["train_member"]
+            assert up["decide"] == ["gather_members", "wait_for_daily"] and up["notify"] == ["decide"]
 
 
 def test_scheduled_in_utc_intervals(parsed):

@@ -25,7 +25,8 @@ def test_tasks_are_routed_to_their_queue_and_pool():
     out = subprocess.run([sys.executable, "-c", _PARSE, str(DAGS_DIR)], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     routes = json.loads(out.stdout.strip().splitlines()[-1])
-    train = {(DAILY_DAG_ID, "forecast"), (WEEKLY_DAG_ID, "train_challenger"), (WEEKLY_DAG_ID, "decide")}
+    train = {(DAILY_DAG_ID, "forecast"), (WEEKLY_DAG_ID, "train_member"), (WEEKLY_DAG_ID, "gather_members"),
+             (WEEKLY_DAG_ID, "decide")}
     exchange = {(DAILY_DAG_ID, "ingest"), (WEEKLY_DAG_ID, "sync_candles")}
     for dag_id, tasks in routes.items():
         for task_id, (queue, pool) in tasks.items():

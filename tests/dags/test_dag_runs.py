@@ -48,6 +48,7 @@ def airflow_env(pg_exec, dsn_for, tmp_path_factory):
            "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
            "AIRFLOW__CORE__UNIT_TEST_MODE": "False", "CRYPTOLSTM_TRAIN_PROFILE": "tiny",
            "CRYPTOLSTM_WF_FOLDS": "2", "CRYPTOLSTM_WF_DAYS": "56",  # production: 5 x 120 as-of days
+           "CRYPTOLSTM_ENSEMBLE_MEMBERS": "2",  # K = 2: one train_member task per (fold x member) + 2 final
            "CRYPTOLSTM_CHARTS_DIR": str(home / "charts"), "CRYPTOLSTM_ALERT_TO": "ops@example.test",
            "CRYPTOLSTM_AUX_COINS": ""}  # the stand-in replays the 9 served coins only
     out = subprocess.run([str(Path(sys.executable).with_name("airflow")), "db", "migrate"], env=env,
@@ -162,6 +163,12 @@ def test_weekly_then_daily_then_rerun_and_future_scramble(airflow_env, smtp_sink
         weekly = _run(airflow_env, "cryptolstm_weekly.py", WEEK_END, db, ex.url, port, PROMOTE_FIRST)
         assert weekly["state"] == "success", weekly
         assert set(weekly["tasks"].values()) == {"success"}
+        # the training fanned out: (2 folds + the final fit) x 2 members, each its own task and rows
+        assert sorted(k for k in weekly["tasks"] if k.startswith("train_member")) == \
+            [f"train_member[{i}]" for i in range(6)]
+        assert _q(db, "SELECT fold, count(*) FROM member_weights GROUP BY fold ORDER BY fold") == \
+            [(-1, 2), (0, 2), (1, 2)]
+        assert _q(db, "SELECT members FROM v_models") == [(2,)]
         decision = _q(db, "SELECT challenger_id, champion_id, promoted, n_cells, reason FROM promotion_decisions")
         assert len(decision) == 1 and decision[0][1] is None and decision[0][2] is True
         assert decision[0][3] > 0 and decision[0][4].startswith("first model: promoted: DA")

@@ -1,14 +1,15 @@
 """The CeleryExecutor for real (issue 13 §1): a local redis broker and two `airflow celery worker` processes
 run the weekly and daily DAGs for one replayed week, and every row they write equals, bit for bit, the rows
-the LocalExecutor writes for the same week.
+the LocalExecutor writes for the same week. The weekly run is fanned out (issue 18): a K = 2 seed ensemble,
+one mapped train_member task per (fold x member) and per final-fit member, and both workers train some.
 
 The only Celery test: the default test path stays on the LocalExecutor. Skipped without redis-server
 (`make broker` installs it; `make test` does so as root)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
+import re
 import shutil
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -21,12 +22,14 @@ from cryptolstm.config import DAILY_DAG_ID, DEFAULT_QUEUE, TRAIN_QUEUE, WEEKLY_D
 from cryptolstm.environment import load_settings
 from cryptolstm.runtime import embedded_pg, services
 from cryptolstm.runtime.airflow_api import AirflowApi
+from orchestration_seed import weights_digest
 
 pytestmark = pytest.mark.e2e
 
 COINS = ("BTC", "ETH", "SOL")
 WEEK_START, DAILY_FIRST, DAILY_LAST = "2025-01-05", "2025-01-12", "2025-01-14"
 DAILY_RUNS = 3  # DAILY_FIRST .. DAILY_LAST
+TRAIN_MEMBER = re.compile(r"Executing workload in Celery: .*task_id='train_member'")  # one per executed piece
 WALL_CLOCK = "seconds"  # JSON keys ending with it are measurements of elapsed time (e.g. fit_seconds)
 
 
@@ -43,20 +46,6 @@ def _canonical(value):
     if isinstance(value, memoryview):
         return bytes(value)
     return value
-
-
-def _weights_digest(artifact: bytes) -> str:
-    """sha256 of a model bundle's weights and scaler: what the model computes. The artifact's own bytes also
-    hold the time Keras saved it, so two identical trainings never have the same artifact sha256."""
-    from cryptolstm.modelling.bundle import TrainedModel
-
-    model = TrainedModel.from_bytes(artifact)
-    h = hashlib.sha256(json.dumps(model.scaler.to_dict(), sort_keys=True).encode())
-    for key in sorted(model.members):
-        for net in model.members[key]:
-            for w in net.get_weights():
-                h.update(w.tobytes())
-    return h.hexdigest()
 
 
 def _dump(dsn: str) -> dict[str, list]:
@@ -76,14 +65,15 @@ def _dump(dsn: str) -> dict[str, list]:
             rows = [{c: _canonical(v) for c, v in zip(cols, row)} for row in cur.fetchall()]
             for rec in rows:
                 if "artifact" in rec:
-                    rec["artifact"] = _weights_digest(rec.pop("artifact"))
+                    rec["artifact"] = weights_digest(rec.pop("artifact"))
                     rec.pop("artifact_sha256", None)
             out[table] = sorted(rows, key=lambda r: json.dumps(r, sort_keys=True, default=repr))
     return out
 
 
-def _run_week(tmp: Path, data: Path, free_port, executor: str) -> tuple[dict, dict[str, int]]:
-    """Run the week under `executor`; return the rows and the tasks each Celery worker received."""
+def _run_week(tmp: Path, data: Path, free_port, executor: str) -> tuple[dict, dict[str, int], dict[str, int]]:
+    """Run the week under `executor`; return the rows, the tasks each Celery worker received and the
+    train_member tasks each executed."""
     settings = replace(load_settings({}), state_dir=tmp / f"state-{executor}", api_port=free_port(),
                        smtp_port=free_port(), standin_port=free_port())
     try:
@@ -100,11 +90,14 @@ def _run_week(tmp: Path, data: Path, free_port, executor: str) -> tuple[dict, di
         api.backfill("cryptolstm_daily", _utc(DAILY_FIRST), _utc(DAILY_LAST), reprocess="none")
         daily = api.wait_for_runs("cryptolstm_daily", DAILY_RUNS, timeout=1200)
         assert [r["state"] for r in weekly + daily] == ["success"] * (1 + DAILY_RUNS), (executor, weekly + daily)
-        received = {f.stem: f.read_text(errors="replace").count(" received")
-                    for f in (settings.airflow_home / "logs").glob(f"{services.WORKER}-*.log")}
+        logs = {f.stem: f.read_text(errors="replace")
+                for f in (settings.airflow_home / "logs").glob(f"{services.WORKER}-*.log")}
+        received = {w: text.count(" received") for w, text in logs.items()}
+        # the weekly run's ensemble pieces each worker trained (its log names every workload it executed)
+        members = {w: len(TRAIN_MEMBER.findall(text)) for w, text in logs.items()}
         queues = {(r["dag_id"], ti["task_id"]): ti.get("queue") for r in weekly + daily
                   for ti in api.task_instances(r["dag_id"], r["dag_run_id"])}
-        return {**_dump(dsn), "_queues": sorted(set(queues.items()))}, received
+        return {**_dump(dsn), "_queues": sorted(set(queues.items()))}, received, members
     finally:
         services.down(settings, log=lambda *_: None)
         embedded_pg.stop(settings)
@@ -118,23 +111,28 @@ def test_celery_workers_write_the_same_rows_as_the_local_executor(tmp_path, shar
     for k, v in {"CRYPTOLSTM_COINS": ",".join(COINS), "CRYPTOLSTM_AUX_COINS": "",
                  "CRYPTOLSTM_TRAIN_PROFILE": "tiny", "CRYPTOLSTM_PROMOTION_FIRST_MARGIN": "-1",
                  "CRYPTOLSTM_WF_FOLDS": "2", "CRYPTOLSTM_WF_DAYS": "28",  # production: 5 x 120 as-of days
+                 "CRYPTOLSTM_ENSEMBLE_MEMBERS": "2",  # 6 train_member tasks: (2 folds + final fit) x 2 members
                  "CRYPTOLSTM_CHARTS_DIR": str(tmp_path / "charts"), "AIRFLOW__CORE__PARALLELISM": "2",
                  "AIRFLOW__CELERY__WORKER_CONCURRENCY": "1"}.items():
         monkeypatch.setenv(k, v)
     for k in ("AIRFLOW_CONN_CRYPTOLSTM_DB", "CRYPTOLSTM_DSN", "AIRFLOW_CONN_SMTP_DEFAULT", "CRYPTOLSTM_EXCHANGE_URL"):
         monkeypatch.delenv(k, raising=False)
 
-    celery, received = _run_week(tmp_path, data, free_port, "celery")
-    local, none = _run_week(tmp_path, data, free_port, "local")
+    celery, received, trained = _run_week(tmp_path, data, free_port, "celery")
+    local, none, _ = _run_week(tmp_path, data, free_port, "local")
 
     # the tasks really ran on the Celery workers (both took some), and were routed by queue
     assert none == {} and sorted(received) == [f"{services.WORKER}-1", f"{services.WORKER}-2"], received
     assert all(n > 0 for n in received.values()) and sum(received.values()) >= 5 + DAILY_RUNS * (len(COINS) + 7), received
     routed = dict(celery["_queues"])
     assert routed == dict(local["_queues"])
-    train = {(DAILY_DAG_ID, "forecast"), (WEEKLY_DAG_ID, "train_challenger"), (WEEKLY_DAG_ID, "decide")}
+    train = {(DAILY_DAG_ID, "forecast"), (WEEKLY_DAG_ID, "train_member"), (WEEKLY_DAG_ID, "gather_members"),
+             (WEEKLY_DAG_ID, "decide")}
     assert {k for k, q in routed.items() if q == TRAIN_QUEUE} == train
     assert routed[(DAILY_DAG_ID, "ingest")] == routed[(WEEKLY_DAG_ID, "sync_candles")] == DEFAULT_QUEUE
+    # the weekly training fanned out: (2 folds + the final fit) x 2 members, and BOTH workers trained some
+    assert sum(trained.values()) >= 6 and all(n > 0 for n in trained.values()), trained
+    assert len(celery["member_weights"]) == 6 and len(celery["member_predictions"]) > 0
     assert len(celery["forecasts"]) == DAILY_RUNS * 5 * len(COINS) and celery["promotion_decisions"]
     assert sorted(celery) == sorted(local)
     for table in sorted(celery):

@@ -3,6 +3,7 @@ once per test session (cached by cutoff), and a registered champion."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import zipfile
@@ -17,6 +18,20 @@ from cryptolstm.serving import registry
 from cryptolstm import storage
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "binance-1d"
+
+
+def weights_digest(artifact: bytes) -> str:
+    """sha256 of a model bundle's weights and scaler: what the model computes. The artifact's own bytes also
+    hold the time Keras saved it, so two identical trainings never have the same artifact sha256."""
+    from cryptolstm.modelling.bundle import TrainedModel
+
+    model = TrainedModel.from_bytes(bytes(artifact))
+    h = hashlib.sha256(json.dumps(model.scaler.to_dict(), sort_keys=True).encode())
+    for key in sorted(model.members):
+        for net in model.members[key]:
+            for w in net.get_weights():
+                h.update(w.tobytes())
+    return h.hexdigest()
 
 
 @lru_cache(maxsize=1)

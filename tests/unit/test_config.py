@@ -2,7 +2,9 @@ import json
 
 from psycopg2.extensions import parse_dsn
 
-from cryptolstm.config import DEFAULT_COINS
+from dataclasses import replace
+
+from cryptolstm.config import DEFAULT_COINS, TrainConfig
 from cryptolstm.dsn import dsn_from_airflow_conn, make_dsn, with_dbname
 from cryptolstm.environment import load_settings
 
@@ -88,6 +90,7 @@ def test_bad_integer_names_the_variable_and_what_it_accepts():
     ("CRYPTOLSTM_PROMOTION_MARGIN", "lots", "a number between -1.0 and 1.0"),
     ("CRYPTOLSTM_TRAIN_PROFILE", "huge", "one of 'full', 'tiny'"),
     ("CRYPTOLSTM_PROVISIONAL", "maybe", "1 or 0 (also true/false, yes/no, on/off)"),
+    ("CRYPTOLSTM_ENSEMBLE_MEMBERS", "0", "an integer between 1 and 50"),
     ("CRYPTOLSTM_API_PORT", "http", "an integer between 1 and 65535"),
     ("CRYPTOLSTM_SMTP_PORT", "0", "an integer between 1 and 65535"),
     ("CRYPTOLSTM_STANDIN_PORT", "70000", "an integer between 1 and 65535"),
@@ -178,3 +181,10 @@ def _parser(called):
     sub = p.add_subparsers(dest="command")
     sub.add_parser("noop").set_defaults(func=lambda args: called.append(args))
     return p
+
+
+def test_ensemble_members_overrides_the_profiles_ensemble_size():
+    assert load_pipeline({}).train_config().n_seeds == TrainConfig().n_seeds and load_pipeline({}).ensemble_members is None
+    assert load_pipeline({"CRYPTOLSTM_ENSEMBLE_MEMBERS": "3"}).train_config() == replace(TrainConfig(), n_seeds=3)
+    tiny = load_pipeline({"CRYPTOLSTM_TRAIN_PROFILE": "tiny", "CRYPTOLSTM_ENSEMBLE_MEMBERS": "2"}).train_config()
+    assert tiny.n_seeds == 2 and tiny.lstm_units == (16, 8)

@@ -1,0 +1,2 @@
+-- The stored pieces of a model (without their bytes): which (fold, member) exist, with their training facts.
+SELECT fold, member, info FROM member_weights WHERE model_id = %(model_id)s ORDER BY fold, member
