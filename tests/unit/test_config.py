@@ -1,8 +1,7 @@
 import json
+from dataclasses import replace
 
 from psycopg2.extensions import parse_dsn
-
-from dataclasses import replace
 
 from cryptolstm.config import DEFAULT_COINS, TrainConfig
 from cryptolstm.dsn import dsn_from_airflow_conn, make_dsn, with_dbname
