@@ -25,7 +25,7 @@ from cryptolstm.calendar import (as_date, utc_midnight, weekly_boundary, weekly_
 from cryptolstm.config import HORIZONS, MarketConfig, PipelineConfig
 from cryptolstm.environment import load_market, load_pipeline, load_settings
 from cryptolstm.serving.mail import SendFn
-from cryptolstm.serving.members import MembersMissing  # noqa: F401 (DAG API: the gather's refusal)
+from cryptolstm.serving.members import MembersMissing, piece_name  # noqa: F401 (DAG API: refusal, map index name)
 
 log = logging.getLogger(__name__)
 

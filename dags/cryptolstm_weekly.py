@@ -77,10 +77,14 @@ def cryptolstm_weekly():
 
         return pipeline.plan_members(data_interval_end)
 
-    @task(execution_timeout=pendulum.duration(hours=2), queue=TRAIN_QUEUE, pool=TENSORFLOW_POOL)
+    @task(execution_timeout=pendulum.duration(hours=2), queue=TRAIN_QUEUE, pool=TENSORFLOW_POOL,
+          map_index_template="{{ piece }}")  # the UI names each mapped task "fold 2, member 1", not "7"
     def train_member(spec: dict, data_interval_end=None) -> dict:
+        from airflow.sdk import get_current_context
+
         from cryptolstm import pipeline
 
+        get_current_context()["piece"] = pipeline.piece_name(spec["fold"], spec["member"])
         return pipeline.train_member(dsn(), data_interval_end, spec)
 
     @task(outlets=[MODELS], execution_timeout=pendulum.duration(hours=1), queue=TRAIN_QUEUE, pool=TENSORFLOW_POOL)

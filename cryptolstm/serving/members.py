@@ -133,7 +133,7 @@ def train_member(dsn: str, end: datetime, config: PipelineConfig, spec: dict, se
             **key, "seed": run.train.member_seed(member), "training_cutoff": model.training_cutoff,
             "info": registry.to_json(model.info), "artifact": artifact, "artifact_sha256": registry.sha256(artifact)})
     if log_fn is not None:
-        log_fn(f"{_name(fold, member)}: cutoff {model.training_cutoff}, epochs {model.info.get('epochs')}, "
+        log_fn(f"({piece_name(fold, member)}): cutoff {model.training_cutoff}, epochs {model.info.get('epochs')}, "
                f"{len(rows)} predictions, {model.info.get('train_seconds')} s")
     return {**key, "reused": False, "training_cutoff": str(model.training_cutoff), "predictions": len(rows),
             "epochs": model.info.get("epochs"), "fit_seconds": model.info.get("train_seconds")}
@@ -152,10 +152,11 @@ def missing_members(run: WeeklyRun, stored) -> list[tuple[int, int]]:
 
 def missing_message(run: WeeklyRun, missing: list[tuple[int, int]]) -> str:
     """The gather's refusal: which pieces are missing, and that nothing was decided."""
-    return (f"{run.model_id}: {len(missing)} of {len(run.keys())} ensemble pieces have no stored rows: "
-            f"{', '.join(_name(f, m) for f, m in missing)}; nothing was registered or decided (the champion "
-            f"stays): rerun those train_member tasks, then the gather")
+    names = ", ".join(f"({piece_name(f, m)})" for f, m in missing)
+    return (f"{run.model_id}: {len(missing)} of {len(run.keys())} ensemble pieces have no stored rows: {names}; "
+            "nothing was registered or decided (the champion stays): rerun those train_member tasks, then the gather")
 
 
-def _name(fold: int, member: int) -> str:
-    return f"(final fit, member {member})" if fold == FINAL_FIT else f"(fold {fold}, member {member})"
+def piece_name(fold: int, member: int) -> str:
+    """'final fit, member 0' or 'fold 2, member 1': how a piece is named to users (messages, the UI's map index)."""
+    return f"final fit, member {member}" if fold == FINAL_FIT else f"fold {fold}, member {member}"

@@ -24,11 +24,13 @@ def main(path: str, day: str) -> None:
     spec.loader.exec_module(mod)
     dag = next(v for v in vars(mod).values() if type(v).__name__ == "DAG")
     dr = dag.test(logical_date=None if day == "none" else pendulum.parse(day, tz="UTC"))
-    states = {}
+    states, names = {}, {}
     for ti in dr.get_task_instances():
         key = ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.map_index}]"
         states[key] = str(ti.state)
-    print("RESULT " + json.dumps({"run_id": dr.run_id, "state": str(dr.state), "tasks": states}))
+        if ti.map_index >= 0:  # the name the UI shows for a mapped task (its map_index_template, rendered)
+            names[key] = ti.rendered_map_index
+    print("RESULT " + json.dumps({"run_id": dr.run_id, "state": str(dr.state), "tasks": states, "map_names": names}))
 
 
 if __name__ == "__main__":

@@ -166,6 +166,9 @@ def test_weekly_then_daily_then_rerun_and_future_scramble(airflow_env, smtp_sink
         # the training fanned out: (2 folds + the final fit) x 2 members, each its own task and rows
         assert sorted(k for k in weekly["tasks"] if k.startswith("train_member")) == \
             [f"train_member[{i}]" for i in range(6)]
+        assert sorted(weekly["map_names"][f"train_member[{i}]"] for i in range(6)) == \
+            ["final fit, member 0", "final fit, member 1", "fold 0, member 0", "fold 0, member 1", "fold 1, member 0",
+             "fold 1, member 1"]  # the UI names each piece, not its index
         assert _q(db, "SELECT fold, count(*) FROM member_weights GROUP BY fold ORDER BY fold") == \
             [(-1, 2), (0, 2), (1, 2)]
         assert _q(db, "SELECT members FROM v_models") == [(2,)]
