@@ -42,17 +42,6 @@ def member_predictions(cube: windows.Cube, config: TrainConfig, seed_sets, membe
     return preds, base, seconds
 
 
-def mean_of(preds: list[pd.DataFrame]) -> pd.DataFrame:
-    """The draw's forecast: the members' mean predicted log return per cell (every frame on the same cells)."""
-    first = preds[0]
-    for p in preds[1:]:
-        if not p[walkforward.KEYS].equals(first[walkforward.KEYS]):
-            raise ValueError("members must be scored on the same cells")
-    out = first.copy()
-    out["pred_log_return"] = np.mean([p["pred_log_return"].to_numpy() for p in preds], axis=0)
-    return out
-
-
 def _row(m: dict, name: str) -> dict:
     """The figures of one model of `walkforward.score`'s metrics that the round reports."""
     x = m["models"][name]
@@ -75,7 +64,7 @@ def score_draws(preds: dict, base: pd.DataFrame, sizes) -> dict:
         draws = []
         for s, idx in by_set.items():
             for combo in itertools.combinations(sorted(idx), k):
-                m = walkforward.score(mean_of([preds[(s, i)] for i in combo]), base)
+                m = walkforward.score(walkforward.combine([preds[(s, i)] for i in combo]), base)
                 draws.append({"seed_set": s, "members": list(combo), **_row(m, "model"),
                               "da_ci": m["bootstrap"]["overall"]["da_ci"]})
                 if "baselines" not in out:

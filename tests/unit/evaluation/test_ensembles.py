@@ -33,13 +33,13 @@ def test_pick_excludes_constant_sign_and_mae_above_the_random_walk():
     assert ensembles.pick(_sizes(k3=(0.53, 0.99, 0.1)))["k"] == 1
 
 
-def test_mean_of_refuses_members_on_other_cells():
+def test_a_draw_is_the_members_mean_and_refuses_members_on_other_cells():
     a = pd.DataFrame({"fold": [0, 0], "coin": ["BTC", "BTC"], "as_of": [1, 2], "horizon": [1, 1],
-                      "pred_log_return": [0.1, -0.3]})
+                      "pred_log_return": [0.1, -0.3], "realised_log_return": [0.2, 0.1]})
     b = a.assign(pred_log_return=[0.3, 0.1])
-    assert ensembles.mean_of([a, b])["pred_log_return"].tolist() == pytest.approx([0.2, -0.1])
+    assert walkforward.combine([a, b])["pred_log_return"].tolist() == pytest.approx([0.2, -0.1])
     with pytest.raises(ValueError, match="same cells"):
-        ensembles.mean_of([a, b.assign(as_of=[1, 3])])
+        walkforward.combine([a, b.assign(as_of=[1, 3])])
 
 
 @pytest.mark.slow
@@ -51,7 +51,7 @@ def test_a_draw_of_members_is_the_ensemble_fit_serves():
     r = ensembles.ensemble_round(cube, cfg, seed_sets=(7,), members=2, sizes=(1, 2), n_folds=2, val_days=15,
                                  score_coins=("BTC", "ETH", "SOL"))
     assert [len(r["sizes"][k]["draws"]) for k in (1, 2)] == [2, 1]
-    both = ensembles.mean_of(list(r["member_predictions"].values()))
+    both = walkforward.combine(list(r["member_predictions"].values()))
     serial = walkforward.walk_forward(cube, TrainConfig.tiny(window=15, seed=7, n_seeds=2), n_folds=2, val_days=15,
                                       score_coins=("BTC", "ETH", "SOL"), with_baselines=False)
     serial = serial.predictions.sort_values(walkforward.KEYS, kind="stable").reset_index(drop=True)
