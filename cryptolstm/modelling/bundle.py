@@ -69,10 +69,6 @@ def member_count_error(counts: dict[str, int], member_ids, n_seeds: int) -> str 
     return None
 
 
-def _description(model: "TrainedModel") -> dict | None:
-    return None if model.input_description is None else model.input_description.to_dict()
-
-
 def _head(out) -> np.ndarray:
     """The log-return head's output of a one- or two-headed model (the sign head is never served)."""
     return out[0] if isinstance(out, (list, tuple)) else out
@@ -120,33 +116,34 @@ class TrainedModel:
                               f"bundle, {len(registered)} registered; {'; '.join(diff[:4]) or 'different lengths'})")
 
     @classmethod
-    def merge(cls, parts: "list[TrainedModel]") -> "TrainedModel":
-        """One ensemble of the members of `parts`, models fitted apart (`train.fit(..., members=(i,))`) on
-        the same cube, cutoff and config: it predicts what `fit` with n_seeds = their member count does.
-        Raises ValueError when the parts differ in anything but their members (scaler, coins, cutoff,
-        config other than n_seeds, feature version, training description), repeat a member, or are not
-        members 0..K-1 together."""
+    def join(cls, parts: "list[TrainedModel]") -> "TrainedModel":
+        """One model holding the members of `parts`, in member-id order: one-member models from
+        `train.fit_member` on ONE preparation. Raises ValueError when the parts name different
+        preparations (`info['preparation']`, the digest of what they were trained on), differ in coins,
+        cutoff, feature version or config (other than n_seeds), or repeat a member. The config (n_seeds
+        included) is the first part's."""
         if not parts:
             raise ValueError("nothing to merge")
         first = parts[0]
-
-        def same(m: "TrainedModel") -> list[str]:
-            diff = [name for name, a, b in (
-                ("scaler", m.scaler.to_dict(), first.scaler.to_dict()), ("coins", m.coins, first.coins),
-                ("training cutoff", m.training_cutoff, first.training_cutoff),
-                ("feature version", m.feature_version, first.feature_version),
-                ("config", replace(m.config, n_seeds=0), replace(first.config, n_seeds=0)),
-                ("member networks", sorted(m.members), sorted(first.members)),
-                ("training description", _description(m), _description(first))) if a != b]
-            return diff
-
-        for m in parts[1:]:
-            if diff := same(m):
+        digests = {m.info.get("preparation") for m in parts}
+        if None in digests:
+            raise ValueError("cannot merge members that name no preparation (trained before preparations were "
+                             "recorded): retrain them")
+        if len(digests) > 1:
+            raise ValueError(f"cannot merge members of {len(digests)} different preparations "
+                             f"({', '.join(sorted(d[:12] for d in digests))}): every member of one model must be "
+                             "trained on one preparation")
+        for m in parts[1:]:  # identities, not recomputed floats: the digest vouches for the scaler and description
+            if diff := [name for name, a, b in (
+                    ("coins", m.coins, first.coins), ("training cutoff", m.training_cutoff, first.training_cutoff),
+                    ("feature version", m.feature_version, first.feature_version),
+                    ("config", replace(m.config, n_seeds=0), replace(first.config, n_seeds=0)),
+                    ("member networks", sorted(m.members), sorted(first.members))) if a != b]:
                 raise ValueError(f"cannot merge models that differ in {', '.join(diff)}")
         order = sorted(range(len(parts)), key=lambda j: parts[j].member_ids)
         ids = [i for j in order for i in parts[j].member_ids]
-        if ids != list(range(len(ids))):
-            raise ValueError(f"the parts hold members {sorted(ids)}: need each of 0..{len(ids) - 1} once")
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"the parts hold members {sorted(ids)}: a member is repeated")
         ordered = [parts[j] for j in order]
         members = {key: [net for m in ordered for net in m.members[key]] for key in first.members}
         info = dict(first.info)
@@ -157,8 +154,22 @@ class TrainedModel:
                 info[name] = [e for g in range(groups) for m, k in zip(ordered, n) for e in m.info[name][g * k:(g + 1) * k]]
         if all("train_seconds" in m.info for m in ordered):
             info["train_seconds"] = round(sum(m.info["train_seconds"] for m in ordered), 2)
-        return cls(members, first.scaler, replace(first.config, n_seeds=len(ids)), first.feature_version,
-                   first.training_cutoff, first.coins, info, input_description=first.input_description)
+        return cls(members, first.scaler, first.config, first.feature_version, first.training_cutoff, first.coins,
+                   info, input_description=first.input_description, member_ids=tuple(ids))
+
+    @classmethod
+    def merge(cls, parts: "list[TrainedModel]") -> "TrainedModel":
+        """The K-member ensemble of members trained apart (`train.fit_member`, possibly in separate
+        processes or on different devices): it predicts what `train.fit` with n_seeds = K does. Checks
+        that the parts share one preparation digest and one config, and are members 0..K-1 together;
+        it never compares floats that were computed twice (see `join`)."""
+        ids = sorted(i for m in parts for i in m.member_ids)
+        if ids != list(range(len(ids))):
+            raise ValueError(f"the parts hold members {ids}: need each of 0..{len(ids) - 1} once")
+        whole = cls.join(parts)
+        return cls(whole.members, whole.scaler, replace(whole.config, n_seeds=len(whole.member_ids)),
+                   whole.feature_version, whole.training_cutoff, whole.coins, whole.info,
+                   input_description=whole.input_description)
 
     # ---- prediction -----------------------------------------------------------------------------
     def cube(self, panel: pd.DataFrame, features: pd.DataFrame | None = None) -> windows.Cube:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -31,7 +31,8 @@ from cryptolstm.modelling.scaling import RobustScaler
 from cryptolstm.config import HORIZONS, TrainConfig
 from cryptolstm.modelling.bundle import TrainedModel, target_cell_scale, vocabulary
 
-__all__ = ["TrainConfig", "TrainedModel", "build_cube", "coins_until", "describe_inputs", "fit", "training_cells"]
+__all__ = ["PreparedFit", "TrainConfig", "TrainedModel", "build_cube", "build_network", "coins_until", "describe_inputs",
+           "fit", "fit_member", "prepare_fit", "training_cells"]
 
 log = logging.getLogger("cryptolstm.training")
 ES_BATCH = 32  # cells per early-stopping evaluation batch (Keras's default for evaluation data)
@@ -117,52 +118,90 @@ def _stream(cube: windows.Cube, cells: windows.Plan, y: np.ndarray, scaler: Robu
     return ds.batch(batch_size).map(batch).prefetch(2)
 
 
-def _train_one(data, val, config: TrainConfig, seed: int, n_features: int, n_coins: int, label: str = "fit"):
+def build_network(config: TrainConfig, n_features: int, n_coins: int):
+    """The uncompiled Keras network of `config` for `n_features` inputs and `n_coins` embedding ids: what every
+    fit trains, and what an untrained stand-in model serves (bench)."""
+    from cryptolstm.modelling.model import build_model
+
+    return build_model(config.arch, window=config.window, n_features=n_features, n_coins=n_coins,
+                       horizons=config.horizons, lstm_units=tuple(config.lstm_units), dense_units=config.dense_units,
+                       dropout=config.dropout, embed_dim=config.embed_dim, sign_head=config.sign_head > 0)
+
+
+def _train_one(data, val, config: TrainConfig, seed: int, n_features: int, n_coins: int, label: str = "fit",
+               callbacks=()):
     """One seeded Keras model on the batches `data(seed)` with early stopping on `val` (None: none); returns
-    (model, epochs run, best epoch = the one whose weights it keeps)."""
+    (model, epochs run, best epoch = the one whose weights it keeps). `callbacks`: more Keras callbacks
+    (a bench's timer or step cap), after the progress logger."""
     import keras
 
     from cryptolstm.modelling.losses import direction_aware_huber
-    from cryptolstm.modelling.model import build_model
     from cryptolstm.modelling.progress import epoch_logger
 
     keras.utils.set_random_seed(seed)
-    two_heads = config.sign_head > 0
-    model = build_model(config.arch, window=config.window, n_features=n_features, n_coins=n_coins,
-                        horizons=config.horizons, lstm_units=tuple(config.lstm_units),
-                        dense_units=config.dense_units, dropout=config.dropout, embed_dim=config.embed_dim,
-                        sign_head=two_heads)
+    model = build_network(config, n_features, n_coins)
     huber = direction_aware_huber(config.huber_delta, config.dir_lambda, config.horizon_weights, config.dir_term)
-    if two_heads:  # the Huber head is the forecast; the logistic sign head only shapes the shared layers
+    if config.sign_head > 0:  # the Huber head is the forecast; the logistic sign head only shapes the shared layers
         model.compile(optimizer=keras.optimizers.Adam(config.learning_rate),
                       loss=[huber, keras.losses.BinaryCrossentropy(from_logits=True)],
                       loss_weights=[1.0, float(config.sign_head)])
     else:
         model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=huber)
-    callbacks = [epoch_logger(label, config.max_epochs, log)]
+    cbs = [epoch_logger(label, config.max_epochs, log), *callbacks]
     if val is not None:
-        callbacks.append(keras.callbacks.EarlyStopping(patience=config.patience, restore_best_weights=True))
-    hist = model.fit(data(seed), validation_data=val, epochs=config.max_epochs, callbacks=callbacks,
+        cbs.append(keras.callbacks.EarlyStopping(patience=config.patience, restore_best_weights=True))
+    hist = model.fit(data(seed), validation_data=val, epochs=config.max_epochs, callbacks=cbs,
                      verbose=config.verbose, shuffle=False)
     if val is None:
         return model, len(hist.history["loss"]), len(hist.history["loss"])
     return model, len(hist.history["loss"]), int(np.argmin(hist.history["val_loss"])) + 1
 
 
-def fit(cube: windows.Cube, cutoff, config: TrainConfig = TrainConfig(), *, label: str = "fit",
-        members: tuple[int, ...] | None = None) -> TrainedModel:
-    """Train on as-of days t with t + H <= cutoff, from the feature cube of a candle history
-    (`build_cube(panel)`, on a history of any length). Only the cube's days <= cutoff are used, so
-    nothing from after the cutoff can reach the model, its scaler or its early stopping.
-    `label` prefixes the per-epoch progress lines logged to 'cryptolstm.training'.
-    `members`: which of the config's n_seeds ensemble members to train (member i has seed
-    config.member_seed(i)); None: all of them. Members trained apart join with `TrainedModel.merge`."""
+@dataclass(frozen=True)
+class PreparedFit:
+    """What every member of one fit shares, computed once (`prepare_fit`): the history up to the cutoff,
+    the fit / early-stopping / all cells, the scaler and the input description. `digest` names its
+    content: a hash of the inputs it was computed from (cube values, cutoff, config without the ensemble
+    size, feature version), so two processes that prepared the same fit agree on it bit for bit, and
+    members trained on it can be joined (`TrainedModel.merge`) without comparing recomputed floats."""
+
+    cube: windows.Cube  # days 0..cut of the input cube, only the coins with a candle by then
+    cutoff: pd.Timestamp  # the training cutoff (a calendar day)
+    fit_cells: windows.Plan  # cells the networks are fitted on
+    es_cells: windows.Plan  # early-stopping cells (the last es_fraction of as-of days, after the purge)
+    all_cells: windows.Plan  # fit + purge gap + early-stopping cells (refit_all; the input description)
+    scaler: RobustScaler  # fit on the training fold's feature rows and fit-cell targets
+    description: drift.TrainingDescription  # the training inputs, for the input-drift check
+    digest: str  # content key of this preparation (hex sha256)
+
+    @property
+    def n_features(self) -> int:
+        return int(self.cube.x.shape[-1])
+
+
+def preparation_digest(cube: windows.Cube, cutoff: pd.Timestamp, config: TrainConfig) -> str:
+    """The sha256 of what a preparation is computed from: the cube's coins, days and values up to the
+    cutoff, the cutoff, the config less its ensemble size, and the feature version."""
+    import hashlib
+    import json
+    from dataclasses import asdict
+
+    h = hashlib.sha256()
+    meta = {"coins": list(cube.coins), "first_day": str(cube.days[0].date()) if len(cube.days) else None,
+            "days": len(cube.days), "cutoff": str(cutoff.date()), "config": asdict(replace(config, n_seeds=0)),
+            "feature_version": feats_mod.FEATURE_VERSION}
+    h.update(json.dumps(meta, sort_keys=True, default=str).encode())
+    h.update(np.ascontiguousarray(cube.x, dtype=np.float64).tobytes())
+    h.update(np.ascontiguousarray(cube.log_close, dtype=np.float64).tobytes())
+    return h.hexdigest()
+
+
+def prepare_fit(cube: windows.Cube, cutoff, config: TrainConfig = TrainConfig()) -> PreparedFit:
+    """Everything of a fit with cutoff `cutoff` that does not depend on the member's seed: deterministic,
+    run once per walk-forward fold and once for the final fit. Only the cube's days <= cutoff are used,
+    so nothing from after the cutoff can reach the model, its scaler or its early stopping."""
     if config.horizons != HORIZONS:
         raise ValueError(f"the modelling law fixes {HORIZONS} horizons, got {config.horizons}")
-    member_ids = tuple(range(config.n_seeds)) if members is None else tuple(members)
-    if not member_ids or len(set(member_ids)) != len(member_ids) or not set(member_ids) <= set(range(config.n_seeds)):
-        raise ValueError(f"members must be distinct ids in 0..{config.n_seeds - 1}, got {members}")
-    start = time.perf_counter()
     cutoff_day = panel_mod.to_day(cutoff)
     last = cube.last_index_on_or_before(cutoff_day)
     if last < 0:
@@ -170,62 +209,94 @@ def fit(cube: windows.Cube, cutoff, config: TrainConfig = TrainConfig(), *, labe
     cube = _cube_until(cube, last)
     if len(cube.coins) == 0:
         raise ValueError(f"no candles on or before {cutoff_day.date()}")
-    coins = cube.coins
     cut = cube.last_index_on_or_before(cutoff_day)
     fit_cells, es_cells = _early_stopping_split(cube, config, cut)
-    all_cells = training_cells(cube, config, cut)  # fit + purge gap + early-stopping cells (for refit_all)
+    all_cells = training_cells(cube, config, cut)
     if len(fit_cells.t) == 0:
         raise ValueError("no fitting cells left before the early-stopping block")
-    H = config.horizons
     rows = cube.x[~np.isnan(cube.x).any(axis=2)]  # [R, F] every complete feature row up to the cutoff
+    scaler = RobustScaler.fit(rows, _targets(cube, fit_cells, config), clip=config.input_clip)
+    description = describe_inputs(cube, all_cells, scaler, config, rows)  # every training window
+    return PreparedFit(cube, cutoff_day, fit_cells, es_cells, all_cells, scaler, description,
+                       preparation_digest(cube, cutoff_day, config))
 
-    def targets(cells):  # [N, H] log returns, divided by the per-cell scale of `target_scaling`
-        y = windows.gather_targets(cube.log_close, cells.coin, cells.t, H)
-        return y / target_cell_scale(cube, cells.coin, cells.t, config)
 
-    scaler = RobustScaler.fit(rows, targets(fit_cells), clip=config.input_clip)
-    two_heads = config.sign_head > 0
+def _targets(cube: windows.Cube, cells: windows.Plan, config: TrainConfig) -> np.ndarray:
+    """[N, H] log returns of `cells`, divided by the per-cell scale of `target_scaling`."""
+    y = windows.gather_targets(cube.log_close, cells.coin, cells.t, config.horizons)
+    return y / target_cell_scale(cube, cells.coin, cells.t, config)
+
+
+def fit_member(prepared: PreparedFit, config: TrainConfig, i: int, callbacks=(), *,
+               label: str = "fit") -> TrainedModel:
+    """Train ensemble member `i` (seed `config.member_seed(i)`) on a preparation: a one-member model
+    (member_ids (i,)) whose info names the preparation's digest. `callbacks`: extra Keras callbacks
+    passed to every Keras fit of the member (timers, step caps)."""
+    if not 0 <= i < config.n_seeds:
+        raise ValueError(f"member must be an id in 0..{config.n_seeds - 1}, got {i}")
+    if preparation_digest(prepared.cube, prepared.cutoff, config) != prepared.digest:
+        raise ValueError("the preparation was made for another configuration or cube: prepare it again")
+    start = time.perf_counter()
+    p, cube = prepared, prepared.cube
+    coins = cube.coins
 
     def batches(cells, **kw):  # the cells' windows, gathered and scaled batch by batch
-        return _stream(cube, cells, scaler.scale_targets(targets(cells)), scaler, config, two_heads=two_heads, **kw)
+        y = p.scaler.scale_targets(_targets(cube, cells, config))
+        return _stream(cube, cells, y, p.scaler, config, two_heads=config.sign_head > 0, **kw)
 
     def training_data(cells):  # seed -> the seeded, shuffled training batches
         return lambda seed: batches(cells, batch_size=config.batch_size, shuffle_seed=seed)
 
-    groups = {"*": None} if not config.per_coin else {c: i for i, c in enumerate(coins)}
+    groups = {"*": None} if not config.per_coin else {c: k for k, c in enumerate(coins)}
     nets, epochs, refit_epochs = {}, [], []
-    n_features = cube.x.shape[-1]
+    seed = config.member_seed(i)
     for key, idx in groups.items():
-        fc = fit_cells if idx is None else _subset(fit_cells, idx)
-        ec = es_cells if idx is None else _subset(es_cells, idx)
+        fc = p.fit_cells if idx is None else _subset(p.fit_cells, idx)
+        ec = p.es_cells if idx is None else _subset(p.es_cells, idx)
         if len(fc.t) == 0:
             continue
         # early stopping scores the cells in order, in Keras's default evaluation batch
         val = batches(ec, batch_size=ES_BATCH) if len(ec.t) else None
-        nets[key] = []
-        for i in member_ids:
-            seed = config.member_seed(i)
-            tag = f"{label}" + (f" coin {key}" if idx is not None else "") + \
-                (f" member {i + 1}/{config.n_seeds}" if config.n_seeds > 1 else "")
-            m, n, best = _train_one(training_data(fc), val, config, seed, n_features, len(coins), tag)
-            if config.refit_all and val is not None:
-                every = all_cells if idx is None else _subset(all_cells, idx)
-                m, _, _ = _train_one(training_data(every), None, replace(config, max_epochs=best), seed,
-                                     n_features, len(coins), tag + " refit")
-                refit_epochs.append(best)
-            nets[key].append(m)
-            epochs.append(n)
-    info = {"n_fit_windows": int(len(fit_cells.t)), "n_early_stopping_windows": int(len(es_cells.t)),
+        tag = f"{label}" + (f" coin {key}" if idx is not None else "") + \
+            (f" member {i + 1}/{config.n_seeds}" if config.n_seeds > 1 else "")
+        m, n, best = _train_one(training_data(fc), val, config, seed, p.n_features, len(coins), tag, callbacks)
+        if config.refit_all and val is not None:
+            every = p.all_cells if idx is None else _subset(p.all_cells, idx)
+            m, _, _ = _train_one(training_data(every), None, replace(config, max_epochs=best), seed,
+                                 p.n_features, len(coins), tag + " refit", callbacks)
+            refit_epochs.append(best)
+        nets[key] = [m]
+        epochs.append(n)
+    H = config.horizons
+    info = {"n_fit_windows": int(len(p.fit_cells.t)), "n_early_stopping_windows": int(len(p.es_cells.t)),
             "epochs": epochs, "train_seconds": round(time.perf_counter() - start, 2),
-            "last_fit_as_of": str(cube.days[(all_cells if refit_epochs else fit_cells).t.max()].date()),
-            "last_target_day": str(cube.days[max(fit_cells.t.max(), es_cells.t.max(initial=-1)) + H].date())}
+            "last_fit_as_of": str(cube.days[(p.all_cells if refit_epochs else p.fit_cells).t.max()].date()),
+            "last_target_day": str(cube.days[max(p.fit_cells.t.max(), p.es_cells.t.max(initial=-1)) + H].date()),
+            "preparation": p.digest}
     if config.refit_all:
         info["refit_epochs"] = refit_epochs
-    description = describe_inputs(cube, all_cells, scaler, config, rows)  # every training window (fit + early stopping)
-    log.info("%s: cutoff %s, %d fitting windows, epochs %s, %.1fs", label, cutoff_day.date(),
+    log.info("%s: cutoff %s, %d fitting windows, epochs %s, %.1fs", label, p.cutoff.date(),
              info["n_fit_windows"], epochs, info["train_seconds"])
-    return TrainedModel(nets, scaler, config, feats_mod.FEATURE_VERSION, cutoff_day.date(), coins, info,
-                        input_description=description, member_ids=member_ids)
+    return TrainedModel(nets, p.scaler, config, feats_mod.FEATURE_VERSION, p.cutoff.date(), coins, info,
+                        input_description=p.description, member_ids=(i,))
+
+
+def fit(cube: windows.Cube, cutoff, config: TrainConfig = TrainConfig(), *, label: str = "fit",
+        members: tuple[int, ...] | None = None, callbacks=()) -> TrainedModel:
+    """Train on as-of days t with t + H <= cutoff, from the feature cube of a candle history
+    (`build_cube(panel)`, on a history of any length): `prepare_fit` once, then `fit_member` for each of
+    `members` (ids in 0..n_seeds-1, member i with seed config.member_seed(i); None: all of them), joined
+    into one model. `label` prefixes the per-epoch progress lines logged to 'cryptolstm.training'.
+    Members trained apart join with `TrainedModel.merge`."""
+    member_ids = tuple(range(config.n_seeds)) if members is None else tuple(members)
+    if not member_ids or len(set(member_ids)) != len(member_ids) or not set(member_ids) <= set(range(config.n_seeds)):
+        raise ValueError(f"members must be distinct ids in 0..{config.n_seeds - 1}, got {members}")
+    start = time.perf_counter()
+    prepared = prepare_fit(cube, cutoff, config)
+    parts = [fit_member(prepared, config, i, callbacks, label=label) for i in member_ids]
+    model = TrainedModel.join(parts)
+    model.info["train_seconds"] = round(time.perf_counter() - start, 2)
+    return model
 
 
 def _subset(plan: windows.Plan, coin_idx: int) -> windows.Plan:
