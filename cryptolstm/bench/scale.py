@@ -105,65 +105,38 @@ def _stage_cube(data_dir: str) -> dict:
 
 
 def _stage_epoch(data_dir: str, max_windows: int) -> dict:
+    """One steady-state epoch of the production member fit (`train.fit_member` on `train.prepare_fit`) over the
+    fitting windows, or a uniform draw of `max_windows` of them, extrapolated to all."""
+    import keras
     import numpy as np
 
     from cryptolstm.config import TrainConfig
-    from cryptolstm.modelling import features, train, windows
-    from cryptolstm.modelling.bundle import vocabulary
-    from cryptolstm.modelling.scaling import RobustScaler
+    from cryptolstm.modelling import train, windows
 
-    config = TrainConfig()  # the production configuration
-    panel = _load(data_dir)
-    f = features.build_features(panel)
-    coins = vocabulary(panel["coin"].unique())
-    cube = windows.build_cube(f, panel, coins, list(features.FEATURES))
-    fit_cells, _ = train._early_stopping_split(cube, config, len(cube.days) - 1)
+    config = replace(TrainConfig(), n_seeds=1, max_epochs=2)  # the production model; the 2nd epoch is timed
+    cube = train.build_cube(_load(data_dir))
+    prepared = train.prepare_fit(cube, cube.days[-1], config)
+    fit_cells = prepared.fit_cells
     n_all = len(fit_cells.t)
     pick = np.arange(n_all)
     if n_all > max_windows:  # a uniform draw, kept in chronological order (timing only: no model is kept)
         pick = np.sort(np.random.default_rng(0).choice(n_all, max_windows, replace=False))
     cells = windows.Plan(fit_cells.coin[pick], fit_cells.t[pick], fit_cells.trainable[pick])
-    y = windows.gather_targets(cube.log_close, cells.coin, cells.t, config.horizons)
-    scaler = RobustScaler.fit(f[list(features.FEATURES)].to_numpy(), y, clip=config.input_clip)
-    ys = scaler.scale_targets(y)
-
-    def data(seed: int):  # the production data path: each batch's windows gathered and scaled when drawn
-        return train._stream(cube, cells, ys, scaler, config, batch_size=config.batch_size, shuffle_seed=seed)
-
-    wall = _timed_epoch(data, config, len(features.FEATURES), len(coins))
-    per_window = wall / len(pick)
-    return {"epoch": {"seconds": per_window * n_all, "measured_seconds": wall, "measured_windows": int(len(pick)),
-                      "windows": int(n_all), "per_window_ms": per_window * 1000,
-                      "extrapolated": bool(n_all > len(pick)), "maxrss_mib": _maxrss_mib()}}
-
-
-def _timed_epoch(data, config, n_features: int, n_coins: int) -> float:
-    """Seconds of one steady-state epoch of `train._train_one` (the production training step) over the batches
-    `data(seed)`:
-    two epochs are run and the second is timed, from the per-epoch log lines, so the one-off graph tracing of
-    the first epoch is not counted."""
-    import logging
-
-    from cryptolstm.modelling import train
-    from cryptolstm.modelling.progress import log as progress_log
-
     ends: list[float] = []
 
-    class EpochEnds(logging.Handler):
-        def emit(self, record):
-            if " epoch " in record.getMessage():
-                ends.append(time.perf_counter())
+    class EpochEnds(keras.callbacks.Callback):  # the first epoch traces the graph: only the second is timed
+        def on_epoch_end(self, epoch, logs=None):
+            ends.append(time.perf_counter())
 
-    handler = EpochEnds(logging.INFO)
-    progress_log.addHandler(handler)
-    progress_log.setLevel(logging.INFO)
-    try:
-        train._train_one(data, None, replace(config, max_epochs=2), config.seed, n_features, n_coins, label="bench")
-    finally:
-        progress_log.removeHandler(handler)
+    no_early_stopping = windows.Plan(cells.coin[:0], cells.t[:0], cells.trainable[:0])
+    train.fit_member(replace(prepared, fit_cells=cells, es_cells=no_early_stopping), config, 0,
+                     callbacks=(EpochEnds(),), label="bench")
     if len(ends) != 2:
-        raise RuntimeError(f"expected 2 epoch log lines from train._train_one, saw {len(ends)}")
-    return ends[1] - ends[0]
+        raise RuntimeError(f"expected 2 epochs from train.fit_member, saw {len(ends)}")
+    per_window = (ends[1] - ends[0]) / len(pick)
+    return {"epoch": {"seconds": per_window * n_all, "measured_seconds": ends[1] - ends[0],
+                      "measured_windows": int(len(pick)), "windows": int(n_all), "per_window_ms": per_window * 1000,
+                      "extrapolated": bool(n_all > len(pick)), "maxrss_mib": _maxrss_mib()}}
 
 
 def _stage_train(data_dir: str, steps: int) -> dict:
@@ -179,10 +152,10 @@ def _stage_train(data_dir: str, steps: int) -> dict:
     cube = train.build_cube(_load(data_dir))
     rss_before = _maxrss_mib()
     # the same data path, scaler, early-stopping data and model as production, stopped after `steps` steps
-    with step_cap(steps) as ends:
-        t0 = time.perf_counter()
-        model = train.fit(cube, cube.days[-1], config, label="bench")
-        wall = time.perf_counter() - t0
+    ends: list[float] = []
+    t0 = time.perf_counter()
+    model = train.fit(cube, cube.days[-1], config, label="bench", callbacks=(step_cap(steps, ends),))
+    wall = time.perf_counter() - t0
     timed = timed_steps(ends)
     per_step = sum(timed) / len(timed)
     steps_per_epoch = math.ceil(model.info["n_fit_windows"] / config.batch_size)
@@ -202,7 +175,7 @@ def register_untrained_champion(dsn: str, data_dir: str, last_day: date) -> str:
     from cryptolstm.config import TrainConfig
     from cryptolstm.modelling import features, windows
     from cryptolstm.modelling.bundle import TrainedModel, vocabulary
-    from cryptolstm.modelling.model import build_model
+    from cryptolstm.modelling import train
     from cryptolstm.modelling.scaling import RobustScaler
     from cryptolstm.serving import registry
 
@@ -221,9 +194,7 @@ def register_untrained_champion(dsn: str, data_dir: str, last_day: date) -> str:
     import keras
 
     keras.utils.set_random_seed(0)
-    net = build_model(config.arch, window=config.window, n_features=len(features.FEATURES), n_coins=len(coins),
-                      horizons=config.horizons, lstm_units=config.lstm_units, dense_units=config.dense_units,
-                      dropout=config.dropout, embed_dim=config.embed_dim)
+    net = train.build_network(config, len(features.FEATURES), len(coins))
     cutoff = last_day - timedelta(days=7)
     model = TrainedModel({"*": [net]}, scaler, config, features.FEATURE_VERSION, cutoff, coins, {"bench": True})
     with storage.transaction(dsn) as cur:
