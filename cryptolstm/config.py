@@ -142,6 +142,8 @@ class TrainConfig:
     # optimisation
     learning_rate: float = 1e-3  # Adam
     batch_size: int = 512  # cells per gradient step
+    train_stride: int = 1  # every k-th as-of day is a fitting cell (2: every other day; neighbours' windows overlap)
+    es_batch_size: int = 32  # cells per early-stopping evaluation batch (32: Keras's default evaluation batch)
     max_epochs: int = 20  # upper bound; early stopping usually ends sooner
     patience: int = 1  # epochs without early-stopping-loss improvement before stopping (docs/evaluation.md, "Speed")
     es_fraction: float = 0.1  # share of the training fold's as-of days, at its END, used for early stopping

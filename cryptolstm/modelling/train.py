@@ -35,7 +35,6 @@ __all__ = ["PreparedFit", "TrainConfig", "TrainedModel", "build_cube", "build_ne
            "fit", "fit_member", "prepare_fit", "training_cells"]
 
 log = logging.getLogger("cryptolstm.training")
-ES_BATCH = 32  # cells per early-stopping evaluation batch (Keras's default for evaluation data)
 
 
 def build_cube(panel: pd.DataFrame) -> windows.Cube:
@@ -49,7 +48,7 @@ def coins_until(cube: windows.Cube, cut: int) -> tuple[str, ...]:
     return tuple(c for i, c in enumerate(cube.coins) if (~np.isnan(cube.log_close[i, : cut + 1])).any())
 
 
-def _cube_until(cube: windows.Cube, cut: int) -> windows.Cube:
+def cube_until(cube: windows.Cube, cut: int) -> windows.Cube:
     """Days 0..cut of `cube`, and only the coins with a candle in them (the vocabulary of that history)."""
     vocab = set(coins_until(cube, cut))
     keep = [i for i, c in enumerate(cube.coins) if c in vocab]
@@ -206,12 +205,13 @@ def prepare_fit(cube: windows.Cube, cutoff, config: TrainConfig = TrainConfig())
     last = cube.last_index_on_or_before(cutoff_day)
     if last < 0:
         raise ValueError(f"no candles on or before {cutoff_day.date()}")
-    cube = _cube_until(cube, last)
+    cube = cube_until(cube, last)
     if len(cube.coins) == 0:
         raise ValueError(f"no candles on or before {cutoff_day.date()}")
     cut = cube.last_index_on_or_before(cutoff_day)
     fit_cells, es_cells = _early_stopping_split(cube, config, cut)
-    all_cells = training_cells(cube, config, cut)
+    fit_cells = _every(fit_cells, config.train_stride)
+    all_cells = _every(training_cells(cube, config, cut), config.train_stride)
     if len(fit_cells.t) == 0:
         raise ValueError("no fitting cells left before the early-stopping block")
     rows = cube.x[~np.isnan(cube.x).any(axis=2)]  # [R, F] every complete feature row up to the cutoff
@@ -256,7 +256,7 @@ def fit_member(prepared: PreparedFit, config: TrainConfig, i: int, callbacks=(),
         if len(fc.t) == 0:
             continue
         # early stopping scores the cells in order, in Keras's default evaluation batch
-        val = batches(ec, batch_size=ES_BATCH) if len(ec.t) else None
+        val = batches(ec, batch_size=config.es_batch_size) if len(ec.t) else None
         tag = f"{label}" + (f" coin {key}" if idx is not None else "") + \
             (f" member {i + 1}/{config.n_seeds}" if config.n_seeds > 1 else "")
         m, n, best = _train_one(training_data(fc), val, config, seed, p.n_features, len(coins), tag, callbacks)
@@ -297,6 +297,14 @@ def fit(cube: windows.Cube, cutoff, config: TrainConfig = TrainConfig(), *, labe
     model = TrainedModel.join(parts)
     model.info["train_seconds"] = round(time.perf_counter() - start, 2)
     return model
+
+
+def _every(plan: windows.Plan, stride: int) -> windows.Plan:
+    """The cells of `plan` on every `stride`-th calendar day (day index divisible by it): all of them for 1."""
+    if stride < 1:
+        raise ValueError(f"train_stride must be >= 1, got {stride}")
+    keep = plan.t % stride == 0
+    return windows.Plan(plan.coin[keep], plan.t[keep], plan.trainable[keep])
 
 
 def _subset(plan: windows.Plan, coin_idx: int) -> windows.Plan:
