@@ -4,8 +4,9 @@ and returns a small JSON-able dict for the task log and XCom. No Airflow import 
 Daily (data interval [start, end) = the UTC day that just closed; as_of = start.date()):
     ingest_coin -> forecast -> score -> check_alerts -> render_charts -> day_complete
 Weekly (interval [end - 7 d, end); training cutoff = end.date() - 1, the new champion serves from end.date()):
-    sync_candles -> plan_members -> train_member (one per walk-forward fold x member, one per final-fit
-    member) -> gather_members -> decide -> notify_decision; train_challenger runs the same pieces in one process
+    sync_candles -> prepare -> plan_pieces -> train_member (one per walk-forward fold x member, one per
+    final-fit member) and fit_baselines (one per fold) -> gather_members -> decide -> notify_decision;
+    train_challenger runs the same pieces in one process
 
 Every key comes from the data interval, never from the clock, so a rerun or a backfill of an
 interval rewrites that interval's rows with the same values.
@@ -25,7 +26,7 @@ from cryptolstm.calendar import (as_date, utc_midnight, weekly_boundary, weekly_
 from cryptolstm.config import HORIZONS, MarketConfig, PipelineConfig
 from cryptolstm.environment import load_market, load_pipeline, load_settings
 from cryptolstm.serving.mail import SendFn
-from cryptolstm.serving.members import MembersMissing, piece_name  # noqa: F401 (DAG API: refusal, map index name)
+from cryptolstm.serving.members import MembersMissing, Piece  # noqa: F401 (DAG API: refusal, the pieces' names)
 
 log = logging.getLogger(__name__)
 
@@ -166,34 +167,55 @@ def decision_recorded(dsn: str, week_end: date) -> bool:
 
 # ---- weekly -----------------------------------------------------------------------------------------
 
-def plan_members(end: datetime, config: PipelineConfig | None = None) -> list[dict]:
-    """The weekly run's training pieces, one {model_id, fold, member} spec per mapped task (see serving.members)."""
+def prepare(dsn: str, end: datetime, config: PipelineConfig | None = None) -> dict:
+    """Make and store the weekly run's preparation once (cube, every fold's and the final fit's cells, scaler,
+    input description), under the content key of its candles and configuration (see serving.members)."""
     from cryptolstm.serving import members
 
-    return members.plan_members(end, config or load_pipeline())
+    return members.prepare(dsn, end, config or load_pipeline(), log_fn=log.info)
 
 
-def train_member(dsn: str, end: datetime, spec: dict, config: PipelineConfig | None = None,
+def plan_pieces(end: datetime, prepared: dict, config: PipelineConfig | None = None) -> dict[str, list[dict]]:
+    """The weekly run's mapped tasks on the preparation `prepared`: {"members": one `Piece` (XCom form) per
+    train_member task, "baselines": one fold per fit_baselines task}."""
+    from cryptolstm.serving import members
+
+    return members.plan_pieces(end, config or load_pipeline(), prepared)
+
+
+def train_member(dsn: str, end: datetime, piece: dict, config: PipelineConfig | None = None,
                  market: MarketConfig | None = None) -> dict:
-    """Train and store one piece of `plan_members` (a no-op once the model is registered)."""
+    """Train and store one piece of `plan_pieces` on its stored preparation (a no-op once the model is
+    registered); PreparationMissing / PreparationCorrupt when its preparation is absent or damaged."""
     from cryptolstm.serving import members
 
-    return members.train_member(dsn, end, config or load_pipeline(), spec, (market or load_market()).coins,
-                                log_fn=log.info)
+    return members.train_member(dsn, end, config or load_pipeline(), members.Piece.from_xcom(piece),
+                                (market or load_market()).coins, log_fn=log.info)
 
 
-def gather_members(dsn: str, end: datetime, config: PipelineConfig | None = None, log_fn=log.info,
+def fit_baselines(dsn: str, end: datetime, spec: dict, config: PipelineConfig | None = None,
+                  market: MarketConfig | None = None) -> dict:
+    """Fit and store every challenger baseline of one walk-forward fold on the stored preparation."""
+    from cryptolstm.serving import members
+
+    return members.fit_baselines(dsn, end, config or load_pipeline(), spec, (market or load_market()).coins,
+                                 log_fn=log.info)
+
+
+def gather_members(dsn: str, end: datetime, prepared: dict, config: PipelineConfig | None = None, log_fn=log.info,
                    market: MarketConfig | None = None) -> dict:
     """Join the stored pieces into the registered K-member challenger; MembersMissing names absent pieces."""
     from cryptolstm.serving import challenger
 
-    return challenger.gather_members(dsn, end, config or load_pipeline(), (market or load_market()).coins, log_fn)
+    return challenger.gather_members(dsn, end, config or load_pipeline(), (market or load_market()).coins, prepared,
+                                     log_fn)
 
 
 def train_challenger(dsn: str, end: datetime, config: PipelineConfig | None = None, log_fn=log.info,
                      market: MarketConfig | None = None) -> dict:
     """Walk-forward, train and register the challenger of the week ending `end` in this process: the same
-    plan_members -> train_member (each piece) -> gather_members as the weekly DAG's tasks (see serving.challenger)."""
+    prepare -> plan_pieces -> train_member (each piece), fit_baselines (each fold) -> gather_members as the
+    weekly DAG's tasks (see serving.challenger)."""
     from cryptolstm.serving import challenger
 
     return challenger.train_challenger(dsn, end, config or load_pipeline(), served=(market or load_market()).coins,

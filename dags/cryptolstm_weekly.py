@@ -6,19 +6,26 @@ trained on data up to the **training cutoff** `end - 1 day`; if promoted it serv
 the as-of days from `end` on.
 
 1. **sync_candles** — make sure every closed candle up to `end` is stored (idempotent UPSERT).
-2. **plan_members** → **train_member** (mapped) → **gather_members** — the challenger is a seed ensemble of
-   K members (`CRYPTOLSTM_ENSEMBLE_MEMBERS`, else the profile's `n_seeds`), trained as one mapped
-   `train_member` task per (walk-forward fold × member) and one per final-fit member (its spec
-   `{model_id, fold, member}`; fold -1 is the final fit), the final fit's first. The walk-forward is the
-   `cryptolstm evaluate` computation (5 folds × 120 as-of days, each fold trained strictly before the
-   days it scores). Each task stores its member's out-of-sample predictions and weights in one
-   transaction, replacing exactly its own rows (`member_predictions`, `member_weights`): a failed member
-   is retried alone, and a rerun or backfill rewrites the same rows. **gather_members** averages the
-   members per cell, fits every baseline on the same cells, merges the final members into ONE K-member
-   bundle and registers it as a *candidate* with its metrics, the members' spread, the first-model gate
-   figures (judged on the ensemble), hyperparameters, code version, artifact + sha256. It refuses, without
-   retries, when a piece is missing (the message names the (fold, member) pairs; nothing is registered and
-   the champion is kept): rerun those `train_member` tasks, then the gather.
+2. **prepare** → **plan_pieces** → **train_member**, **fit_baselines** (mapped) → **gather_members** — the
+   challenger is a seed ensemble of K members (`CRYPTOLSTM_ENSEMBLE_MEMBERS`, else the profile's `n_seeds`).
+   **prepare** reads the candles once and stores the run's preparation (the feature cube, and per walk-forward
+   fold and for the final fit its cells, scaler and input description) under a content key: the digest of the
+   candles and the configuration, so a corrected candle gives a new key. One mapped `train_member` task per
+   (walk-forward fold × member) and one per final-fit member loads it (it never rebuilds features) and trains
+   one network; its piece is `{model_id, prep_key, fold, member}` (fold null: the final fit), named in the UI
+   "fold 2, member 1" or "final fit, member 0". The walk-forward is the `cryptolstm evaluate` computation
+   (5 folds × 120 as-of days, each fold trained strictly before the days it scores). A fold's task stores its
+   member's out-of-sample predictions and training facts, a final-fit task its weights, in one transaction
+   that replaces exactly its own rows: a failed member is retried alone, and a rerun or backfill rewrites the
+   same rows. A task whose preparation is missing (deleted, other candles) or damaged fails at once, without
+   retries, naming the key: rerun the run from **prepare**. One mapped **fit_baselines** task per fold fits
+   every baseline on the fold's training cells (default queue, beside the members' training) and stores their
+   predictions. **gather_members** averages the stored members per cell, scores them next to the stored
+   baselines, merges the final members (one preparation digest, members 0..K-1) into ONE K-member bundle and
+   registers it as a *candidate* with its metrics, the members' spread, the first-model gate figures (judged
+   on the ensemble), hyperparameters, code version, artifact + sha256. It refuses, without retries, when a
+   piece is missing (the message names the (fold, member) pairs, or the fold whose baselines are missing;
+   nothing is registered and the champion is kept): rerun those tasks, then the gather.
 3. **wait_for_daily** — the daily runs whose forecasts are compared must have finished (backfills).
 4. **decide** — first model: DA >= every naive rule, 95 % day-block bootstrap lower end > 0.5, sign
    depends on the input. Challenger vs champion: paired day-block bootstrap of the DA difference on the
@@ -31,7 +38,7 @@ with one message; every other task is then upstream-failed, without emails.
 
 `max_active_runs=1`: decisions are made in calendar order. Training size is selected by
 `CRYPTOLSTM_TRAIN_PROFILE` (`full` in production, `tiny` in tests and CI). Routing (CeleryExecutor):
-`train_member`, `gather_members` and `decide` run on the `train` queue in the `tensorflow` pool (the pool's
+`prepare`, `train_member`, `gather_members` and `decide` run on the `train` queue in the `tensorflow` pool (the pool's
 slots cap how many members train at once, over every worker), `sync_candles` in the `exchange` pool
 (docs/deploy.md). `cryptolstm pipeline train` runs the same pieces in one process.
 """
@@ -42,7 +49,7 @@ import pendulum
 from airflow.sdk import CronDataIntervalTimetable, PokeReturnValue, dag, task
 
 from cryptolstm_common import (CANDLES, DAILY_DAG_ID, DECISIONS, EXCHANGE_POOL, MODELS, TENSORFLOW_POOL, TRAIN_QUEUE,
-                               WEEKLY_DAG_ID, dsn, on_failure, require_interval, send_email)
+                               WEEKLY_DAG_ID, dsn, on_failure, library_step, require_interval, send_email)
 
 
 @dag(
@@ -71,32 +78,42 @@ def cryptolstm_weekly():
         except pipeline.ExchangeBanned as exc:  # never retried: a request during a ban lengthens it
             raise AirflowFailException(str(exc)) from exc
 
-    @task
-    def plan_members(data_interval_end=None) -> list[dict]:
+    @task(queue=TRAIN_QUEUE)  # fails with AirflowFailException when it cannot succeed on retry
+    def prepare(data_interval_end=None) -> dict:
         from cryptolstm import pipeline
 
-        return pipeline.plan_members(data_interval_end)
+        return library_step(pipeline.prepare, dsn(), data_interval_end)
+
+    @task(multiple_outputs=True)
+    def plan_pieces(prepared: dict, data_interval_end=None) -> dict:
+        from cryptolstm import pipeline
+
+        return pipeline.plan_pieces(data_interval_end, prepared)
 
     @task(execution_timeout=pendulum.duration(hours=2), queue=TRAIN_QUEUE, pool=TENSORFLOW_POOL,
           map_index_template="{{ piece }}")  # the UI names each mapped task "fold 2, member 1", not "7"
-    def train_member(spec: dict, data_interval_end=None) -> dict:
+    def train_member(piece: dict, data_interval_end=None) -> dict:
         from airflow.sdk import get_current_context
 
         from cryptolstm import pipeline
 
-        get_current_context()["piece"] = pipeline.piece_name(spec["fold"], spec["member"])
-        return pipeline.train_member(dsn(), data_interval_end, spec)
+        get_current_context()["piece"] = pipeline.Piece.from_xcom(piece).name
+        return library_step(pipeline.train_member, dsn(), data_interval_end, piece)
 
-    @task(outlets=[MODELS], execution_timeout=pendulum.duration(hours=1), queue=TRAIN_QUEUE, pool=TENSORFLOW_POOL)
-    def gather_members(data_interval_end=None) -> dict:
-        from airflow.sdk.exceptions import AirflowFailException
+    @task(map_index_template="fold {{ fold }} baselines")  # every baseline of one fold, beside the members' training
+    def fit_baselines(spec: dict, data_interval_end=None) -> dict:
+        from airflow.sdk import get_current_context
 
         from cryptolstm import pipeline
 
-        try:
-            return pipeline.gather_members(dsn(), data_interval_end)
-        except pipeline.MembersMissing as exc:  # a retry cannot bring them: rerun the missing train_member tasks
-            raise AirflowFailException(str(exc)) from exc
+        get_current_context()["fold"] = spec["fold"]
+        return library_step(pipeline.fit_baselines, dsn(), data_interval_end, spec)
+
+    @task(outlets=[MODELS], execution_timeout=pendulum.duration(hours=1), queue=TRAIN_QUEUE, pool=TENSORFLOW_POOL)
+    def gather_members(prepared: dict, data_interval_end=None) -> dict:
+        from cryptolstm import pipeline
+
+        return library_step(pipeline.gather_members, dsn(), data_interval_end, prepared)
 
     @task.sensor(poke_interval=60, timeout=6 * 3600, mode="reschedule")
     def wait_for_daily(data_interval_end=None, ti=None) -> PokeReturnValue:
@@ -123,10 +140,11 @@ def cryptolstm_weekly():
     interval = check_interval()
     synced, waited = sync_candles(), wait_for_daily()
     interval >> [synced, waited]
-    plan = plan_members()
-    synced >> plan
-    trained = gather_members()
-    train_member.expand(spec=plan) >> trained
+    prepared = prepare()
+    synced >> prepared
+    plan = plan_pieces(prepared)
+    trained = gather_members(prepared)
+    [train_member.expand(piece=plan["members"]), fit_baselines.expand(spec=plan["baselines"])] >> trained
     decision = decide(trained)
     waited >> decision
     notify(decision)

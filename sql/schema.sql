@@ -46,6 +46,17 @@ CREATE TABLE public.alerts (
     CONSTRAINT alerts_state_check CHECK ((state = ANY (ARRAY['ok'::text, 'firing'::text])))
 );
 
+CREATE TABLE public.baseline_predictions (
+    model_id text NOT NULL,
+    fold smallint NOT NULL,
+    coin text NOT NULL,
+    as_of date NOT NULL,
+    horizon smallint NOT NULL,
+    predictions jsonb NOT NULL,
+    CONSTRAINT baseline_predictions_fold_check CHECK ((fold >= 0)),
+    CONSTRAINT baseline_predictions_horizon_check CHECK (((horizon >= 1) AND (horizon <= 5)))
+);
+
 CREATE TABLE public.candle_history (
     history_id bigint NOT NULL,
     coin text NOT NULL,
@@ -207,8 +218,9 @@ CREATE TABLE public.member_weights (
     seed integer NOT NULL,
     training_cutoff date NOT NULL,
     info jsonb NOT NULL,
-    artifact bytea NOT NULL,
-    artifact_sha256 text NOT NULL,
+    artifact bytea,
+    artifact_sha256 text,
+    CONSTRAINT member_weights_final_fit_weights_only CHECK ((((fold = '-1'::integer) = (artifact IS NOT NULL)) AND ((artifact IS NULL) = (artifact_sha256 IS NULL)))),
     CONSTRAINT member_weights_fold_check CHECK ((fold >= '-1'::integer)),
     CONSTRAINT member_weights_member_check CHECK ((member >= 0))
 );
@@ -227,6 +239,14 @@ CREATE TABLE public.models (
     champion_from date,
     champion_until date,
     CONSTRAINT models_status_check CHECK ((status = ANY (ARRAY['candidate'::text, 'champion'::text, 'retired'::text, 'rejected'::text])))
+);
+
+CREATE TABLE public.prepared_fits (
+    prep_key text NOT NULL,
+    model_id text NOT NULL,
+    training_cutoff date NOT NULL,
+    artifact bytea NOT NULL,
+    artifact_sha256 text NOT NULL
 );
 
 CREATE TABLE public.promotion_decisions (
@@ -790,6 +810,9 @@ ALTER TABLE ONLY public.exchange_bans ALTER COLUMN ban_id SET DEFAULT nextval('p
 ALTER TABLE ONLY public.alerts
     ADD CONSTRAINT alerts_pkey PRIMARY KEY (kind, as_of);
 
+ALTER TABLE ONLY public.baseline_predictions
+    ADD CONSTRAINT baseline_predictions_pkey PRIMARY KEY (model_id, fold, coin, as_of, horizon);
+
 ALTER TABLE ONLY public.candle_history
     ADD CONSTRAINT candle_history_pkey PRIMARY KEY (history_id);
 
@@ -828,6 +851,9 @@ ALTER TABLE ONLY public.member_weights
 
 ALTER TABLE ONLY public.models
     ADD CONSTRAINT models_pkey PRIMARY KEY (model_id);
+
+ALTER TABLE ONLY public.prepared_fits
+    ADD CONSTRAINT prepared_fits_pkey PRIMARY KEY (prep_key);
 
 ALTER TABLE ONLY public.promotion_decisions
     ADD CONSTRAINT promotion_decisions_pkey PRIMARY KEY (decided_for, challenger_id);
@@ -875,6 +901,8 @@ GRANT USAGE ON SCHEMA public TO cryptolstm_reader;
 
 GRANT SELECT ON TABLE public.alerts TO cryptolstm_reader;
 
+GRANT SELECT ON TABLE public.baseline_predictions TO cryptolstm_reader;
+
 GRANT SELECT ON TABLE public.candle_history TO cryptolstm_reader;
 
 GRANT SELECT ON TABLE public.candle_level_shifts TO cryptolstm_reader;
@@ -896,6 +924,8 @@ GRANT SELECT ON TABLE public.member_predictions TO cryptolstm_reader;
 GRANT SELECT ON TABLE public.member_weights TO cryptolstm_reader;
 
 GRANT SELECT ON TABLE public.models TO cryptolstm_reader;
+
+GRANT SELECT ON TABLE public.prepared_fits TO cryptolstm_reader;
 
 GRANT SELECT ON TABLE public.promotion_decisions TO cryptolstm_reader;
 

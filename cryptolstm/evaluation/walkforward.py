@@ -95,14 +95,19 @@ def fold_keys(cube: windows.Cube, k: int, fold: windows.Fold, config: train.Trai
 
 
 def fold_member_predictions(cube: windows.Cube, k: int, fold: windows.Fold, config: train.TrainConfig, member: int,
-                            score_coins: tuple[str, ...] = DEFAULT_COINS, n_folds: int | None = None
-                            ) -> tuple[train.TrainedModel, pd.DataFrame]:
+                            score_coins: tuple[str, ...] = DEFAULT_COINS, n_folds: int | None = None, *,
+                            prepared: train.PreparedFit | None = None) -> tuple[train.TrainedModel, pd.DataFrame]:
     """Ensemble member `member` of fold k alone: its model (trained up to the fold's cutoff) and its
     out-of-sample predictions [fold, coin, as_of, horizon, pred_log_return, realised_log_return] on
-    `fold_cells`. `n_folds` only labels the progress lines."""
+    `fold_cells`. `prepared`: the fold's `train.prepare_fit` (made here when None; the walk-forward and the
+    weekly run make it once per fold). `n_folds` only labels the progress lines."""
     label = f"fold {k + 1}/{n_folds}" if n_folds else f"fold {k + 1}"
     coin, t = fold_cells(cube, fold, config, score_coins)
-    model = train.fit(cube, cube.days[fold.cutoff], config, label=label, members=(member,))
+    prepared = train.prepare_fit(cube, cube.days[fold.cutoff], config) if prepared is None else prepared
+    if prepared.cutoff != cube.days[fold.cutoff]:
+        raise ValueError(f"fold {k}: the preparation's cutoff {prepared.cutoff.date()} is not the fold's "
+                         f"{cube.days[fold.cutoff].date()}")
+    model = train.fit_member(prepared, config, member, label=label)
     realised = windows.gather_targets(cube.log_close, coin, t, config.horizons)  # [N, H]
     # the model's embedding ids are its own vocabulary's positions (a subset of the cube's coins)
     mcube = cube if model.coins == cube.coins else _reorder(cube, model.coins)
@@ -175,7 +180,8 @@ def walk_forward(cube: windows.Cube, config: train.TrainConfig = train.TrainConf
     bounds = folds(cube, config, n_folds, end, val_days, purge, eval_start, eval_end)
     preds, bpreds, fold_info = [], [], []
     for k, fold in enumerate(bounds):
-        parts = [fold_member_predictions(cube, k, fold, config, i, score_coins, len(bounds))
+        prepared = train.prepare_fit(cube, cube.days[fold.cutoff], config)  # once per fold, shared by its members
+        parts = [fold_member_predictions(cube, k, fold, config, i, score_coins, len(bounds), prepared=prepared)
                  for i in range(config.n_seeds)]
         preds.append(combine([p for _, p in parts]))
         if with_baselines:

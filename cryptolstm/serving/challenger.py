@@ -22,9 +22,9 @@ log = logging.getLogger(__name__)
 def train_challenger(dsn: str, end: datetime, config: PipelineConfig, served: tuple[str, ...],
                      log_fn=log.info) -> dict:
     """Walk-forward, train and register the challenger of the weekly interval ending `end`, in this
-    process: every piece of `members.plan_members` (`members.train_member`, on one cube), then
-    `gather_members` — the computation the weekly DAG fans out as tasks. The walk-forward scores the
-    `served` coins; every coin of the candles is trained on.
+    process: `members.prepare`, every piece of `members.plan_pieces` (`members.train_member`, on the one
+    loaded preparation), then `gather_members` — the computation the weekly DAG fans out as tasks. The
+    walk-forward scores the `served` coins; every coin of the candles is trained on.
 
     A rerun of the same interval finds the model already registered and returns it unchanged.
     """
@@ -33,24 +33,28 @@ def train_challenger(dsn: str, end: datetime, config: PipelineConfig, served: tu
     run = members.weekly_run(end, config)
     with storage.transaction(dsn) as cur:
         if registry.get(cur, run.model_id) is not None:
-            return gather_members(dsn, end, config, served, log_fn)
-    cube = members.read_cube(dsn, run.cutoff)  # features once for the whole weekly run (every piece + gather)
-    for spec in members.plan_members(end, config):
-        members.train_member(dsn, end, config, spec, served, cube=cube, log_fn=log_fn)
-    return gather_members(dsn, end, config, served, log_fn, cube=cube)
+            return gather_members(dsn, end, config, served, None, log_fn)
+    prepared = members.prepare(dsn, end, config, log_fn)
+    prep = members.load_preparation(dsn, run, prepared["prep_key"])  # what every task loads, loaded once
+    for piece in run.pieces(prep.key):
+        members.train_member(dsn, end, config, piece, served, prep=prep, log_fn=log_fn)
+    for spec in members.baseline_folds(run, prep.key):
+        members.fit_baselines(dsn, end, config, spec, served, prep=prep, log_fn=log_fn)
+    return gather_members(dsn, end, config, served, prepared, log_fn, prep=prep)
 
 
-def gather_members(dsn: str, end: datetime, config: PipelineConfig, served: tuple[str, ...], log_fn=log.info,
-                   cube=None) -> dict:
-    """Register the challenger of the weekly interval ending `end` from its stored pieces: the members'
-    walk-forward predictions averaged per cell, every challenger baseline fit per fold and scored on the
-    same cells, the final fit's members merged into one K-member bundle, the first-model gate's evidence
+def gather_members(dsn: str, end: datetime, config: PipelineConfig, served: tuple[str, ...], prepared: dict | None,
+                   log_fn=log.info, prep=None) -> dict:
+    """Register the challenger of the weekly interval ending `end` from its stored pieces and preparation
+    (`prepared`: `members.prepare`'s result; `prep`: the loaded preparation, when the caller has it): the
+    members' walk-forward predictions averaged per cell, scored next to every challenger baseline's stored
+    predictions of the same cells (`members.fit_baselines`), the final fit's members merged into one K-member bundle, the first-model gate's evidence
     judged on the ensemble, the members' spread in metrics['ensemble'], the ensemble's out-of-sample
     predictions. Raises `members.MembersMissing` (nothing registered, the champion stays) naming the
     pieces without rows. A rerun finds the model registered and returns it unchanged."""
     import time
 
-    from cryptolstm.evaluation import baselines, walkforward
+    from cryptolstm.evaluation import walkforward
     from cryptolstm.modelling.bundle import TrainedModel
     from cryptolstm.serving import registry
 
@@ -65,21 +69,28 @@ def gather_members(dsn: str, end: datetime, config: PipelineConfig, served: tupl
                 "wf_folds": run.wf_folds, "coins": existing.hyperparams.get("coins"), "served": list(served)}
     if missing := members.missing_members(run, stored):
         raise members.MembersMissing(members.missing_message(run, missing))
+    if prepared is None or prepared.get("model_id") != run.model_id:
+        raise ValueError(f"the gather of {run.model_id} needs its preparation (prepare's result), got {prepared}")
     start = time.perf_counter()
-    cube = members.read_cube(dsn, run.cutoff) if cube is None else cube
+    prep = members.load_preparation(dsn, run, prepared["prep_key"]) if prep is None else prep
+    cube = prep.cube
     K = run.train.n_seeds
     with storage.transaction(dsn) as cur:
         member_preds = _member_predictions(cur, run.model_id)
+        baseline_preds = _baseline_predictions(cur, run.model_id)
         final = TrainedModel.merge([_final_member(cur, run.model_id, i) for i in range(K)])
     if final.training_cutoff != run.cutoff:
         raise RuntimeError(f"the final members have cutoff {final.training_cutoff}, asked {run.cutoff}")
+    if final.info.get("preparation") != prep.fit(None).digest:
+        raise members.MembersMissing(f"{run.model_id}: the stored final-fit members were trained on another "
+                                     "preparation than this run's: rerun the weekly run from its prepare task")
     preds, bpreds, fold_info, per_member = [], [], [], []
-    for k, fold in enumerate(members.fold_bounds(run, cube)):
+    for k, fold in enumerate(prep.bounds):
         cells = walkforward.fold_keys(cube, k, fold, run.train, served)  # [fold, coin, as_of, horizon]
         frames = [_aligned(member_preds, cells, k, i) for i in range(K)]
         per_member.append(frames)
         preds.append(walkforward.combine(frames))
-        bpreds.append(walkforward.fold_baselines(cube, k, fold, run.train, served, baselines.challenger_baselines()))
+        bpreds.append(_aligned_baselines(baseline_preds, cells, k, run))
         fold_info.append(walkforward.fold_summary(cube, k, fold, len(cells) // run.train.horizons,
                                                   [stored[k, i] for i in range(K)]))
     fit_seconds = sum(f["fit_seconds"] for f in fold_info)
@@ -87,7 +98,8 @@ def gather_members(dsn: str, end: datetime, config: PipelineConfig, served: tupl
     for f in wf.folds:
         log_fn(f"fold {f['fold']}: cutoff {f['cutoff']}, scored {f['val_start']}..{f['val_end']} "
                f"({f['n_cells']} cells), fit {f['fit_seconds']:.1f}s, epochs {f['epochs']}")
-    evidence = gate_evidence(wf, final_model_constant_sign(final, cube, run.cutoff), config.promotion)
+    final_cube = prep.fit(None).cube  # the features the final members were fitted on, in their coin order
+    evidence = gate_evidence(wf, final_model_constant_sign(final, final_cube, run.cutoff), config.promotion)
     spread = ensemble_spread(per_member, run.train)
     metrics = {**walk_forward_metrics(wf, run.eval_start, run.eval_end), **evidence.to_metrics(), "ensemble": spread}
     artifact = final.to_bytes()
@@ -114,12 +126,40 @@ def _member_predictions(cur, model_id: str):
                                                  "realised_log_return"])
 
 
+def _baseline_predictions(cur, model_id: str):
+    """Every stored baseline prediction of `model_id`: [fold, coin, as_of, horizon, <one column per baseline>],
+    the baselines in `challenger_baselines` order."""
+    import pandas as pd
+
+    from cryptolstm.evaluation import baselines
+
+    cur.execute(storage.query("baseline_predictions_select"), {"model_id": model_id})
+    rows = cur.fetchall()
+    names = [b.name for b in baselines.challenger_baselines()]
+    keys = pd.DataFrame([r[:4] for r in rows], columns=["fold", "coin", "as_of", "horizon"])
+    values = pd.DataFrame([r[4] for r in rows], columns=names, dtype=float)
+    return pd.concat([keys, values], axis=1)
+
+
+def _aligned_baselines(baseline_preds, cells, fold: int, run):
+    """Fold `fold`'s stored baseline predictions, row for row in the order of `cells`; MembersMissing when the
+    fold's baselines were not stored for exactly these cells (rerun its fit_baselines task)."""
+    from cryptolstm.evaluation.walkforward import KEYS
+
+    mine = baseline_preds[baseline_preds["fold"] == fold]
+    out = cells.merge(mine, on=KEYS, how="left", validate="one_to_one")
+    if len(mine) != len(cells) or out.drop(columns=KEYS).isna().any().any():
+        raise members.MembersMissing(f"{run.model_id}: the baselines of fold {fold} are not stored for the fold's "
+                                     f"{len(cells)} cells ({len(mine)} stored); nothing was registered or decided "
+                                     "(the champion stays): rerun that fold's fit_baselines task, then the gather")
+    return out
+
+
 def _final_member(cur, model_id: str, member: int):
     """The final fit's member `member` of `model_id`, loaded from its sha256-checked one-member bundle."""
     from cryptolstm.modelling.bundle import TrainedModel
 
-    cur.execute(storage.query("member_weights_select_artifact"),
-                {"model_id": model_id, "fold": members.FINAL_FIT, "member": member})
+    cur.execute(storage.query("member_weights_select_artifact"), {"model_id": model_id, "member": member})
     artifact, digest = cur.fetchone()
     return TrainedModel.from_bytes(bytes(artifact), digest)
 

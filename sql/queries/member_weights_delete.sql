@@ -1,2 +1,3 @@
--- Remove one ensemble piece's weights (before it stores them again: a rerun replaces exactly its rows).
-DELETE FROM member_weights WHERE model_id = %(model_id)s AND fold = %(fold)s AND member = %(member)s
+-- Remove one ensemble piece's row (before it stores it again: a rerun replaces exactly its rows). fold NULL: the
+-- final fit (stored as -1).
+DELETE FROM member_weights WHERE model_id = %(model_id)s AND fold = coalesce(%(fold)s, -1) AND member = %(member)s

@@ -27,12 +27,13 @@ def test_tasks_are_routed_to_their_queue_and_pool():
     routes = json.loads(out.stdout.strip().splitlines()[-1])
     train = {(DAILY_DAG_ID, "forecast"), (WEEKLY_DAG_ID, "train_member"), (WEEKLY_DAG_ID, "gather_members"),
              (WEEKLY_DAG_ID, "decide")}
+    train_queue_only = {(WEEKLY_DAG_ID, "prepare")}  # builds the features: a train worker's memory, no model load
     exchange = {(DAILY_DAG_ID, "ingest"), (WEEKLY_DAG_ID, "sync_candles")}
     for dag_id, tasks in routes.items():
         for task_id, (queue, pool) in tasks.items():
             key = (dag_id, task_id)
-            assert queue == (TRAIN_QUEUE if key in train else DEFAULT_QUEUE), key
+            assert queue == (TRAIN_QUEUE if key in train | train_queue_only else DEFAULT_QUEUE), key
             want = TENSORFLOW_POOL if key in train else EXCHANGE_POOL if key in exchange else "default_pool"
             assert pool == want, key
-    assert {k for k in train | exchange} <= {(d, t) for d, tasks in routes.items() for t in tasks}
+    assert {k for k in train | train_queue_only | exchange} <= {(d, t) for d, tasks in routes.items() for t in tasks}
     assert set(POOL_SLOTS) == {EXCHANGE_POOL, TENSORFLOW_POOL} and all(v >= 1 for v in POOL_SLOTS.values())

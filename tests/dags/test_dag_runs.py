@@ -169,8 +169,9 @@ def test_weekly_then_daily_then_rerun_and_future_scramble(airflow_env, smtp_sink
         assert sorted(weekly["map_names"][f"train_member[{i}]"] for i in range(6)) == \
             ["final fit, member 0", "final fit, member 1", "fold 0, member 0", "fold 0, member 1", "fold 1, member 0",
              "fold 1, member 1"]  # the UI names each piece, not its index
-        assert _q(db, "SELECT fold, count(*) FROM member_weights GROUP BY fold ORDER BY fold") == \
-            [(-1, 2), (0, 2), (1, 2)]
+        assert _q(db, "SELECT fold, count(*), count(artifact) FROM member_weights GROUP BY fold ORDER BY fold") == \
+            [(-1, 2, 2), (0, 2, 0), (1, 2, 0)]  # every piece's facts; weights of the final fit's members only
+        assert _q(db, "SELECT count(*) FROM prepared_fits") == [(1,)]  # prepared once for the 6 pieces
         assert _q(db, "SELECT members FROM v_models") == [(2,)]
         decision = _q(db, "SELECT challenger_id, champion_id, promoted, n_cells, reason FROM promotion_decisions")
         assert len(decision) == 1 and decision[0][1] is None and decision[0][2] is True

@@ -1,7 +1,9 @@
 """The weekly run fanned out on PostgreSQL with tiny real models, K = 2 members: each (fold, member) piece
-stored alone gives the serial `train_challenger`'s model; a rerun of one piece replaces exactly its own rows;
-a piece that fails mid-fit or mid-write leaves no rows of its own; a gather with pieces missing refuses,
-naming them, and registers nothing (the champion stays)."""
+stored alone, on the one stored preparation, gives the serial `train_challenger`'s model; fold pieces store
+predictions and facts, only final-fit pieces weights; a rerun of one piece replaces exactly its own rows; a
+piece that fails mid-fit or mid-write leaves no rows of its own; a gather with pieces missing refuses,
+naming them, and registers nothing (the champion stays); a piece whose preparation is missing or damaged
+fails at once, naming the key, and trains nothing; a corrected candle gives another preparation key."""
 
 from __future__ import annotations
 
@@ -36,7 +38,7 @@ def _pieces(db) -> dict:
     for row in _q(db, "SELECT fold, member, coin, as_of, horizon, pred_log_return, realised_log_return "
                       "FROM member_predictions ORDER BY 1, 2, 3, 4, 5"):
         preds.setdefault(row[:2], []).append(row[2:])
-    return {(f, m): (seed, cutoff, weights_digest(art), _timeless(info), preds.get((f, m), []))
+    return {(f, m): (seed, cutoff, None if art is None else weights_digest(art), _timeless(info), preds.get((f, m), []))
             for f, m, seed, cutoff, info, art in _q(db, "SELECT fold, member, seed, training_cutoff, info, artifact "
                                                         "FROM member_weights")}
 
@@ -69,15 +71,25 @@ def test_fanned_out_pieces_give_the_serial_model_and_a_rerun_replaces_exactly_it
     fan = dsn_for(name)
     try:
         insert_candles(fan, date(2025, 1, 20))
-        plan = pipeline.plan_members(END, CFG)
-        assert [(s["fold"], s["member"]) for s in plan] == [(-1, 0), (-1, 1), (0, 0), (0, 1)]
-        for spec in reversed(plan):  # each piece alone (its own candle read and cube), in another order
-            assert not members.train_member(fan, END, CFG, spec, DEFAULT_COINS)["reused"]
-        gathered = pipeline.gather_members(fan, END, CFG)
+        prepared = pipeline.prepare(fan, END, CFG)
+        again = pipeline.prepare(fan, END, CFG)  # a rerun finds the same content key stored
+        assert not prepared["reused"] and again["reused"] and again["prep_key"] == prepared["prep_key"]
+        plan = pipeline.plan_pieces(END, prepared, CFG)["members"]
+        assert [(s["fold"], s["member"]) for s in plan] == [(None, 0), (None, 1), (0, 0), (0, 1)]
+        assert {s["prep_key"] for s in plan} == {prepared["prep_key"]}
+        for spec in reversed(plan):  # each piece alone (its own load of the preparation), in another order
+            assert not pipeline.train_member(fan, END, spec, CFG)["reused"]
+        with pytest.raises(members.MembersMissing, match="baselines of fold 0 are not stored"):
+            pipeline.gather_members(fan, END, prepared, CFG)  # the folds' baselines are pieces too
+        for spec in pipeline.plan_pieces(END, prepared, CFG)["baselines"]:
+            assert pipeline.fit_baselines(fan, END, spec, CFG)["predictions"] > 0
+        gathered = pipeline.gather_members(fan, END, prepared, CFG)
         # equal but for the bundle's zip size (its members' files hold the time Keras saved them)
         assert gathered.pop("artifact_bytes") > 0 and serial.pop("artifact_bytes") > 0
         assert _timeless(gathered) == _timeless(serial)
         assert _pieces(fan) == _pieces(db) and _model(fan) == _model(db)
+        weights = _q(fan, "SELECT fold, member, artifact IS NOT NULL FROM member_weights ORDER BY 1, 2")
+        assert weights == [(-1, 0, True), (-1, 1, True), (0, 0, False), (0, 1, False)]  # only the final fit's
         metrics = _q(fan, "SELECT metrics -> 'ensemble' FROM models")[0][0]
         assert metrics["members"] == K and len(metrics["member_da"]) == K and metrics["pred_sd"] > 0
         assert metrics["da_min"] == min(metrics["member_da"]) and metrics["seeds"] == [0, 1000]
@@ -91,14 +103,14 @@ def test_fanned_out_pieces_give_the_serial_model_and_a_rerun_replaces_exactly_it
         _q(fan, "INSERT INTO member_predictions SELECT model_id, fold, member, coin, as_of + 1000, horizon, 0, 0 "
                 "FROM member_predictions WHERE fold = 0 AND member = 1")
         altered = _pieces(fan)
-        members.train_member(fan, END, CFG, plan[3], DEFAULT_COINS)  # (fold 0, member 1)
+        pipeline.train_member(fan, END, plan[3], CFG)  # (fold 0, member 1)
         after = _pieces(fan)
         assert after[0, 1] == before[0, 1] and after[0, 0] == altered[0, 0] != before[0, 0]
         assert {k: v for k, v in after.items() if k != (0, 1)} == {k: v for k, v in altered.items() if k != (0, 1)}
     finally:
         pg_exec(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
     # once registered, every piece and the gather are no-ops returning the model
-    assert members.train_member(db, END, CFG, plan[0], DEFAULT_COINS)["reused"]
+    assert pipeline.train_member(db, END, plan[0], CFG)["reused"]
     assert pipeline.train_challenger(db, END, CFG)["reused"]
 
 
@@ -112,36 +124,88 @@ def test_a_failing_piece_leaves_no_rows_and_a_gather_with_pieces_missing_keeps_t
                           training_cutoff=date(2025, 1, 4), feature_version="f", hyperparams={}, code_version="c",
                           metrics={}, artifact=b"champion")
     _q(db, "UPDATE models SET status = 'champion', champion_from = '2025-01-05'")
-    plan = pipeline.plan_members(END, CFG)
+    prepared = pipeline.prepare(db, END, CFG)
+    plan = pipeline.plan_pieces(END, prepared, CFG)["members"]
     for spec in plan[:-1]:
-        members.train_member(db, END, CFG, spec, DEFAULT_COINS)
+        pipeline.train_member(db, END, spec, CFG)
     stored = _pieces(db)
-    fit = train.fit
+    fit_member = train.fit_member
 
     def dies_mid_fit(*args, **kwargs):
         raise MemoryError("worker killed mid-fit")
 
-    monkeypatch.setattr(train, "fit", dies_mid_fit)
+    monkeypatch.setattr(train, "fit_member", dies_mid_fit)
     with pytest.raises(MemoryError):
-        members.train_member(db, END, CFG, plan[-1], DEFAULT_COINS)
-    monkeypatch.setattr(train, "fit", fit)
+        pipeline.train_member(db, END, plan[-1], CFG)
+    monkeypatch.setattr(train, "fit_member", fit_member)
     assert _pieces(db) == stored and (0, 1) not in stored
 
     def dies_mid_write(data):  # after the piece's old rows are deleted and its predictions inserted
         raise ConnectionError("database gone mid-write")
 
-    monkeypatch.setattr(registry, "sha256", dies_mid_write)
+    monkeypatch.setattr(registry, "to_json", dies_mid_write)
     with pytest.raises(ConnectionError):
-        members.train_member(db, END, CFG, plan[2], DEFAULT_COINS)  # (fold 0, member 0), already stored
+        pipeline.train_member(db, END, plan[2], CFG)  # (fold 0, member 0), already stored
     monkeypatch.undo()
     assert _pieces(db) == stored  # its earlier rows are intact: the transaction rolled back
 
     with pytest.raises(members.MembersMissing) as err:
-        pipeline.gather_members(db, END, CFG)
+        pipeline.gather_members(db, END, prepared, CFG)
     assert "(fold 0, member 1)" in str(err.value) and "1 of 4 ensemble pieces" in str(err.value)
     assert "champion stays" in str(err.value)
     _q(db, "DELETE FROM member_weights WHERE fold = -1 AND member = 0")
     with pytest.raises(members.MembersMissing, match=r"\(final fit, member 0\), \(fold 0, member 1\)"):
-        pipeline.gather_members(db, END, CFG)
+        pipeline.gather_members(db, END, prepared, CFG)
     assert _q(db, "SELECT model_id, status FROM models") == [("lstm-champion", "champion")]
     assert _q(db, "SELECT count(*) FROM promotion_decisions") == [(0,)]
+
+
+def test_a_piece_whose_preparation_is_missing_or_damaged_fails_at_once_naming_the_key(db, monkeypatch):
+    from cryptolstm.errors import Permanent
+    from cryptolstm.modelling import train
+    from cryptolstm.serving import preparations
+
+    insert_candles(db, date(2025, 1, 20))
+    prepared = pipeline.prepare(db, END, CFG)
+    key = prepared["prep_key"]
+    plan = pipeline.plan_pieces(END, prepared, CFG)["members"]
+
+    def never(*args, **kwargs):
+        raise AssertionError("trained without a sound preparation")
+
+    monkeypatch.setattr(train, "fit_member", never)
+    original = _q(db, "SELECT artifact, artifact_sha256 FROM prepared_fits")[0]
+    _q(db, "UPDATE prepared_fits SET artifact = set_byte(artifact, 2000, 255 - get_byte(artifact, 2000))")
+    with pytest.raises(preparations.PreparationCorrupt, match=f"preparation {key[:12]}.*sha256") as err:
+        pipeline.train_member(db, END, plan[2], CFG)
+    assert isinstance(err.value, Permanent)  # the DAG fails it without retries
+    # bytes that match their digest but are not a preparation: refused too
+    _q(db, "UPDATE prepared_fits SET artifact = 'not an npz', artifact_sha256 = %s",
+       (__import__("hashlib").sha256(b"not an npz").hexdigest(),))
+    with pytest.raises(preparations.PreparationCorrupt, match="not a loadable preparation"):
+        pipeline.train_member(db, END, plan[0], CFG)
+    _q(db, "UPDATE prepared_fits SET artifact = %s, artifact_sha256 = %s", original)
+    _q(db, "DELETE FROM prepared_fits")
+    with pytest.raises(preparations.PreparationMissing, match=f"under key {key}") as err:
+        pipeline.train_member(db, END, plan[0], CFG)
+    assert isinstance(err.value, Permanent)
+    assert _q(db, "SELECT count(*) FROM member_weights") == [(0,)] and _pieces(db) == {}
+    for spec in plan:  # pieces stored by hand: the gather still needs the preparation, and names its key
+        _q(db, "INSERT INTO member_weights VALUES (%s, %s, %s, 0, '2025-01-11', '{}', NULL, NULL)",
+           (spec["model_id"], -1 if spec["fold"] is None else spec["fold"], spec["member"]))
+    _q(db, "UPDATE member_weights SET artifact = 'x', artifact_sha256 = 'y' WHERE fold = -1")
+    with pytest.raises(preparations.PreparationMissing, match=key):
+        pipeline.gather_members(db, END, prepared, CFG)
+
+
+def test_a_corrected_candle_gives_another_preparation_key(db):
+    insert_candles(db, date(2025, 1, 20))
+    first = pipeline.prepare(db, END, CFG)
+    assert pipeline.prepare(db, END, CFG)["prep_key"] == first["prep_key"]  # same candles, same key
+    _q(db, "UPDATE candles SET close = close * 1.01 WHERE coin = 'BTC' AND day = '2025-01-02'")
+    second = pipeline.prepare(db, END, CFG)
+    assert not second["reused"] and second["prep_key"] != first["prep_key"]
+    assert second["model_id"] == first["model_id"]  # the same weekly model, on the corrected candles
+    # a candle after the training cutoff is not part of the preparation
+    _q(db, "UPDATE candles SET close = close * 1.01 WHERE coin = 'BTC' AND day = '2025-01-15'")
+    assert pipeline.prepare(db, END, CFG)["prep_key"] == second["prep_key"]
