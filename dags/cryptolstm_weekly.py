@@ -27,7 +27,10 @@ the as-of days from `end` on.
 5. **notify** — email the decision.
 
 A run without a data interval (triggered with no logical date) is refused by **check_interval**, once,
-with one message; every other task is then upstream-failed, without emails.
+with one message; every other task is then upstream-failed, without emails. So is, before anything is
+synced or trained, a run for a week ending before the latest recorded decision whose own challenger is
+not decided (weeks are decided in calendar order, so it could never be): the message names both weeks
+and the backfill order that redoes history (README, "Backfill"). A rerun of a decided week passes.
 
 `max_active_runs=1`: decisions are made in calendar order. Training size is selected by
 `CRYPTOLSTM_TRAIN_PROFILE` (`full` in production, `tiny` in tests and CI). Routing (CeleryExecutor):
@@ -58,7 +61,16 @@ from cryptolstm_common import (CANDLES, DAILY_DAG_ID, DECISIONS, EXCHANGE_POOL, 
 def cryptolstm_weekly():
     @task  # fails with AirflowFailException: never retried
     def check_interval(data_interval_start=None, data_interval_end=None) -> str:
-        return require_interval(WEEKLY_DAG_ID, data_interval_start, data_interval_end)
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from cryptolstm import pipeline
+
+        interval = require_interval(WEEKLY_DAG_ID, data_interval_start, data_interval_end)
+        try:
+            pipeline.check_week_order(dsn(), data_interval_end)
+        except pipeline.OutOfOrderWeek as exc:  # a later week is decided: no retry can ever decide this one
+            raise AirflowFailException(str(exc)) from exc
+        return interval
 
     @task(outlets=[CANDLES], pool=EXCHANGE_POOL)
     def sync_candles(data_interval_start=None, data_interval_end=None) -> dict:
@@ -110,9 +122,14 @@ def cryptolstm_weekly():
 
     @task(outlets=[MODELS, DECISIONS], queue=TRAIN_QUEUE, pool=TENSORFLOW_POOL)  # loads the challenger
     def decide(trained: dict, data_interval_end=None) -> dict:
+        from airflow.sdk.exceptions import AirflowFailException
+
         from cryptolstm import pipeline
 
-        return pipeline.decide(dsn(), data_interval_end, trained["model_id"])
+        try:
+            return pipeline.decide(dsn(), data_interval_end, trained["model_id"])
+        except pipeline.OutOfOrderWeek as exc:  # a later week was decided meanwhile: a retry cannot help
+            raise AirflowFailException(str(exc)) from exc
 
     @task
     def notify(decision: dict, data_interval_end=None) -> dict:
