@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from cryptolstm import storage
 from cryptolstm.calendar import as_date, evaluation_window, training_cutoff
@@ -137,6 +137,16 @@ def train_member(dsn: str, end: datetime, config: PipelineConfig, spec: dict, se
                f"{len(rows)} predictions, {model.info.get('train_seconds')} s")
     return {**key, "reused": False, "training_cutoff": str(model.training_cutoff), "predictions": len(rows),
             "epochs": model.info.get("epochs"), "fit_seconds": model.info.get("train_seconds")}
+
+
+def delete_expired_pieces(cur, end: datetime, retention_weeks: int) -> int:
+    """Retention, run by the weekly gather of the interval ending `end`: delete the pieces of every model
+    registered for a week ending `retention_weeks` or more weeks before `end` (the registered model holds
+    their mean and its K-member bundle). Returns how many pieces (member_weights rows) went."""
+    params = {"expired_by": end - timedelta(weeks=retention_weeks)}
+    cur.execute(storage.query("member_predictions_delete_expired"), params)
+    cur.execute(storage.query("member_weights_delete_expired"), params)
+    return cur.rowcount
 
 
 def stored_members(cur, model_id: str) -> dict[tuple[int, int], dict]:

@@ -1,0 +1,76 @@
+"""Issue 27 §3: every weekly run stored its pieces (member_predictions, member_weights) and nothing deleted
+them. They are kept until their model is registered and `member_retention_weeks` after it, then the gather
+deletes them, keyed by its interval: storage stays bounded over a quarter of weekly runs. The pieces' rows are
+simulated in SQL (what train_member stores); the gather runs for real, on models registered as it would."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+
+import psycopg2.extras
+
+from cryptolstm import pipeline, storage
+from cryptolstm.serving import members, registry
+
+CFG = replace(pipeline.PipelineConfig(train_profile="tiny", wf_folds=2, wf_days=56, ensemble_members=2))
+FIRST = datetime(2025, 1, 5, tzinfo=timezone.utc)
+CELLS = 20  # predictions per walk-forward piece (production: ~4,500)
+
+
+def _store_pieces(cur, end: datetime) -> str:
+    """The rows train_member stores for every piece of the weekly run ending `end`; its model id."""
+    run = members.weekly_run(end, CFG)
+    for fold, member in run.keys():
+        cur.execute(storage.query("member_weights_insert"), {
+            "model_id": run.model_id, "fold": fold, "member": member, "seed": member, "training_cutoff": run.cutoff,
+            "info": "{}", "artifact": b"one-member bundle", "artifact_sha256": "s"})
+        if fold != members.FINAL_FIT:
+            psycopg2.extras.execute_values(cur, "INSERT INTO member_predictions VALUES %s", [
+                (run.model_id, fold, member, "BTC", run.cutoff - timedelta(days=k), 1, 0.0, 0.0) for k in range(CELLS)])
+    return run.model_id
+
+
+def _register(cur, end: datetime, model_id: str) -> None:
+    registry.register(cur, model_id=model_id, created_for=end, training_cutoff=(end - timedelta(days=1)).date(),
+                      feature_version="f", hyperparams={"n_seeds": 2}, code_version="t", metrics={},
+                      artifact=model_id.encode())
+
+
+def _pieces(db) -> dict[str, tuple[int, int]]:
+    """{model_id: (member_weights rows, member_predictions rows)}."""
+    with storage.transaction(db) as cur:
+        cur.execute("SELECT w.model_id, count(*), (SELECT count(*) FROM member_predictions p "
+                    "WHERE p.model_id = w.model_id) FROM member_weights w GROUP BY 1")
+        return {m: (w, p) for m, w, p in cur.fetchall()}
+
+
+def test_member_pieces_stay_bounded_over_a_quarter_of_weekly_runs(db):
+    per_model = (len(members.weekly_run(FIRST, CFG).keys()), 2 * 2 * CELLS)  # 6 pieces, 4 with predictions
+    weeks = CFG.member_retention_weeks
+    assert weeks == 4  # the default
+    ids = []
+    for i in range(13):  # a quarter: 13 weekly runs, each storing its pieces, registering and gathering
+        end = FIRST + timedelta(weeks=i)
+        with storage.transaction(db) as cur:
+            ids.append(_store_pieces(cur, end))
+            _register(cur, end, ids[-1])  # what the gather registers (its rerun finds it and returns it)
+        out = pipeline.gather_members(db, end, CFG)
+        assert out["reused"] and out["model_id"] == ids[-1]
+        assert out["pieces_deleted"] == (per_model[0] if i >= weeks else 0)
+        # kept: this week's and those of the last `weeks - 1` weeks before it; nothing older
+        assert _pieces(db) == {m: per_model for m in ids[-weeks:]}, i
+    assert _pieces(db) == {m: per_model for m in ids[9:]}  # 4 models' pieces, not 13
+
+    # idempotent: a rerun of the last gather deletes nothing more; pieces of a model not registered yet stay
+    with storage.transaction(db) as cur:
+        pending = _store_pieces(cur, end + timedelta(weeks=1))
+    before = _pieces(db)
+    assert pipeline.gather_members(db, end, CFG)["pieces_deleted"] == 0 and _pieces(db) == before
+    assert pending in before
+
+    # retention 0: a model's pieces go as soon as it is registered
+    with storage.transaction(db) as cur:
+        _register(cur, end + timedelta(weeks=1), pending)
+    out = pipeline.gather_members(db, end + timedelta(weeks=1), replace(CFG, member_retention_weeks=0))
+    assert out["pieces_deleted"] == (weeks + 1) * per_model[0] and _pieces(db) == {}  # its own and the 4 kept
