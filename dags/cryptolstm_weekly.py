@@ -17,9 +17,10 @@ the as-of days from `end` on.
    members per cell, fits every baseline on the same cells, merges the final members into ONE K-member
    bundle and registers it as a *candidate* with its metrics, the members' spread, the first-model gate
    figures (judged on the ensemble), hyperparameters, code version, artifact + sha256. It refuses, without
-   retries, when a piece is missing (the message names the (fold, member) pairs; nothing is registered and
-   the champion is kept): rerun those `train_member` tasks, then the gather. It then deletes the pieces of
-   the models registered `CRYPTOLSTM_MEMBER_RETENTION_WEEKS` (4) or more weeks before the interval.
+   retries, when a piece is missing or a fold's piece has weights without predictions (the message names
+   the (fold, member) pairs; nothing is registered and the champion is kept): rerun those `train_member`
+   tasks, then the gather. It then deletes the pieces of the models registered
+   `CRYPTOLSTM_MEMBER_RETENTION_WEEKS` (4) or more weeks before the interval.
 3. **wait_for_daily** — the daily runs whose forecasts are compared must have finished (backfills).
 4. **decide** — first model: DA >= every naive rule, 95 % day-block bootstrap lower end > 0.5, sign
    depends on the input. Challenger vs champion: paired day-block bootstrap of the DA difference on the

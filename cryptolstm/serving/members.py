@@ -150,9 +150,10 @@ def delete_expired_pieces(cur, end: datetime, retention_weeks: int) -> int:
 
 
 def stored_members(cur, model_id: str) -> dict[tuple[int, int], dict]:
-    """{(fold, member): training info} of the pieces stored for `model_id`."""
-    cur.execute(storage.query("member_weights_select_info"), {"model_id": model_id})
-    return {(int(fold), int(member)): info for fold, member, info in cur.fetchall()}
+    """{(fold, member): training info} of the pieces stored whole for `model_id`: a walk-forward piece with
+    weights but no predictions is left out (the gather names it missing instead of failing on it)."""
+    cur.execute(storage.query("member_weights_select_info"), {"model_id": model_id, "final_fit": FINAL_FIT})
+    return {(int(fold), int(member)): info for fold, member, info, whole in cur.fetchall() if whole}
 
 
 def missing_members(run: WeeklyRun, stored) -> list[tuple[int, int]]:
@@ -163,7 +164,8 @@ def missing_members(run: WeeklyRun, stored) -> list[tuple[int, int]]:
 def missing_message(run: WeeklyRun, missing: list[tuple[int, int]]) -> str:
     """The gather's refusal: which pieces are missing, and that nothing was decided."""
     names = ", ".join(f"({piece_name(f, m)})" for f, m in missing)
-    return (f"{run.model_id}: {len(missing)} of {len(run.keys())} ensemble pieces have no stored rows: {names}; "
+    return (f"{run.model_id}: {len(missing)} of {len(run.keys())} ensemble pieces have no stored rows, or weights "
+            f"without their predictions: {names}; "
             "nothing was registered or decided (the champion stays): rerun those train_member tasks, then the gather")
 
 

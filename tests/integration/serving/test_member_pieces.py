@@ -1,7 +1,9 @@
-"""Issue 27 §3: every weekly run stored its pieces (member_predictions, member_weights) and nothing deleted
-them. They are kept until their model is registered and `member_retention_weeks` after it, then the gather
-deletes them, keyed by its interval: storage stays bounded over a quarter of weekly runs. The pieces' rows are
-simulated in SQL (what train_member stores); the gather runs for real, on models registered as it would."""
+"""The weekly run's pieces (member_predictions, member_weights) as the gather meets them, issue 27. The pieces'
+rows are simulated in SQL (what train_member stores); the gather runs for real.
+* §3: nothing deleted them. They are kept until their model is registered and `member_retention_weeks` after
+  it, then the gather deletes them, keyed by its interval: storage stays bounded over a quarter of weekly runs.
+* §4: a walk-forward piece with weights but no predictions got past the gather's check to a ValueError that
+  Airflow retried. It is a missing piece (MembersMissing: the DAG fails the gather without retry)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import psycopg2.extras
+import pytest
 
 from cryptolstm import pipeline, storage
 from cryptolstm.serving import members, registry
@@ -74,3 +77,17 @@ def test_member_pieces_stay_bounded_over_a_quarter_of_weekly_runs(db):
         _register(cur, end + timedelta(weeks=1), pending)
     out = pipeline.gather_members(db, end + timedelta(weeks=1), replace(CFG, member_retention_weeks=0))
     assert out["pieces_deleted"] == (weeks + 1) * per_model[0] and _pieces(db) == {}  # its own and the 4 kept
+
+
+def test_a_piece_with_weights_but_no_predictions_is_missing_and_nothing_is_registered(db):
+    with storage.transaction(db) as cur:
+        _store_pieces(cur, FIRST)
+        cur.execute("DELETE FROM member_predictions WHERE fold = 1 AND member = 0")
+    with pytest.raises(members.MembersMissing) as refused:
+        pipeline.gather_members(db, FIRST, CFG)
+    message = str(refused.value)
+    assert "1 of 6 ensemble pieces" in message and "(fold 1, member 0)" in message
+    assert "weights without their predictions" in message and "rerun those train_member tasks" in message
+    with storage.transaction(db) as cur:
+        cur.execute("SELECT count(*) FROM models")
+        assert cur.fetchone() == (0,)
