@@ -27,6 +27,9 @@ OVERLAP_DAYS = 3  # closed days before an interval re-fetched, re-featured and r
 STALE_AFTER_DAYS = 21  # a champion whose training cutoff is older than this still forecasts, but alerts
 EXPIRE_AFTER_DAYS = 42  # ... and older than this it no longer forecasts (status 'expired', no rows)
 LIVE_ACCURACY_DAYS = 30  # rolling window (target days) of live accuracy: alerts, charts, the page
+# Every Forecasts page query is cancelled after this (its milliseconds-long queries must never hold the
+# database). Set on the page's own connection, so it holds whatever the reader role's default is (docs/deploy.md).
+PAGE_STATEMENT_TIMEOUT = "10s"
 SHARED_DATA_DIR = PROJECT_ROOT.parent / "shared" / "data" / "binance-1d"  # recorded real candles (read-only)
 SHARED_DATA_MORE_DIR = SHARED_DATA_DIR.parent / "binance-1d-more"  # recorded candles of the auxiliary coins
 DAILY_DAG_ID = "cryptolstm_daily"
