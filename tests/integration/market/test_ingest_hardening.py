@@ -200,9 +200,9 @@ def test_a_quarantined_day_asked_again_on_every_ingest_is_stored_once_with_its_c
         standin.set_clock(end)
         r = run(booted, two, (date.fromisoformat(end) - timedelta(days=1)).isoformat(), end, fast_ingest)["BTC"]
         assert r["missing_days"][0] == "2025-02-10" and r["rejected"] == 1
+    assert fetch(booted, "SELECT count(*) FROM rejected_candles WHERE coin = 'BTC'") == [(1,)]  # not 4
     rows = fetch(booted, "SELECT day, reason, seen, interval_end::date, last_seen_at IS NOT NULL "
                          "FROM rejected_candles WHERE coin = 'BTC'")
-    assert len(rows) == 1, rows
     (day, reason, seen, last_interval, stamped), = rows
     assert (day, seen, last_interval, stamped) == (date(2025, 2, 10), 4, date(2025, 2, 14), True)
     assert reason.startswith("implausible close")
