@@ -13,12 +13,10 @@ from cryptolstm import storage
 
 DAGS_DIR = Path(__file__).resolve().parents[2] / "dags"
 _RUN = r"""
-import importlib.util, sys
+import sys
 import pendulum
-sys.path.insert(0, sys.argv[1])
-spec = importlib.util.spec_from_file_location("weekly", sys.argv[1] + "/cryptolstm_weekly.py")
-weekly = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(weekly)
+sys.path.insert(0, sys.argv[1])  # the DAGs folder, as Airflow puts it on the path
+import cryptolstm_weekly as weekly
 from cryptolstm import pipeline
 
 weekly.dsn = lambda: sys.argv[2]
