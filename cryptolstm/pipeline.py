@@ -5,7 +5,8 @@ Daily (data interval [start, end) = the UTC day that just closed; as_of = start.
     ingest_coin -> forecast -> score -> check_alerts -> render_charts -> day_complete
 Weekly (interval [end - 7 d, end); training cutoff = end.date() - 1, the new champion serves from end.date()):
     check_week_order -> sync_candles -> plan_members -> train_member (one per walk-forward fold x member, one
-    per final-fit member) -> gather_members -> decide -> notify_decision; train_challenger runs the same pieces in one process
+    per final-fit member) -> gather_members -> decide -> notify_decision; train_challenger runs the same
+    pieces in one process
 
 Every key comes from the data interval, never from the clock, so a rerun or a backfill of an
 interval rewrites that interval's rows with the same values.

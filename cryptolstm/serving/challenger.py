@@ -103,7 +103,8 @@ def gather_members(dsn: str, end: datetime, config: PipelineConfig, served: tupl
         storage.execute_batch(cur, "validation_predictions_insert", _validation_rows(run.model_id, wf))
         deleted = members.delete_expired_pieces(cur, end, config.member_retention_weeks)
     return {"model_id": run.model_id, "reused": False, "training_cutoff": str(run.cutoff), "status": rec.status,
-            "pieces_deleted": deleted, "members": K, "wf_folds": len(wf.folds), "coins": list(final.coins), "served": list(served),
+            "members": K, "wf_folds": len(wf.folds), "coins": list(final.coins), "served": list(served),
+            "pieces_deleted": deleted,
             "wf_da": metrics["da"], "member_da": spread["member_da"], "first_model_gate": evidence.first_model_gate.reason,
             "wf_cells": metrics["n_cells"], "artifact_bytes": len(artifact),
             "eval_window": [str(run.eval_start), str(run.eval_end)], "wf_seconds": round(wf.seconds, 1)}

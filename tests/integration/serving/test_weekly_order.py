@@ -19,8 +19,9 @@ OLD, DECIDED, NEXT = (datetime(2025, 1, d, tzinfo=timezone.utc) for d in (12, 19
 
 
 def _register(cur, model_id: str, week_end: datetime, status: str = "candidate") -> None:
-    registry.register(cur, model_id=model_id, created_for=week_end, training_cutoff=(week_end - timedelta(days=1)).date(),
-                      feature_version="f", hyperparams={}, code_version="t", metrics={}, artifact=model_id.encode())
+    cutoff = (week_end - timedelta(days=1)).date()
+    registry.register(cur, model_id=model_id, created_for=week_end, training_cutoff=cutoff, feature_version="f",
+                      hyperparams={}, code_version="t", metrics={}, artifact=model_id.encode())
     cur.execute("UPDATE models SET status = %s WHERE model_id = %s", (status, model_id))
 
 
