@@ -61,7 +61,7 @@ from cryptolstm_common import (CANDLES, DAILY_DAG_ID, DECISIONS, EXCHANGE_POOL, 
     doc_md=__doc__,
 )
 def cryptolstm_weekly():
-    @task  # fails with AirflowFailException: never retried
+    @task  # a refusal fails with AirflowFailException: never retried (a database error is)
     def check_interval(data_interval_start=None, data_interval_end=None) -> str:
         from airflow.sdk.exceptions import AirflowFailException
 

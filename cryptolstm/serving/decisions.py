@@ -89,20 +89,20 @@ def require_in_order(dsn: str, end: datetime, model_id: str) -> dict:
     with storage.transaction(dsn) as cur:
         if _select_one(cur, end, model_id) is not None:
             return {"week_end": str(as_date(end)), "model_id": model_id, "decided": True}
-        _refuse_out_of_order(cur, end)
+        _refuse_out_of_order(cur, end, "nothing was trained, registered or decided")
     return {"week_end": str(as_date(end)), "model_id": model_id, "decided": False}
 
 
-def _refuse_out_of_order(cur, end: datetime) -> None:
+def _refuse_out_of_order(cur, end: datetime, done: str) -> None:
+    """OutOfOrderWeek when a decision is recorded for a day after `end`; `done`: what the run left behind."""
     cur.execute(storage.query("promotion_decisions_select_latest"))
     latest = cur.fetchone()[0]
     if latest is not None and latest > end:
         raise OutOfOrderWeek(
             f"the weekly run for the week ending {as_date(end)} comes after a decision recorded for "
             f"{as_date(latest)}, a later week: weeks are decided in calendar order, so this one can never be "
-            "decided; nothing was trained, registered or decided, the champion stays, and a retry cannot change "
-            f"that. To redo history from the week ending {as_date(end)}, replay it in {BACKFILL_ORDER}; "
-            "a week already decided reruns as it was")
+            f"decided; {done}, the champion stays, and a retry cannot change that. To redo history from the "
+            f"week ending {as_date(end)}, replay it in {BACKFILL_ORDER}; a week already decided reruns as it was")
 
 
 def judge(evidence: promotion.GateEvidence | None, champion: registry.ModelRecord | None, cells: list[CommonCell],
@@ -141,7 +141,8 @@ def decide(dsn: str, end: datetime, model_id: str, config: PipelineConfig) -> di
         recorded = _select_one(cur, end, model_id)
         if recorded is not None:
             return recorded.as_dict(reused=True)
-        _refuse_out_of_order(cur, end)
+        _refuse_out_of_order(cur, end, f"{model_id} stays an undecided candidate that never serves, nothing "
+                                       "was decided")
         challenger = registry.get(cur, model_id)
         if challenger is None:
             raise KeyError(f"challenger {model_id} is not registered")

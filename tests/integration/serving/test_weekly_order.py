@@ -44,8 +44,9 @@ def test_a_week_before_the_latest_decision_is_refused_before_training_and_a_deci
     old_model = members.weekly_run(OLD, CFG).model_id
     with storage.transaction(db) as cur:
         _register(cur, old_model, OLD)
-    with pytest.raises(pipeline.OutOfOrderWeek, match="week ending 2025-01-12"):
+    with pytest.raises(pipeline.OutOfOrderWeek, match="week ending 2025-01-12") as at_decide:
         pipeline.decide(db, OLD, old_model, CFG)
+    assert f"{old_model} stays an undecided candidate that never serves" in str(at_decide.value)
     with storage.transaction(db) as cur:
         cur.execute("SELECT model_id, status FROM models ORDER BY 1")
         assert cur.fetchall() == sorted([("lstm-decided", "rejected"), (old_model, "candidate")])
