@@ -27,6 +27,9 @@ OVERLAP_DAYS = 3  # closed days before an interval re-fetched, re-featured and r
 STALE_AFTER_DAYS = 21  # a champion whose training cutoff is older than this still forecasts, but alerts
 EXPIRE_AFTER_DAYS = 42  # ... and older than this it no longer forecasts (status 'expired', no rows)
 LIVE_ACCURACY_DAYS = 30  # rolling window (target days) of live accuracy: alerts, charts, the page
+# Every Forecasts page query is cancelled after this (its milliseconds-long queries must never hold the
+# database). Set on the page's own connection, so it holds whatever the reader role's default is (docs/deploy.md).
+PAGE_STATEMENT_TIMEOUT = "10s"
 SHARED_DATA_DIR = PROJECT_ROOT.parent / "shared" / "data" / "binance-1d"  # recorded real candles (read-only)
 SHARED_DATA_MORE_DIR = SHARED_DATA_DIR.parent / "binance-1d-more"  # recorded candles of the auxiliary coins
 DAILY_DAG_ID = "cryptolstm_daily"
@@ -224,6 +227,10 @@ class PipelineConfig:
     provisional: bool = True  # no champion yet: the newest model trained before the day forecasts it, labelled
     #                           provisional (False: such days get no forecast, only the no_champion alert)
     ensemble_members: int | None = None  # K seed-ensemble members of the weekly model; None: the profile's n_seeds
+    # A weekly model's pieces (member_weights, member_predictions: ~135,000 rows and 30 bundles a week at K = 5)
+    # are kept until it is registered and this many weeks after, then the weekly gather deletes them: the
+    # registered model holds their mean and its K-member bundle. 0: deleted as soon as the model is registered.
+    member_retention_weeks: int = 4
     promotion: PromotionConfig = field(default_factory=PromotionConfig)
     alerts: AlertConfig = field(default_factory=AlertConfig)
 

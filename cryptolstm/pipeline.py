@@ -4,9 +4,9 @@ and returns a small JSON-able dict for the task log and XCom. No Airflow import 
 Daily (data interval [start, end) = the UTC day that just closed; as_of = start.date()):
     ingest_coin -> forecast -> score -> check_alerts -> render_charts -> day_complete
 Weekly (interval [end - 7 d, end); training cutoff = end.date() - 1, the new champion serves from end.date()):
-    sync_candles -> prepare -> plan_pieces -> train_member (one per walk-forward fold x member, one per
-    final-fit member) and fit_baselines (one per fold) -> gather_members -> decide -> notify_decision;
-    train_challenger runs the same pieces in one process
+    check_week_order -> sync_candles -> prepare -> plan_pieces -> train_member (one per walk-forward fold x
+    member, one per final-fit member) and fit_baselines (one per fold) -> gather_members -> decide ->
+    notify_decision; train_challenger runs the same pieces in one process
 
 Every key comes from the data interval, never from the clock, so a rerun or a backfill of an
 interval rewrites that interval's rows with the same values.
@@ -25,6 +25,7 @@ from cryptolstm.calendar import (as_date, utc_midnight, weekly_boundary, weekly_
                                  weekly_wait)
 from cryptolstm.config import HORIZONS, MarketConfig, PipelineConfig
 from cryptolstm.environment import load_market, load_pipeline, load_settings
+from cryptolstm.serving.decisions import OutOfOrderWeek  # noqa: F401 (DAG API: refusal)
 from cryptolstm.serving.mail import SendFn
 from cryptolstm.serving.members import MembersMissing, Piece  # noqa: F401 (DAG API: refusal, the pieces' names)
 
@@ -166,6 +167,14 @@ def decision_recorded(dsn: str, week_end: date) -> bool:
 
 
 # ---- weekly -----------------------------------------------------------------------------------------
+
+def check_week_order(dsn: str, end: datetime, config: PipelineConfig | None = None) -> dict:
+    """Before any training: OutOfOrderWeek when the weekly run ending `end` could never be decided (a later
+    week is decided and this one's challenger is not); a rerun of a decided week passes."""
+    from cryptolstm.serving import decisions, members
+
+    return decisions.require_in_order(dsn, end, members.weekly_run(end, config or load_pipeline()).model_id)
+
 
 def prepare(dsn: str, end: datetime, config: PipelineConfig | None = None) -> dict:
     """Make and store the weekly run's preparation once (cube, every fold's and the final fit's cells, scaler,

@@ -24,19 +24,21 @@ SQL_DIR = load_sql_dir()  # CRYPTOLSTM_SQL_DIR, read alone: every query and migr
 _MIGRATION_RE = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
 
 
-def connect(dsn: str) -> "psycopg2.extensions.connection":
-    """Open a psycopg2 connection whose session time zone is UTC."""
-    return psycopg2.connect(dsn, options="-c timezone=UTC", connect_timeout=10)
+def connect(dsn: str, statement_timeout: str | None = None) -> "psycopg2.extensions.connection":
+    """Open a psycopg2 connection whose session time zone is UTC. `statement_timeout` (e.g. '10s'): the
+    session's own limit on each statement, set when it starts, whatever the role's default says."""
+    options = "-c timezone=UTC" + (f" -c statement_timeout={statement_timeout}" if statement_timeout else "")
+    return psycopg2.connect(dsn, options=options, connect_timeout=10)
 
 
 @contextmanager
-def transaction(dsn: str) -> Iterator["psycopg2.extensions.cursor"]:
-    """One connection, one transaction: commit on success, roll back on any error.
+def transaction(dsn: str, statement_timeout: str | None = None) -> Iterator["psycopg2.extensions.cursor"]:
+    """One connection (`connect`), one transaction: commit on success, roll back on any error.
 
     The error that broke the transaction is the one raised: when the server went away, psycopg2's
     own rollback would raise "InterfaceError: connection already closed" and hide the real cause.
     """
-    conn = connect(dsn)
+    conn = connect(dsn, statement_timeout)
     try:
         with conn.cursor() as cur:
             yield cur

@@ -24,8 +24,10 @@ the as-of days from `end` on.
    baselines, merges the final members (one preparation digest, members 0..K-1) into ONE K-member bundle and
    registers it as a *candidate* with its metrics, the members' spread, the first-model gate figures (judged
    on the ensemble), hyperparameters, code version, artifact + sha256. It refuses, without retries, when a
-   piece is missing (the message names the (fold, member) pairs, or the fold whose baselines are missing;
-   nothing is registered and the champion is kept): rerun those tasks, then the gather.
+   piece is missing or a fold's piece has facts without predictions (the message names the (fold, member)
+   pairs, or the fold whose baselines are missing; nothing is registered and the champion is kept): rerun
+   those tasks, then the gather. It then deletes the pieces (member rows, fold baselines, preparation) of the
+   models registered `CRYPTOLSTM_MEMBER_RETENTION_WEEKS` (4) or more weeks before the interval.
 3. **wait_for_daily** — the daily runs whose forecasts are compared must have finished (backfills).
 4. **decide** — first model: DA >= every naive rule, 95 % day-block bootstrap lower end > 0.5, sign
    depends on the input. Challenger vs champion: paired day-block bootstrap of the DA difference on the
@@ -34,7 +36,10 @@ the as-of days from `end` on.
 5. **notify** — email the decision.
 
 A run without a data interval (triggered with no logical date) is refused by **check_interval**, once,
-with one message; every other task is then upstream-failed, without emails.
+with one message; every other task is then upstream-failed, without emails. So is, before anything is
+synced or trained, a run for a week ending before the latest recorded decision whose own challenger is
+not decided (weeks are decided in calendar order, so it could never be): the message names both weeks
+and the backfill order that redoes history (README, "Backfill"). A rerun of a decided week passes.
 
 `max_active_runs=1`: decisions are made in calendar order. Training size is selected by
 `CRYPTOLSTM_TRAIN_PROFILE` (`full` in production, `tiny` in tests and CI). Routing (CeleryExecutor):
@@ -63,9 +68,18 @@ from cryptolstm_common import (CANDLES, DAILY_DAG_ID, DECISIONS, EXCHANGE_POOL, 
     doc_md=__doc__,
 )
 def cryptolstm_weekly():
-    @task  # fails with AirflowFailException: never retried
+    @task  # a refusal fails with AirflowFailException: never retried (a database error is)
     def check_interval(data_interval_start=None, data_interval_end=None) -> str:
-        return require_interval(WEEKLY_DAG_ID, data_interval_start, data_interval_end)
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from cryptolstm import pipeline
+
+        interval = require_interval(WEEKLY_DAG_ID, data_interval_start, data_interval_end)
+        try:
+            pipeline.check_week_order(dsn(), data_interval_end)
+        except pipeline.OutOfOrderWeek as exc:  # a later week is decided: no retry can ever decide this one
+            raise AirflowFailException(str(exc)) from exc
+        return interval
 
     @task(outlets=[CANDLES], pool=EXCHANGE_POOL)
     def sync_candles(data_interval_start=None, data_interval_end=None) -> dict:
@@ -127,9 +141,14 @@ def cryptolstm_weekly():
 
     @task(outlets=[MODELS, DECISIONS], queue=TRAIN_QUEUE, pool=TENSORFLOW_POOL)  # loads the challenger
     def decide(trained: dict, data_interval_end=None) -> dict:
+        from airflow.sdk.exceptions import AirflowFailException
+
         from cryptolstm import pipeline
 
-        return pipeline.decide(dsn(), data_interval_end, trained["model_id"])
+        try:
+            return pipeline.decide(dsn(), data_interval_end, trained["model_id"])
+        except pipeline.OutOfOrderWeek as exc:  # a later week was decided meanwhile: a retry cannot help
+            raise AirflowFailException(str(exc)) from exc
 
     @task
     def notify(decision: dict, data_interval_end=None) -> dict:

@@ -11,7 +11,8 @@ MAKE_ONE='python3 -c "import secrets; print(secrets.token_urlsafe(48))"'
 bad=0
 for name in $SECRETS; do
     eval "value=\${$name:-}"
-    case "$value" in
+    # compared in lower case: CHANGE-ME or Change-Me is the same public placeholder
+    case "$(printf '%s' "$value" | tr '[:upper:]' '[:lower:]')" in
         "" | change-me*)
             echo "refusing to start: $name in .env is unset or the .env.example placeholder; make one with: $MAKE_ONE" >&2
             bad=1 ;;

@@ -273,7 +273,10 @@ CREATE TABLE public.rejected_candles (
     raw_sha256 text NOT NULL,
     reason text NOT NULL,
     day date,
-    raw jsonb NOT NULL
+    raw jsonb NOT NULL,
+    seen integer DEFAULT 1 NOT NULL,
+    last_seen_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT rejected_candles_seen_check CHECK ((seen >= 1))
 );
 
 CREATE TABLE public.schema_migrations (
@@ -859,7 +862,7 @@ ALTER TABLE ONLY public.promotion_decisions
     ADD CONSTRAINT promotion_decisions_pkey PRIMARY KEY (decided_for, challenger_id);
 
 ALTER TABLE ONLY public.rejected_candles
-    ADD CONSTRAINT rejected_candles_pkey PRIMARY KEY (coin, interval_start, interval_end, raw_sha256, reason);
+    ADD CONSTRAINT rejected_candles_pkey PRIMARY KEY (coin, raw_sha256, reason);
 
 ALTER TABLE ONLY public.schema_migrations_lock
     ADD CONSTRAINT schema_migrations_lock_pkey PRIMARY KEY (held);

@@ -213,9 +213,15 @@ def upsert_candles(cur, coin: str, candles: list[Candle], interval_end: datetime
 
 
 def record_rejects(cur, coin: str, start: datetime, end: datetime, rejects: list[Reject]) -> None:
-    if rejects:
-        values = [(coin, start, end, r.raw_sha256, r.reason, r.day, json.dumps(r.raw, sort_keys=True))
-                  for r in rejects]
+    """Quarantine `rejects` met by the ingest of [start, end): one row per (coin, payload, reason), its `seen`
+    count raised by each meeting, so asking a quarantined day again never adds rows."""
+    met: dict[tuple[str, str], tuple[Reject, int]] = {}
+    for r in rejects:  # one VALUES row per key: ON CONFLICT DO UPDATE may not touch a row twice in one statement
+        first, n = met.get((r.raw_sha256, r.reason), (r, 0))
+        met[r.raw_sha256, r.reason] = (first, n + 1)
+    values = [(coin, start, end, sha, reason, r.day, json.dumps(r.raw, sort_keys=True), n)
+              for (sha, reason), (r, n) in met.items()]
+    if values:
         psycopg2.extras.execute_values(cur, storage.query("rejected_candles_insert"), values)
 
 

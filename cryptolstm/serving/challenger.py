@@ -48,10 +48,11 @@ def gather_members(dsn: str, end: datetime, config: PipelineConfig, served: tupl
     """Register the challenger of the weekly interval ending `end` from its stored pieces and preparation
     (`prepared`: `members.prepare`'s result; `prep`: the loaded preparation, when the caller has it): the
     members' walk-forward predictions averaged per cell, scored next to every challenger baseline's stored
-    predictions of the same cells (`members.fit_baselines`), the final fit's members merged into one K-member bundle, the first-model gate's evidence
-    judged on the ensemble, the members' spread in metrics['ensemble'], the ensemble's out-of-sample
-    predictions. Raises `members.MembersMissing` (nothing registered, the champion stays) naming the
-    pieces without rows. A rerun finds the model registered and returns it unchanged."""
+    predictions of the same cells (`members.fit_baselines`), the final fit's members merged into one K-member
+    bundle, the first-model gate's evidence judged on the ensemble, the members' spread in
+    metrics['ensemble'], the ensemble's out-of-sample predictions. Raises `members.MembersMissing` (nothing registered, the champion stays) naming the
+    pieces without rows. A rerun finds the model registered and returns it unchanged. Either way the pieces
+    past their retention are deleted (`members.delete_expired_pieces`)."""
     import time
 
     from cryptolstm.evaluation import walkforward
@@ -63,10 +64,13 @@ def gather_members(dsn: str, end: datetime, config: PipelineConfig, served: tupl
         existing = registry.get(cur, run.model_id)
         if existing is None:
             stored = members.stored_members(cur, run.model_id)
+        else:
+            deleted = members.delete_expired_pieces(cur, end, config.member_retention_weeks)
     if existing is not None:
         return {"model_id": run.model_id, "reused": True, "training_cutoff": str(run.cutoff),
                 "status": existing.status, "members": existing.hyperparams.get("n_seeds"),
-                "wf_folds": run.wf_folds, "coins": existing.hyperparams.get("coins"), "served": list(served)}
+                "wf_folds": run.wf_folds, "coins": existing.hyperparams.get("coins"), "served": list(served),
+                "pieces_deleted": deleted}
     if missing := members.missing_members(run, stored):
         raise members.MembersMissing(members.missing_message(run, missing))
     if prepared is None or prepared.get("model_id") != run.model_id:
@@ -109,8 +113,10 @@ def gather_members(dsn: str, end: datetime, config: PipelineConfig, served: tupl
                                 hyperparams={**final.hyperparams(), **run.ident}, code_version=registry.code_version(),
                                 metrics=metrics, artifact=artifact)
         storage.execute_batch(cur, "validation_predictions_insert", _validation_rows(run.model_id, wf))
+        deleted = members.delete_expired_pieces(cur, end, config.member_retention_weeks)
     return {"model_id": run.model_id, "reused": False, "training_cutoff": str(run.cutoff), "status": rec.status,
             "members": K, "wf_folds": len(wf.folds), "coins": list(final.coins), "served": list(served),
+            "pieces_deleted": deleted,
             "wf_da": metrics["da"], "member_da": spread["member_da"], "first_model_gate": evidence.first_model_gate.reason,
             "wf_cells": metrics["n_cells"], "artifact_bytes": len(artifact),
             "eval_window": [str(run.eval_start), str(run.eval_end)], "wf_seconds": round(wf.seconds, 1)}

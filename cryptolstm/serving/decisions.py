@@ -72,6 +72,39 @@ def decision_recorded(dsn: str, week_end: date) -> bool:
         return cur.fetchone() is not None
 
 
+class OutOfOrderWeek(RuntimeError):
+    """A weekly run for a week ending before the latest recorded decision: weeks are decided in calendar
+    order, so its challenger could never be decided, and no retry can change that."""
+
+
+BACKFILL_ORDER = ("the documented backfill order (README, 'Backfill'; docs/sql.md, 'Backfill: what the system would "
+                  "have done'): the weekly DAG from the first week to redo on, then the daily DAG, into a database "
+                  "where no later week is decided yet")
+
+
+def require_in_order(dsn: str, end: datetime, model_id: str) -> dict:
+    """Before any training: raise OutOfOrderWeek when the challenger `model_id` of the weekly run ending `end`
+    could never be decided, i.e. a later decision is recorded and this week's is not (a rerun of a decided
+    week returns its recorded decision, so it passes)."""
+    with storage.transaction(dsn) as cur:
+        if _select_one(cur, end, model_id) is not None:
+            return {"week_end": str(as_date(end)), "model_id": model_id, "decided": True}
+        _refuse_out_of_order(cur, end, "nothing was trained, registered or decided")
+    return {"week_end": str(as_date(end)), "model_id": model_id, "decided": False}
+
+
+def _refuse_out_of_order(cur, end: datetime, done: str) -> None:
+    """OutOfOrderWeek when a decision is recorded for a day after `end`; `done`: what the run left behind."""
+    cur.execute(storage.query("promotion_decisions_select_latest"))
+    latest = cur.fetchone()[0]
+    if latest is not None and latest > end:
+        raise OutOfOrderWeek(
+            f"the weekly run for the week ending {as_date(end)} comes after a decision recorded for "
+            f"{as_date(latest)}, a later week: weeks are decided in calendar order, so this one can never be "
+            f"decided; {done}, the champion stays, and a retry cannot change that. To redo history from the "
+            f"week ending {as_date(end)}, replay it in {BACKFILL_ORDER}; a week already decided reruns as it was")
+
+
 def judge(evidence: promotion.GateEvidence | None, champion: registry.ModelRecord | None, cells: list[CommonCell],
           config: PromotionConfig, artifact_error: str | None) -> tuple[promotion.Decision, dict]:
     """(decision, the PromotionConfig that judged it as a dict). A challenger whose artifact does not load is
@@ -108,10 +141,8 @@ def decide(dsn: str, end: datetime, model_id: str, config: PipelineConfig) -> di
         recorded = _select_one(cur, end, model_id)
         if recorded is not None:
             return recorded.as_dict(reused=True)
-        cur.execute(storage.query("promotion_decisions_select_latest"))
-        latest = cur.fetchone()[0]
-        if latest is not None and latest > end:
-            raise RuntimeError(f"a later weekly decision ({latest}) exists: weekly runs must be decided in order")
+        _refuse_out_of_order(cur, end, f"{model_id} stays an undecided candidate that never serves, nothing "
+                                       "was decided")
         challenger = registry.get(cur, model_id)
         if challenger is None:
             raise KeyError(f"challenger {model_id} is not registered")

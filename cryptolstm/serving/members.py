@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from cryptolstm import storage
 from cryptolstm.calendar import as_date, evaluation_window, training_cutoff
@@ -241,10 +241,25 @@ def baseline_folds(run: WeeklyRun, prep_key: str) -> list[dict]:
     return [{"model_id": run.model_id, "prep_key": prep_key, "fold": k} for k in range(run.wf_folds)]
 
 
+def delete_expired_pieces(cur, end: datetime, retention_weeks: int) -> int:
+    """Retention, run by the weekly gather of the interval ending `end`: delete the pieces (member rows, fold
+    baselines, the preparation) of every model registered for a week ending `retention_weeks` or more weeks
+    before `end` (the registered model holds their mean and its K-member bundle). Returns how many member
+    pieces (member_weights rows) went."""
+    params = {"expired_by": end - timedelta(weeks=retention_weeks)}
+    for name in ("member_predictions_delete_expired", "baseline_predictions_delete_expired",
+                 "prepared_fits_delete_expired", "member_weights_delete_expired"):
+        cur.execute(storage.query(name), params)
+    return cur.rowcount
+
+
 def stored_members(cur, model_id: str) -> dict[tuple[int | None, int], dict]:
-    """{(fold, member): training info} of the pieces stored for `model_id` (fold None: the final fit)."""
+    """{(fold, member): training info} of the pieces stored whole for `model_id` (fold None: the final fit): a
+    walk-forward piece with facts but no predictions is left out (the gather names it missing instead of
+    failing on it)."""
     cur.execute(storage.query("member_weights_select_info"), {"model_id": model_id})
-    return {(None if fold is None else int(fold), int(member)): info for fold, member, info in cur.fetchall()}
+    return {(None if fold is None else int(fold), int(member)): info
+            for fold, member, info, whole in cur.fetchall() if whole}
 
 
 def missing_members(run: WeeklyRun, stored) -> list[tuple[int | None, int]]:
@@ -255,5 +270,6 @@ def missing_members(run: WeeklyRun, stored) -> list[tuple[int | None, int]]:
 def missing_message(run: WeeklyRun, missing: list[tuple[int | None, int]]) -> str:
     """The gather's refusal: which pieces are missing, and that nothing was decided."""
     names = ", ".join(f"({Piece(run.model_id, '', f, m).name})" for f, m in missing)
-    return (f"{run.model_id}: {len(missing)} of {len(run.keys())} ensemble pieces have no stored rows: {names}; "
+    return (f"{run.model_id}: {len(missing)} of {len(run.keys())} ensemble pieces have no stored rows, or facts "
+            f"without their predictions: {names}; "
             "nothing was registered or decided (the champion stays): rerun those train_member tasks, then the gather")

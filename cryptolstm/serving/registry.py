@@ -132,8 +132,9 @@ def champion_as_of(cur, as_of: date) -> ModelRecord | None:
 
 
 def provisional_as_of(cur, as_of: date) -> ModelRecord | None:
-    """The newest model trained before `as_of` (any status): serves a day that has no champion, so that the
-    days before the first promotion still get LSTM forecasts, labelled provisional. None if none exists."""
+    """The newest model trained before `as_of`, decided (any verdict) or of the newest week: serves a day that
+    has no champion, so that the days before the first promotion still get LSTM forecasts, labelled
+    provisional. An older week's never-decided candidate is never taken. None if none exists."""
     cur.execute(storage.query("models_select_provisional_as_of"), {"as_of": as_of})
     row = cur.fetchone()
     return _record(row) if row else None

@@ -11,7 +11,7 @@ from datetime import date, datetime, timezone
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
-from cryptolstm.config import HORIZONS, LIVE_ACCURACY_DAYS
+from cryptolstm.config import HORIZONS, LIVE_ACCURACY_DAYS, PAGE_STATEMENT_TIMEOUT
 from cryptolstm.ui import charts
 
 if TYPE_CHECKING:
@@ -45,6 +45,14 @@ def _rows(cur, name: str, params: dict) -> list[dict[str, Any]]:
     return [dict(zip(cols, r)) for r in cur.fetchall()]
 
 
+def _read(dsn: str):
+    """The page's one transaction, on a connection that bounds each query by its own statement timeout
+    (the reader role's default can be changed, or raised by any session of the role)."""
+    from cryptolstm import storage
+
+    return storage.transaction(dsn, statement_timeout=PAGE_STATEMENT_TIMEOUT)
+
+
 def _latest_as_of(cur) -> date | None:
     return _rows(cur, "forecasts_select_latest_as_of", {})[0]["as_of"]
 
@@ -69,9 +77,7 @@ def load_page(dsn: str, as_of: date | None = None) -> PageData:
     forecast day in the database."""
     import pandas as pd
 
-    from cryptolstm import storage
-
-    with storage.transaction(dsn) as cur:
+    with _read(dsn) as cur:
         as_of = as_of or _latest_as_of(cur)
         promotions = _rows(cur, "promotion_decisions_select_recent", {"limit": PROMOTION_ROWS})
         if as_of is None:
@@ -88,9 +94,7 @@ def load_forecasts(dsn: str, as_of: date | None = None) -> tuple[date | None, "p
     """(as-of day, the latest forecast per coin as of it), in one transaction; as for `load_page`."""
     import pandas as pd
 
-    from cryptolstm import storage
-
-    with storage.transaction(dsn) as cur:
+    with _read(dsn) as cur:
         as_of = as_of or _latest_as_of(cur)
         if as_of is None:
             return None, pd.DataFrame()
@@ -99,9 +103,7 @@ def load_forecasts(dsn: str, as_of: date | None = None) -> tuple[date | None, "p
 
 def load_charts_as_of(dsn: str, as_of: date | None) -> dict[str, "pd.DataFrame"]:
     """The charts' data as of `as_of` (default: the latest forecast day, else today), in one transaction."""
-    from cryptolstm import storage
-
-    with storage.transaction(dsn) as cur:
+    with _read(dsn) as cur:
         return charts.read_chart_data(cur, as_of or _latest_as_of(cur) or date.today())
 
 

@@ -275,6 +275,31 @@ def test_a_run_without_a_data_interval_is_refused_once(airflow_env, smtp_sink, d
     assert _q(db, "SELECT count(*) FROM ingest_runs")[0][0] == 0
 
 
+def test_a_week_before_the_latest_decision_is_refused_once_before_anything_is_trained(airflow_env, smtp_sink, db):
+    """Issue 27 §1: a weekly run for a week ending before the latest decision trained every piece, registered a
+    candidate that stayed one for good, then `decide` raised a RuntimeError that Airflow retried twice. Now its
+    first task refuses it: one failed task, one email naming both weeks, nothing asked, trained or registered."""
+    port, maildir = smtp_sink
+    _q(db, "INSERT INTO models (model_id, created_for, training_cutoff, feature_version, hyperparams, code_version, "
+           "artifact, artifact_sha256, status) VALUES ('later', '2025-01-19', '2025-01-18', 'f', '{}', 'c', 'x', 's', "
+           "'rejected') RETURNING 1")
+    _q(db, "INSERT INTO promotion_decisions (decided_for, challenger_id, promoted, reason) "
+           "VALUES ('2025-01-19', 'later', false, 'test') RETURNING 1")
+    before = Counter(_mails(maildir))
+    run = _run(airflow_env, "cryptolstm_weekly.py", WEEK_END, db, "http://127.0.0.1:9", port)
+    assert run["state"] == "failed", run
+    tasks = run["tasks"]
+    assert [t for t, state in tasks.items() if state == "failed"] == ["check_interval"], tasks
+    assert tasks["notify"] == "upstream_failed" and set(tasks.values()) <= {"failed", "upstream_failed"}, tasks
+    mails = _new_mails(maildir, before)
+    assert len(mails) == 1, [s for s, _ in mails]
+    subject, text = mails[0]
+    assert "check_interval" in subject and "week ending 2025-01-12" in text and "2025-01-19" in text
+    assert "Backfill" in text
+    assert _q(db, "SELECT model_id FROM models") == [("later",)]
+    assert _q(db, "SELECT (SELECT count(*) FROM member_weights) + (SELECT count(*) FROM ingest_runs)") == [(0,)]
+
+
 def test_a_ban_fails_one_ingest_task_without_retry_and_is_mailed_once(airflow_env, smtp_sink, db, shared_data):
     """Issue 20 §5: a persistent HTTP 418 (Retry-After 600) was retried by Airflow (requests at 0, 129 and
     248 s) while the other coin tasks kept asking. Now the task that met the ban fails at once (no retry),

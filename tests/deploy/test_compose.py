@@ -255,6 +255,19 @@ def test_compose_refuses_the_placeholder_secrets_and_says_how_to_make_one():
     assert short_jwt.stderr.startswith("refusing to start: AIRFLOW_JWT_SECRET in .env has 32 characters, it needs 64")
 
 
+def test_check_secrets_refuses_the_placeholder_in_any_case():
+    """Issue 27 §4: `change-me` was matched case-sensitively, so `CHANGE-ME` (or `Change-Me-...`) passed."""
+    required = set(re.findall(r"\$\{([A-Z0-9_]+):\?", (ROOT / "docker-compose.yaml").read_text()))
+    real = {name: secrets.token_urlsafe(48) for name in required}
+    for placeholder in ("CHANGE-ME", "Change-Me-please", "cHaNgE-mE-" + "x" * 64):
+        out = _check_secrets({**real, "CRYPTOLSTM_DB_PASSWORD": placeholder})
+        assert out.returncode != 0, placeholder
+        assert out.stderr.splitlines() == [
+            "refusing to start: CRYPTOLSTM_DB_PASSWORD in .env is unset or the .env.example placeholder; make one "
+            "with: python3 -c \"import secrets; print(secrets.token_urlsafe(48))\""], placeholder
+    assert _check_secrets({**real, "CRYPTOLSTM_DB_PASSWORD": "exchange-me-not-" + "x" * 40}).returncode == 0
+
+
 def _pins(path: Path) -> dict[str, str]:
     pins = {}
     for line in path.read_text().splitlines():

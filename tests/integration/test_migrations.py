@@ -162,3 +162,35 @@ def test_a_readers_long_query_is_cancelled(db):
             assert 14 < time.monotonic() - t0 < 19
     finally:
         conn.close()
+
+
+def test_012_folds_the_reject_rows_an_earlier_schema_multiplied(tmp_path, pg_exec, dsn_for):
+    """Issue 27 §2: before 012 a reject row was stored once per ingested interval. 012 keeps one row per
+    (coin, payload, reason): the one of the latest interval, with seen = how many there were."""
+    import os
+    import shutil
+
+    (tmp_path / "migrations").mkdir()
+    for mig in storage.migrations():
+        if mig.version < 12:
+            shutil.copy(mig.path, tmp_path / "migrations" / mig.path.name)
+    name = f"cl_test_fold_{os.getpid()}"
+    pg_exec(f"DROP DATABASE IF EXISTS {name}")
+    pg_exec(f"CREATE DATABASE {name}")
+    try:
+        dsn = dsn_for(name)
+        storage.migrate(dsn, sql_dir=tmp_path, log=lambda *_: None)
+        with storage.transaction(dsn) as cur:
+            for end, sha, reason in [("2025-02-11", "a", "r"), ("2025-02-13", "a", "r"), ("2025-02-12", "a", "r"),
+                                     ("2025-02-12", "a", "other"), ("2025-02-12", "b", "r")]:
+                cur.execute("INSERT INTO rejected_candles (coin, interval_start, interval_end, raw_sha256, reason, "
+                            "day, raw) VALUES ('BTC', %s::date - 1, %s, %s, %s, '2025-02-10', '{}')",
+                            (end, end, sha, reason))
+        assert storage.migrate(dsn, log=lambda *_: None) == [m.version for m in storage.migrations()
+                                                               if m.version >= 12]
+        with storage.transaction(dsn) as cur:
+            cur.execute("SELECT raw_sha256, reason, interval_end::date::text, seen FROM rejected_candles ORDER BY 1, 2")
+            assert cur.fetchall() == [("a", "other", "2025-02-12", 1), ("a", "r", "2025-02-13", 3),
+                                      ("b", "r", "2025-02-12", 1)]
+    finally:
+        pg_exec(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

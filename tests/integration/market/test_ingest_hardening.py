@@ -187,6 +187,29 @@ def test_an_implausible_candle_is_quarantined_with_its_payload(booted, standin, 
     assert r["stored"] == 1
 
 
+def test_a_quarantined_day_asked_again_on_every_ingest_is_stored_once_with_its_count(
+        booted, standin, standin_data, two, fast_ingest):
+    """Issue 27 §2: a quarantined day is asked for again on every ingest, and each ingest stored its reject
+    again (the key held the interval: 143 rows became 286 after one more ingest; n days of quarantine, ~n^2/2
+    rows). Now one row per (coin, payload, reason), with how often it was met and when last."""
+    new = csv_candles(standin_data, "BTC", through="2025-02-10")[-1]
+    standin.set_candle("BTCUSDT", "2025-02-10", **{k: repr(v * 1000) for k, v in zip(
+        ("open", "high", "low", "close"), new[1:5])})
+    ends = ("2025-02-11", "2025-02-12", "2025-02-13", "2025-02-14")
+    for end in ends:  # four daily runs: each asks the quarantined 2025-02-10 again
+        standin.set_clock(end)
+        r = run(booted, two, (date.fromisoformat(end) - timedelta(days=1)).isoformat(), end, fast_ingest)["BTC"]
+        assert r["missing_days"][0] == "2025-02-10" and r["rejected"] == 1
+    assert fetch(booted, "SELECT count(*) FROM rejected_candles WHERE coin = 'BTC'") == [(1,)]  # not 4
+    rows = fetch(booted, "SELECT day, reason, seen, interval_end::date, last_seen_at IS NOT NULL "
+                         "FROM rejected_candles WHERE coin = 'BTC'")
+    (day, reason, seen, last_interval, stamped), = rows
+    assert (day, seen, last_interval, stamped) == (date(2025, 2, 10), 4, date(2025, 2, 14), True)
+    assert reason.startswith("implausible close")
+    run(booted, two, "2025-02-13", "2025-02-14", fast_ingest)  # a rerun of the last interval meets it once more
+    assert fetch(booted, "SELECT count(*), sum(seen) FROM rejected_candles WHERE coin = 'BTC'") == [(1, 5)]
+
+
 def test_a_level_shift_is_named_by_the_quarantine_accepted_by_one_command_and_not_read_across(
         booted, standin, standin_data, two, fast_ingest, monkeypatch, capsys):
     """Issue 20 §4: prices x0.05 from day D on (a redenomination) locked the coin out forever. Now the

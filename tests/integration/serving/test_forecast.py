@@ -105,6 +105,8 @@ def test_no_champion_newest_model_trained_before_the_day_forecasts_provisionally
     register_tiny(db, "older", CUTOFF - timedelta(days=7))
     register_tiny(db, "cand", CUTOFF)  # never promoted (e.g. rejected by the first-model gate)
     register_tiny(db, "after", AS_OF)  # trained on the as-of day: never serves it
+    with storage.transaction(db) as cur:  # decided: an older week's undecided candidate never serves (issue 27)
+        cur.execute("UPDATE models SET status = 'rejected' WHERE model_id IN ('older', 'cand')")
     out = forecast_as_of(db, AS_OF, "run-1")
     assert out["status"] == "provisional" and out["model_id"] == "cand" and out["rows"] == 45
     rows = _rows(db)

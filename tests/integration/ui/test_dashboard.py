@@ -132,6 +132,39 @@ def test_page_labels_forecasts_provisional_when_no_model_was_ever_promoted(db, r
     assert "no champion model yet: forecasts are <b>provisional</b>" in page and "m2" in page
 
 
+def test_page_queries_are_bounded_by_the_pages_own_connection_whatever_the_role_says(db, reader, monkeypatch):
+    """Issue 27 §4: the reader role's statement_timeout (migration 008) is only a default: a role may have none,
+    and any session of the role may SET statement_timeout = 0. The page's connection sets its own limit, so a
+    page query is bounded whatever the role says."""
+    from cryptolstm.config import PAGE_STATEMENT_TIMEOUT
+    from cryptolstm.ui import page
+
+    seed(db)
+    conn = psycopg2.connect(db)
+    conn.autocommit = True
+    with conn.cursor() as cur:  # this role: no limit at all
+        cur.execute(f"ALTER ROLE {parse_dsn(reader)['user']} SET statement_timeout = 0")
+    conn.close()
+    with psycopg2.connect(reader) as plain, plain.cursor() as cur:
+        cur.execute("SHOW statement_timeout")
+        assert cur.fetchone()[0] == "0"
+    plain.close()
+    with page._read(reader) as cur:
+        cur.execute("SHOW statement_timeout")
+        assert cur.fetchone()[0] == PAGE_STATEMENT_TIMEOUT == "10s"
+
+    def slow_latest(cur):  # a page query that would take 5 s
+        cur.execute("SELECT pg_sleep(5)")
+        return AS_OF
+
+    monkeypatch.setattr(page, "PAGE_STATEMENT_TIMEOUT", "1s")
+    monkeypatch.setattr(page, "_latest_as_of", slow_latest)
+    t0 = time.monotonic()
+    with pytest.raises(psycopg2.errors.QueryCanceled, match="statement timeout"):
+        _client(reader).get("/cryptolstm/")
+    assert time.monotonic() - t0 < 4.5
+
+
 def test_page_on_an_empty_database_says_so(db, reader):
     r = _client(reader).get("/cryptolstm/")
     assert r.status_code == 200
