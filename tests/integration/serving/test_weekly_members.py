@@ -191,9 +191,13 @@ def test_a_piece_whose_preparation_is_missing_or_damaged_fails_at_once_naming_th
     assert isinstance(err.value, Permanent)
     assert _q(db, "SELECT count(*) FROM member_weights") == [(0,)] and _pieces(db) == {}
     for spec in plan:  # pieces stored by hand: the gather still needs the preparation, and names its key
-        _q(db, "INSERT INTO member_weights VALUES (%s, %s, %s, 0, '2025-01-11', '{}', NULL, NULL)",
-           (spec["model_id"], -1 if spec["fold"] is None else spec["fold"], spec["member"]))
-    _q(db, "UPDATE member_weights SET artifact = 'x', artifact_sha256 = 'y' WHERE fold = -1")
+        final = spec["fold"] is None
+        _q(db, "INSERT INTO member_weights VALUES (%s, %s, %s, 0, '2025-01-11', '{}', %s, %s)",
+           (spec["model_id"], -1 if final else spec["fold"], spec["member"], b"x" if final else None,
+            "y" if final else None))
+        if not final:
+            _q(db, "INSERT INTO member_predictions VALUES (%s, %s, %s, 'BTC', '2025-01-02', 1, 0, 0)",
+               (spec["model_id"], spec["fold"], spec["member"]))
     with pytest.raises(preparations.PreparationMissing, match=key):
         pipeline.gather_members(db, END, prepared, CFG)
 
