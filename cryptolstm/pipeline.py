@@ -4,9 +4,9 @@ and returns a small JSON-able dict for the task log and XCom. No Airflow import 
 Daily (data interval [start, end) = the UTC day that just closed; as_of = start.date()):
     ingest_coin -> forecast -> score -> check_alerts -> render_charts -> day_complete
 Weekly (interval [end - 7 d, end); training cutoff = end.date() - 1, the new champion serves from end.date()):
-    check_week_order -> sync_candles -> prepare -> plan_pieces -> train_member (one per walk-forward fold x
-    member, one per final-fit member) and fit_baselines (one per fold) -> gather_members -> decide ->
-    notify_decision; train_challenger runs the same pieces in one process
+    check_week_order -> sync_candles -> prepare -> plan_members -> train_member (one per walk-forward fold x
+    member, one per final-fit member), and plan_baselines -> fit_baselines (one per fold) -> gather_members ->
+    decide -> notify_decision; train_challenger runs the same pieces in one process
 
 Every key comes from the data interval, never from the clock, so a rerun or a backfill of an
 interval rewrites that interval's rows with the same values.
@@ -184,17 +184,23 @@ def prepare(dsn: str, end: datetime, config: PipelineConfig | None = None) -> di
     return members.prepare(dsn, end, config or load_pipeline(), log_fn=log.info)
 
 
-def plan_pieces(end: datetime, prepared: dict, config: PipelineConfig | None = None) -> dict[str, list[dict]]:
-    """The weekly run's mapped tasks on the preparation `prepared`: {"members": one `Piece` (XCom form) per
-    train_member task, "baselines": one fold per fit_baselines task}."""
+def plan_members(end: datetime, prepared: dict, config: PipelineConfig | None = None) -> list[dict]:
+    """The weekly run's member pieces on the preparation `prepared`, one `Piece` (XCom form) per train_member task."""
     from cryptolstm.serving import members
 
-    return members.plan_pieces(end, config or load_pipeline(), prepared)
+    return members.plan_members(end, config or load_pipeline(), prepared)
+
+
+def plan_baselines(end: datetime, prepared: dict, config: PipelineConfig | None = None) -> list[dict]:
+    """The weekly run's folds on the preparation `prepared`, one spec per fit_baselines task."""
+    from cryptolstm.serving import members
+
+    return members.plan_baselines(end, config or load_pipeline(), prepared)
 
 
 def train_member(dsn: str, end: datetime, piece: dict, config: PipelineConfig | None = None,
                  market: MarketConfig | None = None) -> dict:
-    """Train and store one piece of `plan_pieces` on its stored preparation (a no-op once the model is
+    """Train and store one piece of `plan_members` on its stored preparation (a no-op once the model is
     registered); PreparationMissing / PreparationCorrupt when its preparation is absent or damaged."""
     from cryptolstm.serving import members
 
@@ -223,7 +229,7 @@ def gather_members(dsn: str, end: datetime, prepared: dict, config: PipelineConf
 def train_challenger(dsn: str, end: datetime, config: PipelineConfig | None = None, log_fn=log.info,
                      market: MarketConfig | None = None) -> dict:
     """Walk-forward, train and register the challenger of the week ending `end` in this process: the same
-    prepare -> plan_pieces -> train_member (each piece), fit_baselines (each fold) -> gather_members as the
+    prepare -> train_member (each piece of plan_members), fit_baselines (each fold) -> gather_members as the
     weekly DAG's tasks (see serving.challenger)."""
     from cryptolstm.serving import challenger
 

@@ -6,7 +6,8 @@ trained on data up to the **training cutoff** `end - 1 day`; if promoted it serv
 the as-of days from `end` on.
 
 1. **sync_candles** — make sure every closed candle up to `end` is stored (idempotent UPSERT).
-2. **prepare** → **plan_pieces** → **train_member**, **fit_baselines** (mapped) → **gather_members** — the
+2. **prepare** → **plan_members** / **plan_baselines** → **train_member**, **fit_baselines** (mapped) →
+   **gather_members** — the
    challenger is a seed ensemble of K members (`CRYPTOLSTM_ENSEMBLE_MEMBERS`, else the profile's `n_seeds`).
    **prepare** reads the candles once and stores the run's preparation (the feature cube, and per walk-forward
    fold and for the final fit its cells, scaler and input description) under a content key: the digest of the
@@ -98,11 +99,17 @@ def cryptolstm_weekly():
 
         return library_step(pipeline.prepare, dsn(), data_interval_end)
 
-    @task(multiple_outputs=True)
-    def plan_pieces(prepared: dict, data_interval_end=None) -> dict:
+    @task
+    def plan_members(prepared: dict, data_interval_end=None) -> list[dict]:
         from cryptolstm import pipeline
 
-        return pipeline.plan_pieces(data_interval_end, prepared)
+        return pipeline.plan_members(data_interval_end, prepared)
+
+    @task
+    def plan_baselines(prepared: dict, data_interval_end=None) -> list[dict]:
+        from cryptolstm import pipeline
+
+        return pipeline.plan_baselines(data_interval_end, prepared)
 
     @task(execution_timeout=pendulum.duration(hours=2), queue=TRAIN_QUEUE, pool=TENSORFLOW_POOL,
           map_index_template="{{ piece }}")  # the UI names each mapped task "fold 2, member 1", not "7"
@@ -161,9 +168,8 @@ def cryptolstm_weekly():
     interval >> [synced, waited]
     prepared = prepare()
     synced >> prepared
-    plan = plan_pieces(prepared)
     trained = gather_members(prepared)
-    [train_member.expand(piece=plan["members"]), fit_baselines.expand(spec=plan["baselines"])] >> trained
+    [train_member.expand(piece=plan_members(prepared)), fit_baselines.expand(spec=plan_baselines(prepared))] >> trained
     decision = decide(trained)
     waited >> decision
     notify(decision)

@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 def train_challenger(dsn: str, end: datetime, config: PipelineConfig, served: tuple[str, ...],
                      log_fn=log.info) -> dict:
     """Walk-forward, train and register the challenger of the weekly interval ending `end`, in this
-    process: `members.prepare`, every piece of `members.plan_pieces` (`members.train_member`, on the one
+    process: `members.prepare`, every piece of `members.plan_members` (`members.train_member`, on the one
     loaded preparation), then `gather_members` — the computation the weekly DAG fans out as tasks. The
     walk-forward scores the `served` coins; every coin of the candles is trained on.
 

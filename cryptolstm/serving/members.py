@@ -107,7 +107,7 @@ def weekly_run(end: datetime, config: PipelineConfig) -> WeeklyRun:
 def prepare(dsn: str, end: datetime, config: PipelineConfig, log_fn=None) -> dict:
     """Make and store the weekly run's preparation (`preparations`): the candles up to the training cutoff
     read once, their content key, and unless that key is stored already, the cube and every fold's and the
-    final fit's `train.prepare_fit`. Returns {model_id, prep_key, reused, ...}; `plan_pieces` takes it."""
+    final fit's `train.prepare_fit`. Returns {model_id, prep_key, reused, ...}; `plan_members` and `plan_baselines` take it."""
     import time
 
     from cryptolstm.evaluation import walkforward
@@ -137,15 +137,22 @@ def prepare(dsn: str, end: datetime, config: PipelineConfig, log_fn=None) -> dic
     return {**out, "reused": False, "coins": len(cube.coins), "folds": len(bounds), "bytes": size}
 
 
-def plan_pieces(end: datetime, config: PipelineConfig, prepared: dict) -> dict[str, list[dict]]:
-    """The tasks of the weekly run ending `end` on the preparation `prepared` (`prepare`'s result), in their
-    XCom form: {"members": one `Piece` per train_member task, "baselines": one spec per fit_baselines task}.
-    Reads nothing: a piece of an already registered model is a no-op."""
+def _checked(end: datetime, config: PipelineConfig, prepared: dict) -> WeeklyRun:
     run = weekly_run(end, config)
     if prepared.get("model_id") != run.model_id:
         raise ValueError(f"the preparation {prepared} is not the weekly run ending {end}'s (model {run.model_id})")
-    key = str(prepared["prep_key"])
-    return {"members": [p.to_xcom() for p in run.pieces(key)], "baselines": baseline_folds(run, key)}
+    return run
+
+
+def plan_members(end: datetime, config: PipelineConfig, prepared: dict) -> list[dict]:
+    """The member pieces of the weekly run ending `end` on the preparation `prepared` (`prepare`'s result), in
+    their XCom form, one train_member task each. Reads nothing: a piece of a registered model is a no-op."""
+    return [p.to_xcom() for p in _checked(end, config, prepared).pieces(str(prepared["prep_key"]))]
+
+
+def plan_baselines(end: datetime, config: PipelineConfig, prepared: dict) -> list[dict]:
+    """The fit_baselines specs of the weekly run ending `end` on the preparation `prepared`: one per fold."""
+    return baseline_folds(_checked(end, config, prepared), str(prepared["prep_key"]))
 
 
 def load_preparation(dsn: str, run: WeeklyRun, prep_key: str) -> "preparations.WeeklyPreparation":
@@ -156,7 +163,7 @@ def load_preparation(dsn: str, run: WeeklyRun, prep_key: str) -> "preparations.W
 
 def train_member(dsn: str, end: datetime, config: PipelineConfig, piece: Piece, served: tuple[str, ...],
                  prep=None, log_fn=None) -> dict:
-    """Train one piece of `plan_pieces` on its stored preparation and store it: for a fold, its out-of-sample
+    """Train one piece of `plan_members` on its stored preparation and store it: for a fold, its out-of-sample
     predictions on the `served` coins and its training facts; for the final fit, its facts and weights (a
     one-member bundle), in ONE transaction that replaces exactly its rows. `prep`: the loaded preparation,
     when the caller has it. A piece of a registered model is a no-op."""
@@ -247,9 +254,10 @@ def delete_expired_pieces(cur, end: datetime, retention_weeks: int) -> int:
     before `end` (the registered model holds their mean and its K-member bundle). Returns how many member
     pieces (member_weights rows) went."""
     params = {"expired_by": end - timedelta(weeks=retention_weeks)}
-    for name in ("member_predictions_delete_expired", "baseline_predictions_delete_expired",
-                 "prepared_fits_delete_expired", "member_weights_delete_expired"):
-        cur.execute(storage.query(name), params)
+    cur.execute(storage.query("member_predictions_delete_expired"), params)
+    cur.execute(storage.query("baseline_predictions_delete_expired"), params)
+    cur.execute(storage.query("prepared_fits_delete_expired"), params)
+    cur.execute(storage.query("member_weights_delete_expired"), params)
     return cur.rowcount
 
 

@@ -83,16 +83,16 @@ def test_weekly_tasks_retry_at_least_twice(parsed):
 
 
 def test_weekly_training_is_fanned_out_one_task_per_member(parsed):
-    """check_interval -> sync_candles -> prepare -> plan_pieces -> train_member (mapped: one per fold x member
-    and per final-fit member) and fit_baselines (mapped: one per fold) -> gather_members (also given the
-    preparation) -> decide (after wait_for_daily) -> notify."""
+    """check_interval -> sync_candles -> prepare -> plan_members -> train_member (mapped: one per fold x member
+    and per final-fit member), and prepare -> plan_baselines -> fit_baselines (mapped: one per fold) ->
+    gather_members (also given the preparation) -> decide (after wait_for_daily) -> notify."""
     for dag_id, d in parsed["dags"].items():
         if dag_id == WEEKLY_DAG_ID:
             up = d["upstream"]
             assert sorted(d["mapped"]) == ["fit_baselines", "train_member"]
             assert up["prepare"] == ["sync_candles"] and up["sync_candles"] == ["check_interval"]
-            assert up["plan_pieces"] == ["prepare"] and up["train_member"] == ["plan_pieces"]
-            assert up["fit_baselines"] == ["plan_pieces"]
+            assert up["plan_members"] == ["prepare"] and up["train_member"] == ["plan_members"]
+            assert up["plan_baselines"] == ["prepare"] and up["fit_baselines"] == ["plan_baselines"]
             assert up["gather_members"] == ["fit_baselines", "prepare", "train_member"]
             assert up["decide"] == ["gather_members", "wait_for_daily"] and up["notify"] == ["decide"]
 

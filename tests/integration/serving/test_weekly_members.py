@@ -74,14 +74,14 @@ def test_fanned_out_pieces_give_the_serial_model_and_a_rerun_replaces_exactly_it
         prepared = pipeline.prepare(fan, END, CFG)
         again = pipeline.prepare(fan, END, CFG)  # a rerun finds the same content key stored
         assert not prepared["reused"] and again["reused"] and again["prep_key"] == prepared["prep_key"]
-        plan = pipeline.plan_pieces(END, prepared, CFG)["members"]
+        plan = pipeline.plan_members(END, prepared, CFG)
         assert [(s["fold"], s["member"]) for s in plan] == [(None, 0), (None, 1), (0, 0), (0, 1)]
         assert {s["prep_key"] for s in plan} == {prepared["prep_key"]}
         for spec in reversed(plan):  # each piece alone (its own load of the preparation), in another order
             assert not pipeline.train_member(fan, END, spec, CFG)["reused"]
         with pytest.raises(members.MembersMissing, match="baselines of fold 0 are not stored"):
             pipeline.gather_members(fan, END, prepared, CFG)  # the folds' baselines are pieces too
-        for spec in pipeline.plan_pieces(END, prepared, CFG)["baselines"]:
+        for spec in pipeline.plan_baselines(END, prepared, CFG):
             assert pipeline.fit_baselines(fan, END, spec, CFG)["predictions"] > 0
         gathered = pipeline.gather_members(fan, END, prepared, CFG)
         # equal but for the bundle's zip size (its members' files hold the time Keras saved them)
@@ -125,7 +125,7 @@ def test_a_failing_piece_leaves_no_rows_and_a_gather_with_pieces_missing_keeps_t
                           metrics={}, artifact=b"champion")
     _q(db, "UPDATE models SET status = 'champion', champion_from = '2025-01-05'")
     prepared = pipeline.prepare(db, END, CFG)
-    plan = pipeline.plan_pieces(END, prepared, CFG)["members"]
+    plan = pipeline.plan_members(END, prepared, CFG)
     for spec in plan[:-1]:
         pipeline.train_member(db, END, spec, CFG)
     stored = _pieces(db)
@@ -168,7 +168,7 @@ def test_a_piece_whose_preparation_is_missing_or_damaged_fails_at_once_naming_th
     insert_candles(db, date(2025, 1, 20))
     prepared = pipeline.prepare(db, END, CFG)
     key = prepared["prep_key"]
-    plan = pipeline.plan_pieces(END, prepared, CFG)["members"]
+    plan = pipeline.plan_members(END, prepared, CFG)
 
     def never(*args, **kwargs):
         raise AssertionError("trained without a sound preparation")
@@ -206,10 +206,12 @@ def test_a_corrected_candle_gives_another_preparation_key(db):
     insert_candles(db, date(2025, 1, 20))
     first = pipeline.prepare(db, END, CFG)
     assert pipeline.prepare(db, END, CFG)["prep_key"] == first["prep_key"]  # same candles, same key
-    _q(db, "UPDATE candles SET close = close * 1.01 WHERE coin = 'BTC' AND day = '2025-01-02'")
+    _q(db, "UPDATE candles SET open = open * 1.01, high = high * 1.01, low = low * 1.01, close = close * 1.01 "
+           "WHERE coin = 'BTC' AND day = '2025-01-02'")
     second = pipeline.prepare(db, END, CFG)
     assert not second["reused"] and second["prep_key"] != first["prep_key"]
     assert second["model_id"] == first["model_id"]  # the same weekly model, on the corrected candles
     # a candle after the training cutoff is not part of the preparation
-    _q(db, "UPDATE candles SET close = close * 1.01 WHERE coin = 'BTC' AND day = '2025-01-15'")
+    _q(db, "UPDATE candles SET open = open * 1.01, high = high * 1.01, low = low * 1.01, close = close * 1.01 "
+           "WHERE coin = 'BTC' AND day = '2025-01-15'")
     assert pipeline.prepare(db, END, CFG)["prep_key"] == second["prep_key"]
