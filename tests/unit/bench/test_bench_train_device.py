@@ -33,6 +33,13 @@ def test_device_check_on_cpu_prints_the_cpu_device_and_a_positive_time_per_step(
     per_step = float(re.search(r"^seconds per step: ([0-9.]+)", out, re.M).group(1))
     windows = float(re.search(r"^windows per second: ([0-9.]+)", out, re.M).group(1))
     assert per_step > 0 and windows > 0, out
+    # where a fit's time goes: every part measured, and an epoch's steps make up the epoch
+    where = re.search(r"^where a fit's time goes: build_cube ([0-9.]+) s .* prepare_fit ([0-9.]+) s .* per epoch "
+                      r"(\d+) steps x ([0-9.]+) s = ([0-9.]+) s .* early stopping on (\d+) cells ([0-9.]+) s", out, re.M)
+    assert where, out
+    cube_s, prep_s, steps, step_s, epoch_s, es_cells, es_s = (float(v) for v in where.groups())
+    assert cube_s > 0 and prep_s > 0 and steps >= 1 and es_cells >= 1 and es_s > 0, out
+    assert abs(epoch_s - steps * step_s) <= 0.1 + 0.01 * epoch_s, out
 
 
 def test_asking_for_a_gpu_where_tensorflow_sees_none_is_a_clear_error(capsys):
