@@ -68,6 +68,25 @@ def send_email(mail) -> None:
         hook._smtp_client.send_message(mail.as_message(hook.from_email, alert_to()))
 
 
+def library_step(step, *args, **kwargs):
+    """Run one library step for a task, the DAGs' one translation of the library's permanent-failure protocol
+    (`cryptolstm.errors`): a `Permanent` error fails the task at once, without retries (AirflowFailException), or
+    skips it where the error says this task met no fault of its own; a result with nothing to do
+    (`errors.nothing_to_do`) skips the task. Any other error is raised as is: Airflow retries it."""
+    from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+    from cryptolstm.errors import Permanent, nothing_to_do, one_line
+
+    try:
+        out = step(*args, **kwargs)
+    except Permanent as exc:
+        raise (AirflowSkipException if exc.skip else AirflowFailException)(one_line(exc)) from exc
+    why = nothing_to_do(out)
+    if why is not None:
+        raise AirflowSkipException(why)
+    return out
+
+
 NO_INTERVAL = ("this run of {dag_id} has no data interval (it was triggered without a logical date), so it "
                "has no day to process; nothing was done. Trigger it with a logical date (UI: fill in "
                "'Logical date'; CLI: airflow dags trigger {dag_id} --logical-date 2025-02-02T00:00:00+00:00) "

@@ -42,7 +42,7 @@ import pendulum
 from airflow.sdk import CronDataIntervalTimetable, PokeReturnValue, dag, task
 
 from cryptolstm_common import (CANDLES, DAILY_DAG_ID, DECISIONS, EXCHANGE_POOL, MODELS, TENSORFLOW_POOL, TRAIN_QUEUE,
-                               WEEKLY_DAG_ID, dsn, on_failure, require_interval, send_email)
+                               WEEKLY_DAG_ID, dsn, library_step, on_failure, require_interval, send_email)
 
 
 @dag(
@@ -62,14 +62,9 @@ def cryptolstm_weekly():
 
     @task(outlets=[CANDLES], pool=EXCHANGE_POOL)
     def sync_candles(data_interval_start=None, data_interval_end=None) -> dict:
-        from airflow.sdk.exceptions import AirflowFailException
-
         from cryptolstm import pipeline
 
-        try:
-            return pipeline.sync_candles(dsn(), data_interval_start, data_interval_end)
-        except pipeline.ExchangeBanned as exc:  # never retried: a request during a ban lengthens it
-            raise AirflowFailException(str(exc)) from exc
+        return library_step(pipeline.sync_candles, dsn(), data_interval_start, data_interval_end)
 
     @task
     def plan_members(data_interval_end=None) -> list[dict]:
@@ -89,14 +84,10 @@ def cryptolstm_weekly():
 
     @task(outlets=[MODELS], execution_timeout=pendulum.duration(hours=1), queue=TRAIN_QUEUE, pool=TENSORFLOW_POOL)
     def gather_members(data_interval_end=None) -> dict:
-        from airflow.sdk.exceptions import AirflowFailException
-
         from cryptolstm import pipeline
 
-        try:
-            return pipeline.gather_members(dsn(), data_interval_end)
-        except pipeline.MembersMissing as exc:  # a retry cannot bring them: rerun the missing train_member tasks
-            raise AirflowFailException(str(exc)) from exc
+        # missing pieces fail it at once: a retry cannot bring them (rerun the missing train_member tasks)
+        return library_step(pipeline.gather_members, dsn(), data_interval_end)
 
     @task.sensor(poke_interval=60, timeout=6 * 3600, mode="reschedule")
     def wait_for_daily(data_interval_end=None, ti=None) -> PokeReturnValue:

@@ -17,13 +17,14 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime
 
 from cryptolstm import storage
+from cryptolstm.errors import Permanent
 from cryptolstm.calendar import as_date, evaluation_window, training_cutoff
 from cryptolstm.config import PipelineConfig, TrainConfig
 
 FINAL_FIT = -1  # the `fold` of the final fit's members; walk-forward folds are 0..n-1
 
 
-class MembersMissing(RuntimeError):
+class MembersMissing(Permanent, RuntimeError):
     """The gather found (fold, member) pieces of the ensemble without stored rows: it cannot decide (a
     rerun of the gather cannot help; rerun the missing train_member tasks)."""
 

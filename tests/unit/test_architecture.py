@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # Layers from the bottom; a module may import its own layer and those below (README, "Layout").
 LAYERS = [
-    ("config", "dsn", "environment"),  # constants and dataclasses; libpq DSNs; the environment read into them
+    ("config", "dsn", "environment", "errors"),  # constants and dataclasses; libpq DSNs; the environment; error kinds
     ("storage", "calendar"),
     ("market",),
     ("modelling",),
