@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from cryptolstm.config import DEFAULT_COINS, PURGE_DAYS, WF_FOLD_DAYS, TrainConfig
-from cryptolstm.evaluation import walkforward
+from cryptolstm.evaluation import scores, walkforward
 from cryptolstm.modelling import windows
 
 TIE = 0.003  # a smaller K within this much of the best score is picked instead (round 6's cost tie-break)
@@ -42,15 +42,14 @@ def member_predictions(cube: windows.Cube, config: TrainConfig, seed_sets, membe
     return preds, base, seconds
 
 
-def _row(m: dict, name: str) -> dict:
-    """The figures of one model of `walkforward.score`'s metrics that the round reports."""
-    x = m["models"][name]
-    return {"da": x["overall"]["da"], "mae_ratio_rw": x["overall"]["mae_ratio_rw"],
-            "share_positive": x["overall"]["share_positive"],
-            "constant_sign_share": x["overall"]["constant_sign_share"],
-            "per_horizon": {h: v["da"] for h, v in x["per_horizon"].items()},
-            "per_horizon_mae_ratio_rw": {h: v["mae_ratio_rw"] for h, v in x["per_horizon"].items()},
-            "per_coin": {c: v["da"] for c, v in x["per_coin"].items()}}
+def _row(x: scores.ModelScores) -> dict:
+    """The figures of one model of `walkforward.score` that the round reports (JSON)."""
+    o = x.overall
+    return {"da": o.da, "mae_ratio_rw": o.mae_ratio_rw, "share_positive": o.share_positive,
+            "constant_sign_share": o.constant_sign_share,
+            "per_horizon": {h: v.da for h, v in x.per_horizon.items()},
+            "per_horizon_mae_ratio_rw": {h: v.mae_ratio_rw for h, v in x.per_horizon.items()},
+            "per_coin": {c: v.da for c, v in x.per_coin.items()}}
 
 
 def score_draws(preds: dict, base: pd.DataFrame, sizes) -> dict:
@@ -65,11 +64,11 @@ def score_draws(preds: dict, base: pd.DataFrame, sizes) -> dict:
         for s, idx in by_set.items():
             for combo in itertools.combinations(sorted(idx), k):
                 m = walkforward.score(walkforward.combine([preds[(s, i)] for i in combo]), base)
-                draws.append({"seed_set": s, "members": list(combo), **_row(m, "model"),
-                              "da_ci": m["bootstrap"]["overall"]["da_ci"]})
+                draws.append({"seed_set": s, "members": list(combo), **_row(m.model),
+                              "da_ci": list(m.bootstrap["overall"].da_ci)})
                 if "baselines" not in out:
-                    out["baselines"] = {n: _row(m, n) for n in m["models"] if n != "model"}
-                    out["n_cells"], out["n_as_of_days"] = m["n_cells"], m["n_as_of_days"]
+                    out["baselines"] = {n: _row(b) for n, b in m.baselines.items()}
+                    out["n_cells"], out["n_as_of_days"] = m.n_cells, m.n_as_of_days
         da = [d["da"] for d in draws]
         mr = [d["mae_ratio_rw"] for d in draws]
         out["sizes"][k] = {"draws": draws, "da_mean": float(np.mean(da)), "da_min": min(da), "da_max": max(da),

@@ -187,15 +187,3 @@ def constant_sign_share(y_pred: np.ndarray, groups: np.ndarray) -> float:
     (always-up is 1.0 by construction, momentum far below)."""
     flags = list(constant_sign_flags(y_pred, groups).values())
     return float(np.mean(flags)) if flags else float("nan")
-
-
-def summary(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
-    """All point metrics of one forecast on the same cells, JSON-able."""
-    y, p = _check(y_true, y_pred)
-    pt, pt_p = pesaran_timmermann(y, p)
-    out = {"n_cells": int(y.size), "mae": mae(y, p), "rmse": rmse(y, p), "da": directional_accuracy(y, p),
-           "mae_ratio_rw": mae_ratio_to_random_walk(y, p), "share_positive": share_positive(p),
-           "pt_stat": pt, "pt_p": pt_p}
-    if y.ndim == 2:
-        out["path_error"] = path_error(y, p)
-    return out

@@ -19,6 +19,7 @@ from cryptolstm.modelling import features as feats_mod
 from cryptolstm.modelling import train
 from cryptolstm.evaluation import intervals
 from cryptolstm.evaluation import walkforward as validation
+from cryptolstm.evaluation.scores import Bootstrap, ModelScores
 
 
 CANDIDATES = ("lstm_lr3e-4", "lstm_3seeds", "lstm_refit", "lstm_median", "lstm_signdir", "lstm_median_sign",
@@ -93,8 +94,8 @@ def run_evaluation(panel: pd.DataFrame, configs: dict[str, train.TrainConfig], n
         if base_preds is None:
             base_preds = res.baseline_predictions
             m = res.metrics
-            report["baselines"] = {k: v for k, v in m["models"].items() if k != "model"}
-            report["cells"] = {"n_cells": m["n_cells"], "n_as_of_days": m["n_as_of_days"],
+            report["baselines"] = {k: v.to_json() for k, v in m.baselines.items()}
+            report["cells"] = {"n_cells": m.n_cells, "n_as_of_days": m.n_as_of_days,
                                "first_as_of": res.folds[0]["val_start"], "last_as_of": res.folds[-1]["val_end"]}
             # 5-day ranges of the main model on its own walk-forward residuals, beside the two baselines
             report["intervals"] = intervals.evaluate(res.predictions, panel)
@@ -105,12 +106,12 @@ def run_evaluation(panel: pd.DataFrame, configs: dict[str, train.TrainConfig], n
                 res = validation.walk_forward(cube, cfg, n_folds=n_folds, val_days=val_days, log=log,
                                               score_coins=score_coins)
                 m = res.metrics
-        report["variants"][name] = {"config": asdict(cfg), "metrics": m["models"]["model"],
-                                    "bootstrap": m["bootstrap"], "folds": res.folds,
+        report["variants"][name] = {"config": asdict(cfg), "metrics": m.model.to_json(),
+                                    "bootstrap": {k: b.to_json() for k, b in m.bootstrap.items()}, "folds": res.folds,
                                     "walk_forward_seconds": round(res.seconds, 1)}
         report["timing"][f"walk_forward_{name}_s"] = round(res.seconds, 1)
-        log(f"   {name}: DA {m['da']:.4f}, MAE/RW {m['mae_ratio_rw']:.4f}, "
-            f"constant sign {m['models']['model']['overall']['constant_sign_share']:.2f}, {res.seconds:.0f}s")
+        log(f"   {name}: DA {m.da:.4f}, MAE/RW {m.mae_ratio_rw:.4f}, "
+            f"constant sign {m.model.overall.constant_sign_share:.2f}, {res.seconds:.0f}s")
         if final_fit and "final_fit_s" not in report["timing"]:
             t0 = time.perf_counter()
             model = train.fit(cube, panel["day"].max(), cfg, label="final fit")
@@ -147,9 +148,12 @@ def _f(x, nd=4):
 
 
 def render_markdown(report: dict) -> str:
-    """Tables: overall, per horizon DA, bootstrap DA - baseline, per coin DA, timing."""
-    v, b = report["variants"], report["baselines"]
-    rows = {**{k: x["metrics"] for k, x in v.items()}, **b}
+    """Tables: overall, per horizon DA, bootstrap DA - baseline, per coin DA, timing (of a report as `run_evaluation`
+    returns it or as its JSON file stores it)."""
+    v = report["variants"]
+    rows = {**{k: ModelScores.from_json(x["metrics"]) for k, x in v.items()},
+            **{k: ModelScores.from_json(x) for k, x in report["baselines"].items()}}
+    boots = {k: {h: Bootstrap.from_json(b) for h, b in x["bootstrap"].items()} for k, x in v.items()}
     main = next(iter(v))
     c = report["cells"]
     lines = [f"# Walk-forward evaluation ({report['feature_version']})", "",
@@ -164,12 +168,12 @@ def render_markdown(report: dict) -> str:
              "| constant sign (fold x h) |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for name, m in rows.items():
-        o = m["overall"]
-        ci = v[name]["bootstrap"]["overall"]["da_ci"] if name in v else None
+        o = m.overall
+        ci = boots[name]["overall"].da_ci if name in boots else None
         ci_s = f"[{_f(ci[0])}, {_f(ci[1])}]" if ci else ""
-        lines.append(f"| {name} | {_f(o['da'])} | {ci_s} | {_f(o['mae'], 5)} | {_f(o['mae_ratio_rw'])} | "
-                     f"{_f(o['rmse'], 5)} | {_f(o['share_positive'], 3)} | {_f(o['pt_p'], 3)} | {_f(o['path_error'], 5)} | "
-                     f"{_f(o.get('constant_sign_share'), 2)} |")
+        lines.append(f"| {name} | {_f(o.da)} | {ci_s} | {_f(o.mae, 5)} | {_f(o.mae_ratio_rw)} | "
+                     f"{_f(o.rmse, 5)} | {_f(o.share_positive, 3)} | {_f(o.pt_p, 3)} | {_f(o.path_error, 5)} | "
+                     f"{_f(o.constant_sign_share, 2)} |")
     if report.get("seeds"):
         lines += ["", "## Across seeds (mean [min, max])", "", "| variant | runs | DA | MAE / RW (mean, max) | "
                   "constant sign (max) |", "|---|---|---|---|---|"]
@@ -177,31 +181,30 @@ def render_markdown(report: dict) -> str:
             lines.append(f"| {base} | {len(sm['runs'])} | {_f(sm['da_mean'])} [{_f(sm['da_min'])}, {_f(sm['da_max'])}]"
                          f" | {_f(sm['mae_ratio_rw_mean'])}, {_f(sm['mae_ratio_rw_max'])} | "
                          f"{_f(sm['constant_sign_max'], 2)} |")
-    H = sorted(rows[main]["per_horizon"], key=int)
+    H = sorted(rows[main].per_horizon, key=int)
     lines += ["", "## Directional accuracy per horizon (MAE / RW in brackets)", "",
               "| model | " + " | ".join(f"h={h}" for h in H) + " |", "|---|" + "---|" * len(H)]
     for name, m in rows.items():
         lines.append(f"| {name} | " + " | ".join(
-            f"{_f(m['per_horizon'][h]['da'])} ({_f(m['per_horizon'][h]['mae_ratio_rw'], 3)})" for h in H) + " |")
-    for vname, x in v.items():
-        bs = x["bootstrap"]
+            f"{_f(m.per_horizon[h].da)} ({_f(m.per_horizon[h].mae_ratio_rw, 3)})" for h in H) + " |")
+    for vname, bs in boots.items():
         lines += ["", f"## {vname}: DA minus each baseline, 95% block-bootstrap CI (blocks of "
-                      f"{bs['overall']['block']} as-of days), one-sided p = P(diff <= 0)", "",
+                      f"{bs['overall'].block} as-of days), one-sided p = P(diff <= 0)", "",
                   "| baseline | overall | " + " | ".join(f"h={h}" for h in H) + " |", "|---|---|" + "---|" * len(H)]
-        for bname in bs["overall"]["vs"]:
-            cells = [bs["overall"]["vs"][bname]] + [bs[h]["vs"][bname] for h in H]
+        for bname in bs["overall"].vs:
+            cells = [bs["overall"].vs[bname]] + [bs[h].vs[bname] for h in H]
             lines.append(f"| {bname} | " + " | ".join(
-                f"{d['diff']:+.4f} [{d['ci'][0]:+.3f}, {d['ci'][1]:+.3f}] p={d['p_le_0']:.2f}" for d in cells) + " |")
-    coins = sorted(rows[main]["per_coin"])
+                f"{d.diff:+.4f} [{d.ci[0]:+.3f}, {d.ci[1]:+.3f}] p={d.p_le_0:.2f}" for d in cells) + " |")
+    coins = sorted(rows[main].per_coin)
     lines += ["", "## Directional accuracy per coin", "",
               "| model | " + " | ".join(coins) + " |", "|---|" + "---|" * len(coins)]
     for name, m in rows.items():
-        lines.append(f"| {name} | " + " | ".join(_f(m["per_coin"][k]["da"]) for k in coins) + " |")
+        lines.append(f"| {name} | " + " | ".join(_f(m.per_coin[k].da) for k in coins) + " |")
     folds = v[main]["folds"]
     lines += ["", f"## Folds ({main})", "", "| fold | train cutoff | scored as-of days | cells | fit s | epochs | " +
               " | ".join(f"{n} DA" for n in v) + " |", "|---|---|---|---|---|---|" + "---|" * len(v)]
     for f in folds:
-        das = [_f(v[n]["metrics"]["per_fold"].get(str(f["fold"]), {}).get("da")) for n in v]
+        das = [_f(getattr(rows[n].per_fold.get(str(f["fold"])), "da", None)) for n in v]
         lines.append(f"| {f['fold']} | {f['cutoff']} | {f['val_start']} .. {f['val_end']} | {f['n_cells']} | "
                      f"{f['fit_seconds']} | {f['epochs']} | " + " | ".join(das) + " |")
     lines += ["", "## Wall time (seconds)", "", "| step | s |", "|---|---|"]
