@@ -2,7 +2,8 @@
 
 Each area adds its verbs in its own module under `cryptolstm/commands/`, exposing
 `register(subparsers)`; this file only discovers them, so the CLI grows without a central edit.
-Errors meant for the user are raised as `CommandError` and printed without a traceback.
+Errors meant for the user are raised as `CommandError`, and the library's `Permanent` errors (a retry cannot fix
+them) are printed the same way: one line, without a traceback.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import sys
 import cryptolstm.commands
 from cryptolstm import environment
 from cryptolstm.commands import CommandError
+from cryptolstm.errors import Permanent, one_line
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,6 +43,9 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except CommandError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except Permanent as exc:  # a retry cannot fix it (cryptolstm.errors): one line, no traceback
+        print(f"error: {one_line(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

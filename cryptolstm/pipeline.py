@@ -25,6 +25,7 @@ from cryptolstm.calendar import (as_date, utc_midnight, weekly_boundary, weekly_
                                  weekly_wait)
 from cryptolstm.config import HORIZONS, MarketConfig, PipelineConfig
 from cryptolstm.environment import load_market, load_pipeline, load_settings
+from cryptolstm.errors import Permanent
 from cryptolstm.serving.decisions import OutOfOrderWeek  # noqa: F401 (DAG API: refusal)
 from cryptolstm.serving.mail import SendFn
 from cryptolstm.serving.members import MembersMissing, Piece  # noqa: F401 (DAG API: refusal, the pieces' names)
@@ -38,13 +39,14 @@ class IngestFailed(RuntimeError):
     """One coin could not be ingested for the interval (the report says why)."""
 
 
-class ExchangeBanned(IngestFailed):
+class ExchangeBanned(Permanent, IngestFailed):
     """The exchange banned this IP (HTTP 418): not to be retried, since every request during a ban lengthens
-    it. `first`: this coin met the ban and recorded it (else a ban in force kept it from asking)."""
+    it. `first`: this coin met the ban and recorded it (else a ban in force kept it from asking). `skip`: the
+    task is skipped, not failed (a daily coin that did not ask: the coin that met the ban mails it, once)."""
 
-    def __init__(self, message: str, until: datetime | None, first: bool):
+    def __init__(self, message: str, until: datetime | None, first: bool, skip: bool = False):
         super().__init__(message)
-        self.until, self.first = until, first
+        self.until, self.first, self.skip = until, first, skip
 
 
 def universe(market: MarketConfig | None = None) -> list[str]:
@@ -63,7 +65,7 @@ def ingest_coin(dsn: str, coin: str, start: datetime, end: datetime, market: Mar
         until = f"{result.banned_until:%Y-%m-%d %H:%M:%S} UTC" if result.banned_until else "unknown"
         raise ExchangeBanned(f"{coin} [{start}, {end}): exchange ban in force until {until}; no ingest task asks "
                              f"the exchange before then (rerun the day's ingest after it): {result.error}",
-                             result.banned_until, result.ban_recorded)
+                             result.banned_until, result.ban_recorded, skip=not result.ban_recorded)
     if report["status"] == "failed":
         raise IngestFailed(f"{coin} [{start}, {end}): {report['error']}")
     return {k: report.get(k) for k in ("coin", "status", "requests", "stored", "revised", "rejected", "missing_days",
@@ -90,22 +92,15 @@ def sync_candles(dsn: str, start: datetime, end: datetime, market: MarketConfig 
 
 def forecast(dsn: str, as_of: date, run_id: str, config: PipelineConfig | None = None,
              market: MarketConfig | None = None) -> dict:
+    """The day's forecasts (`forecast_as_of`). Raises a `Permanent` error when a retry cannot help (a corrupted
+    artifact, a model for other features, the day's candles missing); status no_champion / expired: nothing
+    to forecast (`errors.nothing_to_do`)."""
     from cryptolstm.serving.forecast import forecast_as_of
 
     config = config or load_pipeline()
     return forecast_as_of(dsn, as_date(as_of), run_id, stale_after_days=config.alerts.stale_after_days,
                           provisional=config.provisional, expire_after_days=config.alerts.expire_after_days,
                           served=(market or load_market()).coins)
-
-
-def forecast_is_retryable(exc: BaseException) -> bool:
-    """False for errors a retry cannot fix: a corrupted model artifact, a model built for other features,
-    the day's candles missing."""
-    from cryptolstm.modelling.bundle import FeatureVersionError
-    from cryptolstm.serving.forecast import MissingDataError
-    from cryptolstm.serving.registry import ArtifactError
-
-    return not isinstance(exc, (ArtifactError, FeatureVersionError, MissingDataError))
 
 
 def day_complete(dsn: str, as_of: date, forecast_result: dict | None, market: MarketConfig | None = None) -> dict:

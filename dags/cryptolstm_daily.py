@@ -46,8 +46,8 @@ import pendulum
 from airflow.sdk import CronDataIntervalTimetable, PokeReturnValue, dag, task
 
 from cryptolstm_common import (ALERTS, CANDLES, DAILY_DAG_ID, EXCHANGE_POOL, FORECASTS, SCORES,
-                               TENSORFLOW_POOL, TRAIN_QUEUE, WEEKLY_DAG_ID, as_of_day, dsn, on_failure,
-                               require_interval, send_email)
+                               TENSORFLOW_POOL, TRAIN_QUEUE, WEEKLY_DAG_ID, as_of_day, dsn, library_step,
+                               on_failure, require_interval, send_email)
 
 
 @dag(
@@ -74,16 +74,11 @@ def cryptolstm_daily():
 
     @task(outlets=[CANDLES], max_active_tis_per_dagrun=3, pool=EXCHANGE_POOL)
     def ingest(coin: str, data_interval_start=None, data_interval_end=None) -> dict:
-        from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
-
         from cryptolstm import pipeline
 
-        try:
-            return pipeline.ingest_coin(dsn(), coin, data_interval_start, data_interval_end)
-        except pipeline.ExchangeBanned as exc:  # never retried: a request during a ban lengthens it
-            # the task that met the ban fails, and its one failure email names the ban and its end;
-            # the others did not ask the exchange: skipped, without an email each
-            raise (AirflowFailException if exc.first else AirflowSkipException)(str(exc)) from exc
+        # an exchange ban is never retried (a request during a ban lengthens it): the task that met it fails, the
+        # others are skipped
+        return library_step(pipeline.ingest_coin, dsn(), coin, data_interval_start, data_interval_end)
 
     # all_done: a coin whose ingest failed (its task is red) must not keep the other coins from a forecast
     @task.sensor(poke_interval=60, timeout=6 * 3600, mode="reschedule", trigger_rule="all_done")
@@ -104,20 +99,10 @@ def cryptolstm_daily():
 
     @task(outlets=[FORECASTS], queue=TRAIN_QUEUE, pool=TENSORFLOW_POOL)
     def forecast(data_interval_start=None, run_id=None) -> dict:
-        from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
-
         from cryptolstm import pipeline
 
-        try:
-            out = pipeline.forecast(dsn(), as_of_day(data_interval_start), run_id)
-        except Exception as exc:
-            if pipeline.forecast_is_retryable(exc):
-                raise
-            # a corrupted artifact, a model for other features, a missing day: a retry cannot help
-            raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
-        if out["status"] in ("no_champion", "expired"):  # the alerts task mails no_champion / expired
-            raise AirflowSkipException(out["message"])
-        return out
+        # skipped when no model may serve the day (the alerts task mails no_champion / expired)
+        return library_step(pipeline.forecast, dsn(), as_of_day(data_interval_start), run_id)
 
     @task(outlets=[SCORES], trigger_rule="all_done")  # older forecasts mature whatever happened today
     def score(data_interval_start=None) -> dict:

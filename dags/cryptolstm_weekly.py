@@ -55,7 +55,7 @@ import pendulum
 from airflow.sdk import CronDataIntervalTimetable, PokeReturnValue, dag, task
 
 from cryptolstm_common import (CANDLES, DAILY_DAG_ID, DECISIONS, EXCHANGE_POOL, MODELS, TENSORFLOW_POOL, TRAIN_QUEUE,
-                               WEEKLY_DAG_ID, dsn, on_failure, library_step, require_interval, send_email)
+                               WEEKLY_DAG_ID, dsn, library_step, on_failure, require_interval, send_email)
 
 
 @dag(
@@ -69,29 +69,19 @@ from cryptolstm_common import (CANDLES, DAILY_DAG_ID, DECISIONS, EXCHANGE_POOL, 
     doc_md=__doc__,
 )
 def cryptolstm_weekly():
-    @task  # a refusal fails with AirflowFailException: never retried (a database error is)
+    @task  # a refusal fails at once, never retried (a database error is)
     def check_interval(data_interval_start=None, data_interval_end=None) -> str:
-        from airflow.sdk.exceptions import AirflowFailException
-
         from cryptolstm import pipeline
 
         interval = require_interval(WEEKLY_DAG_ID, data_interval_start, data_interval_end)
-        try:
-            pipeline.check_week_order(dsn(), data_interval_end)
-        except pipeline.OutOfOrderWeek as exc:  # a later week is decided: no retry can ever decide this one
-            raise AirflowFailException(str(exc)) from exc
+        library_step(pipeline.check_week_order, dsn(), data_interval_end)  # a later week decided: OutOfOrderWeek
         return interval
 
     @task(outlets=[CANDLES], pool=EXCHANGE_POOL)
     def sync_candles(data_interval_start=None, data_interval_end=None) -> dict:
-        from airflow.sdk.exceptions import AirflowFailException
-
         from cryptolstm import pipeline
 
-        try:
-            return pipeline.sync_candles(dsn(), data_interval_start, data_interval_end)
-        except pipeline.ExchangeBanned as exc:  # never retried: a request during a ban lengthens it
-            raise AirflowFailException(str(exc)) from exc
+        return library_step(pipeline.sync_candles, dsn(), data_interval_start, data_interval_end)
 
     @task(queue=TRAIN_QUEUE)  # fails with AirflowFailException when it cannot succeed on retry
     def prepare(data_interval_end=None) -> dict:
@@ -134,6 +124,7 @@ def cryptolstm_weekly():
     def gather_members(prepared: dict, data_interval_end=None) -> dict:
         from cryptolstm import pipeline
 
+        # missing pieces fail it at once: a retry cannot bring them (rerun the missing tasks)
         return library_step(pipeline.gather_members, dsn(), data_interval_end, prepared)
 
     @task.sensor(poke_interval=60, timeout=6 * 3600, mode="reschedule")
@@ -148,14 +139,10 @@ def cryptolstm_weekly():
 
     @task(outlets=[MODELS, DECISIONS], queue=TRAIN_QUEUE, pool=TENSORFLOW_POOL)  # loads the challenger
     def decide(trained: dict, data_interval_end=None) -> dict:
-        from airflow.sdk.exceptions import AirflowFailException
-
         from cryptolstm import pipeline
 
-        try:
-            return pipeline.decide(dsn(), data_interval_end, trained["model_id"])
-        except pipeline.OutOfOrderWeek as exc:  # a later week was decided meanwhile: a retry cannot help
-            raise AirflowFailException(str(exc)) from exc
+        # a later week decided meanwhile (OutOfOrderWeek) fails it at once: a retry cannot help
+        return library_step(pipeline.decide, dsn(), data_interval_end, trained["model_id"])
 
     @task
     def notify(decision: dict, data_interval_end=None) -> dict:
@@ -169,7 +156,8 @@ def cryptolstm_weekly():
     prepared = prepare()
     synced >> prepared
     trained = gather_members(prepared)
-    [train_member.expand(piece=plan_members(prepared)), fit_baselines.expand(spec=plan_baselines(prepared))] >> trained
+    members, baselines = plan_members(prepared), plan_baselines(prepared)
+    [train_member.expand(piece=members), fit_baselines.expand(spec=baselines)] >> trained
     decision = decide(trained)
     waited >> decision
     notify(decision)

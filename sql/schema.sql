@@ -18,6 +18,12 @@ BEGIN
     RETURN NEW;
 END $$;
 
+CREATE FUNCTION public.direction_score(pred double precision, realised double precision) RETURNS double precision
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    AS $$ SELECT CASE WHEN realised = 0 THEN NULL
+                      WHEN pred = 0 THEN 0.5
+                      ELSE (sign(pred) = sign(realised))::int::double precision END $$;
+
 CREATE FUNCTION public.stat_chi2_sf(x double precision, df integer) RETURNS double precision
     LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
     AS $$ SELECT CASE df WHEN 1 THEN erfc(sqrt(greatest(x, 0) / 2)) WHEN 2 THEN exp(-greatest(x, 0) / 2) END $$;
@@ -382,11 +388,7 @@ CREATE VIEW public.v_forecast_evidence AS
             s_1.model_id,
             'walk_forward'::text AS kind,
             v.as_of,
-                CASE
-                    WHEN (v.realised_log_return = (0)::double precision) THEN NULL::double precision
-                    WHEN (v.pred_log_return = (0)::double precision) THEN (0.5)::double precision
-                    ELSE (((sign(v.pred_log_return) = sign(v.realised_log_return)))::integer)::double precision
-                END AS hit
+            public.direction_score(v.pred_log_return, v.realised_log_return) AS hit
            FROM (serving s_1
              JOIN public.validation_predictions v USING (model_id, coin))
         ), live AS (
@@ -395,7 +397,7 @@ CREATE VIEW public.v_forecast_evidence AS
             f.as_of,
             f.horizon,
             sc.realised_log_return AS y,
-            ((sc.direction_hit)::integer)::double precision AS hit
+            public.direction_score(f.pred_log_return, sc.realised_log_return) AS hit
            FROM ((serving s_1
              JOIN public.forecasts f ON (((f.coin = s_1.coin) AND (f.model_id = s_1.model_id))))
              JOIN public.forecast_scores sc ON (((sc.coin = f.coin) AND (sc.as_of = f.as_of) AND (sc.horizon = f.horizon) AND (sc.model_id = f.model_id))))
@@ -485,13 +487,11 @@ CREATE VIEW public.v_forecast_evidence AS
          SELECT l_1.coin,
             l_1.model_id,
             r.rule,
+            public.direction_score(
                 CASE
-                    WHEN (l_1.hit IS NULL) THEN NULL::double precision
-                    WHEN (r.k = 0) THEN (((l_1.y > (0)::double precision))::integer)::double precision
-                    WHEN ((c0.close IS NULL) OR (ck.close IS NULL)) THEN NULL::double precision
-                    WHEN (c0.close = ck.close) THEN (0.5)::double precision
-                    ELSE (((((r.direction)::double precision * sign(ln((c0.close / ck.close)))) = sign(l_1.y)))::integer)::double precision
-                END AS hit
+                    WHEN (r.k = 0) THEN (1)::double precision
+                    ELSE ((r.direction)::double precision * ln((c0.close / ck.close)))
+                END, l_1.y) AS hit
            FROM (((live l_1
              CROSS JOIN ( VALUES ('always_up'::text,0,1), ('momentum_1'::text,1,1), ('momentum_3'::text,3,1), ('momentum_7'::text,7,1), ('reversal_1'::text,1,'-1'::integer), ('reversal_3'::text,3,'-1'::integer), ('reversal_7'::text,7,'-1'::integer)) r(rule, k, direction))
              LEFT JOIN public.candles c0 ON (((c0.coin = l_1.coin) AND (c0.day = l_1.as_of))))
@@ -602,15 +602,9 @@ CREATE VIEW public.v_live_accuracy AS
             s.direction_hit,
             s.abs_error,
             abs(s.realised_log_return) AS rw_abs_error,
-                CASE
-                    WHEN (s.direction_hit IS NULL) THEN NULL::double precision
-                    ELSE (((s.realised_log_return > (0)::double precision))::integer)::double precision
-                END AS always_up_hit,
-                CASE
-                    WHEN ((s.direction_hit IS NULL) OR (c3.close IS NULL)) THEN NULL::double precision
-                    WHEN (c0.close = c3.close) THEN (0.5)::double precision
-                    ELSE (((sign(ln((c3.close / c0.close))) = sign(s.realised_log_return)))::integer)::double precision
-                END AS reversal_3_hit
+            public.direction_score(f.pred_log_return, s.realised_log_return) AS hit,
+            public.direction_score((1)::double precision, s.realised_log_return) AS always_up_hit,
+            public.direction_score(ln((c3.close / c0.close)), s.realised_log_return) AS reversal_3_hit
            FROM (((public.forecast_scores s
              JOIN public.forecasts f USING (coin, as_of, horizon, model_id))
              LEFT JOIN public.candles c0 ON (((c0.coin = s.coin) AND (c0.day = s.as_of))))
@@ -623,8 +617,8 @@ CREATE VIEW public.v_live_accuracy AS
             COALESCE(scored.coin, 'ALL'::text) AS coin,
             (COALESCE((scored.horizon)::integer, 0))::smallint AS horizon,
             count(*) AS n_cells,
-            count(scored.direction_hit) AS n_direction_cells,
-            (avg((scored.direction_hit)::integer))::double precision AS da,
+            count(scored.hit) AS n_direction_cells,
+            avg(scored.hit) AS da,
             avg(scored.abs_error) AS mae,
             avg(scored.rw_abs_error) AS rw_mae,
             (avg(scored.abs_error) / NULLIF(avg(scored.rw_abs_error), (0)::double precision)) AS mae_ratio_rw,
@@ -632,7 +626,7 @@ CREATE VIEW public.v_live_accuracy AS
             max(scored.as_of) AS last_as_of,
             avg(scored.always_up_hit) AS always_up_da,
             avg(scored.reversal_3_hit) AS reversal_3_da,
-            (NULLIF(count(scored.direction_hit), 0))::double precision AS nd
+            (NULLIF(count(scored.hit), 0))::double precision AS nd
            FROM scored
           GROUP BY GROUPING SETS ((scored.model_id, scored.coin, scored.horizon), (scored.model_id, scored.coin), (scored.model_id, scored.horizon), (scored.model_id))
         )

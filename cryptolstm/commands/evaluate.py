@@ -109,13 +109,13 @@ def _bench(args: argparse.Namespace) -> None:
     model = train.fit(cube, panel["day"].max(), cfg, label="final fit")
     t2 = time.perf_counter()
     print(f"coins {len(cube.coins)} ({', '.join(cube.coins)}); feature cube built once")
-    o = res.metrics["models"]["model"]["overall"]
-    print(f"walk-forward {args.folds} folds: {t1 - t0:.1f}s (DA {o['da']:.4f}, MAE/RW {o['mae_ratio_rw']:.4f}, "
-          f"constant sign {o['constant_sign_share']:.2f}); final fit: {t2 - t1:.1f}s "
+    o = res.metrics.model.overall
+    print(f"walk-forward {args.folds} folds: {t1 - t0:.1f}s (DA {o.da:.4f}, MAE/RW {o.mae_ratio_rw:.4f}, "
+          f"constant sign {o.constant_sign_share:.2f}); final fit: {t2 - t1:.1f}s "
           f"(epochs {model.info['epochs']}, {model.info['n_fit_windows']} windows)")
     print(f"TOTAL walk-forward + final fit: {t2 - t0:.1f}s (target <= 600s)")
-    print("baselines on the same cells: " + ", ".join(f"{n} {m['da']:.4f}" for n, m in
-                                                       validation.baseline_table(res.metrics).items()))
+    print("baselines on the same cells: " + ", ".join(f"{n} {m.overall.da:.4f}" for n, m in
+                                                       res.metrics.baselines.items()))
 
 
 def register(sub: argparse._SubParsersAction) -> None:

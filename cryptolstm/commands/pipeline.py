@@ -52,16 +52,12 @@ def _print_mail(mail: Mail) -> None:
 def _forecast(args) -> int:
     from cryptolstm import pipeline
     from cryptolstm.commands import CommandError
+    from cryptolstm.errors import Permanent, one_line
 
     try:
         return _print(pipeline.forecast(_dsn(), args.as_of, args.run_id or f"cli__{args.as_of}"))
-    except Exception as exc:
-        if pipeline.forecast_is_retryable(exc):
-            raise
-        # a corrupted model artifact or a missing day, as the DAG's forecast task says it, on one line (a bundle
-        # that cannot be loaded carries its loader's message, which may span lines)
-        why = " ".join(str(exc).split())
-        raise CommandError(f"no forecast for {args.as_of}: {type(exc).__name__}: {why}") from None
+    except Permanent as exc:  # the CLI's one-line error (cli.main), naming the day
+        raise CommandError(f"no forecast for {args.as_of}: {one_line(exc)}") from None
 
 
 def _score(args) -> int:

@@ -11,65 +11,62 @@ log return (what `TrainedModel.predict_cells` serves). Every draw is scored on t
 from __future__ import annotations
 
 import itertools
-import time
 from dataclasses import asdict, replace
+from typing import Callable
 
 import numpy as np
-import pandas as pd
 
 from cryptolstm.config import DEFAULT_COINS, PURGE_DAYS, WF_FOLD_DAYS, TrainConfig
-from cryptolstm.evaluation import walkforward
+from cryptolstm.evaluation import rounds, scores
 from cryptolstm.modelling import windows
 
 TIE = 0.003  # a smaller K within this much of the best score is picked instead (round 6's cost tie-break)
 
 
-def member_predictions(cube: windows.Cube, config: TrainConfig, seed_sets, members: int, n_folds: int,
-                       val_days: int = WF_FOLD_DAYS, score_coins=DEFAULT_COINS, log=lambda *_: None):
-    """({(seed set, member): walk-forward predictions sorted by KEYS}, baseline predictions on the same cells,
-    {(seed set, member): walk-forward seconds}). Baselines are fit once, with the first member."""
-    preds, seconds, base = {}, {}, None
-    for s in seed_sets:
-        for i in range(members):
-            cfg = replace(config, seed=replace(config, seed=s).member_seed(i), n_seeds=1)
-            log(f"== seed set {s}, member {i} (seed {cfg.seed})")
-            res = walkforward.walk_forward(cube, cfg, n_folds=n_folds, val_days=val_days, log=log,
-                                           score_coins=score_coins, with_baselines=base is None)
-            if base is None:
-                base = res.baseline_predictions.sort_values(walkforward.KEYS, kind="stable").reset_index(drop=True)
-            preds[(s, i)] = res.predictions.sort_values(walkforward.KEYS, kind="stable").reset_index(drop=True)
-            seconds[(s, i)] = round(res.seconds, 1)
-    return preds, base, seconds
+Member = tuple[int, int]  # (seed set s, member i)
 
 
-def _row(m: dict, name: str) -> dict:
-    """The figures of one model of `walkforward.score`'s metrics that the round reports."""
-    x = m["models"][name]
-    return {"da": x["overall"]["da"], "mae_ratio_rw": x["overall"]["mae_ratio_rw"],
-            "share_positive": x["overall"]["share_positive"],
-            "constant_sign_share": x["overall"]["constant_sign_share"],
-            "per_horizon": {h: v["da"] for h, v in x["per_horizon"].items()},
-            "per_horizon_mae_ratio_rw": {h: v["mae_ratio_rw"] for h, v in x["per_horizon"].items()},
-            "per_coin": {c: v["da"] for c, v in x["per_coin"].items()}}
+def member_configs(config: TrainConfig, seed_sets, members: int) -> dict[Member, TrainConfig]:
+    """{(s, i): member i of seed set s}: `config` with the seed `TrainConfig.member_seed(i)` of seed s, one member."""
+    return {(s, i): replace(config, seed=replace(config, seed=s).member_seed(i), n_seeds=1)
+            for s in seed_sets for i in range(members)}
 
 
-def score_draws(preds: dict, base: pd.DataFrame, sizes) -> dict:
+def draws_of(sizes) -> Callable[[list[Member]], dict[tuple, list[Member]]]:
+    """The round's draw rule: every K members of one seed set, for each K in `sizes` ({(K, s, (i, ...)): members})."""
+    def rule(names: list[Member]) -> dict[tuple, list[Member]]:
+        by_set: dict[int, list[int]] = {}
+        for s, i in names:
+            by_set.setdefault(s, []).append(i)
+        return {(k, s, combo): [(s, i) for i in combo]
+                for k in sizes for s, idx in by_set.items() for combo in itertools.combinations(sorted(idx), k)}
+    return rule
+
+
+def _row(x: scores.ModelScores) -> dict:
+    """The figures of one model of `walkforward.score` that the round reports (JSON)."""
+    o = x.overall
+    return {"da": o.da, "mae_ratio_rw": o.mae_ratio_rw, "share_positive": o.share_positive,
+            "constant_sign_share": o.constant_sign_share,
+            "per_horizon": {h: v.da for h, v in x.per_horizon.items()},
+            "per_horizon_mae_ratio_rw": {h: v.mae_ratio_rw for h, v in x.per_horizon.items()},
+            "per_coin": {c: v.da for c, v in x.per_coin.items()}}
+
+
+def score_draws(scored: dict[tuple, scores.Scores], sizes) -> dict:
     """{K: {"draws": [{"seed_set", "members", **figures}], "da_mean", "da_min", "da_max", ...}} and the
-    baselines' figures under "baselines"."""
+    baselines' figures under "baselines", from the round's scores of every draw (`draws_of`)."""
     out: dict = {"sizes": {}}
-    by_set: dict[int, list[int]] = {}
-    for s, i in preds:
-        by_set.setdefault(s, []).append(i)
     for k in sizes:
         draws = []
-        for s, idx in by_set.items():
-            for combo in itertools.combinations(sorted(idx), k):
-                m = walkforward.score(walkforward.combine([preds[(s, i)] for i in combo]), base)
-                draws.append({"seed_set": s, "members": list(combo), **_row(m, "model"),
-                              "da_ci": m["bootstrap"]["overall"]["da_ci"]})
-                if "baselines" not in out:
-                    out["baselines"] = {n: _row(m, n) for n in m["models"] if n != "model"}
-                    out["n_cells"], out["n_as_of_days"] = m["n_cells"], m["n_as_of_days"]
+        for (size, s, combo), m in scored.items():
+            if size != k:
+                continue
+            draws.append({"seed_set": s, "members": list(combo), **_row(m.model),
+                          "da_ci": list(m.bootstrap["overall"].da_ci)})
+            if "baselines" not in out:
+                out["baselines"] = {n: _row(b) for n, b in m.baselines.items()}
+                out["n_cells"], out["n_as_of_days"] = m.n_cells, m.n_as_of_days
         da = [d["da"] for d in draws]
         mr = [d["mae_ratio_rw"] for d in draws]
         out["sizes"][k] = {"draws": draws, "da_mean": float(np.mean(da)), "da_min": min(da), "da_max": max(da),
@@ -95,49 +92,48 @@ def pick(scored: dict, tie: float = TIE) -> dict:
 
 def ensemble_round(cube: windows.Cube, config: TrainConfig, seed_sets, members: int, sizes, n_folds: int,
                    val_days: int = WF_FOLD_DAYS, score_coins=DEFAULT_COINS, log=lambda *_: None) -> dict:
-    """Walk every member forward, score every draw of every size in `sizes`, and apply `pick` (JSON-able)."""
+    """Walk every member forward (`rounds.run_round`), score every draw of every size in `sizes`, and apply `pick`
+    (JSON-able, with every member's predictions under "member_predictions")."""
     if max(sizes) > members:
         raise ValueError(f"a draw of {max(sizes)} needs at least that many members, got {members}")
-    t0 = time.perf_counter()
-    preds, base, seconds = member_predictions(cube, config, seed_sets, members, n_folds, val_days, score_coins, log)
-    scored = score_draws(preds, base, sizes)
-    first = next(iter(preds.values()))
+    rnd = rounds.run_round(cube, member_configs(config, seed_sets, members), draws_of(sizes), n_folds, val_days,
+                           score_coins, log)
+    scored = score_draws(rnd.scores, sizes)
+    first = next(iter(rnd.predictions.values()))
     return {"config": asdict(config), "seed_sets": list(seed_sets), "members": members,
             "n_folds": n_folds, "val_days": val_days, "purge": PURGE_DAYS,
             "first_as_of": str(min(first["as_of"])), "last_as_of": str(max(first["as_of"])),
-            "member_seconds": {f"{s}/{i}": v for (s, i), v in seconds.items()},
-            "seconds": round(time.perf_counter() - t0, 1), **scored, "pick": pick(scored),
-            "member_predictions": preds}
+            "member_seconds": {f"{s}/{i}": round(w.seconds, 1) for (s, i), w in rnd.walks.items()},
+            "seconds": round(rnd.seconds, 1), **scored, "pick": pick(scored), "member_predictions": rnd.predictions}
 
 
 def render_markdown(r: dict) -> str:
     """The round's tables: per K (mean [min, max] over draws, eligibility), every draw, every baseline, per horizon
     and per coin."""
-    f = lambda x, nd=4: "n/a" if x is None or x != x else f"{x:.{nd}f}"  # noqa: E731
+    f = rounds.fmt
     sizes, base = r["sizes"], r["baselines"]
     lines = [f"# Seed-ensemble round: K in {list(sizes)}", "",
              f"{r['n_folds']} folds x {r['val_days']} as-of days ({r['first_as_of']} .. {r['last_as_of']}), purge "
              f"{r['purge']}, {r['n_cells']} cell-horizons; seed sets {r['seed_sets']}, {r['members']} members each "
              f"(member i of set s: seed s + 1000 i). Pick by the pre-registered rule: **K = {r['pick']['k']}** "
-             f"({r['pick']['how']}).", "",
-             "| K | draws | DA mean [min, max] | MAE / RW mean | constant sign (max) |", "|---|---|---|---|---|"]
-    for k, s in sizes.items():
-        lines.append(f"| {k} | {len(s['draws'])} | {f(s['da_mean'])} [{f(s['da_min'])}, {f(s['da_max'])}] | "
-                     f"{f(s['mae_ratio_rw_mean'])} | {f(s['constant_sign_max'], 2)} |")
+             f"({r['pick']['how']}).", ""]
+    lines += rounds.table(sizes, [
+        ("draws", lambda s: str(len(s["draws"]))),
+        ("DA mean [min, max]", lambda s: f"{f(s['da_mean'])} [{f(s['da_min'])}, {f(s['da_max'])}]"),
+        ("MAE / RW mean", lambda s: f(s["mae_ratio_rw_mean"])),
+        ("constant sign (max)", lambda s: f(s["constant_sign_max"], 2))], first="K")
     H = sorted(next(iter(base.values()))["per_horizon"], key=int)
     coins = sorted(next(iter(base.values()))["per_coin"])
-    head = "| model | DA | 95 % CI | MAE / RW | share up | constant sign | " + " | ".join(f"h={h}" for h in H) + " | "
-    lines += ["", "## Every draw and every baseline, same cells (DA per horizon)", "", head,
-              "|---|---|---|---|---|---|" + "---|" * len(H)]
-    rows = [(f"K={k} set {d['seed_set']} members {d['members']}", d) for k, s in sizes.items() for d in s["draws"]]
-    rows += [(n, b) for n, b in base.items()]
-    for name, d in rows:
-        ci = f"[{f(d['da_ci'][0], 3)}, {f(d['da_ci'][1], 3)}]" if d.get("da_ci") else ""
-        lines.append(f"| {name} | {f(d['da'])} | {ci} | {f(d['mae_ratio_rw'])} | {f(d['share_positive'], 3)} | "
-                     f"{f(d['constant_sign_share'], 2) if 'constant_sign_share' in d else ''} | "
-                     + " | ".join(f(d["per_horizon"][h]) for h in H) + " |")
-    lines += ["", "## DA per coin", "", "| model | " + " | ".join(coins) + " |", "|---|" + "---|" * len(coins)]
-    for name, d in rows:
-        lines.append(f"| {name} | " + " | ".join(f(d["per_coin"].get(c)) for c in coins) + " |")
+    rows = {f"K={k} set {d['seed_set']} members {d['members']}": d for k, s in sizes.items() for d in s["draws"]}
+    rows.update(base)
+    lines += ["", "## Every draw and every baseline, same cells (DA per horizon)", ""]
+    lines += rounds.table(rows, [
+        ("DA", lambda d: f(d["da"])),
+        ("95 % CI", lambda d: f"[{f(d['da_ci'][0], 3)}, {f(d['da_ci'][1], 3)}]" if d.get("da_ci") else ""),
+        ("MAE / RW", lambda d: f(d["mae_ratio_rw"])), ("share up", lambda d: f(d["share_positive"], 3)),
+        ("constant sign", lambda d: f(d["constant_sign_share"], 2) if "constant_sign_share" in d else ""),
+        *((f"h={h}", lambda d, h=h: f(d["per_horizon"][h])) for h in H)])
+    lines += ["", "## DA per coin", ""]
+    lines += rounds.table(rows, [(c, lambda d, c=c: f(d["per_coin"].get(c))) for c in coins])
     lines += ["", "## Wall time", "", f"members' walk-forwards (s): {r['member_seconds']}; round total {r['seconds']} s"]
     return "\n".join(lines) + "\n"

@@ -1,8 +1,11 @@
 """Forecast accuracy: plain typed numpy functions, the formula in each docstring.
 
 Arrays are [N, H] (cells x horizons) or flat [N]; y is the realised log return, p the prediction.
-Direction is scored only on cells with y != 0; a prediction of exactly 0 (no call, e.g. the random
-walk) scores 1/2 — a coin flip — so the random walk's DA is 0.5 by definition.
+
+The one definition of a directional hit (`direction_hits`; SQL: `direction_score`, migration 013): direction
+is scored only on cells with y != 0; a prediction of exactly 0 (no call, e.g. the random walk) scores 1/2
+— a coin flip — so the random walk's DA is 0.5 by definition. The walk-forward, the live views, the charts
+and the alerts all score through it.
 """
 
 from __future__ import annotations
@@ -77,11 +80,12 @@ def pesaran_timmermann(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[float, f
     """
     y, p = _check(y_true, y_pred)
     m = (y != 0) & (p != 0)
+    hit = direction_hits(y, p)[0][m]  # 0 or 1: no cell of m is a no-call
     y, p = y[m], p[m]
     n = y.size
     if n < 2:
         return float("nan"), float("nan")
-    P = np.mean(np.sign(y) == np.sign(p))
+    P = np.mean(hit)
     py, px = np.mean(y > 0), np.mean(p > 0)
     ps = py * px + (1 - py) * (1 - px)
     vp = ps * (1 - ps) / n
@@ -183,15 +187,3 @@ def constant_sign_share(y_pred: np.ndarray, groups: np.ndarray) -> float:
     (always-up is 1.0 by construction, momentum far below)."""
     flags = list(constant_sign_flags(y_pred, groups).values())
     return float(np.mean(flags)) if flags else float("nan")
-
-
-def summary(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
-    """All point metrics of one forecast on the same cells, JSON-able."""
-    y, p = _check(y_true, y_pred)
-    pt, pt_p = pesaran_timmermann(y, p)
-    out = {"n_cells": int(y.size), "mae": mae(y, p), "rmse": rmse(y, p), "da": directional_accuracy(y, p),
-           "mae_ratio_rw": mae_ratio_to_random_walk(y, p), "share_positive": share_positive(p),
-           "pt_stat": pt, "pt_p": pt_p}
-    if y.ndim == 2:
-        out["path_error"] = path_error(y, p)
-    return out

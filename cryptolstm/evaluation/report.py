@@ -17,8 +17,8 @@ import pandas as pd
 from cryptolstm.config import DEFAULT_COINS, PURGE_DAYS, WF_FOLD_DAYS, WF_FOLDS
 from cryptolstm.modelling import features as feats_mod
 from cryptolstm.modelling import train
-from cryptolstm.evaluation import intervals
-from cryptolstm.evaluation import walkforward as validation
+from cryptolstm.evaluation import intervals, rounds
+from cryptolstm.evaluation.scores import Bootstrap, ModelScores
 
 
 CANDIDATES = ("lstm_lr3e-4", "lstm_3seeds", "lstm_refit", "lstm_median", "lstm_signdir", "lstm_median_sign",
@@ -85,32 +85,21 @@ def run_evaluation(panel: pd.DataFrame, configs: dict[str, train.TrainConfig], n
                        "served": [c for c in cube.coins if c in score_coins]},
               "feature_version": feats_mod.FEATURE_VERSION, "n_folds": n_folds, "val_days": val_days,
               "variants": {}, "timing": {"feature_cube_s": round(time.perf_counter() - t0, 1)}}
-    base_preds = None
-    for name, cfg in configs.items():
-        log(f"== walk-forward {name}")
-        res = validation.walk_forward(cube, cfg, n_folds=n_folds, val_days=val_days, log=log,
-                                      score_coins=score_coins, with_baselines=base_preds is None)
-        if base_preds is None:
-            base_preds = res.baseline_predictions
-            m = res.metrics
-            report["baselines"] = {k: v for k, v in m["models"].items() if k != "model"}
-            report["cells"] = {"n_cells": m["n_cells"], "n_as_of_days": m["n_as_of_days"],
+
+    def record(name: str, m, rnd: rounds.Round) -> None:  # each variant is a draw of its own, scored once walked
+        res, cfg = rnd.walks[name], configs[name]
+        if "baselines" not in report:
+            report["baselines"] = {k: v.to_json() for k, v in m.baselines.items()}
+            report["cells"] = {"n_cells": m.n_cells, "n_as_of_days": m.n_as_of_days,
                                "first_as_of": res.folds[0]["val_start"], "last_as_of": res.folds[-1]["val_end"]}
             # 5-day ranges of the main model on its own walk-forward residuals, beside the two baselines
             report["intervals"] = intervals.evaluate(res.predictions, panel)
-        else:  # the same cells as the baselines' (same folds and served coins) unless the window differs
-            try:
-                m = validation.score(res.predictions, base_preds)
-            except ValueError:  # other cells (e.g. a longer window near a coin's listing): baselines on these
-                res = validation.walk_forward(cube, cfg, n_folds=n_folds, val_days=val_days, log=log,
-                                              score_coins=score_coins)
-                m = res.metrics
-        report["variants"][name] = {"config": asdict(cfg), "metrics": m["models"]["model"],
-                                    "bootstrap": m["bootstrap"], "folds": res.folds,
+        report["variants"][name] = {"config": asdict(cfg), "metrics": m.model.to_json(),
+                                    "bootstrap": {k: b.to_json() for k, b in m.bootstrap.items()}, "folds": res.folds,
                                     "walk_forward_seconds": round(res.seconds, 1)}
         report["timing"][f"walk_forward_{name}_s"] = round(res.seconds, 1)
-        log(f"   {name}: DA {m['da']:.4f}, MAE/RW {m['mae_ratio_rw']:.4f}, "
-            f"constant sign {m['models']['model']['overall']['constant_sign_share']:.2f}, {res.seconds:.0f}s")
+        log(f"   {name}: DA {m.da:.4f}, MAE/RW {m.mae_ratio_rw:.4f}, "
+            f"constant sign {m.model.overall.constant_sign_share:.2f}, {res.seconds:.0f}s")
         if final_fit and "final_fit_s" not in report["timing"]:
             t0 = time.perf_counter()
             model = train.fit(cube, panel["day"].max(), cfg, label="final fit")
@@ -121,6 +110,8 @@ def run_evaluation(panel: pd.DataFrame, configs: dict[str, train.TrainConfig], n
         report["seeds"] = seed_summary(report)
         if checkpoint:
             checkpoint(report)
+
+    rounds.run_round(cube, configs, rounds.alone, n_folds, val_days, score_coins, log, on_draw=record)
     return report
 
 
@@ -142,14 +133,14 @@ def seed_summary(report: dict) -> dict:
     return out
 
 
-def _f(x, nd=4):
-    return "n/a" if x is None or x != x else f"{x:.{nd}f}"
-
-
 def render_markdown(report: dict) -> str:
-    """Tables: overall, per horizon DA, bootstrap DA - baseline, per coin DA, timing."""
-    v, b = report["variants"], report["baselines"]
-    rows = {**{k: x["metrics"] for k, x in v.items()}, **b}
+    """Tables: overall, per horizon DA, bootstrap DA - baseline, per coin DA, timing (of a report as `run_evaluation`
+    returns it or as its JSON file stores it)."""
+    f = rounds.fmt
+    v = report["variants"]
+    rows = {**{k: ModelScores.from_json(x["metrics"]) for k, x in v.items()},
+            **{k: ModelScores.from_json(x) for k, x in report["baselines"].items()}}
+    boots = {k: {h: Bootstrap.from_json(b) for h, b in x["bootstrap"].items()} for k, x in v.items()}
     main = next(iter(v))
     c = report["cells"]
     lines = [f"# Walk-forward evaluation ({report['feature_version']})", "",
@@ -159,53 +150,45 @@ def render_markdown(report: dict) -> str:
              f"{report['n_folds']} expanding folds of {report['val_days']} "
              f"as-of days, purge {PURGE_DAYS}; scored as-of days {c['first_as_of']} .. {c['last_as_of']} "
              f"({c['n_as_of_days']} days, {c['n_cells']} cell-horizons). Every row is out-of-sample, on the same cells.",
-             "", "## Overall", "",
-             "| model | DA | DA 95% CI (block bootstrap) | MAE | MAE / RW | RMSE | share up | PT p (naive) | path err "
-             "| constant sign (fold x h) |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
-    for name, m in rows.items():
-        o = m["overall"]
-        ci = v[name]["bootstrap"]["overall"]["da_ci"] if name in v else None
-        ci_s = f"[{_f(ci[0])}, {_f(ci[1])}]" if ci else ""
-        lines.append(f"| {name} | {_f(o['da'])} | {ci_s} | {_f(o['mae'], 5)} | {_f(o['mae_ratio_rw'])} | "
-                     f"{_f(o['rmse'], 5)} | {_f(o['share_positive'], 3)} | {_f(o['pt_p'], 3)} | {_f(o['path_error'], 5)} | "
-                     f"{_f(o.get('constant_sign_share'), 2)} |")
+             "", "## Overall", ""]
+    ci = {k: b["overall"].da_ci for k, b in boots.items()}  # variants only
+    lines += rounds.table({k: (m.overall, ci.get(k)) for k, m in rows.items()}, [
+        ("DA", lambda r: f(r[0].da)),
+        ("DA 95% CI (block bootstrap)", lambda r: f"[{f(r[1][0])}, {f(r[1][1])}]" if r[1] else ""),
+        ("MAE", lambda r: f(r[0].mae, 5)), ("MAE / RW", lambda r: f(r[0].mae_ratio_rw)),
+        ("RMSE", lambda r: f(r[0].rmse, 5)), ("share up", lambda r: f(r[0].share_positive, 3)),
+        ("PT p (naive)", lambda r: f(r[0].pt_p, 3)), ("path err", lambda r: f(r[0].path_error, 5)),
+        ("constant sign (fold x h)", lambda r: f(r[0].constant_sign_share, 2))])
     if report.get("seeds"):
-        lines += ["", "## Across seeds (mean [min, max])", "", "| variant | runs | DA | MAE / RW (mean, max) | "
-                  "constant sign (max) |", "|---|---|---|---|---|"]
-        for base, sm in report["seeds"].items():
-            lines.append(f"| {base} | {len(sm['runs'])} | {_f(sm['da_mean'])} [{_f(sm['da_min'])}, {_f(sm['da_max'])}]"
-                         f" | {_f(sm['mae_ratio_rw_mean'])}, {_f(sm['mae_ratio_rw_max'])} | "
-                         f"{_f(sm['constant_sign_max'], 2)} |")
-    H = sorted(rows[main]["per_horizon"], key=int)
-    lines += ["", "## Directional accuracy per horizon (MAE / RW in brackets)", "",
-              "| model | " + " | ".join(f"h={h}" for h in H) + " |", "|---|" + "---|" * len(H)]
-    for name, m in rows.items():
-        lines.append(f"| {name} | " + " | ".join(
-            f"{_f(m['per_horizon'][h]['da'])} ({_f(m['per_horizon'][h]['mae_ratio_rw'], 3)})" for h in H) + " |")
-    for vname, x in v.items():
-        bs = x["bootstrap"]
+        lines += ["", "## Across seeds (mean [min, max])", ""]
+        lines += rounds.table(report["seeds"], [
+            ("runs", lambda sm: str(len(sm["runs"]))),
+            ("DA", lambda sm: f"{f(sm['da_mean'])} [{f(sm['da_min'])}, {f(sm['da_max'])}]"),
+            ("MAE / RW (mean, max)", lambda sm: f"{f(sm['mae_ratio_rw_mean'])}, {f(sm['mae_ratio_rw_max'])}"),
+            ("constant sign (max)", lambda sm: f(sm["constant_sign_max"], 2))], first="variant")
+    H = sorted(rows[main].per_horizon, key=int)
+    lines += ["", "## Directional accuracy per horizon (MAE / RW in brackets)", ""]
+    lines += rounds.table(rows, [(f"h={h}", lambda m, h=h: f"{f(m.per_horizon[h].da)} "
+                                                             f"({f(m.per_horizon[h].mae_ratio_rw, 3)})") for h in H])
+    for vname, bs in boots.items():
         lines += ["", f"## {vname}: DA minus each baseline, 95% block-bootstrap CI (blocks of "
-                      f"{bs['overall']['block']} as-of days), one-sided p = P(diff <= 0)", "",
-                  "| baseline | overall | " + " | ".join(f"h={h}" for h in H) + " |", "|---|---|" + "---|" * len(H)]
-        for bname in bs["overall"]["vs"]:
-            cells = [bs["overall"]["vs"][bname]] + [bs[h]["vs"][bname] for h in H]
-            lines.append(f"| {bname} | " + " | ".join(
-                f"{d['diff']:+.4f} [{d['ci'][0]:+.3f}, {d['ci'][1]:+.3f}] p={d['p_le_0']:.2f}" for d in cells) + " |")
-    coins = sorted(rows[main]["per_coin"])
-    lines += ["", "## Directional accuracy per coin", "",
-              "| model | " + " | ".join(coins) + " |", "|---|" + "---|" * len(coins)]
-    for name, m in rows.items():
-        lines.append(f"| {name} | " + " | ".join(_f(m["per_coin"][k]["da"]) for k in coins) + " |")
-    folds = v[main]["folds"]
-    lines += ["", f"## Folds ({main})", "", "| fold | train cutoff | scored as-of days | cells | fit s | epochs | " +
-              " | ".join(f"{n} DA" for n in v) + " |", "|---|---|---|---|---|---|" + "---|" * len(v)]
-    for f in folds:
-        das = [_f(v[n]["metrics"]["per_fold"].get(str(f["fold"]), {}).get("da")) for n in v]
-        lines.append(f"| {f['fold']} | {f['cutoff']} | {f['val_start']} .. {f['val_end']} | {f['n_cells']} | "
-                     f"{f['fit_seconds']} | {f['epochs']} | " + " | ".join(das) + " |")
-    lines += ["", "## Wall time (seconds)", "", "| step | s |", "|---|---|"]
-    lines += [f"| {k} | {t} |" for k, t in report["timing"].items()]
+                      f"{bs['overall'].block} as-of days), one-sided p = P(diff <= 0)", ""]
+        lines += rounds.table({b: [bs[k].vs[b] for k in ("overall", *H)] for b in bs["overall"].vs}, [
+            (k if k == "overall" else f"h={k}", lambda ds, i=i: f"{ds[i].diff:+.4f} [{ds[i].ci[0]:+.3f}, "
+                                                                 f"{ds[i].ci[1]:+.3f}] p={ds[i].p_le_0:.2f}")
+            for i, k in enumerate(("overall", *H))], first="baseline")
+    coins = sorted(rows[main].per_coin)
+    lines += ["", "## Directional accuracy per coin", ""]
+    lines += rounds.table(rows, [(k, lambda m, k=k: f(m.per_coin[k].da)) for k in coins])
+    lines += ["", f"## Folds ({main})", ""]
+    lines += rounds.table({str(fo["fold"]): fo for fo in v[main]["folds"]}, [
+        ("train cutoff", lambda fo: fo["cutoff"]), ("scored as-of days", lambda fo: f"{fo['val_start']} .. {fo['val_end']}"),
+        ("cells", lambda fo: str(fo["n_cells"])), ("fit s", lambda fo: str(fo["fit_seconds"])),
+        ("epochs", lambda fo: str(fo["epochs"])),
+        *((f"{n} DA", lambda fo, n=n: f(getattr(rows[n].per_fold.get(str(fo["fold"])), "da", None))) for n in v)],
+        first="fold")
+    lines += ["", "## Wall time (seconds)", ""]
+    lines += rounds.table(report["timing"], [("s", str)], first="step")
     if report.get("intervals"):
         lines += ["", intervals.render_markdown(report["intervals"])]
     return "\n".join(lines) + "\n"

@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 
 from cryptolstm.evaluation import baselines as base_mod
 from cryptolstm.modelling import features as feats_mod
-from cryptolstm.evaluation import metrics
+from cryptolstm.evaluation import metrics, scores
 from cryptolstm.config import DEFAULT_COINS, HORIZONS, PURGE_DAYS, WF_FOLD_DAYS, WF_FOLDS
 from cryptolstm.market import panel as panel_mod
 from cryptolstm.modelling import train, windows
@@ -35,7 +35,7 @@ KEYS = ["fold", "coin", "as_of", "horizon"]
 class WalkForwardResult:
     predictions: pd.DataFrame  # [fold, coin, as_of, horizon, pred_log_return, realised_log_return]
     baseline_predictions: pd.DataFrame  # [fold, coin, as_of, horizon, <one column per baseline>]
-    metrics: dict  # JSON-able, see `score`
+    metrics: scores.Scores  # see `score`
     folds: list[dict] = field(default_factory=list)  # cutoff, val_start, val_end, cells, train seconds
     seconds: float = 0.0  # wall time of the whole walk-forward
 
@@ -156,9 +156,7 @@ def assemble(predictions: list[pd.DataFrame], baseline_predictions: list[pd.Data
     """The walk-forward result of the folds' ensemble predictions (`combine`) and baselines, scored (`score`)."""
     p = pd.concat(predictions, ignore_index=True)
     b = pd.concat(baseline_predictions, ignore_index=True) if baseline_predictions else p[KEYS].copy()
-    m = score(p, b)
-    m["folds"] = fold_info
-    return WalkForwardResult(p, b, m, fold_info, seconds)
+    return WalkForwardResult(p, b, replace(score(p, b), folds=tuple(fold_info)), fold_info, seconds)
 
 
 def walk_forward(cube: windows.Cube, config: train.TrainConfig = train.TrainConfig(),
@@ -206,9 +204,9 @@ def _matrix(df: pd.DataFrame, col: str) -> np.ndarray:
 
 
 def score(predictions: pd.DataFrame, baseline_predictions: pd.DataFrame, n_boot: int = 2000,
-          block: int = 10) -> dict:
-    """JSON-able metrics: per model (the LSTM as 'model' and every baseline) overall / per horizon /
-    per coin / per fold, plus block-bootstrap CIs of DA and DA - baseline overall and per horizon."""
+          block: int = 10) -> scores.Scores:
+    """Every model (the LSTM as 'model' and every baseline) overall / per horizon / per coin / per fold, plus
+    block-bootstrap CIs of DA and DA - baseline overall and per horizon (`to_json()`: the JSON form)."""
     p = predictions.sort_values(KEYS, kind="stable").reset_index(drop=True)
     b = baseline_predictions.sort_values(KEYS, kind="stable").reset_index(drop=True)
     if not p[KEYS].equals(b[KEYS]):
@@ -219,31 +217,18 @@ def score(predictions: pd.DataFrame, baseline_predictions: pd.DataFrame, n_boot:
     cell_fold = p["fold"].to_numpy()[:: int(p["horizon"].max())]
     names = [c for c in b.columns if c not in KEYS]
     preds = {"model": _matrix(p, "pred_log_return"), **{n: _matrix(b, n) for n in names}}
-    out = {"n_cells": int(y.size), "n_as_of_days": int(len(np.unique(day))), "models": {}, "bootstrap": {}}
+    models = {}
     for name, pr in preds.items():
-        out["models"][name] = {
-            "overall": metrics.summary(y, pr),
-            "per_horizon": {str(h + 1): metrics.summary(y[:, h], pr[:, h]) for h in range(y.shape[1])},
-            "per_coin": {c: metrics.summary(y[cell_coin == c], pr[cell_coin == c]) for c in np.unique(cell_coin)},
-            "per_fold": {str(f): metrics.summary(y[cell_fold == f], pr[cell_fold == f]) for f in np.unique(cell_fold)},
-        }
-        # 1.0: within each fold (one model) the sign never depends on the input -> a disguised constant baseline
-        out["models"][name]["overall"]["constant_sign_share"] = metrics.constant_sign_share(pr, cell_fold)
+        models[name] = scores.ModelScores(
+            # 1.0: within each fold (one model) the sign never depends on the input -> a disguised constant baseline
+            replace(scores.Summary.of(y, pr), constant_sign_share=metrics.constant_sign_share(pr, cell_fold)),
+            {str(h + 1): scores.Summary.of(y[:, h], pr[:, h]) for h in range(y.shape[1])},
+            {c: scores.Summary.of(y[cell_coin == c], pr[cell_coin == c]) for c in np.unique(cell_coin)},
+            {str(f): scores.Summary.of(y[cell_fold == f], pr[cell_fold == f]) for f in np.unique(cell_fold)})
     others = {n: preds[n] for n in names}
-    out["bootstrap"]["overall"] = metrics.block_bootstrap_da(y, preds["model"], day, others, block, n_boot)
+    boot = {"overall": metrics.block_bootstrap_da(y, preds["model"], day, others, block, n_boot)}
     for h in range(y.shape[1]):
-        out["bootstrap"][str(h + 1)] = metrics.block_bootstrap_da(
+        boot[str(h + 1)] = metrics.block_bootstrap_da(
             y[:, h], preds["model"][:, h], day, {n: v[:, h] for n, v in others.items()}, block, n_boot)
-    out["da"] = out["models"]["model"]["overall"]["da"]
-    out["mae_ratio_rw"] = out["models"]["model"]["overall"]["mae_ratio_rw"]
-    if names:
-        best = max(names, key=lambda n: out["models"][n]["overall"]["da"])
-        out["best_baseline"] = {"name": best, "da": out["models"][best]["overall"]["da"]}
-    return out
-
-
-def baseline_table(metrics: dict) -> dict:
-    """{baseline: {da, mae_ratio_rw, share_positive, constant_sign_share}} from `score`'s metrics (JSON-able;
-    what the weekly challenger's registry metrics carry beside the model's own)."""
-    keys = ("da", "mae_ratio_rw", "share_positive", "constant_sign_share")
-    return {name: {k: m["overall"].get(k) for k in keys} for name, m in metrics["models"].items() if name != "model"}
+    return scores.Scores(int(y.size), int(len(np.unique(day))), models,
+                         {k: scores.Bootstrap.from_json(b) for k, b in boot.items()})

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from cryptolstm.errors import Permanent
 from cryptolstm.modelling import features as feats_mod
 from cryptolstm.market import panel as panel_mod
 from cryptolstm.modelling import drift, windows
@@ -35,7 +36,7 @@ class BundleError(ValueError):
     """The bytes are not a loadable cryptolstm model bundle."""
 
 
-class FeatureVersionError(ValueError):
+class FeatureVersionError(Permanent, ValueError):
     """The model was trained on features this code no longer computes: it cannot serve until retrained."""
 
 

@@ -203,16 +203,13 @@ def ensemble_spread(per_member, config) -> dict:
 
 def walk_forward_metrics(wf, eval_start: date, eval_end: date) -> dict:
     """The walk-forward figures registered with the model: its DA, MAE ratio and interval, per fold and
-    horizon, and every baseline (the naive rules, logit and gbm_clf) on the same cells."""
-    from cryptolstm.evaluation import walkforward
-
+    horizon, and every baseline (the naive rules, logit and gbm_clf) on the same cells (the registry's JSON)."""
     m = wf.metrics
-    return {"da": m["da"], "mae_ratio_rw": m["mae_ratio_rw"], "n_cells": m["n_cells"],
+    return {"da": m.da, "mae_ratio_rw": m.mae_ratio_rw, "n_cells": m.n_cells,
             "eval_start": str(eval_start), "eval_end": str(eval_end), "folds": wf.folds,
-            "overall": m["models"]["model"]["overall"], "per_horizon": m["models"]["model"]["per_horizon"],
-            "baselines": walkforward.baseline_table(m),
-            "baseline_da": {k: v["overall"]["da"] for k, v in m["models"].items() if k != "model"},
-            "da_ci95": m["bootstrap"]["overall"]["da_ci"]}
+            "overall": m.model.overall.to_json(), "per_horizon": m.model.to_json()["per_horizon"],
+            "baselines": m.baseline_table(), "baseline_da": {k: v.overall.da for k, v in m.baselines.items()},
+            "da_ci95": list(m.bootstrap["overall"].da_ci)}
 
 
 def _validation_rows(model_id: str, wf) -> list[dict]:

@@ -19,6 +19,7 @@ import numpy as np
 from cryptolstm import storage
 from cryptolstm.calendar import as_date, utc_midnight
 from cryptolstm.config import PipelineConfig, PromotionConfig
+from cryptolstm.errors import Permanent
 from cryptolstm.serving import mail, promotion, registry
 
 
@@ -72,7 +73,7 @@ def decision_recorded(dsn: str, week_end: date) -> bool:
         return cur.fetchone() is not None
 
 
-class OutOfOrderWeek(RuntimeError):
+class OutOfOrderWeek(Permanent, RuntimeError):
     """A weekly run for a week ending before the latest recorded decision: weeks are decided in calendar
     order, so its challenger could never be decided, and no retry can change that."""
 

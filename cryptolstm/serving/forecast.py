@@ -43,6 +43,7 @@ import pandas as pd
 
 from cryptolstm import storage
 from cryptolstm.config import DEFAULT_COINS, EXPIRE_AFTER_DAYS, HORIZONS, STALE_AFTER_DAYS
+from cryptolstm.errors import Permanent
 from cryptolstm.evaluation import intervals
 from cryptolstm.serving import registry
 
@@ -101,7 +102,7 @@ def drift_for(model, model_id: str, panel: pd.DataFrame, as_of: date, coins: lis
     return out
 
 
-class MissingDataError(RuntimeError):
+class MissingDataError(Permanent, RuntimeError):
     """A model exists but no coin can be forecast on the day: its candles (or earlier ones) are missing."""
 
 

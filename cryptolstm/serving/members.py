@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
 
 from cryptolstm import storage
+from cryptolstm.errors import Permanent
 from cryptolstm.calendar import as_date, evaluation_window, training_cutoff
 from cryptolstm.config import PipelineConfig, TrainConfig
 from cryptolstm.errors import Permanent

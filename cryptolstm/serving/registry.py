@@ -18,11 +18,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from cryptolstm import storage
+from cryptolstm.errors import Permanent
 
 STATUSES = ("candidate", "champion", "retired", "rejected")
 
 
-class ArtifactError(Exception):
+class ArtifactError(Permanent, Exception):
     """The stored artifact does not match its sha256 or cannot be loaded as a model."""
 
 

@@ -56,7 +56,8 @@ def rolling_live_accuracy(scored: "pd.DataFrame", window: int = ACCURACY_WINDOW)
 
     `scored`: columns `target_day`, `pred_log_return`, `realised_log_return` (any coins/horizons).
     Over the forecasts whose target day lies in the `window` days ending at each day:
-      da          = share with sign(r̂) == sign(r)             (r == 0 excluded)
+      da          = mean directional hit (metrics.direction_hits: sign(r̂) == sign(r), 1/2 when r̂ == 0;
+                    r == 0 excluded)
       da_up       = share with r > 0 (the always-up baseline)  (r == 0 excluded)
       mae         = mean |r - r̂|
       mae_rw      = mean |r| (random walk predicts r̂ = 0)
@@ -65,16 +66,18 @@ def rolling_live_accuracy(scored: "pd.DataFrame", window: int = ACCURACY_WINDOW)
     import numpy as np
     import pandas as pd
 
+    from cryptolstm.evaluation import metrics
+
     cols = ["da", "da_up", "mae", "mae_rw", "n"]
     if scored.empty:
         return pd.DataFrame(columns=cols, index=pd.DatetimeIndex([], name="day"), dtype=float)
     r = scored["realised_log_return"].to_numpy(dtype=float)
     p = scored["pred_log_return"].to_numpy(dtype=float)
-    decided = r != 0
+    hit, decided = metrics.direction_hits(r, p)
     per = pd.DataFrame({
         "day": pd.to_datetime(scored["target_day"]),
-        "hit": np.where(decided, np.sign(p) == np.sign(r), False).astype(float),
-        "up": np.where(decided, r > 0, False).astype(float),
+        "hit": hit,
+        "up": metrics.direction_hits(r, np.ones_like(r))[0],  # the always-up baseline's hits
         "decided": decided.astype(float),
         "ae": np.abs(r - p),
         "ae_rw": np.abs(r),

@@ -6,13 +6,15 @@
 -- the last %(lookback)s days, the ingestion's re-fetched overlap [as_of - lookback, as_of] (its base day is
 -- earlier still). A forecast across an accepted level shift (as_of < break <= target_day) is not scored:
 -- its base and target closes are on different scales.
--- direction_hit: sign(pred) = sign(realised); NULL when the realised return is exactly 0.
+-- direction_hit: the signs agree, i.e. direction_score (migration 013, the one definition of a hit) is 1; NULL
+-- when the realised return is exactly 0. DA is computed from direction_score, which counts a prediction of
+-- exactly 0 as half a hit (false here).
 INSERT INTO forecast_scores AS s (coin, as_of, horizon, model_id, realised_log_return, realised_close,
                                   direction_hit, abs_error)
 SELECT f.coin, f.as_of, f.horizon, f.model_id,
        ln(ct.close / cb.close),
        ct.close,
-       CASE WHEN ct.close = cb.close THEN NULL ELSE sign(f.pred_log_return) = sign(ln(ct.close / cb.close)) END,
+       direction_score(f.pred_log_return, ln(ct.close / cb.close)) = 1,
        abs(ln(ct.close / cb.close) - f.pred_log_return)
 FROM forecasts f
 JOIN candles cb ON cb.coin = f.coin AND cb.day = f.as_of

@@ -287,7 +287,7 @@ def test_the_forecast_reads_the_candles_once_and_builds_the_features_once(db, mo
 def test_a_model_built_for_other_features_fails_at_once(db, monkeypatch):
     """Issue 20: a model whose feature version the code no longer computes was refused with a ValueError,
     which the DAG retried twice for nothing. It is a FeatureVersionError now, one a retry cannot fix."""
-    from cryptolstm import pipeline
+    from cryptolstm.errors import Permanent
     from cryptolstm.modelling import features
 
     insert_candles(db, AS_OF)
@@ -295,5 +295,5 @@ def test_a_model_built_for_other_features_fails_at_once(db, monkeypatch):
     monkeypatch.setattr(features, "FEATURE_VERSION", "f-next")  # the code moved on since the model was trained
     with pytest.raises(Exception, match="model uses features .+, code computes f-next") as refused:
         forecast_as_of(db, AS_OF, "run-1")
-    assert pipeline.forecast_is_retryable(refused.value) is False
+    assert isinstance(refused.value, Permanent)  # a retry cannot fix it
     assert _rows(db) == []

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from cryptolstm.evaluation import metrics
+from cryptolstm.evaluation.scores import Summary
 
 
 def test_mae_rmse_ratio():
@@ -77,7 +78,7 @@ def test_block_bootstrap_is_wider_than_iid_when_cells_co_move():
 def test_summary_is_json_able():
     rng = np.random.default_rng(3)
     y, p = rng.normal(size=(50, 5)), rng.normal(size=(50, 5))
-    s = metrics.summary(y, p)
+    s = Summary.of(y, p).to_json()
     assert {"mae", "rmse", "da", "pt_p", "mae_ratio_rw", "share_positive", "path_error"} <= set(s)
     json.dumps(s)
 

@@ -52,13 +52,13 @@ def test_baselines_scored_on_the_same_cells_and_metrics_json(result):
     keys = ["fold", "coin", "as_of", "horizon"]
     assert result.baseline_predictions[keys].equals(result.predictions[keys])
     m = result.metrics
-    json.dumps(m)
-    assert 0 <= m["da"] <= 1
-    assert {"random_walk", "always_up", "ridge", "gbm", "logit", "gbm_clf", "momentum_1", "reversal_1"} <= set(m["models"])
+    json.dumps(m.to_json())
+    assert 0 <= m.da <= 1
+    assert {"random_walk", "always_up", "ridge", "gbm", "logit", "gbm_clf", "momentum_1", "reversal_1"} <= set(m.models)
     assert set(result.predictions["coin"]) == {"BTC", "ETH", "SOL"}  # ATOM is trained on, not scored
-    assert m["models"]["model"]["overall"]["constant_sign_share"] < 1  # tiny profile: signs depend on the input
-    assert set(m["bootstrap"]) == {"overall", "1", "2", "3", "4", "5"}
-    assert m["models"]["random_walk"]["overall"]["da"] == 0.5
+    assert m.model.overall.constant_sign_share < 1  # tiny profile: signs depend on the input
+    assert set(m.bootstrap) == {"overall", "1", "2", "3", "4", "5"}
+    assert m.models["random_walk"].overall.da == 0.5
 
 
 def test_the_fold_models_learn_from_the_auxiliary_coin(result, panel):
@@ -83,9 +83,9 @@ def test_explicit_evaluation_window(panel):
 def test_report_renders(result):
     report = {"data": {"coins": ["BTC"], "first_day": "x", "last_day": "y", "rows": 1}, "feature_version": "f",
               "n_folds": 3, "val_days": 20, "timing": {"walk_forward_lstm_s": 1.0},
-              "variants": {"lstm": {"metrics": result.metrics["models"]["model"],
-                                    "bootstrap": result.metrics["bootstrap"], "folds": result.folds}},
-              "baselines": {k: v for k, v in result.metrics["models"].items() if k != "model"},
+              "variants": {"lstm": {"metrics": result.metrics.model.to_json(),
+                                    "bootstrap": result.metrics.to_json()["bootstrap"], "folds": result.folds}},
+              "baselines": {k: v.to_json() for k, v in result.metrics.baselines.items()},
               "cells": {"n_cells": 1, "n_as_of_days": 1, "first_as_of": "a", "last_as_of": "b"}}
     md = evaluate.render_markdown(report)
     assert "| lstm |" in md and "| reversal_3 |" in md and "h=5" in md

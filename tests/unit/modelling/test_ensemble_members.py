@@ -125,6 +125,6 @@ def test_walk_forward_pieces_computed_apart_equal_the_serial_walk_forward():
     gathered = walkforward.assemble(preds, bpreds, info)
     pd.testing.assert_frame_equal(gathered.predictions, serial.predictions)
     pd.testing.assert_frame_equal(gathered.baseline_predictions, serial.baseline_predictions)
-    assert gathered.metrics["da"] == serial.metrics["da"]
+    assert gathered.metrics.da == serial.metrics.da
     assert [f["epochs"] for f in gathered.folds] == [f["epochs"] for f in serial.folds]
     assert all(len(f["epochs"]) == K for f in serial.folds)
