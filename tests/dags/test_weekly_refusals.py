@@ -52,10 +52,11 @@ def test_a_week_before_the_latest_decision_fails_check_interval_without_retry(db
     assert out.returncode == 0, out.stderr[-3000:]
     lines = [line for line in out.stdout.splitlines() if line.startswith(("RAISED", "RETURNED"))]
     assert len(lines) == 5, out.stdout[-3000:]
-    assert lines[0].startswith("RAISED AirflowFailException the weekly run for the week ending 2025-01-12 comes "
-                               "after a decision recorded for 2025-01-19")
+    # the one permanent-failure adapter (library_step) names the error's type before its message
+    assert lines[0].startswith("RAISED AirflowFailException OutOfOrderWeek: the weekly run for the week ending "
+                               "2025-01-12 comes after a decision recorded for 2025-01-19")
     assert "README, 'Backfill'" in lines[0]
     assert lines[1:3] == ["RETURNED 2025-01-12T00:00:00+00:00/2025-01-19T00:00:00+00:00",
                           "RETURNED 2025-01-19T00:00:00+00:00/2025-01-26T00:00:00+00:00"]
-    assert lines[3:] == ["RAISED AirflowFailException decided out of order",
+    assert lines[3:] == ["RAISED AirflowFailException OutOfOrderWeek: decided out of order",
                          "RAISED ConnectionError db blip"]  # a transient error is raised as is: Airflow retries it
