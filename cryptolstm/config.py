@@ -222,6 +222,10 @@ class PipelineConfig:
     provisional: bool = True  # no champion yet: the newest model trained before the day forecasts it, labelled
     #                           provisional (False: such days get no forecast, only the no_champion alert)
     ensemble_members: int | None = None  # K seed-ensemble members of the weekly model; None: the profile's n_seeds
+    # how often a waiting sensor (daily wait_for_weekly, weekly wait_for_daily) looks again. Each look is a task
+    # start (reschedule mode), and a week's training takes many minutes: once a minute costs nothing here.
+    # Tests that wait on a training of seconds set it low (CRYPTOLSTM_SENSOR_POKE_S)
+    sensor_poke_s: float = 60.0
     promotion: PromotionConfig = field(default_factory=PromotionConfig)
     alerts: AlertConfig = field(default_factory=AlertConfig)
 

@@ -45,6 +45,19 @@ def on_failure(context) -> None:
                               "(try {{ ti.try_number }}).</p><p>{{ exception }}</p>")(context)
 
 
+def sensor_poke_s() -> float:
+    """The sensors' poke interval (CRYPTOLSTM_SENSOR_POKE_S), read while the DAG file is parsed. A bad value
+    keeps the default here, so the parse never fails; the tasks that load the pipeline settings fail on it,
+    naming the variable."""
+    from cryptolstm.config import PipelineConfig
+    from cryptolstm.environment import SettingError, load_sensor_poke
+
+    try:
+        return load_sensor_poke()
+    except SettingError:
+        return PipelineConfig.sensor_poke_s
+
+
 def dsn() -> str:
     """The forecasting database, from the Airflow connection `cryptolstm_db` (read inside tasks only)."""
     from airflow.sdk import BaseHook
