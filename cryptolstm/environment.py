@@ -131,6 +131,10 @@ class _PipelineEnv(_SensorEnv):
     ensemble_members: int | None = Field(None, alias="CRYPTOLSTM_ENSEMBLE_MEMBERS", ge=1, le=50)
 
 
+class _WorkerEnv(_Section):  # set by the local runtime's supervisor for each Celery worker it starts
+    name: str | None = Field(None, alias="CRYPTOLSTM_WORKER_NAME")
+
+
 # ---- loaders -------------------------------------------------------------------------------------------
 
 def load_market(environ: Environ | None = None) -> MarketConfig:
@@ -173,6 +177,11 @@ def load_sensor_poke(environ: Environ | None = None) -> float:
 def load_sql_dir(environ: Environ | None = None) -> Path:
     """Where sql/ is (CRYPTOLSTM_SQL_DIR); read alone, so importing storage validates nothing else."""
     return _checked(_sql_dir, environ)
+
+
+def load_worker_name(environ: Environ | None = None) -> str | None:
+    """The name the local runtime gave this Celery worker (CRYPTOLSTM_WORKER_NAME); None outside one."""
+    return _checked(lambda env, errors: _read(_WorkerEnv, env, errors).name, environ)
 
 
 def validate(environ: Environ | None = None) -> tuple[Settings, PipelineConfig]:
