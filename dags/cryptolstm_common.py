@@ -3,7 +3,8 @@
 Airflow puts the DAGs folder on `sys.path`, so DAG files import this module by name. Everything
 here is cheap at import; connections and CRYPTOLSTM_* settings are read only when a task (or its
 failure callback) calls these functions, so a bad setting fails the tasks that read it, naming the
-variable, and never the parse of the DAG files.
+variable, and never the parse of the DAG files. The one exception, the sensors' poke interval, is an
+argument of the sensor itself: it is read while parsing, and a bad value keeps its default there.
 """
 
 from __future__ import annotations
