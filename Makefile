@@ -8,7 +8,9 @@ STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml 2>/dev
 PYTEST_ARGS ?=
 # Two pytest-xdist workers, one test file each at a time: the end-to-end tests mostly wait on Airflow's
 # scheduler, so a second worker runs the other files meanwhile (a clean clone's `make test` on a quiet 2-core
-# machine: 24.8 min with two, install included). TEST_WORKERS=0 runs serially.
+# machine: 24.8 min with two, install included). Files go out in collection order, the longest first
+# (tests/conftest.py LONGEST_FIRST), not xdist's default of the files with the most tests first, which left the
+# one-test end-to-end files to the end. TEST_WORKERS=0 runs serially.
 TEST_WORKERS ?= 2
 
 .PHONY: setup run test test-fast browser broker db-up services-up services-down down evaluate clean
@@ -29,7 +31,7 @@ run: setup
 
 ## test: everything, including the end-to-end tests with the real Airflow services
 test: setup browser broker
-	$(BIN)/python -m pytest --timeout=1500 --durations=30 -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	$(BIN)/python -m pytest --timeout=1500 --durations=30 -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 ## test-fast: unit tests and DAG integrity only
 test-fast: setup

@@ -227,10 +227,14 @@ class PipelineConfig:
     provisional: bool = True  # no champion yet: the newest model trained before the day forecasts it, labelled
     #                           provisional (False: such days get no forecast, only the no_champion alert)
     ensemble_members: int | None = None  # K seed-ensemble members of the weekly model; None: the profile's n_seeds
-    # A weekly model's pieces (member_weights, member_predictions: ~135,000 rows and 30 bundles a week at K = 5)
-    # are kept until it is registered and this many weeks after, then the weekly gather deletes them: the
+    # A weekly model's pieces (member_weights, member_predictions: ~135,000 rows a week at K = 5, the fold
+    # baselines and the preparation) are kept until it is registered and this many weeks after, then the weekly gather deletes them: the
     # registered model holds their mean and its K-member bundle. 0: deleted as soon as the model is registered.
     member_retention_weeks: int = 4
+    # how often a waiting sensor (daily wait_for_weekly, weekly wait_for_daily) looks again. Each look is a task
+    # start (reschedule mode), and a week's training takes many minutes: once a minute costs nothing here.
+    # Tests that wait on a training of seconds set it low (CRYPTOLSTM_SENSOR_POKE_S)
+    sensor_poke_s: float = 60.0
     promotion: PromotionConfig = field(default_factory=PromotionConfig)
     alerts: AlertConfig = field(default_factory=AlertConfig)
 

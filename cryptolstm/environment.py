@@ -118,7 +118,11 @@ class _AlertEnv(_Section):
     recipients: Items | None = Field(None, alias="CRYPTOLSTM_ALERT_TO", min_length=1)
 
 
-class _PipelineEnv(_Section):
+class _SensorEnv(_Section):  # read alone at DAG parse time too (load_sensor_poke)
+    sensor_poke_s: float | None = Field(None, alias="CRYPTOLSTM_SENSOR_POKE_S", ge=1, le=3600)
+
+
+class _PipelineEnv(_SensorEnv):
     train_profile: Literal["full", "tiny"] | None = Field(None, alias="CRYPTOLSTM_TRAIN_PROFILE")
     wf_folds: int | None = Field(None, alias="CRYPTOLSTM_WF_FOLDS", ge=1)
     wf_days: int | None = Field(None, alias="CRYPTOLSTM_WF_DAYS", ge=1)
@@ -126,6 +130,10 @@ class _PipelineEnv(_Section):
     provisional: bool | None = Field(None, alias="CRYPTOLSTM_PROVISIONAL")
     ensemble_members: int | None = Field(None, alias="CRYPTOLSTM_ENSEMBLE_MEMBERS", ge=1, le=50)
     member_retention_weeks: int | None = Field(None, alias="CRYPTOLSTM_MEMBER_RETENTION_WEEKS", ge=0)
+
+
+class _WorkerEnv(_Section):  # set by the local runtime's supervisor for each Celery worker it starts
+    name: str | None = Field(None, alias="CRYPTOLSTM_WORKER_NAME")
 
 
 # ---- loaders -------------------------------------------------------------------------------------------
@@ -156,13 +164,25 @@ def load_alerts(environ: Environ | None = None) -> AlertConfig:
 
 def load_pipeline(environ: Environ | None = None) -> PipelineConfig:
     """The DAG steps: CRYPTOLSTM_TRAIN_PROFILE, _WF_FOLDS, _WF_DAYS, _CHARTS_DIR, _PROVISIONAL (1/0),
-    _ENSEMBLE_MEMBERS, _MEMBER_RETENTION_WEEKS, with the promotion and alert sections."""
+    _ENSEMBLE_MEMBERS, _MEMBER_RETENTION_WEEKS, _SENSOR_POKE_S, with the promotion and alert sections."""
     return _checked(_pipeline, environ)
+
+
+def load_sensor_poke(environ: Environ | None = None) -> float:
+    """The sensors' poke interval in seconds (CRYPTOLSTM_SENSOR_POKE_S); read alone, because a DAG file needs it
+    while it is parsed and no other setting may fail the parse."""
+    return _checked(lambda env, errors: _read(_SensorEnv, env, errors).sensor_poke_s or PipelineConfig.sensor_poke_s,
+                    environ)
 
 
 def load_sql_dir(environ: Environ | None = None) -> Path:
     """Where sql/ is (CRYPTOLSTM_SQL_DIR); read alone, so importing storage validates nothing else."""
     return _checked(_sql_dir, environ)
+
+
+def load_worker_name(environ: Environ | None = None) -> str | None:
+    """The name the local runtime gave this Celery worker (CRYPTOLSTM_WORKER_NAME); None outside one."""
+    return _checked(lambda env, errors: _read(_WorkerEnv, env, errors).name, environ)
 
 
 def validate(environ: Environ | None = None) -> tuple[Settings, PipelineConfig]:

@@ -3,7 +3,8 @@
 Airflow puts the DAGs folder on `sys.path`, so DAG files import this module by name. Everything
 here is cheap at import; connections and CRYPTOLSTM_* settings are read only when a task (or its
 failure callback) calls these functions, so a bad setting fails the tasks that read it, naming the
-variable, and never the parse of the DAG files.
+variable, and never the parse of the DAG files. The one exception, the sensors' poke interval, is an
+argument of the sensor itself: it is read while parsing, and a bad value keeps its default there.
 """
 
 from __future__ import annotations
@@ -43,6 +44,19 @@ def on_failure(context) -> None:
                                 "({{ ds if dag_run.logical_date else dag_run.run_id }})",
                  html_content="<p>{{ ti.dag_id }}.{{ ti.task_id }} failed in run {{ run_id }} "
                               "(try {{ ti.try_number }}).</p><p>{{ exception }}</p>")(context)
+
+
+def sensor_poke_s() -> float:
+    """The sensors' poke interval (CRYPTOLSTM_SENSOR_POKE_S), read while the DAG file is parsed. A bad value
+    keeps the default here, so the parse never fails; the tasks that load the pipeline settings fail on it,
+    naming the variable."""
+    from cryptolstm.config import PipelineConfig
+    from cryptolstm.environment import SettingError, load_sensor_poke
+
+    try:
+        return load_sensor_poke()
+    except SettingError:
+        return PipelineConfig.sensor_poke_s
 
 
 def dsn() -> str:

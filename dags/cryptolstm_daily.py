@@ -47,7 +47,7 @@ from airflow.sdk import CronDataIntervalTimetable, PokeReturnValue, dag, task
 
 from cryptolstm_common import (ALERTS, CANDLES, DAILY_DAG_ID, EXCHANGE_POOL, FORECASTS, SCORES,
                                TENSORFLOW_POOL, TRAIN_QUEUE, WEEKLY_DAG_ID, as_of_day, dsn, library_step,
-                               on_failure, require_interval, send_email)
+                               on_failure, require_interval, send_email, sensor_poke_s)
 
 
 @dag(
@@ -81,7 +81,7 @@ def cryptolstm_daily():
         return library_step(pipeline.ingest_coin, dsn(), coin, data_interval_start, data_interval_end)
 
     # all_done: a coin whose ingest failed (its task is red) must not keep the other coins from a forecast
-    @task.sensor(poke_interval=60, timeout=6 * 3600, mode="reschedule", trigger_rule="all_done")
+    @task.sensor(poke_interval=sensor_poke_s(), timeout=6 * 3600, mode="reschedule", trigger_rule="all_done")
     def wait_for_weekly(data_interval_start=None, ti=None) -> PokeReturnValue:
         from airflow.sdk.exceptions import AirflowFailException
 

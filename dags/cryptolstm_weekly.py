@@ -55,7 +55,8 @@ import pendulum
 from airflow.sdk import CronDataIntervalTimetable, PokeReturnValue, dag, task
 
 from cryptolstm_common import (CANDLES, DAILY_DAG_ID, DECISIONS, EXCHANGE_POOL, MODELS, TENSORFLOW_POOL, TRAIN_QUEUE,
-                               WEEKLY_DAG_ID, dsn, library_step, on_failure, require_interval, send_email)
+                               WEEKLY_DAG_ID, dsn, library_step, on_failure, require_interval, send_email,
+                               sensor_poke_s)
 
 
 @dag(
@@ -127,7 +128,7 @@ def cryptolstm_weekly():
         # missing pieces fail it at once: a retry cannot bring them (rerun the missing tasks)
         return library_step(pipeline.gather_members, dsn(), data_interval_end, prepared)
 
-    @task.sensor(poke_interval=60, timeout=6 * 3600, mode="reschedule")
+    @task.sensor(poke_interval=sensor_poke_s(), timeout=6 * 3600, mode="reschedule")
     def wait_for_daily(data_interval_end=None, ti=None) -> PokeReturnValue:
         """The daily runs whose forecasts the decision compares must be finished (matters in backfills)."""
         from cryptolstm import pipeline

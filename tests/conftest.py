@@ -18,9 +18,30 @@ from cryptolstm import storage
 from cryptolstm.dsn import make_dsn, with_dbname
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "binance-1d"
+TESTS = Path(__file__).resolve().parent
+# The files that take minutes, longest first (on a loaded 2-core machine: backfill ~16 min, Celery 9-11, the
+# dag.test runs 9.6 in README's loaded run; services 3.6, bench-engine 2.9, the main job 2.8). `make test` hands
+# whole files to its two xdist workers in collection order (`--dist loadfile --no-loadscope-reorder`): started
+# first, no long file is left to run alone at the end while the other worker idles, as under xdist's default
+# order (the files with the most tests first: every one-test end-to-end file last, the Celery test alone for its
+# last ~11 min). A worker is handed its next file while two tests or fewer of its current ones are left.
+LONGEST_FIRST = ("e2e/test_backfill.py", "e2e/test_celery.py", "dags/test_dag_runs.py", "e2e/test_services.py",
+                 "e2e/test_bench_engine_run.py", "e2e/test_main_job.py")
 # one template per pytest-xdist worker: workers may share a server (CRYPTOLSTM_TEST_ADMIN_DSN)
 _TEMPLATE = "cl_test_template" + os.environ.get("PYTEST_XDIST_WORKER", "")
 _counter = itertools.count()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """LONGEST_FIRST's files first, in its order; every other file after them, in collection order (a stable sort:
+    the tests of one file keep their order)."""
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+
+    def key(item: pytest.Item) -> int:
+        path = item.path.resolve()
+        return rank.get(path.relative_to(TESTS).as_posix(), len(rank)) if path.is_relative_to(TESTS) else len(rank)
+
+    items.sort(key=key)
 
 
 def _admin_exec(admin_dsn: str, sql: str) -> None:

@@ -5,9 +5,9 @@ triggerer; with the CeleryExecutor also redis and N `airflow celery worker` proc
 folder, with the recorded candles replayed by the exchange stand-in. The candles up to the week's last day are
 stored first (as the daily runs would have ingested them), then ONE weekly run is backfilled for the week ending
 `week_end` and waited for. Its task instances are read back from Airflow's REST API: start, end and duration of
-each task (a mapped task once per map index), its queue and host, and under Celery the worker that executed it.
-Airflow records the host, which is the same for every worker of one machine, so the worker is read from the
-workers' own logs, where Celery names each task instance it executes.
+each task (a mapped task once per map index), its queue and host, and under Celery the worker that executed it:
+the local runtime's workers record their own name as the task instance's host (`celery-worker-N@<host>`,
+`services.worker_hostname`), so the REST API's `hostname` names the worker.
 
 It reads task instances only, so it times any shape of the weekly DAG: one `train_challenger`, or one mapped
 training task per (fold x member) with a gather after them. The projection to more workers is
@@ -16,10 +16,8 @@ wall(w) = plan + ceil(training tasks / w) x mean training task + after training 
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
-import re
 import socket
 import statistics
 import time
@@ -33,9 +31,6 @@ TRAINING_PREFIX = "train"  # training tasks' ids start with it: train_challenger
 # Settings that would point a benchmark at a real database, exchange, mail server or state folder: unset for it.
 OUTSIDE_ENV = ("AIRFLOW_CONN_CRYPTOLSTM_DB", "AIRFLOW_CONN_CRYPTOLSTM_READER", "CRYPTOLSTM_DSN",
                "CRYPTOLSTM_READER_DSN", "CRYPTOLSTM_EXCHANGE_URL", "AIRFLOW_CONN_SMTP_DEFAULT", "CRYPTOLSTM_STATE_DIR")
-# What a Celery worker logs for each task it executes (celery provider's execute_workload): the TI's id and try.
-_EXECUTING = re.compile(r"Executing workload in Celery: .*?ti=TaskInstanceDTO\(id=UUID\('(?P<id>[^']+)'\), "
-                        r"task_id='(?P<task_id>[^']+)'.*?try_number=(?P<try>\d+)")
 
 
 @dataclass(frozen=True)
@@ -100,28 +95,23 @@ class EngineRun:
     startup_seconds: float  # services up, before the run
 
 
-def task_runs(instances: list[dict], workers: dict[str, str]) -> list[TaskRun]:
-    """The REST API's task instances as TaskRuns, in start order; `workers`: TI id -> Celery worker."""
+def worker_of(hostname: str | None, worker_prefix: str) -> str | None:
+    """The Celery worker a task instance's host names (`<worker_prefix>-N@<host>`); None for any other host."""
+    name = (hostname or "").partition("@")[0]
+    return name if name.startswith(f"{worker_prefix}-") else None
+
+
+def task_runs(instances: list[dict], worker_prefix: str) -> list[TaskRun]:
+    """The REST API's task instances as TaskRuns, in start order; the worker is read from each one's host."""
     def when(text: str | None) -> datetime | None:
         return datetime.fromisoformat(text) if text else None
 
     runs = [TaskRun(task_id=ti["task_id"], map_index=ti.get("map_index", -1), state=ti.get("state") or "none",
                     start=when(ti.get("start_date")), end=when(ti.get("end_date")), queue=ti.get("queue"),
-                    hostname=ti.get("hostname") or None, worker=workers.get(ti.get("id", "")),
+                    hostname=ti.get("hostname") or None, worker=worker_of(ti.get("hostname"), worker_prefix),
                     tries=ti.get("try_number") or 0) for ti in instances]
     never = datetime.max.replace(tzinfo=timezone.utc)
     return sorted(runs, key=lambda r: (r.start or never, r.task_id, r.map_index))
-
-
-def workers_by_ti(log_dir: Path, worker_prefix: str) -> dict[str, str]:
-    """TI id -> the Celery worker whose log (<log_dir>/<worker_prefix>-N.log) shows it executing the TI's last try."""
-    seen: dict[str, tuple[int, str]] = {}
-    for path in sorted(log_dir.glob(f"{worker_prefix}-*.log")):
-        for m in _EXECUTING.finditer(path.read_text(errors="replace")):
-            tried = int(m["try"])
-            if m["id"] not in seen or tried >= seen[m["id"]][0]:
-                seen[m["id"]] = (tried, path.stem)
-    return {ti: worker for ti, (_, worker) in seen.items()}
 
 
 def span(tasks: list[TaskRun] | tuple[TaskRun, ...]) -> Span | None:
@@ -184,18 +174,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@contextlib.contextmanager
-def _environ(overrides: dict[str, str]):
-    """os.environ with `overrides` set and OUTSIDE_ENV unset, restored on exit (the services copy it at start)."""
-    saved = dict(os.environ)
-    for name in OUTSIDE_ENV:
-        os.environ.pop(name, None)
-    os.environ.update(overrides)
-    try:
-        yield
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+def service_environ(overrides: dict[str, str], environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The benchmark's services' environment: `environ` (default os.environ, left unchanged) without OUTSIDE_ENV,
+    with `overrides`."""
+    base = os.environ if environ is None else environ
+    return {**{k: v for k, v in base.items() if k not in OUTSIDE_ENV}, **overrides}
 
 
 def _utc(d: date) -> datetime:
@@ -223,33 +206,33 @@ def run(*, executor: str, workers: int, concurrency: int, replay_dir: Path, stat
     for name, value in (("CRYPTOLSTM_WF_FOLDS", folds), ("CRYPTOLSTM_WF_DAYS", wf_days), (MEMBERS_ENV, members)):
         if value is not None:
             overrides[name] = str(value)
-    with _environ(overrides):
-        settings = replace(load_settings(), state_dir=state_dir.resolve(), api_port=_free_port(),
-                           smtp_port=_free_port(), standin_port=_free_port())
-        universe = settings.market.universe()
-        try:
-            t0 = time.monotonic()
-            services.up(settings, wait=300, log=log, replay_dir=replay_dir, executor=executor, workers=workers)
-            startup = time.monotonic() - t0
-            dsn = embedded_pg.start(settings)["forecast"]
-            candles = recorded.panel(csv_folders(replay_dir, settings.market.quote), universe,
-                                     until=week_end - timedelta(days=1))
-            recorded.store(dsn, candles, fetched_at=_utc(week_end), quote=settings.market.quote,
-                           exchange=settings.market.exchange)
-            log(f"stored {len(candles)} candles of {len(universe)} coins up to {week_end - timedelta(days=1)}")
-            api = AirflowApi(f"http://127.0.0.1:{settings.api_port}")
-            api.wait_for_dag(WEEKLY_DAG_ID)
-            api.set_paused(WEEKLY_DAG_ID, False)
-            start = _utc(week_end) - timedelta(days=7)  # the logical date: the start of the weekly interval
-            api.backfill(WEEKLY_DAG_ID, start, start, reprocess="none")
-            dag_run = api.wait_for_run(WEEKLY_DAG_ID, start, timeout=timeout, log=log)
-            instances = api.task_instances(WEEKLY_DAG_ID, dag_run["dag_run_id"])
-            dag_tasks = tuple(api.tasks(WEEKLY_DAG_ID))
-            by_ti = workers_by_ti(settings.airflow_home / "logs", services.WORKER) if executor == "celery" else {}
-        finally:
-            services.down(settings, log=lambda *_: None)
-            embedded_pg.stop(settings)
+    env = service_environ(overrides)
+    settings = replace(load_settings(env), state_dir=state_dir.resolve(), api_port=_free_port(),
+                       smtp_port=_free_port(), standin_port=_free_port())
+    universe = settings.market.universe()
+    try:
+        t0 = time.monotonic()
+        services.up(settings, wait=300, log=log, replay_dir=replay_dir, executor=executor, workers=workers,
+                    environ=env)
+        startup = time.monotonic() - t0
+        dsn = embedded_pg.start(settings)["forecast"]
+        candles = recorded.panel(csv_folders(replay_dir, settings.market.quote), universe,
+                                 until=week_end - timedelta(days=1))
+        recorded.store(dsn, candles, fetched_at=_utc(week_end), quote=settings.market.quote,
+                       exchange=settings.market.exchange)
+        log(f"stored {len(candles)} candles of {len(universe)} coins up to {week_end - timedelta(days=1)}")
+        api = AirflowApi(f"http://127.0.0.1:{settings.api_port}")
+        api.wait_for_dag(WEEKLY_DAG_ID)
+        api.set_paused(WEEKLY_DAG_ID, False)
+        start = _utc(week_end) - timedelta(days=7)  # the logical date: the start of the weekly interval
+        api.backfill(WEEKLY_DAG_ID, start, start, reprocess="none")
+        dag_run = api.wait_for_run(WEEKLY_DAG_ID, start, timeout=timeout, log=log)
+        instances = api.task_instances(WEEKLY_DAG_ID, dag_run["dag_run_id"])
+        dag_tasks = tuple(api.tasks(WEEKLY_DAG_ID))
+    finally:
+        services.down(settings, log=lambda *_: None)
+        embedded_pg.stop(settings)
     return EngineRun(executor=executor, workers=workers if executor == "celery" else 1, concurrency=concurrency,
                      coins=len(universe), profile=profile, folds=str(folds or "default"),
                      members=str(members or "default"), week_end=week_end, state=dag_run["state"],
-                     dag_tasks=dag_tasks, tasks=tuple(task_runs(instances, by_ti)), startup_seconds=startup)
+                     dag_tasks=dag_tasks, tasks=tuple(task_runs(instances, services.WORKER)), startup_seconds=startup)

@@ -26,6 +26,7 @@ import urllib.request
 from contextlib import suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Mapping
 
 from cryptolstm.config import DEFAULT_QUEUE, POOL_SLOTS, PROJECT_ROOT, TRAIN_QUEUE, Settings
 from cryptolstm.runtime import airflow_api, pidfile, processes
@@ -35,6 +36,7 @@ STANDIN = "standin"  # the exchange stand-in replaying a CSV folder, managed lik
 MAIL = "smtp-sink"  # local SMTP server writing alert emails to a Maildir, when no smtp_default is configured
 BROKER = "redis"  # Celery's broker (Debian's redis-server on a unix socket), CeleryExecutor only
 WORKER = "celery-worker"  # Celery workers are named celery-worker-1 .. -N
+WORKER_NAME_VAR = "CRYPTOLSTM_WORKER_NAME"  # each worker's name, in its own environment (see worker_hostname)
 SUPERVISOR = "supervisor"
 HEALTH_COMPONENTS = ("metadatabase", "scheduler", "dag_processor", "triggerer")
 EXECUTORS = {"local": "LocalExecutor", "celery": "CeleryExecutor"}
@@ -190,9 +192,23 @@ def _children(settings: Settings, mode: Mode, mail: bool) -> list[dict]:
     kids += [{"name": s, "argv": [airflow, s, "--skip-serve-logs"]} for s in ("scheduler", "triggerer")]
     if mode.executor == "celery":
         kids += [{"name": f"{WORKER}-{i}", "argv": [airflow, "celery", "worker", "--queues", ",".join(WORKER_QUEUES),
-                                                   "--celery-hostname", f"{WORKER}-{i}@%h", "--skip-serve-logs"]}
+                                                   "--celery-hostname", f"{WORKER}-{i}@%h", "--skip-serve-logs"],
+                  "env": {WORKER_NAME_VAR: f"{WORKER}-{i}",
+                          "AIRFLOW__CORE__HOSTNAME_CALLABLE": f"{__name__}.{worker_hostname.__name__}"}}
                  for i in range(1, mode.workers + 1)]
     return kids
+
+
+def worker_hostname() -> str:
+    """Airflow's [core] hostname_callable in the local Celery workers: `celery-worker-N@<this host>`. The workers
+    share one machine, so the host alone cannot tell them apart; a task instance's `hostname` (REST API) then
+    names the worker that ran it."""
+    import socket
+
+    from cryptolstm.environment import load_worker_name
+
+    name = load_worker_name()
+    return f"{name}@{socket.getfqdn()}" if name else socket.getfqdn()
 
 
 def redis_server() -> str:
@@ -211,7 +227,8 @@ class NotReady(RuntimeError):
 
 
 def up(settings: Settings, wait: float = 180.0, log=print, replay_dir: Path | None = None,
-       standin_port: int | None = None, executor: str = "local", workers: int = 1) -> dict[str, str]:
+       standin_port: int | None = None, executor: str = "local", workers: int = 1,
+       environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """Start the embedded PostgreSQL and the supervised services; wait until healthy. Idempotent.
 
     With `replay_dir`, the exchange is the local stand-in replaying that CSV folder, and every
@@ -220,6 +237,7 @@ def up(settings: Settings, wait: float = 180.0, log=print, replay_dir: Path | No
     settings differ from the ones asked for are restarted, so a run never mixes live and replayed
     candles. The mode is saved for the next `services up`. Concurrent calls on one state folder run
     one after the other (`processes.state_lock`): the later one finds the stack running. Raises `NotReady`.
+    `environ`: the environment the services start from (default os.environ, which is never changed).
     """
     from cryptolstm.runtime import embedded_pg
 
@@ -228,7 +246,8 @@ def up(settings: Settings, wait: float = 180.0, log=print, replay_dir: Path | No
     mode = Mode(replay_dir=str(Path(replay_dir).resolve()) if replay_dir else None,
                 standin_port=(standin_port or settings.standin_port) if replay_dir else None,
                 executor=executor, workers=workers if executor == "celery" else 1)
-    source = {"mode": asdict(mode), **{k: v for k, v in sorted(os.environ.items()) if k.startswith("CRYPTOLSTM_")}}
+    environ = dict(os.environ if environ is None else environ)
+    source = {"mode": asdict(mode), **{k: v for k, v in sorted(environ.items()) if k.startswith("CRYPTOLSTM_")}}
     source_file = settings.airflow_home / "run" / "source.json"
     with processes.state_lock(settings, log):
         dsns = embedded_pg.start(settings)
@@ -240,7 +259,7 @@ def up(settings: Settings, wait: float = 180.0, log=print, replay_dir: Path | No
         elif not alive and processes.strays(settings):
             log(f"processes of an earlier stack of {settings.state_dir} are still running: stopping them")
             _stop(settings, log=log)
-        base = dict(os.environ)
+        base = dict(environ)
         if mode.replay_dir:
             base["CRYPTOLSTM_EXCHANGE_URL"] = f"http://127.0.0.1:{mode.standin_port}"
             # Recorded history has no "today": runs come only from backfills over the replayed days,

@@ -1,6 +1,7 @@
 """The local runtime's supervisor: starts every managed process, restarts one that exits, stops them all.
 
-`services up` writes a spec (run/supervisor.json: one name and argv per process) and starts
+`services up` writes a spec (run/supervisor.json: one name and argv per process, and the variables a process
+gets on top of the supervisor's environment) and starts
 `python -m cryptolstm.runtime.supervisor SPEC` in its own session; the supervisor starts each
 process in its own session too, records it in run/<name>.pid (with its start time, see pidfile) and
 watches it. A process that exits while it should run is restarted after a delay that doubles on
@@ -26,7 +27,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptolstm.runtime import airflow_api, pidfile
@@ -39,6 +40,7 @@ HEARTBEATS = {"scheduler": "scheduler", "dag_processor": "dag-processor", "trigg
 class Child:
     name: str
     argv: list[str]
+    env: dict[str, str] = field(default_factory=dict)  # on top of the supervisor's environment
     proc: subprocess.Popen | None = None
     started: float = 0.0  # monotonic time of the last start
     restarts: int = 0
@@ -70,7 +72,7 @@ class Supervisor:
         self.stable_after = float(spec.get("stable_after", 60.0))
         self.grace = float(spec.get("grace", 20.0))
         self.poll = float(spec.get("poll", 0.5))
-        self.children = [Child(c["name"], list(c["argv"])) for c in spec["children"]]
+        self.children = [Child(c["name"], list(c["argv"]), dict(c.get("env", {}))) for c in spec["children"]]
         self.health = spec.get("health")  # {"url", "stale_after", "every"}; None: exits are the only signal
         self.next_health_check = 0.0
         self.stopping = False
@@ -79,7 +81,8 @@ class Supervisor:
         out = open(self.log_dir / f"{child.name}.log", "ab")
         try:
             child.proc = subprocess.Popen(child.argv, stdout=out, stderr=subprocess.STDOUT,
-                                          stdin=subprocess.DEVNULL, start_new_session=True, cwd=self.cwd)
+                                          stdin=subprocess.DEVNULL, start_new_session=True, cwd=self.cwd,
+                                          env={**os.environ, **child.env} if child.env else None)
         finally:
             out.close()  # the child has its own copy of the descriptor
         child.started = time.monotonic()

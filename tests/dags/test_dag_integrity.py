@@ -39,6 +39,7 @@ for dag_id, dag in bag.dags.items():
         "timetable": type(dag.timetable).__name__,
         "upstream": {t.task_id: sorted(t.upstream_task_ids) for t in dag.tasks},
         "mapped": sorted(t.task_id for t in dag.tasks if getattr(t, "is_mapped", False)),
+        "poke": {t.task_id: t.poke_interval for t in dag.tasks if hasattr(t, "poke_interval")},
     }
 new = sorted(m.split(".")[0] for m in set(sys.modules) - before)
 print(json.dumps({"errors": {k: str(v) for k, v in bag.import_errors.items()}, "dags": dags,
@@ -46,10 +47,14 @@ print(json.dumps({"errors": {k: str(v) for k, v in bag.import_errors.items()}, "
 """
 
 
+SENSOR_POKE_S = 5  # parsed with CRYPTOLSTM_SENSOR_POKE_S=5 (production: 60)
+
+
 def _parse(path: Path) -> dict:
     out = subprocess.run([sys.executable, "-c", _PARSE, str(path)], capture_output=True, text=True, timeout=120,
                          env={**__import__("os").environ, "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-                              "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_DIR)})
+                              "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_DIR),
+                              "CRYPTOLSTM_SENSOR_POKE_S": str(SENSOR_POKE_S)})
     assert out.returncode == 0, out.stderr[-3000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -97,6 +102,13 @@ def test_weekly_training_is_fanned_out_one_task_per_member(parsed):
             assert up["decide"] == ["gather_members", "wait_for_daily"] and up["notify"] == ["decide"]
 
 
+def test_the_sensors_poke_as_configured(parsed):
+    """Each look of a waiting sensor is a task start; tests that wait on seconds of training look more often."""
+    sensors = {dag_id: d["poke"] for dag_id, d in parsed["dags"].items()}
+    assert sensors in ({"cryptolstm_daily": {"wait_for_weekly": SENSOR_POKE_S}},
+                       {WEEKLY_DAG_ID: {"wait_for_daily": SENSOR_POKE_S}}), sensors
+
+
 def test_scheduled_in_utc_intervals(parsed):
     for dag_id, d in parsed["dags"].items():
         assert d["timetable"] == "CronDataIntervalTimetable", f"{dag_id}: {d['timetable']}"
@@ -138,12 +150,14 @@ except Exception as exc:
 
 @pytest.mark.parametrize("path", DAG_FILES, ids=[p.name for p in DAG_FILES])
 def test_a_bad_setting_does_not_break_the_parse(path):
-    env = {**__import__("os").environ, **BAD_SETTING}
+    # the poke interval IS read at parse time: a bad one keeps the production default there
+    env = {**__import__("os").environ, **BAD_SETTING, "CRYPTOLSTM_SENSOR_POKE_S": "soon"}
     out = subprocess.run([sys.executable, "-c", _PARSE, str(path)], capture_output=True, text=True, timeout=120,
                          env={**env, "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_DIR)})
     assert out.returncode == 0, out.stderr[-3000:]
     parsed = json.loads(out.stdout.strip().splitlines()[-1])
     assert parsed["errors"] == {} and parsed["dags"]
+    assert [p for d in parsed["dags"].values() for p in d["poke"].values()] == [60]
 
 
 @pytest.mark.parametrize("dag_file, task_id", [("cryptolstm_daily.py", "alerts"), ("cryptolstm_weekly.py", "decide")])

@@ -55,6 +55,9 @@ def test_backfill_both_dags(tmp_path, shared_data, monkeypatch, free_port):
                  "CRYPTOLSTM_ALERT_MIN_DA": "1.0", "CRYPTOLSTM_ALERT_BLOCK_DAYS": "1",
                  "CRYPTOLSTM_ALERT_MIN_CELLS": "45", "CRYPTOLSTM_ALERT_TO": "ops@example.test",
                  "CRYPTOLSTM_CHARTS_DIR": str(tmp_path / "charts"),
+                 # the daily runs wait for the weekly decision, the second week for the daily runs: look every
+                 # 10 s, not every minute (production), when a tiny week trains in a few minutes
+                 "CRYPTOLSTM_SENSOR_POKE_S": "10",
                  "AIRFLOW__CORE__PARALLELISM": "2"}.items():
         monkeypatch.setenv(k, v)
     for k in ("AIRFLOW_CONN_CRYPTOLSTM_DB", "CRYPTOLSTM_DSN", "AIRFLOW_CONN_SMTP_DEFAULT", "CRYPTOLSTM_EXCHANGE_URL"):

@@ -1,7 +1,8 @@
 """The CeleryExecutor for real (issue 13 §1): a local redis broker and two `airflow celery worker` processes
 run the weekly and daily DAGs for one replayed week, and every row they write equals, bit for bit, the rows
-the LocalExecutor writes for the same week. The weekly run is fanned out (issue 18): a K = 2 seed ensemble,
-one mapped train_member task per (fold x member) and per final-fit member, and both workers train some.
+the LocalExecutor writes for the same week. The weekly run is fanned out (issue 18): one mapped train_member task
+per (fold x member) and per final-fit member, and both workers train some (K = 1 here: the executor is under
+test; tests/dags/test_dag_runs.py maps and merges K = 2).
 
 The only Celery test: the default test path stays on the LocalExecutor. Skipped without redis-server
 (`make broker` installs it; `make test` does so as root)."""
@@ -13,11 +14,13 @@ import re
 import shutil
 from dataclasses import replace
 from datetime import datetime, timezone
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from cryptolstm import storage
+from cryptolstm.bench import engine
 from cryptolstm.config import DAILY_DAG_ID, DEFAULT_QUEUE, TRAIN_QUEUE, WEEKLY_DAG_ID
 from cryptolstm.environment import load_settings
 from cryptolstm.runtime import embedded_pg, services
@@ -71,9 +74,10 @@ def _dump(dsn: str) -> dict[str, list]:
     return out
 
 
-def _run_week(tmp: Path, data: Path, free_port, executor: str) -> tuple[dict, dict[str, int], dict[str, int]]:
-    """Run the week under `executor`; return the rows, the tasks each Celery worker received and the
-    train_member tasks each executed."""
+def _run_week(tmp: Path, data: Path, free_port, executor: str) -> tuple[dict, dict[str, int], dict[str, int],
+                                                                        dict[str, int]]:
+    """Run the week under `executor`; return the rows, the tasks each Celery worker received, the train_member
+    tasks each executed by its log, and by the host Airflow recorded (bench-engine reads the worker there)."""
     settings = replace(load_settings({}), state_dir=tmp / f"state-{executor}", api_port=free_port(),
                        smtp_port=free_port(), standin_port=free_port())
     try:
@@ -95,9 +99,12 @@ def _run_week(tmp: Path, data: Path, free_port, executor: str) -> tuple[dict, di
         received = {w: text.count(" received") for w, text in logs.items()}
         # the weekly run's ensemble pieces each worker trained (its log names every workload it executed)
         members = {w: len(TRAIN_MEMBER.findall(text)) for w, text in logs.items()}
-        queues = {(r["dag_id"], ti["task_id"]): ti.get("queue") for r in weekly + daily
-                  for ti in api.task_instances(r["dag_id"], r["dag_run_id"])}
-        return {**_dump(dsn), "_queues": sorted(set(queues.items()))}, received, members
+        instances = [(r["dag_id"], ti) for r in weekly + daily
+                     for ti in api.task_instances(r["dag_id"], r["dag_run_id"])]
+        queues = {(dag_id, ti["task_id"]): ti.get("queue") for dag_id, ti in instances}
+        hosts = Counter(engine.worker_of(ti["hostname"], services.WORKER) for _, ti in instances
+                        if ti["task_id"] == "train_member")
+        return {**_dump(dsn), "_queues": sorted(set(queues.items()))}, received, members, dict(hosts)
     finally:
         services.down(settings, log=lambda *_: None)
         embedded_pg.stop(settings)
@@ -111,15 +118,15 @@ def test_celery_workers_write_the_same_rows_as_the_local_executor(tmp_path, shar
     for k, v in {"CRYPTOLSTM_COINS": ",".join(COINS), "CRYPTOLSTM_AUX_COINS": "",
                  "CRYPTOLSTM_TRAIN_PROFILE": "tiny", "CRYPTOLSTM_PROMOTION_FIRST_MARGIN": "-1",
                  "CRYPTOLSTM_WF_FOLDS": "2", "CRYPTOLSTM_WF_DAYS": "28",  # production: 5 x 120 as-of days
-                 "CRYPTOLSTM_ENSEMBLE_MEMBERS": "2",  # 6 train_member tasks: (2 folds + final fit) x 2 members
+                 "CRYPTOLSTM_ENSEMBLE_MEMBERS": "1",  # 3 train_member tasks: (2 folds + final fit) x 1 member
                  "CRYPTOLSTM_CHARTS_DIR": str(tmp_path / "charts"), "AIRFLOW__CORE__PARALLELISM": "2",
                  "AIRFLOW__CELERY__WORKER_CONCURRENCY": "1"}.items():
         monkeypatch.setenv(k, v)
     for k in ("AIRFLOW_CONN_CRYPTOLSTM_DB", "CRYPTOLSTM_DSN", "AIRFLOW_CONN_SMTP_DEFAULT", "CRYPTOLSTM_EXCHANGE_URL"):
         monkeypatch.delenv(k, raising=False)
 
-    celery, received, trained = _run_week(tmp_path, data, free_port, "celery")
-    local, none, _ = _run_week(tmp_path, data, free_port, "local")
+    celery, received, trained, hosts = _run_week(tmp_path, data, free_port, "celery")
+    local, none, _, local_hosts = _run_week(tmp_path, data, free_port, "local")
 
     # the tasks really ran on the Celery workers (both took some), and were routed by queue
     assert none == {} and sorted(received) == [f"{services.WORKER}-1", f"{services.WORKER}-2"], received
@@ -130,9 +137,12 @@ def test_celery_workers_write_the_same_rows_as_the_local_executor(tmp_path, shar
              (WEEKLY_DAG_ID, "decide")}
     assert {k for k, q in routed.items() if q == TRAIN_QUEUE} == train
     assert routed[(DAILY_DAG_ID, "ingest")] == routed[(WEEKLY_DAG_ID, "sync_candles")] == DEFAULT_QUEUE
-    # the weekly training fanned out: (2 folds + the final fit) x 2 members, and BOTH workers trained some
-    assert sum(trained.values()) >= 6 and all(n > 0 for n in trained.values()), trained
-    assert len(celery["member_weights"]) == 6 and len(celery["member_predictions"]) > 0
+    # the weekly training fanned out: (2 folds + the final fit) x 1 member, and BOTH workers trained some
+    assert sum(trained.values()) >= 3 and all(n > 0 for n in trained.values()), trained
+    # ... as the task instances' hosts say too: each worker records its own name, the LocalExecutor none
+    assert sorted(hosts) == sorted(trained) and sum(hosts.values()) == 3, (hosts, trained)
+    assert local_hosts == {None: 3}, local_hosts
+    assert len(celery["member_weights"]) == 3 and len(celery["member_predictions"]) > 0
     assert len(celery["forecasts"]) == DAILY_RUNS * 5 * len(COINS) and celery["promotion_decisions"]
     assert sorted(celery) == sorted(local)
     for table in sorted(celery):

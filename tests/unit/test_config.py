@@ -62,7 +62,7 @@ def test_served_coins_and_training_universe():
 import pytest  # noqa: E402
 
 from cryptolstm.environment import (SettingError, load_alerts, load_market, load_pipeline,  # noqa: E402
-                                    load_promotion, validate)
+                                    load_promotion, load_sensor_poke, validate)
 
 
 def test_bad_integer_names_the_variable_and_what_it_accepts():
@@ -90,6 +90,7 @@ def test_bad_integer_names_the_variable_and_what_it_accepts():
     ("CRYPTOLSTM_TRAIN_PROFILE", "huge", "one of 'full', 'tiny'"),
     ("CRYPTOLSTM_PROVISIONAL", "maybe", "1 or 0 (also true/false, yes/no, on/off)"),
     ("CRYPTOLSTM_ENSEMBLE_MEMBERS", "0", "an integer between 1 and 50"),
+    ("CRYPTOLSTM_SENSOR_POKE_S", "0", "a number between 1 and 3600"),
     ("CRYPTOLSTM_API_PORT", "http", "an integer between 1 and 65535"),
     ("CRYPTOLSTM_SMTP_PORT", "0", "an integer between 1 and 65535"),
     ("CRYPTOLSTM_STANDIN_PORT", "70000", "an integer between 1 and 65535"),
@@ -187,3 +188,12 @@ def test_ensemble_members_overrides_the_profiles_ensemble_size():
     assert load_pipeline({"CRYPTOLSTM_ENSEMBLE_MEMBERS": "3"}).train_config() == replace(TrainConfig(), n_seeds=3)
     tiny = load_pipeline({"CRYPTOLSTM_TRAIN_PROFILE": "tiny", "CRYPTOLSTM_ENSEMBLE_MEMBERS": "2"}).train_config()
     assert tiny.n_seeds == 2 and tiny.lstm_units == (16, 8)
+
+
+def test_the_sensor_poke_is_read_alone_for_the_dag_parse():
+    """The DAG files read CRYPTOLSTM_SENSOR_POKE_S while parsed: another bad variable must not reach that read."""
+    assert load_sensor_poke({}) == load_pipeline({}).sensor_poke_s == 60.0
+    assert load_sensor_poke({"CRYPTOLSTM_SENSOR_POKE_S": "5", "CRYPTOLSTM_WF_FOLDS": "abc"}) == 5.0
+    assert load_pipeline({"CRYPTOLSTM_SENSOR_POKE_S": "2.5"}).sensor_poke_s == 2.5
+    with pytest.raises(SettingError, match="CRYPTOLSTM_SENSOR_POKE_S must be a number between 1 and 3600, got 'x'"):
+        load_sensor_poke({"CRYPTOLSTM_SENSOR_POKE_S": "x"})

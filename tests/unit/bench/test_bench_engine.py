@@ -1,5 +1,5 @@
-"""bench-engine's reading of a weekly run: task instances to rows, workers from their logs, the wall time cut at
-the training tasks, and the projection arithmetic."""
+"""bench-engine's reading of a weekly run: task instances to rows, workers from their recorded hosts, the wall time
+cut at the training tasks, the projection arithmetic, and the services' environment."""
 
 from __future__ import annotations
 
@@ -10,43 +10,41 @@ import pytest
 from cryptolstm.bench import engine
 
 T0 = "2025-02-16T00:00:{:02d}+00:00"
-# The line the Celery provider logs for each task a worker executes (copied from a real worker log, shortened).
-EXECUTING = ("2026-12-06T10:28:46.459630Z [info     ] [6af939ed-b2fb-4738-9b67-63599c538e42] Executing workload in "
-             "Celery: dag_rel_path=PurePosixPath('cryptolstm_weekly.py') bundle_info=BundleInfo(name='dags-folder', "
-             "version=None) log_path='dag_id=cryptolstm_weekly/run_id=backfill__2025-02-09T00:00:00+00:00/"
-             "task_id={task}/attempt={attempt}.log' ti=TaskInstanceDTO(id=UUID('{id}'), task_id='{task}', "
-             "dag_id='cryptolstm_weekly', run_id='backfill__2025-02-09T00:00:00+00:00', try_number={attempt}, "
-             "dag_version_id=UUID('01a24ae6-1489-7cbf-a158-5c2a52918408'), map_index={map}, hostname='', "
-             "queue='train', pool_slots=1) type='ExecuteTask' [airflow.providers.celery.executors] loc=x.py:254\n")
 
 
-def _ti(ti_id: str, task: str, start: int, end: int, map_index: int = -1, queue: str = "default") -> dict:
+def _ti(ti_id: str, task: str, start: int, end: int, map_index: int = -1, queue: str = "default",
+        host: str = "vm") -> dict:
     return {"id": ti_id, "task_id": task, "map_index": map_index, "state": "success", "start_date": T0.format(start),
-            "end_date": T0.format(end), "queue": queue, "hostname": "vm", "try_number": 1}
+            "end_date": T0.format(end), "queue": queue, "hostname": host, "try_number": 1}
 
 
-def _mapped_week() -> list[dict]:
-    """A mapped weekly run: 3 training tasks on 2 workers, then a gather and a decision."""
+def _mapped_week(hosts: dict[str, str] | None = None) -> list[dict]:
+    """A mapped weekly run: 3 training tasks on 2 workers, then a gather and a decision; `hosts`: TI id -> the
+    host Airflow recorded (default "vm", as under the LocalExecutor)."""
+    h = lambda ti_id: (hosts or {}).get(ti_id, "vm")  # noqa: E731
     return [_ti("a", "check_interval", 0, 2), _ti("b", "sync_candles", 2, 5),
-            _ti("m0", "train_member", 6, 26, 0, "train"), _ti("m1", "train_member", 6, 30, 1, "train"),
-            _ti("m2", "train_member", 27, 43, 2, "train"), _ti("g", "gather_members", 44, 50, queue="train"),
+            _ti("m0", "train_member", 6, 26, 0, "train", h("m0")), _ti("m1", "train_member", 6, 30, 1, "train", h("m1")),
+            _ti("m2", "train_member", 27, 43, 2, "train", h("m2")), _ti("g", "gather_members", 44, 50, queue="train"),
             _ti("n", "notify", 51, 52)]
 
 
-def test_workers_are_read_from_their_logs_last_try_wins(tmp_path):
-    (tmp_path / "celery-worker-1.log").write_text(
-        EXECUTING.format(id="m0", task="train_member", attempt=1, map=0)
-        + EXECUTING.format(id="m2", task="train_member", attempt=1, map=2) + "noise\n")
-    (tmp_path / "celery-worker-2.log").write_text(
-        EXECUTING.format(id="m1", task="train_member", attempt=1, map=1)
-        + EXECUTING.format(id="m2", task="train_member", attempt=2, map=2))
-    (tmp_path / "scheduler.log").write_text(EXECUTING.format(id="x", task="t", attempt=1, map=-1))
-    assert engine.workers_by_ti(tmp_path, "celery-worker") == {"m0": "celery-worker-1", "m1": "celery-worker-2",
-                                                                 "m2": "celery-worker-2"}
+def test_the_worker_is_read_from_the_task_instances_host():
+    """The local Celery workers record `celery-worker-N@<host>` (services.worker_hostname); any other host (the
+    LocalExecutor's, a worker elsewhere) names no worker."""
+    tasks = engine.task_runs(_mapped_week({"m0": "celery-worker-1@vm", "m1": "celery-worker-2@vm",
+                                           "m2": "celery-worker-2@vm"}), "celery-worker")
+    assert {(t.task_id, t.map_index): t.worker for t in tasks} == {
+        ("check_interval", -1): None, ("sync_candles", -1): None, ("train_member", 0): "celery-worker-1",
+        ("train_member", 1): "celery-worker-2", ("train_member", 2): "celery-worker-2", ("gather_members", -1): None,
+        ("notify", -1): None}
+    assert [t.hostname for t in tasks if t.task_id == "train_member"] == ["celery-worker-1@vm", "celery-worker-2@vm",
+                                                                          "celery-worker-2@vm"]
+    assert engine.worker_of("celery-worker-3@vm", "celery-worker") == "celery-worker-3"
+    assert engine.worker_of("vm", "celery-worker") is engine.worker_of(None, "celery-worker") is None
 
 
 def test_the_wall_time_is_cut_at_the_training_tasks_and_projected():
-    tasks = engine.task_runs(_mapped_week(), {"m0": "celery-worker-1", "m1": "celery-worker-2"})
+    tasks = engine.task_runs(_mapped_week({"m0": "celery-worker-1@vm", "m1": "celery-worker-2@vm"}), "celery-worker")
     assert [(t.task_id, t.map_index) for t in tasks][:4] == [("check_interval", -1), ("sync_candles", -1),
                                                              ("train_member", 0), ("train_member", 1)]
     s = engine.span(tasks)
@@ -60,12 +58,12 @@ def test_the_report_names_every_task_its_map_index_and_worker():
     run = engine.EngineRun(executor="celery", workers=2, concurrency=1, coins=3, profile="tiny", folds="2",
                            members="3", week_end=date(2025, 2, 16), state="success",
                            dag_tasks=("check_interval", "sync_candles", "train_member", "gather_members", "notify"),
-                           tasks=tuple(engine.task_runs(_mapped_week(), {"m0": "celery-worker-1",
-                                                                          "m1": "celery-worker-2",
-                                                                          "m2": "celery-worker-1"})),
+                           tasks=tuple(engine.task_runs(_mapped_week({"m0": "celery-worker-1@vm",
+                                                                      "m1": "celery-worker-2@vm",
+                                                                      "m2": "celery-worker-1@vm"}), "celery-worker")),
                            startup_seconds=30.0)
     out = engine.report(run)
-    assert "| train_member | 1 | success | train | celery-worker-2 | vm | 1 | 6.0 | 24.0 |" in out
+    assert "| train_member | 1 | success | train | celery-worker-2 | celery-worker-2@vm | 1 | 6.0 | 24.0 |" in out
     assert "| check_interval |  | success | default | – | vm | 1 | 0.0 | 2.0 |" in out
     assert "WALL TIME (first task start -> last task end): 52.0 s" in out
     assert "training tasks: 3, sum 60.0 s" in out
@@ -74,7 +72,7 @@ def test_the_report_names_every_task_its_map_index_and_worker():
 
 
 def test_a_run_without_a_finished_training_task_has_no_wall_time():
-    tasks = engine.task_runs([_ti("a", "check_interval", 0, 2)], {})
+    tasks = engine.task_runs([_ti("a", "check_interval", 0, 2)], "celery-worker")
     assert engine.span(tasks) is None
 
 
@@ -83,6 +81,8 @@ def test_the_benchmark_never_sees_a_real_database_or_exchange(monkeypatch, name)
     import os
 
     monkeypatch.setenv(name, "postgres://real")
-    with engine._environ({"CRYPTOLSTM_TRAIN_PROFILE": "tiny"}):
-        assert name not in os.environ and os.environ["CRYPTOLSTM_TRAIN_PROFILE"] == "tiny"
-    assert os.environ[name] == "postgres://real"
+    monkeypatch.delenv("CRYPTOLSTM_TRAIN_PROFILE", raising=False)
+    env = engine.service_environ({"CRYPTOLSTM_TRAIN_PROFILE": "tiny"})
+    assert name not in env and env["CRYPTOLSTM_TRAIN_PROFILE"] == "tiny"
+    # the benchmark's own process keeps its environment: the services get theirs as an argument
+    assert os.environ[name] == "postgres://real" and "CRYPTOLSTM_TRAIN_PROFILE" not in os.environ

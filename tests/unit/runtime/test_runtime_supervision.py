@@ -85,7 +85,8 @@ def test_supervisor_restarts_an_exited_process_with_backoff_and_logs_it(tmp_path
     spec.write_text(json.dumps({
         "run_dir": str(run), "log_dir": str(logs), "first_backoff": 0.2, "max_backoff": 0.8, "stable_after": 60,
         "grace": 5, "poll": 0.1,
-        "children": [{"name": "steady", "argv": [sys.executable, "-c", "import time; time.sleep(120)"]},
+        "children": [{"name": "steady", "argv": [sys.executable, "-c", "import time; time.sleep(120)"],
+                      "env": {"CL_TEST_NAME": "steady"}},
                      {"name": "crashing", "argv": [sys.executable, "-c", "raise SystemExit(3)"]}]}))
     sup = subprocess.Popen([sys.executable, "-m", "cryptolstm.runtime.supervisor", str(spec)],
                            stdout=open(tmp_path / "supervisor.log", "wb"), stderr=subprocess.STDOUT,
@@ -93,6 +94,9 @@ def test_supervisor_restarts_an_exited_process_with_backoff_and_logs_it(tmp_path
     try:
         assert _wait(lambda: pidfile.read(run / "steady.pid") is not None)
         first = pidfile.read(run / "steady.pid")
+        # a child's own variables come on top of the supervisor's environment
+        env = psutil.Process(first).environ()
+        assert env["CL_TEST_NAME"] == "steady" and env["PATH"] == os.environ["PATH"]
         os.kill(first, signal.SIGKILL)
         assert _wait(lambda: pidfile.read(run / "steady.pid") not in (None, first)), "not restarted"
         assert _wait(lambda: (tmp_path / "supervisor.log").read_text().count("crashing exited with code 3") >= 4)
@@ -281,6 +285,24 @@ def test_down_and_status_see_a_process_of_the_state_folder_no_pid_file_names(tmp
             if p.poll() is None:
                 p.kill()
                 p.wait()
+
+
+def test_each_celery_worker_records_its_own_name_as_its_tasks_host(tmp_path, monkeypatch):
+    """The workers share one machine: Airflow's hostname_callable gives each its name, so a task instance's
+    `hostname` in the REST API says which worker ran it (bench-engine reads it there)."""
+    import importlib
+
+    settings = replace(load_settings({}), state_dir=tmp_path / "state")
+    kids = services._children(settings, services.Mode(executor="celery", workers=2), mail=False)
+    workers = [k for k in kids if k["name"].startswith(services.WORKER)]
+    assert [k["env"][services.WORKER_NAME_VAR] for k in workers] == ["celery-worker-1", "celery-worker-2"]
+    assert all("env" not in k for k in kids if k not in workers)
+    module, _, name = workers[1]["env"]["AIRFLOW__CORE__HOSTNAME_CALLABLE"].rpartition(".")  # "package.function"
+    hostname = getattr(importlib.import_module(module), name)
+    monkeypatch.setenv(services.WORKER_NAME_VAR, "celery-worker-2")
+    assert re.fullmatch(r"celery-worker-2@\S+", hostname())
+    monkeypatch.delenv(services.WORKER_NAME_VAR)
+    assert "@" not in hostname()  # outside a local worker: the host alone, as Airflow's default
 
 
 def test_the_celery_result_backend_and_the_metadata_db_are_urls_sqlalchemy_loads(tmp_path):
