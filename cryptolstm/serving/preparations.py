@@ -6,8 +6,9 @@ load it instead of rebuilding the cube, so every member of one fit trains on the
 It is stored under a content key: the sha256 of the candles it was built from and of the run's
 configuration, so a corrected candle gives another key (and a rerun of `prepare` a new preparation), and
 a member task asked for a key that is not stored, or whose stored bytes are not what the key names,
-fails at once instead of training on something else. The stored bytes are an `.npz` of plain arrays read
-with `allow_pickle=False` and checked against their sha256 before they are parsed, as bundles are.
+fails at once instead of training on something else. The stored bytes are an `.npz` of plain arrays (entries
+dated 1980, so one preparation always gives the same bytes), read with `allow_pickle=False` and checked against
+their sha256 before they are parsed, as bundles are.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import zipfile
 from dataclasses import dataclass
 from datetime import date
 
@@ -25,6 +27,7 @@ from cryptolstm.errors import Permanent
 
 FORMAT = "cryptolstm-weekly-preparation"
 VERSION = 1
+ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # every entry's time: the same preparation gives the same bytes and sha256
 
 
 class PreparationMissing(Permanent, RuntimeError):
@@ -88,7 +91,10 @@ def to_bytes(prep: WeeklyPreparation) -> bytes:
             "bounds": [[f.cutoff, f.val_start, f.val_end] for f in prep.bounds], "fits": fits}
     arrays["meta"] = np.array(json.dumps(meta, sort_keys=True))
     buf = io.BytesIO()
-    np.savez(buf, **arrays)
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:  # np.savez's layout, without its wall-clock times
+        for name, arr in arrays.items():
+            with z.open(zipfile.ZipInfo(f"{name}.npy", date_time=ZIP_TIME), "w", force_zip64=True) as f:
+                np.lib.format.write_array(f, np.asanyarray(arr), allow_pickle=False)
     return buf.getvalue()
 
 

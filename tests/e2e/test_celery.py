@@ -54,7 +54,7 @@ def _canonical(value):
 def _dump(dsn: str) -> dict[str, list]:
     """Every table of the forecasting database, rows in a canonical order. Dropped: columns filled by the wall
     clock or a sequence (DEFAULT now() / nextval: audit times, surrogate ids), elapsed-time keys in JSON, and the
-    artifact bytes (replaced by the digest of the weights)."""
+    artifact bytes (replaced by the digest of the weights; a preparation's by its sha256, a fold piece has none)."""
     out = {}
     with storage.transaction(dsn) as cur:
         cur.execute("SELECT table_name FROM information_schema.tables "
@@ -67,7 +67,9 @@ def _dump(dsn: str) -> dict[str, list]:
             cur.execute(f'SELECT {quoted} FROM "{table}"')
             rows = [{c: _canonical(v) for c, v in zip(cols, row)} for row in cur.fetchall()]
             for rec in rows:
-                if "artifact" in rec:
+                if table == "prepared_fits":  # plain arrays, written without times: its sha256 names its content
+                    rec.pop("artifact")
+                elif rec.get("artifact") is not None:
                     rec["artifact"] = weights_digest(rec.pop("artifact"))
                     rec.pop("artifact_sha256", None)
             out[table] = sorted(rows, key=lambda r: json.dumps(r, sort_keys=True, default=repr))

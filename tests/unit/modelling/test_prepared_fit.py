@@ -77,6 +77,9 @@ def test_a_preparation_survives_its_storage_format_and_refuses_other_keys(cube):
     data = preparations.to_bytes(prep)
     from cryptolstm.serving.registry import sha256
 
+    # the same preparation, made again, is the same bytes (a rerun stores identical rows)
+    assert preparations.to_bytes(preparations.build("k" * 64, cube, bounds, cutoff.date(), CONFIG)) == data
+
     back = preparations.from_bytes(data, "k" * 64, sha256(data), CONFIG)
     assert back.bounds == bounds and set(back.fits) == {0, 1, None}
     assert np.array_equal(back.cube.x, cube.x, equal_nan=True) and back.cube.days.equals(cube.days)
