@@ -135,8 +135,8 @@ def test_celery_workers_write_the_same_rows_as_the_local_executor(tmp_path, shar
     assert all(n > 0 for n in received.values()) and sum(received.values()) >= 5 + DAILY_RUNS * (len(COINS) + 7), received
     routed = dict(celery["_queues"])
     assert routed == dict(local["_queues"])
-    train = {(DAILY_DAG_ID, "forecast"), (WEEKLY_DAG_ID, "train_member"), (WEEKLY_DAG_ID, "gather_members"),
-             (WEEKLY_DAG_ID, "decide")}
+    train = {(DAILY_DAG_ID, "forecast"), (WEEKLY_DAG_ID, "prepare"), (WEEKLY_DAG_ID, "train_member"),
+             (WEEKLY_DAG_ID, "gather_members"), (WEEKLY_DAG_ID, "decide")}  # prepare builds the cube: a train worker
     assert {k for k, q in routed.items() if q == TRAIN_QUEUE} == train
     assert routed[(DAILY_DAG_ID, "ingest")] == routed[(WEEKLY_DAG_ID, "sync_candles")] == DEFAULT_QUEUE
     # the weekly training fanned out: (2 folds + the final fit) x 1 member, and BOTH workers trained some

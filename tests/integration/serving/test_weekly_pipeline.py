@@ -95,13 +95,13 @@ def _first_challenger(db) -> str:
 def test_a_model_built_to_be_constant_sign_is_rejected_with_the_reason(db, monkeypatch):
     from cryptolstm.modelling import train
 
-    fit = train.fit
+    fit_member = train.fit_member  # every member's fit: the walk-forward folds' and the final fit's
 
     def flat_final_fit(*args, label="fit", **kwargs):  # the walk-forward folds stay as trained
-        model = fit(*args, label=label, **kwargs)
+        model = fit_member(*args, label=label, **kwargs)
         return _constant_sign(model) if label == "challenger final fit" else model
 
-    monkeypatch.setattr(train, "fit", flat_final_fit)
+    monkeypatch.setattr(train, "fit_member", flat_final_fit)
     model_id = _first_challenger(db)
     d = pipeline.decide(db, END1, model_id, CFG)
     assert not d["promoted"] and "constant-sign" in d["reason"] and "final model h1" in d["reason"]
