@@ -47,6 +47,14 @@ def _store(dsn: str, model_id: str, artifact: bytes, coins: list[str] | None = N
                           code_version="t", metrics={}, artifact=artifact)
 
 
+@pytest.fixture(scope="module")
+def good_bundle() -> bytes:
+    """The tiny real model's bundle, trained before any test moves the temp root: training traces TensorFlow
+    functions, and autograph writes its converted code to the temp root the first time in a process (which
+    test of a worker trains first depends on the files it was handed), never what loading a bundle writes."""
+    return tiny_model_bytes(CUTOFF)
+
+
 @pytest.fixture
 def private_tmp(tmp_path, monkeypatch):
     """Python's temp root moved to tmp_path/root/tmp: a member `../../x` would land in tmp_path/root."""
@@ -72,8 +80,8 @@ def test_a_traversal_member_is_refused_and_nothing_is_written(db, tmp_path, priv
     assert _files(tmp_path / "root") == []  # nothing in the temp root, nothing beside it
 
 
-def test_an_unexpected_member_is_refused_and_nothing_is_written(db, tmp_path, private_tmp):
-    good = tiny_model_bytes(CUTOFF)
+def test_an_unexpected_member_is_refused_and_nothing_is_written(db, tmp_path, good_bundle, private_tmp):
+    good = good_bundle
     with zipfile.ZipFile(io.BytesIO(good)) as z:
         entries = {n: z.read(n) for n in z.namelist()}
     _store(db, "extra", _zip({**entries, "dags/evil.py": b"print('pwned')"}))
@@ -97,7 +105,7 @@ def test_a_digest_mismatch_is_refused_before_the_zip_is_opened(private_tmp):
         bundle.TrainedModel.from_bytes(good, sha256=registry.sha256(b"other"))
 
 
-def test_a_real_bundle_loads_from_a_private_dir_that_is_removed(db, private_tmp, monkeypatch):
+def test_a_real_bundle_loads_from_a_private_dir_that_is_removed(db, good_bundle, private_tmp, monkeypatch):
     import keras
 
     seen = []
@@ -109,7 +117,7 @@ def test_a_real_bundle_loads_from_a_private_dir_that_is_removed(db, private_tmp,
         return real_load(path, **kw)
 
     monkeypatch.setattr(keras.models, "load_model", spy)
-    _store(db, "tiny", tiny_model_bytes(CUTOFF), bundle_coins(tiny_model_bytes(CUTOFF)))
+    _store(db, "tiny", good_bundle, bundle_coins(good_bundle))
     m = registry.load_model(db, "tiny")
     assert m.training_cutoff == CUTOFF
     assert seen and all(name.endswith(".keras") and mode == 0o700 and parent == str(private_tmp)
@@ -126,10 +134,10 @@ def _swapped(artifact: bytes, i: int, j: int) -> bytes:
     return _zip({**entries, "meta.json": json.dumps(meta, sort_keys=True).encode()})
 
 
-def test_a_bundle_whose_vocabulary_disagrees_with_its_registry_row_is_refused(db, private_tmp):
+def test_a_bundle_whose_vocabulary_disagrees_with_its_registry_row_is_refused(db, good_bundle, private_tmp):
     """Issue 20: a bundle with two coins swapped (its sha256 stored with it) loaded silently, and would have
     forecast each of the two coins with the other's embedding."""
-    good = tiny_model_bytes(CUTOFF)
+    good = good_bundle
     coins = bundle_coins(good)
     _store(db, "swapped", _swapped(good, 0, 1), coins)
     with pytest.raises(registry.ArtifactError, match=(
