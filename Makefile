@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml 2>/dev
 PYTEST_ARGS ?=
 # Two pytest-xdist workers, one test file each at a time: the end-to-end tests mostly wait on Airflow's
 # scheduler, so a second worker runs the other files meanwhile (a clean clone's `make test` on a quiet 2-core
-# machine: 21.1 min with two, install included, 2026-12-07). Files go out in collection order, the longest first
+# machine: 21-22 min with two, install included, 2026-12-07). Files go out in collection order, the longest first
 # (tests/conftest.py LONGEST_FIRST), not xdist's default of the files with the most tests first, which left the
 # one-test end-to-end files to the end. TEST_WORKERS=0 runs serially.
 TEST_WORKERS ?= 2
