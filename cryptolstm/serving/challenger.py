@@ -150,11 +150,9 @@ def _baseline_predictions(cur, model_id: str):
 def _aligned_baselines(baseline_preds, cells, fold: int, run):
     """Fold `fold`'s stored baseline predictions, row for row in the order of `cells`; MembersMissing when the
     fold's baselines were not stored for exactly these cells (rerun its fit_baselines task)."""
-    from cryptolstm.evaluation.walkforward import KEYS
-
     mine = baseline_preds[baseline_preds["fold"] == fold]
-    out = cells.merge(mine, on=KEYS, how="left", validate="one_to_one")
-    if len(mine) != len(cells) or out.drop(columns=KEYS).isna().any().any():
+    out = _in_order(mine, cells)
+    if out is None:
         raise members.MembersMissing(f"{run.model_id}: the baselines of fold {fold} are not stored for the fold's "
                                      f"{len(cells)} cells ({len(mine)} stored); nothing was registered or decided "
                                      "(the champion stays): rerun that fold's fit_baselines task, then the gather")
@@ -173,14 +171,21 @@ def _final_member(cur, model_id: str, member: int):
 def _aligned(member_preds, cells, fold: int, member: int):
     """Member `member`'s stored predictions of `fold`, row for row in the order of `cells` (the fold's
     [fold, coin, as_of, horizon] keys); ValueError when it predicted other cells."""
-    from cryptolstm.evaluation.walkforward import KEYS
-
     mine = member_preds[(member_preds["fold"] == fold) & (member_preds["member"] == member)].drop(columns="member")
-    out = cells.merge(mine, on=KEYS, how="left", validate="one_to_one")
-    if len(mine) != len(cells) or out["pred_log_return"].isna().any():
+    out = _in_order(mine, cells)
+    if out is None:
         raise ValueError(f"fold {fold} member {member}: stored predictions are not the fold's {len(cells)} cells "
                          f"({len(mine)} stored)")
     return out
+
+
+def _in_order(stored, cells):
+    """One fold's `stored` rows (keyed by walkforward.KEYS) in the order of `cells`, or None unless they are
+    exactly those cells, each with every value."""
+    from cryptolstm.evaluation.walkforward import KEYS
+
+    out = cells.merge(stored, on=KEYS, how="left", validate="one_to_one")
+    return None if len(stored) != len(cells) or out.drop(columns=KEYS).isna().any().any() else out
 
 
 def ensemble_spread(per_member, config) -> dict:
