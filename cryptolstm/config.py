@@ -172,6 +172,31 @@ class TrainConfig:
                    max_epochs=2, patience=1, n_seeds=1)
         return replace(base, **overrides)
 
+    def with_settings(self, assignments) -> "TrainConfig":
+        """This config with `KEY=VALUE` strings applied (a round's candidate on the command line: `window=30`,
+        `lstm_units=64,32`); each value is read as its field's type, and an unknown key is an error."""
+        changes = {}
+        for a in assignments:
+            key, sep, raw = a.partition("=")
+            key, raw = key.strip(), raw.strip()
+            if not sep or key not in self.__dataclass_fields__:
+                raise ValueError(f"{a!r}: expected KEY=VALUE with KEY a TrainConfig field")
+            current = getattr(self, key)
+            try:
+                if isinstance(current, bool):
+                    value = {"true": True, "false": False, "1": True, "0": False}[raw.lower()]
+                elif isinstance(current, tuple) or (current is None and key == "horizon_weights"):
+                    kind = type(current[0]) if current else float
+                    value = tuple(kind(x) for x in raw.split(","))
+                elif current is None:
+                    raise ValueError(f"{key} has no type to read {raw!r} as")
+                else:
+                    value = type(current)(raw)
+            except (KeyError, ValueError) as e:
+                raise ValueError(f"{a!r}: {raw!r} is not a {type(current).__name__}") from e
+            changes[key] = value
+        return replace(self, **changes)
+
 
 NAIVE_BASELINES = ("random_walk", "always_up", "momentum_1", "momentum_3", "momentum_7",
                    "reversal_1", "reversal_3", "reversal_7")  # the rules a first model must not fall below

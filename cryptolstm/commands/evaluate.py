@@ -76,7 +76,8 @@ def _ensemble_round(args: argparse.Namespace) -> None:
     panel = _panel(args)
     sizes = tuple(int(x) for x in args.sizes.split(","))
     seed_sets = tuple(int(x) for x in args.seed_sets.split(","))
-    result = ensembles.ensemble_round(train.build_cube(panel), train.TrainConfig(), seed_sets, args.members, sizes,
+    config = train.TrainConfig().with_settings(args.set or ())
+    result = ensembles.ensemble_round(train.build_cube(panel), config, seed_sets, args.members, sizes,
                                       args.folds, args.val_days, load_settings().market.coins, log=print)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -99,7 +100,7 @@ def _bench(args: argparse.Namespace) -> None:
 
     _progress_to_stderr()
     panel = _panel(args)
-    cfg = train.TrainConfig()
+    cfg = train.TrainConfig().with_settings(args.set or ())
     t0 = time.perf_counter()
     cube = train.build_cube(panel)  # once, as the weekly run does
     res = validation.walk_forward(cube, cfg, n_folds=args.folds, val_days=args.val_days, log=print,
@@ -148,10 +149,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     er.add_argument("--seed-sets", default="0", help="comma list of seed sets s (member i has seed s + 1000 i)")
     er.add_argument("--members", type=int, default=5, help="members per seed set (default 5)")
     er.add_argument("--sizes", default="1,3,5", help="ensemble sizes K to score, every draw of K members (default 1,3,5)")
+    def settings(p):
+        p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                       help="a member configuration: TrainConfig() with this field changed (repeatable; e.g. "
+                            "window=30, lstm_units=64,32, train_stride=2: a round's candidate)")
+
+    settings(er)
     er.add_argument("--out", default="reports", help="output folder (default reports/)")
     er.add_argument("--name", default="ensemble_round", help="file stem of the report")
     er.set_defaults(func=_ensemble_round)
     bench = sub.add_parser("bench-train", help=f"time walk-forward ({WF_FOLDS} folds) + final fit of the default "
                                                "config; --device: the TensorFlow device (CPU/GPU) and s/step check")
     source(bench)
+    settings(bench)
     add_device_check(bench, wall_time=_bench, panel_of=_panel)

@@ -197,3 +197,17 @@ def test_the_sensor_poke_is_read_alone_for_the_dag_parse():
     assert load_pipeline({"CRYPTOLSTM_SENSOR_POKE_S": "2.5"}).sensor_poke_s == 2.5
     with pytest.raises(SettingError, match="CRYPTOLSTM_SENSOR_POKE_S must be a number between 1 and 3600, got 'x'"):
         load_sensor_poke({"CRYPTOLSTM_SENSOR_POKE_S": "x"})
+
+
+def test_with_settings_reads_each_value_as_its_fields_type():
+    c = TrainConfig().with_settings(["window=30", "lstm_units=64,32", "train_stride=2", "learning_rate=3e-4",
+                                     "refit_all=true", "arch=bilstm", "horizon_weights=1,1,1,2,2"])
+    assert c == replace(TrainConfig(), window=30, lstm_units=(64, 32), train_stride=2, learning_rate=3e-4,
+                        refit_all=True, arch="bilstm", horizon_weights=(1.0, 1.0, 1.0, 2.0, 2.0))
+    assert TrainConfig().with_settings([]) == TrainConfig()
+
+
+@pytest.mark.parametrize("bad", ["windw=30", "window", "window=thirty", "refit_all=maybe", "lstm_units=a,b"])
+def test_with_settings_refuses_unknown_keys_and_unreadable_values(bad):
+    with pytest.raises(ValueError, match="TrainConfig field|is not a"):
+        TrainConfig().with_settings([bad])
