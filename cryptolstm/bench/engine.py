@@ -78,6 +78,15 @@ class Span:
 
 
 @dataclass(frozen=True)
+class WeekRun:
+    """One weekly DAG run of a backfill: its week, final state and task instances."""
+
+    week_end: date
+    state: str
+    tasks: tuple[TaskRun, ...]
+
+
+@dataclass(frozen=True)
 class EngineRun:
     """What `run` measured."""
 
@@ -93,6 +102,8 @@ class EngineRun:
     dag_tasks: tuple[str, ...]  # the weekly DAG's task ids, as Airflow parsed them
     tasks: tuple[TaskRun, ...]
     startup_seconds: float  # services up, before the run
+    backfill: tuple[WeekRun, ...] = ()  # with weeks > 1: every week's run of the backfill, oldest first (the
+    #                                     fields above are its last week's)
 
 
 def worker_of(hostname: str | None, worker_prefix: str) -> str | None:
@@ -126,6 +137,18 @@ def span(tasks: list[TaskRun] | tuple[TaskRun, ...]) -> Span | None:
     return Span(wall=(last - first).total_seconds(), plan=(t0 - first).total_seconds(),
                 training=(t1 - t0).total_seconds(), after=(last - t1).total_seconds(), training_tasks=len(train),
                 training_sum=sum(durations), training_median=statistics.median(durations))
+
+
+def backfill_lines(weeks: tuple[WeekRun, ...]) -> list[str]:
+    """The backfill's wall time (its first task start -> its last task end) and each week's run."""
+    spans = [(w, span(w.tasks)) for w in weeks]
+    done = [t for w in weeks for t in w.tasks if t.start and t.end]
+    if not done:
+        return [f"BACKFILL of {len(weeks)} weeks: no task finished"]
+    wall = (max(t.end for t in done) - min(t.start for t in done)).total_seconds()
+    return [f"BACKFILL of {len(weeks)} weekly runs, one at a time (first task start -> last task end): {wall:.1f} s",
+            "  " + "; ".join(f"week ending {w.week_end} {w.state} {s.wall:.1f} s" if s else
+                             f"week ending {w.week_end} {w.state}" for w, s in spans)]
 
 
 def report(run: EngineRun, project: tuple[int, ...] = (1, 2, 4, 8, 16)) -> str:
@@ -165,6 +188,8 @@ def report(run: EngineRun, project: tuple[int, ...] = (1, 2, 4, 8, 16)) -> str:
                                                         for w, v in sorted(by_worker.items())))
     lines.append(f"projection, wall(w) = {s.plan:.1f} + ceil({s.training_tasks} / w) x {s.training_mean:.1f} "
                  f"+ {s.after:.1f} s: " + ", ".join(f"w={w} {s.projected_wall(w):.0f} s" for w in project))
+    if run.backfill:
+        lines += [""] + backfill_lines(run.backfill)
     return "\n".join(lines) + "\n"
 
 
@@ -187,10 +212,11 @@ def _utc(d: date) -> datetime:
 
 def run(*, executor: str, workers: int, concurrency: int, replay_dir: Path, state_dir: Path,
         coins: tuple[str, ...] | None = None, profile: str = "full", folds: int | None = None,
-        wf_days: int | None = None, members: int | None = None, week_end: date = WEEK_END,
+        wf_days: int | None = None, members: int | None = None, week_end: date = WEEK_END, weeks: int = 1,
         timeout: float = 3600.0, log=print) -> EngineRun:
-    """Start the services in `state_dir` (a throw-away folder), run ONE weekly run for the week ending `week_end`
-    on the recorded candles of `replay_dir`, stop the services, and return what each task took.
+    """Start the services in `state_dir` (a throw-away folder), backfill the weekly run for the `weeks` weeks ending
+    `week_end` (one run at a time, as a user's backfill) on the recorded candles of `replay_dir`, stop the
+    services, and return what each task took (`timeout`: for each week's run).
     `coins`: the universe (None: the configured one, the 20 recorded coins by default); `folds`, `wf_days`,
     `members`: CRYPTOLSTM_WF_FOLDS, _WF_DAYS and the ensemble size K (None: their defaults)."""
     from cryptolstm.bench import recorded
@@ -224,15 +250,20 @@ def run(*, executor: str, workers: int, concurrency: int, replay_dir: Path, stat
         api = AirflowApi(f"http://127.0.0.1:{settings.api_port}")
         api.wait_for_dag(WEEKLY_DAG_ID)
         api.set_paused(WEEKLY_DAG_ID, False)
-        start = _utc(week_end) - timedelta(days=7)  # the logical date: the start of the weekly interval
-        api.backfill(WEEKLY_DAG_ID, start, start, reprocess="none")
-        dag_run = api.wait_for_run(WEEKLY_DAG_ID, start, timeout=timeout, log=log)
-        instances = api.task_instances(WEEKLY_DAG_ID, dag_run["dag_run_id"])
+        # the logical dates: the starts of the weekly intervals, oldest first
+        starts = [_utc(week_end) - timedelta(days=7 * (weeks - i)) for i in range(weeks)]
+        api.backfill(WEEKLY_DAG_ID, starts[0], starts[-1], reprocess="none")
+        ran = []
+        for start in starts:
+            dag_run = api.wait_for_run(WEEKLY_DAG_ID, start, timeout=timeout, log=log)
+            ran.append(WeekRun((start + timedelta(days=7)).date(), dag_run["state"], tuple(
+                task_runs(api.task_instances(WEEKLY_DAG_ID, dag_run["dag_run_id"]), services.WORKER))))
         dag_tasks = tuple(api.tasks(WEEKLY_DAG_ID))
     finally:
         services.down(settings, log=lambda *_: None)
         embedded_pg.stop(settings)
     return EngineRun(executor=executor, workers=workers if executor == "celery" else 1, concurrency=concurrency,
                      coins=len(universe), profile=profile, folds=str(folds or "default"),
-                     members=str(members or "default"), week_end=week_end, state=dag_run["state"],
-                     dag_tasks=dag_tasks, tasks=tuple(task_runs(instances, services.WORKER)), startup_seconds=startup)
+                     members=str(members or "default"), week_end=week_end, state=ran[-1].state,
+                     dag_tasks=dag_tasks, tasks=ran[-1].tasks, startup_seconds=startup,
+                     backfill=tuple(ran) if weeks > 1 else ())

@@ -30,8 +30,8 @@ def _bench_engine(args: argparse.Namespace) -> int:
     replay = Path(args.replay).resolve() if args.replay else SHARED_DATA.parent
     if not replay.is_dir():
         raise CommandError(f"no recorded candles at {replay} (give a folder with --replay)")
-    if args.workers < 1 or args.concurrency < 1:
-        raise CommandError("--workers and --concurrency must be at least 1")
+    if args.workers < 1 or args.concurrency < 1 or args.weeks < 1:
+        raise CommandError("--workers, --concurrency and --weeks must be at least 1")
     coins = tuple(c.strip().upper() for c in args.coins.split(",") if c.strip()) if args.coins else None
     state = Path(args.state_dir) if args.state_dir else Path(tempfile.mkdtemp(prefix="bench-engine-"))
     print(f"bench-engine: {args.engine}" + (f", {args.workers} worker(s)" if args.engine == "celery" else "")
@@ -41,7 +41,7 @@ def _bench_engine(args: argparse.Namespace) -> int:
         result = engine.run(executor=args.engine, workers=args.workers, concurrency=args.concurrency,
                             replay_dir=replay, state_dir=state, coins=coins, profile=args.profile,
                             folds=args.folds, wf_days=args.wf_days, members=args.members,
-                            week_end=date.fromisoformat(args.week_end), timeout=args.timeout,
+                            week_end=date.fromisoformat(args.week_end), weeks=args.weeks, timeout=args.timeout,
                             log=lambda m: print("  ", m, flush=True))
         done = True
     except (RuntimeError, TimeoutError, ValueError) as exc:
@@ -71,9 +71,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--folds", type=int, help="walk-forward folds (CRYPTOLSTM_WF_FOLDS; default: the configured 5)")
     p.add_argument("--wf-days", type=int, help="as-of days the folds score (CRYPTOLSTM_WF_DAYS; default 5 x 120)")
     p.add_argument("--week-end", default=WEEK_END.isoformat(), help=f"Sunday ending the week (default {WEEK_END})")
+    p.add_argument("--weeks", type=int, default=1,
+                   help="backfill this many consecutive weeks ending --week-end, one run at a time (default 1); "
+                        "the table is the last week's, the backfill's wall time follows it")
     p.add_argument("--replay", metavar="DIR", help="recorded candles (default ../shared/data: both recorded folders)")
     p.add_argument("--state-dir", help="keep the services' state (logs, databases) here (default: a temp folder, "
                                        "deleted)")
-    p.add_argument("--timeout", type=float, default=3600.0, help="seconds to wait for the run (default 3600)")
+    p.add_argument("--timeout", type=float, default=3600.0, help="seconds to wait for each week's run (default 3600)")
     p.add_argument("--json", metavar="FILE", help="also write every task's numbers as JSON")
     p.set_defaults(func=_bench_engine)

@@ -3,7 +3,8 @@ cut at the training tasks, the projection arithmetic, and the services' environm
 
 from __future__ import annotations
 
-from datetime import date
+from dataclasses import replace
+from datetime import date, timedelta
 
 import pytest
 
@@ -86,3 +87,24 @@ def test_the_benchmark_never_sees_a_real_database_or_exchange(monkeypatch, name)
     assert name not in env and env["CRYPTOLSTM_TRAIN_PROFILE"] == "tiny"
     # the benchmark's own process keeps its environment: the services get theirs as an argument
     assert os.environ[name] == "postgres://real" and "CRYPTOLSTM_TRAIN_PROFILE" not in os.environ
+
+
+def test_a_backfill_reports_its_wall_time_and_each_weeks_run():
+    """--weeks N: the table is the last week's run, then the backfill's wall time from its first task start to its
+    last task end, and each week's own wall time."""
+    def week(offset_s: int) -> tuple:  # _mapped_week's run, started offset_s later
+        shift = timedelta(seconds=offset_s)
+        return tuple(replace(t, start=t.start + shift, end=t.end + shift)
+                     for t in engine.task_runs(_mapped_week(), "celery-worker"))
+
+    first, second = week(0), week(60)
+    run = engine.EngineRun(executor="local", workers=1, concurrency=1, coins=3, profile="tiny", folds="2",
+                           members="3", week_end=date(2025, 2, 16), state="success", dag_tasks=("train_member",),
+                           tasks=second, startup_seconds=30.0,
+                           backfill=(engine.WeekRun(date(2025, 2, 9), "success", first),
+                                     engine.WeekRun(date(2025, 2, 16), "success", second)))
+    out = engine.report(run)
+    assert "WALL TIME (first task start -> last task end): 52.0 s" in out
+    assert "BACKFILL of 2 weekly runs, one at a time (first task start -> last task end): 112.0 s" in out
+    assert "week ending 2025-02-09 success 52.0 s; week ending 2025-02-16 success 52.0 s" in out
+    assert "BACKFILL" not in engine.report(replace(run, backfill=()))
