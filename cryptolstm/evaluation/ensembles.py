@@ -90,6 +90,30 @@ def pick(scored: dict, tie: float = TIE) -> dict:
     return {"k": int(k), "how": how, "best_score_k": int(best), "score": sizes[k]["da_min"]}
 
 
+COST_TIE = 0.005  # round 7: a candidate within this much of the best worst-draw DA may win on cost
+FITS_PER_MEMBER = 6  # a weekly run fits each member once per walk-forward fold (5) and once on all data
+
+
+def pick_by_cost(rounds_by_config: dict[str, dict], member_seconds: dict[str, float], sizes=(3, 5),
+                 tie: float = COST_TIE) -> dict:
+    """Round 7's pre-registered rule. Candidates are (configuration, K) for K in `sizes`, scored on their
+    configuration's `ensemble_round` result: eligible = no draw with a constant-sign (fold, horizon) and a worst
+    draw's DA within `tie` of the best such candidate's; the pick = the eligible candidate of the lowest weekly
+    cost, FITS_PER_MEMBER x K x its member's seconds (`member_seconds`: one quiet final fit per configuration).
+    Without any candidate free of constant sign: None (the default stays)."""
+    by_k = {c: {int(k): v for k, v in r["sizes"].items()} for c, r in rounds_by_config.items()}  # JSON keys: str
+    rows = [{"config": c, "k": k, "score": s[k]["da_min"], "da_mean": s[k]["da_mean"],
+             "constant_sign_max": s[k]["constant_sign_max"], "weekly_cost": FITS_PER_MEMBER * k * member_seconds[c]}
+            for c, s in by_k.items() for k in sizes]
+    clean = [x for x in rows if x["constant_sign_max"] == 0]
+    best = max((x["score"] for x in clean), default=None)
+    for x in rows:
+        x["eligible"] = best is not None and x in clean and x["score"] >= best - tie
+    eligible = [x for x in rows if x["eligible"]]
+    pick = min(eligible, key=lambda x: (x["weekly_cost"], -x["score"])) if eligible else None
+    return {"candidates": rows, "best_score": best, "pick": pick}
+
+
 def ensemble_round(cube: windows.Cube, config: TrainConfig, seed_sets, members: int, sizes, n_folds: int,
                    val_days: int = WF_FOLD_DAYS, score_coins=DEFAULT_COINS, log=lambda *_: None) -> dict:
     """Walk every member forward (`rounds.run_round`), score every draw of every size in `sizes`, and apply `pick`

@@ -58,3 +58,24 @@ def test_a_draw_of_members_is_the_ensemble_fit_serves():
     assert both[walkforward.KEYS].equals(serial[walkforward.KEYS])
     np.testing.assert_allclose(both["pred_log_return"], serial["pred_log_return"], rtol=1e-5, atol=1e-7)
     assert "K = " in ensembles.render_markdown(r)
+
+
+def test_pick_by_cost_takes_the_cheapest_candidate_near_the_best_worst_draw():
+    rounds = {"default": _sizes(k3=(0.474, 1.0, 0.0), k5=(0.485, 1.0, 0.0)),
+              "small": _sizes(k3=(0.481, 1.0, 0.0), k5=(0.486, 1.0, 0.0)),
+              "flat": _sizes(k3=(0.520, 1.0, 0.1), k5=(0.530, 1.0, 0.0))}
+    got = ensembles.pick_by_cost(rounds, {"default": 100.0, "small": 30.0, "flat": 10.0})
+    # flat K=5 is clean and the best (0.530): nothing else is within 0.005, so it wins although K=3 is cheaper
+    assert got["best_score"] == 0.530 and (got["pick"]["config"], got["pick"]["k"]) == ("flat", 5)
+    assert got["pick"]["weekly_cost"] == 6 * 5 * 10.0
+    del rounds["flat"]
+    got = ensembles.pick_by_cost(rounds, {"default": 100.0, "small": 30.0})
+    eligible = {(x["config"], x["k"]) for x in got["candidates"] if x["eligible"]}
+    assert eligible == {("default", 5), ("small", 3), ("small", 5)}  # 0.481 >= 0.486 - 0.005; 0.474 is not
+    assert (got["pick"]["config"], got["pick"]["k"]) == ("small", 3)
+
+
+def test_pick_by_cost_without_a_clean_candidate_picks_nothing():
+    got = ensembles.pick_by_cost({"a": _sizes(k3=(0.52, 1.0, 0.2), k5=(0.53, 1.0, 0.1))}, {"a": 1.0})
+    assert got["pick"] is None and got["best_score"] is None
+    assert not any(x["eligible"] for x in got["candidates"])
