@@ -128,6 +128,9 @@ def ensemble_round(cube: windows.Cube, config: TrainConfig, seed_sets, members: 
             "n_folds": n_folds, "val_days": val_days, "purge": PURGE_DAYS,
             "first_as_of": str(min(first["as_of"])), "last_as_of": str(max(first["as_of"])),
             "member_seconds": {f"{s}/{i}": round(w.seconds, 1) for (s, i), w in rnd.walks.items()},
+            # each member's fold records (cutoff, epochs, its training-period prediction scale when it has one): what
+            # a later round that reuses the members' predictions needs besides them
+            "member_folds": {f"{s}/{i}": list(w.folds) for (s, i), w in rnd.walks.items()},
             "seconds": round(rnd.seconds, 1), **scored, "pick": pick(scored), "member_predictions": rnd.predictions}
 
 

@@ -54,10 +54,14 @@ def test_a_draw_of_members_is_the_ensemble_fit_serves():
     both = walkforward.combine(list(r["member_predictions"].values()))
     serial = walkforward.walk_forward(cube, TrainConfig.tiny(window=15, seed=7, n_seeds=2), n_folds=2, val_days=15,
                                       score_coins=("BTC", "ETH", "SOL"), with_baselines=False)
+    serial_folds = serial.folds
     serial = serial.predictions.sort_values(walkforward.KEYS, kind="stable").reset_index(drop=True)
     assert both[walkforward.KEYS].equals(serial[walkforward.KEYS])
     np.testing.assert_allclose(both["pred_log_return"], serial["pred_log_return"], rtol=1e-5, atol=1e-7)
     assert "K = " in ensembles.render_markdown(r)
+    # every member's fold records travel with the round (a later round reuses the members' predictions with them)
+    assert sorted(r["member_folds"]) == ["7/0", "7/1"]
+    assert [f["cutoff"] for f in r["member_folds"]["7/0"]] == [f["cutoff"] for f in serial_folds]
 
 
 def test_pick_by_cost_takes_the_cheapest_candidate_near_the_best_worst_draw():
