@@ -130,6 +130,9 @@ class TrainConfig:
     dense_units: int = 64  # width of the Dense(relu) layer before the head
     dropout: float = 0.2  # between the two recurrent layers
     embed_dim: int = 4  # size of the coin-id embedding joined to the sequence summary
+    highway: bool = False  # True: add a linear path Dense(H) from the window's last day (scaled features + coin
+    #                        embedding) to the head's output, trained end to end with it (LSTNet's "highway",
+    #                        issue 28's lstm_highway): a linear reversal need not be learnt through the gates
     # loss: Huber on scaled returns + dir_lambda * relu(-d * yhat), d = y ("product") or sign(y) ("sign");
     # dir_lambda = 0 is plain Huber (see losses.py for why the two forms differ)
     huber_delta: float = 1.0  # in robust target-scale units (why not 0.1: docs/evaluation.md, "Round 2 withdrawn")

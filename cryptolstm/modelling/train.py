@@ -124,7 +124,8 @@ def build_network(config: TrainConfig, n_features: int, n_coins: int):
 
     return build_model(config.arch, window=config.window, n_features=n_features, n_coins=n_coins,
                        horizons=config.horizons, lstm_units=tuple(config.lstm_units), dense_units=config.dense_units,
-                       dropout=config.dropout, embed_dim=config.embed_dim, sign_head=config.sign_head > 0)
+                       dropout=config.dropout, embed_dim=config.embed_dim, sign_head=config.sign_head > 0,
+                       highway=config.highway)
 
 
 def _train_one(data, val, config: TrainConfig, seed: int, n_features: int, n_coins: int, label: str = "fit",
