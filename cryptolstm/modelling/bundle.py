@@ -155,6 +155,12 @@ class TrainedModel:
                 info[name] = [e for g in range(groups) for m, k in zip(ordered, n) for e in m.info[name][g * k:(g + 1) * k]]
         if all("train_seconds" in m.info for m in ordered):
             info["train_seconds"] = round(sum(m.info["train_seconds"] for m in ordered), 2)
+        if all("pred_scale" in m.info for m in ordered):  # train.prediction_scale of each member, in member order
+            scales = [s for m in ordered for s in m.info.get("member_pred_scale", [m.info["pred_scale"]])]
+            info["member_pred_scale"] = scales  # [K][H]
+            # the ensemble's scale is approximated by the members' mean scale (an upper bound of the sd of their
+            # mean prediction, equal to it when the members agree): what a combination divides the forecast by
+            info["pred_scale"] = [float(v) for v in np.mean(np.asarray(scales, dtype=np.float64), axis=0)]
         return cls(members, first.scaler, first.config, first.feature_version, first.training_cutoff, first.coins,
                    info, input_description=first.input_description, member_ids=tuple(ids))
 

@@ -1,4 +1,4 @@
-"""Issue 28: the linear highway (`TrainConfig.highway`)."""
+"""Issue 28: the linear highway (`TrainConfig.highway`) and each member's training-period prediction scale."""
 
 import numpy as np
 import pandas as pd
@@ -46,3 +46,24 @@ def test_a_highway_model_trains_saves_and_loads_bit_identically(panel):
     assert again.config.highway and "highway" in _names(again.members["*"][0])
     pd.testing.assert_frame_equal(m.predict(panel, "2021-01-20"), again.predict(panel, "2021-01-20"),
                                   check_exact=True)
+
+
+@pytest.mark.slow
+def test_each_member_stores_its_prediction_scale_and_the_ensemble_their_mean(panel):
+    cube = build_cube(panel)
+    cfg = TrainConfig.tiny(window=20, max_epochs=1, n_seeds=2)
+    prepared = train.prepare_fit(cube, CUTOFF, cfg)
+    parts = [train.fit_member(prepared, cfg, i) for i in range(2)]
+    for part in parts:
+        scale = part.info["pred_scale"]
+        # the sd of its own predictions on the early-stopping cells (before the cutoff, never fitted on)
+        es = prepared.es_cells
+        assert len(es.t) > 0 and prepared.cube.days[es.t.max()] <= CUTOFF
+        expected = part.predict_cells(prepared.cube, es.coin, es.t).std(axis=0)
+        assert len(scale) == cfg.horizons and np.all(np.isfinite(scale)) and np.all(np.asarray(scale) > 0)
+        np.testing.assert_array_equal(scale, expected)
+    joined = TrainedModel.join(parts)
+    assert joined.info["member_pred_scale"] == [p.info["pred_scale"] for p in parts]
+    np.testing.assert_allclose(joined.info["pred_scale"], np.mean([p.info["pred_scale"] for p in parts], axis=0))
+    again = TrainedModel.from_bytes(joined.to_bytes())  # the scale travels with the bundle
+    assert again.info["pred_scale"] == joined.info["pred_scale"]
