@@ -201,6 +201,17 @@ class TrainConfig:
         return replace(self, **changes)
 
 
+@dataclass(frozen=True)
+class CombinationConfig:
+    """Issue 28's combinations of the LSTM ensemble with the rules' and the classifier's signals
+    (evaluation/combination.py)."""
+
+    # stacked weights: ridge penalty per fitted row, on signals of unit training-period scale (0.01 barely
+    # shrinks 5 weights fitted on thousands of rows; it keeps them finite when two signals are collinear)
+    ridge: float = 0.01
+    tie: float = 0.003  # the pick: a cheaper candidate whose inner DA is within this of the best one wins
+
+
 NAIVE_BASELINES = ("random_walk", "always_up", "momentum_1", "momentum_3", "momentum_7",
                    "reversal_1", "reversal_3", "reversal_7")  # the rules a first model must not fall below
 
