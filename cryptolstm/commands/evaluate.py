@@ -1,4 +1,5 @@
-"""`cryptolstm evaluate` (walk-forward report) and `cryptolstm bench-train` (wall time of 5 folds + final fit;
+"""`cryptolstm evaluate` (walk-forward report), `evaluate-ensemble` (round 6), `evaluate-combination` (issue 28)
+and `cryptolstm bench-train` (wall time of 5 folds + final fit;
 with `--device`, the device check of commands/bench.py)."""
 
 from __future__ import annotations
@@ -93,6 +94,29 @@ def _ensemble_round(args: argparse.Namespace) -> None:
     print(f"wrote {out / args.name}.json, .md and _members.csv.gz (every member's out-of-sample predictions)")
 
 
+def _combination_round(args: argparse.Namespace) -> None:
+    import json
+
+    from cryptolstm.evaluation import combination_round
+    from cryptolstm.modelling import train
+
+    _progress_to_stderr()
+    panel = _panel(args)
+    seed_sets = tuple(int(x) for x in args.seed_sets.split(","))
+    config = train.TrainConfig().with_settings(args.set or ())
+    result = combination_round.combination_round(train.build_cube(panel), config, seed_sets, args.members, args.folds,
+                                                 args.val_days, load_settings().market.coins, highway=args.highway,
+                                                 log=print)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    result.pop("predictions").to_csv(out / f"{args.name}_predictions.csv.gz", index=False)
+    (out / f"{args.name}.json").write_text(json.dumps(result, indent=1, default=str))
+    md = combination_round.render_markdown(result)
+    (out / f"{args.name}.md").write_text(md)
+    print(md)
+    print(f"wrote {out / args.name}.json, .md and _predictions.csv.gz (every candidate's out-of-sample predictions)")
+
+
 def _bench(args: argparse.Namespace) -> None:
     from cryptolstm.modelling import train
     from cryptolstm.evaluation import walkforward as validation
@@ -158,6 +182,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     er.add_argument("--out", default="reports", help="output folder (default reports/)")
     er.add_argument("--name", default="ensemble_round", help="file stem of the report")
     er.set_defaults(func=_ensemble_round)
+    ec = sub.add_parser("evaluate-combination", help="issue 28's round: the K-member ensemble per seed set, combined "
+                                                     "with the rules and the classifier (blend_equal, stacked), and with "
+                                                     "--highway the highway ensemble, next to the baselines")
+    source(ec)
+    ec.add_argument("--seed-sets", default="0", help="comma list of seed sets s (member i has seed s + 1000 i)")
+    ec.add_argument("--members", type=int, default=5, help="K, members per seed set (default 5)")
+    ec.add_argument("--highway", action="store_true", help="also walk the ensemble with highway=True (lstm_highway: "
+                                                           "twice the training)")
+    settings(ec)
+    ec.add_argument("--out", default="reports", help="output folder (default reports/)")
+    ec.add_argument("--name", default="combination_round", help="file stem of the report")
+    ec.set_defaults(func=_combination_round)
     bench = sub.add_parser("bench-train", help=f"time walk-forward ({WF_FOLDS} folds) + final fit of the default "
                                                "config; --device: the TensorFlow device (CPU/GPU) and s/step check")
     source(bench)
