@@ -130,9 +130,6 @@ class TrainConfig:
     dense_units: int = 64  # width of the Dense(relu) layer before the head
     dropout: float = 0.2  # between the two recurrent layers
     embed_dim: int = 4  # size of the coin-id embedding joined to the sequence summary
-    highway: bool = False  # True: add a linear path Dense(H) from the window's last day (scaled features + coin
-    #                        embedding) to the head's output, trained end to end with it (LSTNet's "highway",
-    #                        issue 28's lstm_highway): a linear reversal need not be learnt through the gates
     # loss: Huber on scaled returns + dir_lambda * relu(-d * yhat), d = y ("product") or sign(y) ("sign");
     # dir_lambda = 0 is plain Huber (see losses.py for why the two forms differ)
     huber_delta: float = 1.0  # in robust target-scale units (why not 0.1: docs/evaluation.md, "Round 2 withdrawn")
@@ -145,6 +142,13 @@ class TrainConfig:
     sign_head: float = 0.0  # weight of a second head's logistic loss on sign(y) (0 = none); the stored
     #                         forecast stays the log-return head's
     horizon_weights: tuple[float, ...] | None = None  # per-horizon loss weights; None = equal
+    # what the forecast serves (issue 28, evaluation/combination.py): "none" = the ensemble's mean; "blend_equal" /
+    # "stacked" = the ensemble combined with the rules' and the logistic classifier's signals (the weights, scales
+    # and classifier are fitted by the weekly gather and stored in the bundle)
+    combination: str = "none"
+    highway: bool = False  # True: add a linear path Dense(H) from the window's last day (scaled features + coin
+    #                        embedding) to the head's output, trained end to end with it (LSTNet's "highway",
+    #                        issue 28's lstm_highway): a linear reversal need not be learnt through the gates
     # optimisation
     learning_rate: float = 1e-3  # Adam
     batch_size: int = 512  # cells per gradient step
@@ -199,6 +203,9 @@ class TrainConfig:
                 raise ValueError(f"{a!r}: {raw!r} is not a {type(current).__name__}") from e
             changes[key] = value
         return replace(self, **changes)
+
+
+COMBINATIONS = ("none", "blend_equal", "stacked")  # the values of TrainConfig.combination
 
 
 @dataclass(frozen=True)
