@@ -184,17 +184,10 @@ def _sorted(df: pd.DataFrame) -> pd.DataFrame:
     return df.sort_values(KEYS, kind="stable").reset_index(drop=True)
 
 
-def combine_walk_forward(predictions: pd.DataFrame, signals: pd.DataFrame, scales: dict[int, TrainingScales],
-                         method: str, ridge: float = CombinationConfig.ridge) -> tuple[pd.DataFrame, dict]:
-    """A combiner's out-of-sample predictions over a walk-forward, in the long format of `predictions` (so
-    `walkforward.score` scores them next to every baseline on the same cells), and its per-fold parameters.
-
-    predictions: the ensemble's [fold, coin, as_of, horizon, pred_log_return, realised_log_return];
-    signals: [fold, coin, as_of, horizon, r_1, r_3, r_7, prob_up] of the same cells (`combination_round`);
-    scales: {fold: its TrainingScales}; method: one of COMBINERS. Returns (predictions sorted by KEYS with the
-    combined pred_log_return, {fold: {"scales": ..., "rule" or "weights": ...}})."""
-    if method not in COMBINERS:
-        raise ValueError(f"unknown combination {method!r}; one of {COMBINERS}")
+def fold_arrays(predictions: pd.DataFrame, signals: pd.DataFrame, scales: dict[int, TrainingScales]
+                ) -> tuple[pd.DataFrame, dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]]:
+    """(predictions sorted by KEYS, {fold: (its rows [n_rows] bool, signals [n, H, S], realised y [n, H])}) of a
+    walk-forward's ensemble predictions and the signals of the same cells (see `combine_walk_forward`)."""
     p, s = _sorted(predictions), _sorted(signals)
     if not p[KEYS].equals(s[KEYS]):
         raise ValueError("the signals must be of exactly the predictions' cells")
@@ -209,6 +202,29 @@ def combine_walk_forward(predictions: pd.DataFrame, signals: pd.DataFrame, scale
         stacked = stack_signals(mat("pred_log_return"), np.stack([sig(f"r_{k}")[:, 0] for k in LAGS], axis=1),
                                 sig("prob_up"))
         by_fold[int(j)] = (rows, stacked, mat("realised_log_return"))
+    return p, by_fold
+
+
+def served_weights(predictions: pd.DataFrame, signals: pd.DataFrame, scales: dict[int, TrainingScales],
+                   ridge: float = CombinationConfig.ridge) -> StackWeights:
+    """The stacked weights of a model trained after the walk-forward: `final_weights` on every fold's rows."""
+    _, by_fold = fold_arrays(predictions, signals, scales)
+    return final_weights({j: standardise(v[1], scales[j]) for j, v in by_fold.items()},
+                         {j: v[2] for j, v in by_fold.items()}, {j: np.asarray(scales[j].lstm) for j in by_fold}, ridge)
+
+
+def combine_walk_forward(predictions: pd.DataFrame, signals: pd.DataFrame, scales: dict[int, TrainingScales],
+                         method: str, ridge: float = CombinationConfig.ridge) -> tuple[pd.DataFrame, dict]:
+    """A combiner's out-of-sample predictions over a walk-forward, in the long format of `predictions` (so
+    `walkforward.score` scores them next to every baseline on the same cells), and its per-fold parameters.
+
+    predictions: the ensemble's [fold, coin, as_of, horizon, pred_log_return, realised_log_return];
+    signals: [fold, coin, as_of, horizon, r_1, r_3, r_7, prob_up] of the same cells (`combination_round`);
+    scales: {fold: its TrainingScales}; method: one of COMBINERS. Returns (predictions sorted by KEYS with the
+    combined pred_log_return, {fold: {"scales": ..., "rule" or "weights": ...}})."""
+    if method not in COMBINERS:
+        raise ValueError(f"unknown combination {method!r}; one of {COMBINERS}")
+    p, by_fold = fold_arrays(predictions, signals, scales)
     params = {j: {"scales": scales[j].to_json()} for j in by_fold}
     if method == "stacked":
         weights = nested_weights({j: standardise(v[1], scales[j]) for j, v in by_fold.items()},
@@ -226,3 +242,73 @@ def combine_walk_forward(predictions: pd.DataFrame, signals: pd.DataFrame, scale
             raise CombinationError(f"fold {j}: the {method} forecast is not finite")
         out.loc[rows, "pred_log_return"] = pred.reshape(-1)
     return out, params
+
+
+def _finite_tree(name: str, value) -> None:
+    """CombinationError unless every number in the nested lists / dicts `value` is finite."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _finite_tree(f"{name}.{k}", v)
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            _finite_tree(f"{name}[{i}]", v)
+    elif isinstance(value, bool) or value is None or isinstance(value, str):
+        return
+    elif not np.isfinite(float(value)):
+        raise CombinationError(f"{name} is not finite: {value!r}")
+
+
+@dataclass(frozen=True)
+class ServedCombination:
+    """What a model that serves a combination carries (the bundle's meta "combination", fitted by the weekly
+    gather): the method, the final training period's scales and best rule, the stacked weights (fit on every
+    walk-forward fold's out-of-sample rows: the folds all precede the final model's first forecast day) and the
+    logistic classifier of the final training period as plain numbers (`baselines.LogisticBaseline.params`)."""
+
+    method: str  # one of COMBINERS
+    scales: TrainingScales
+    weights: StackWeights | None  # stacked only
+    classifier: dict
+
+    def __post_init__(self):
+        if self.method not in COMBINERS:
+            raise CombinationError(f"unknown combination {self.method!r}; one of {COMBINERS}")
+        if self.method == "stacked" and self.weights is None:
+            raise CombinationError("a stacked combination without its weights")
+        if not isinstance(self.classifier, dict) or not self.classifier.get("horizons"):
+            raise CombinationError("the combination's classifier is missing")
+        _finite_tree("the classifier", self.classifier)
+
+    def forecast(self, signals: np.ndarray) -> np.ndarray:
+        """[N, H] the combined forecast (return units) of the signals [N, H, S] (`stack_signals`)."""
+        out = blend_equal(signals, self.scales) if self.method == "blend_equal" else self.weights.apply(signals, self.scales)
+        if not np.isfinite(out).all():
+            raise CombinationError(f"the {self.method} forecast is not finite")
+        return out
+
+    def to_json(self) -> dict:
+        return {"method": self.method, "scales": self.scales.to_json(),
+                "weights": None if self.weights is None else self.weights.to_json(), "classifier": self.classifier}
+
+    @classmethod
+    def from_json(cls, d) -> "ServedCombination":
+        """CombinationError on anything missing, malformed or not finite (a corrupted bundle)."""
+        if not isinstance(d, dict):
+            raise CombinationError(f"no stored combination: {d!r}")
+        try:
+            sc = d["scales"]
+            scales = TrainingScales(sc["lstm"], sc["returns"], sc["logit"], sc["best_rule"])
+            weights = None if d.get("weights") is None else StackWeights.from_json(d["weights"])
+            return cls(d["method"], scales, weights, d["classifier"])
+        except (KeyError, TypeError) as e:
+            raise CombinationError(f"the stored combination lacks {e}") from e
+
+
+def final_weights(z: dict[int, np.ndarray], y: dict[int, np.ndarray], lstm_scale: dict[int, np.ndarray],
+                  ridge: float = CombinationConfig.ridge) -> StackWeights:
+    """The stacked weights a model trained after every walk-forward fold serves: fit on all of their out-of-sample
+    rows (`nested_weights`' arguments; each fold precedes the final model's forecast days)."""
+    folds = sorted(z)
+    return fit_stack(np.concatenate([z[i] for i in folds]), np.concatenate([y[i] for i in folds]),
+                     np.concatenate([np.broadcast_to(np.asarray(lstm_scale[i])[None, :], y[i].shape) for i in folds]),
+                     folds, ridge)

@@ -165,7 +165,7 @@ def _final_member(cur, model_id: str, member: int):
 
     cur.execute(storage.query("member_weights_select_artifact"), {"model_id": model_id, "member": member})
     artifact, digest = cur.fetchone()
-    return TrainedModel.from_bytes(bytes(artifact), digest)
+    return TrainedModel.from_bytes(bytes(artifact), digest, part=True)  # a member: no combination yet
 
 
 def _aligned(member_preds, cells, fold: int, member: int):
