@@ -273,6 +273,7 @@ class PipelineConfig:
     provisional: bool = True  # no champion yet: the newest model trained before the day forecasts it, labelled
     #                           provisional (False: such days get no forecast, only the no_champion alert)
     ensemble_members: int | None = None  # K seed-ensemble members of the weekly model; None: the profile's n_seeds
+    combination: str | None = None  # what the weekly model serves (COMBINATIONS); None: the profile's (none)
     # A weekly model's pieces (member_weights, member_predictions: ~135,000 rows a week at K = 5, the fold
     # baselines and the preparation) are kept until it is registered and this many weeks after, then the weekly gather deletes them: the
     # registered model holds their mean and its K-member bundle. 0: deleted as soon as the model is registered.
@@ -285,9 +286,10 @@ class PipelineConfig:
     alerts: AlertConfig = field(default_factory=AlertConfig)
 
     def train_config(self) -> TrainConfig:
-        """The profile's TrainConfig, with `ensemble_members` as its n_seeds when set."""
+        """The profile's TrainConfig, with `ensemble_members` as its n_seeds and `combination` when set."""
         tc = TrainConfig.tiny() if self.train_profile == "tiny" else TrainConfig()
-        return tc if self.ensemble_members is None else replace(tc, n_seeds=self.ensemble_members)
+        tc = tc if self.ensemble_members is None else replace(tc, n_seeds=self.ensemble_members)
+        return tc if self.combination is None else replace(tc, combination=self.combination)
 
 
 LEVELS = (0.80, 0.95)  # nominal coverages of the forecast ranges
