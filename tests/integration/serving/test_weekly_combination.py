@@ -34,8 +34,9 @@ def _q(db, sql, params=()):
 def test_a_stacked_weekly_model_stores_its_weights_and_serves_the_combination(db):
     insert_candles(db, date(2025, 2, 10))
     mid = pipeline.train_challenger(db, END, CFG)["model_id"]
-    (hp, metrics), = _q(db, "SELECT hyperparams, metrics FROM v_models WHERE model_id = %s", (mid,))
-    assert hp["combination"] == "stacked"
+    (hp, metrics, method, weights), = _q(db, "SELECT hyperparams, metrics, combination, combination_weights "
+                                            "FROM v_models WHERE model_id = %s", (mid,))
+    assert hp["combination"] == method == "stacked" and weights == hp["served_combination"]["weights"]["weights"]
     served = hp["served_combination"]
     assert served["method"] == "stacked" and np.isfinite(served["weights"]["weights"]).all()
     assert served["weights"]["fitted_on"] == [0, 1] and "classifier" not in served
