@@ -254,7 +254,8 @@ def _validation_rows(model_id: str, wf) -> list[dict]:
 
 
 def final_model_constant_sign(model, cube, last_day: date, days: int = 120) -> list[str]:
-    """Horizons at which the model's prediction has one sign for every coin and every one of the last
+    """Horizons at which the model's served prediction (its combination's, when it serves one) has one sign for
+    every coin and every one of the last
     `days` as-of days up to `last_day` (its sign does not depend on its input), e.g. ['final model h3'].
     `cube`: the features the model was fitted on (`train.build_cube` of the candles up to `last_day`)."""
     import numpy as np
@@ -268,7 +269,12 @@ def final_model_constant_sign(model, cube, last_day: date, days: int = 120) -> l
     e = cube.last_index_on_or_before(panel_mod.to_day(last_day))
     plan = windows.index_plan(~np.isnan(cube.x).any(axis=2), ~np.isnan(cube.log_close), model.config.window,
                               model.config.horizons, first=max(0, e - days + 1), last=e)
-    pred = model.predict_cells(cube, plan.coin, plan.t)  # [N, H]
+    if model.combination is None:
+        pred = model.predict_cells(cube, plan.coin, plan.t)  # [N, H]
+    else:  # what it serves: the combination (issue 28)
+        from cryptolstm.serving import combined
+
+        pred = combined.predict_cells(model, cube, plan.coin, plan.t)  # [N, H]
     flags = metrics.constant_sign_flags(pred, np.zeros(len(plan.t)))  # one group: the final model
     return [f"final model h{h + 1}" for (_, h), flat in flags.items() if flat]
 

@@ -85,3 +85,14 @@ def combine_day(served: combination.ServedCombination, preds: pd.DataFrame, rows
     out = order.copy()
     out["pred_log_return"] = served.forecast(combination.stack_signals(lstm, returns_of(x), prob)).reshape(-1)
     return out
+
+
+def predict_cells(model, cube: windows.Cube, coin: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """[N, H] what a model serving a combination forecasts for cells (coin index of `cube` = the model's embedding
+    id, day index): its members' mean (`TrainedModel.predict_cells`) combined with the cells' signals, each from
+    the cell's features (candles <= t). The day's forecast (`combine_day`) computes the same from its feature rows."""
+    served = combination.ServedCombination.from_json(model.combination)
+    rows = walkforward._cells_frame(cube, coin, t)  # [N, coin, day, *FEATURES]
+    lstm = model.predict_cells(cube, coin, t)  # [N, H]
+    prob = baselines.prob_up_of(served.classifier, rows)  # [N, H]
+    return served.forecast(combination.stack_signals(lstm, returns_of(rows), prob))

@@ -71,6 +71,15 @@ def test_a_bundle_that_serves_a_combination_is_refused_without_a_complete_finite
     again = TrainedModel.from_bytes(good.to_bytes())
     assert combination.ServedCombination.from_json(again.combination) == served
     assert again.hyperparams()["served_combination"]["weights"] == served.to_json()["weights"]
+    # the cells' combined forecast (the gate's constant-sign check) is the day's forecast (the daily run's)
+    cube = train.build_cube(panel)
+    day = pd.Timestamp("2021-01-20")
+    d = cube.day_index(day)
+    coin = np.arange(len(cube.coins))
+    cells = combined.predict_cells(again, cube, coin, np.full(len(coin), d))  # [N, H]
+    f = features.build_features(panel)
+    daily = combined.combine_day(served, again.predict(panel, day), f[f["day"] == day])
+    np.testing.assert_allclose(daily["pred_log_return"].to_numpy().reshape(-1, 5), cells, rtol=1e-12, atol=1e-15)
     d = served.to_json()
     for broken in ({**d, "weights": {**d["weights"], "weights": [[float("inf")] * 5] * 5}}, {**d, "weights": None},
                    {**d, "method": "blend_equal"}):
