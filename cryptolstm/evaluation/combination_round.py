@@ -65,7 +65,7 @@ def candidate_figures(m: scores.Scores) -> dict:
     best, _ = m.best_baseline()
     vs = {h: m.bootstrap[h].vs[best].to_json() for h in m.bootstrap}
     return {**ensembles.figures(m.model), "da_ci": list(m.bootstrap["overall"].da_ci), "best_baseline": best,
-            "vs_best_baseline": vs}
+            "vs_best_baseline": vs, "per_fold": {f: v.da for f, v in m.model.per_fold.items()}}
 
 
 def pick(candidates: dict, tie: float = CombinationConfig.tie) -> dict:
@@ -166,6 +166,10 @@ def render_markdown(r: dict) -> str:
     coins = sorted(next(iter(base.values()))["per_coin"])
     lines += ["", "## DA per coin", ""]
     lines += rounds.table(rows, [(c, lambda d, c=c: f(d["per_coin"].get(c))) for c in coins])
+    folds = sorted(next(iter(next(iter(cands.values()))["seed_sets"].values()))["per_fold"], key=int)
+    lines += ["", "## DA per fold (stacked's first fold has equal weights: no earlier fold to fit them on)", ""]
+    lines += rounds.table({k: d for k, d in rows.items() if "per_fold" in d},
+                          [(f"fold {k}", lambda d, k=k: f(d["per_fold"].get(k))) for k in folds])
     lines += ["", "## Combination parameters per fold (blend_equal: the best rule; stacked: weights on lstm, r_1, r_3, r_7, logit, fit on the earlier folds)", ""]
     for key, per_fold in r["parameters"].items():
         if key.startswith("stacked/"):

@@ -49,10 +49,11 @@ def test_evaluate_combination_runs_end_to_end_on_recorded_coins(tmp_path):
         assert 0 <= row["da"] <= 1 and row["mae_ratio_rw"] > 0 and set(row["per_horizon"]) == {"1", "2", "3", "4", "5"}
         assert set(row["per_coin"]) == {"BTC", "ETH", "LTC"} and row["best_baseline"] in r["baselines"]
         assert "diff" in row["vs_best_baseline"]["overall"] and len(row["da_ci"]) == 2
+        assert set(row["per_fold"]) == {"0", "1"}
     assert {"logit", "reversal_7", "always_up", "gbm_clf"} <= set(r["baselines"])
     w = r["parameters"]["stacked/0"]
     assert w["0"]["weights"]["fitted_on"] == [] and w["1"]["weights"]["fitted_on"] == [0]
     assert r["pick"]["candidate"] in cr.CANDIDATES
     md = (tmp_path / "out" / "r.md").read_text()
-    assert "Pick by issue 28's rule" in md and "stacked (set 0)" in md and "lstm_highway (set 0)" in md
+    assert "Pick by issue 28's rule" in md and "## DA per fold" in md and "stacked (set 0)" in md and "lstm_highway (set 0)" in md
     assert (tmp_path / "out" / "r_predictions.csv.gz").stat().st_size > 0
