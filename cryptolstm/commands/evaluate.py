@@ -104,17 +104,27 @@ def _combination_round(args: argparse.Namespace) -> None:
     panel = _panel(args)
     seed_sets = tuple(int(x) for x in args.seed_sets.split(","))
     config = train.TrainConfig().with_settings(args.set or ())
-    result = combination_round.combination_round(train.build_cube(panel), config, seed_sets, args.members, args.folds,
-                                                 args.val_days, load_settings().market.coins, highway=args.highway,
-                                                 log=print)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+
+    def save_members(rnd) -> None:  # the hours of training are kept even if the combination step fails
+        import pandas as pd
+
+        pd.concat([p.assign(variant=v, seed_set=s, member=i) for (v, s, i), p in rnd.predictions.items()],
+                  ignore_index=True).to_csv(out / f"{args.name}_members.csv.gz", index=False)
+        (out / f"{args.name}_member_folds.json").write_text(json.dumps(
+            {"/".join(map(str, k)): list(w.folds) for k, w in rnd.walks.items()}, indent=1, default=str))
+
+    result = combination_round.combination_round(train.build_cube(panel), config, seed_sets, args.members, args.folds,
+                                                 args.val_days, load_settings().market.coins, highway=args.highway,
+                                                 log=print, on_walked=save_members)
     result.pop("predictions").to_csv(out / f"{args.name}_predictions.csv.gz", index=False)
     (out / f"{args.name}.json").write_text(json.dumps(result, indent=1, default=str))
     md = combination_round.render_markdown(result)
     (out / f"{args.name}.md").write_text(md)
     print(md)
-    print(f"wrote {out / args.name}.json, .md and _predictions.csv.gz (every candidate's out-of-sample predictions)")
+    print(f"wrote {out / args.name}.json, .md, _predictions.csv.gz (every candidate's out-of-sample predictions), "
+          "_members.csv.gz and _member_folds.json (every member's predictions and fold records)")
 
 
 def _bench(args: argparse.Namespace) -> None:

@@ -85,14 +85,18 @@ def pick(candidates: dict, tie: float = CombinationConfig.tie) -> dict:
 
 def combination_round(cube: windows.Cube, config: TrainConfig, seed_sets, members: int, n_folds: int,
                       val_days: int = WF_FOLD_DAYS, score_coins=DEFAULT_COINS, highway: bool = False,
-                      comb: CombinationConfig = CombinationConfig(), log=lambda *_: None) -> dict:
+                      comb: CombinationConfig = CombinationConfig(), log=lambda *_: None,
+                      on_walked=None) -> dict:
     """Walk the ensemble (and with `highway` the highway ensemble) forward per seed set (`rounds.run_round`), compute
     the folds' signals once, score every candidate of every seed set next to the baselines, and apply `pick`
-    (JSON-able; every candidate's predictions under "predictions")."""
+    (JSON-able; every candidate's predictions under "predictions"). `on_walked(round)`: called once every member is
+    walked, before anything is combined (the command saves the members' predictions and fold records then)."""
     variants = {"lstm": config, **({"lstm_highway": replace(config, highway=True)} if highway else {})}
     configs = {(v, s, i): c for v, vc in variants.items()
                for (s, i), c in ensembles.member_configs(vc, seed_sets, members).items()}
     rnd = rounds.run_round(cube, configs, _draws, n_folds, val_days, score_coins, log)
+    if on_walked is not None:
+        on_walked(rnd)
     bounds = walkforward.folds(cube, config, n_folds, val_days=val_days)
     sig, facts = [], {}
     for k, fold in enumerate(bounds):

@@ -57,3 +57,7 @@ def test_evaluate_combination_runs_end_to_end_on_recorded_coins(tmp_path):
     md = (tmp_path / "out" / "r.md").read_text()
     assert "Pick by issue 28's rule" in md and "## DA per fold" in md and "stacked (set 0)" in md and "lstm_highway (set 0)" in md
     assert (tmp_path / "out" / "r_predictions.csv.gz").stat().st_size > 0
+    folds = json.loads((tmp_path / "out" / "r_member_folds.json").read_text())
+    assert sorted(folds) == ["lstm/0/0", "lstm/0/1", "lstm_highway/0/0", "lstm_highway/0/1"]
+    assert all(len(f["pred_scale"]) == 5 for fs in folds.values() for f in fs)
+    assert (tmp_path / "out" / "r_members.csv.gz").stat().st_size > 0
