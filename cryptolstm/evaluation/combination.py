@@ -13,7 +13,8 @@ Signals of a cell (coin c, as-of day t), all known at t, stacked as s [N, H, S] 
                        (reversal_k's signal is -r_k, momentum_k's r_k)
     stacked            forecast_h = scale_lstm_h * (w_h . z_h), w_h [S] fit by ridge (no intercept) on the
                        out-of-sample z and y / scale_lstm of the folds BEFORE the forecast one (nested); the first
-                       fold has no earlier one and gets equal weights 1/S
+                       fold has no earlier one and gets equal weights 1/S, each r_k signed by
+                       the training period's better direction at lag k (TrainingScales.lag_signs)
 
 Pure numpy/pandas; the walk-forward pieces that compute the signals are in `combination_round`.
 """
@@ -62,6 +63,9 @@ class TrainingScales:
     returns: tuple[float, ...]  # [len(LAGS)] sd of ret_k over the training cells
     logit: tuple[float, ...]  # [H] sd of P(up) - 0.5 over the training cells
     best_rule: str  # the rule of RULES with the highest DA on the training cells
+    # per lag k of LAGS: +1 if momentum_k beat reversal_k on the training cells, -1 if reversal_k did; a first
+    # fold's equal weights give each r_k this sign (unsigned, they would bet on momentum at every lag)
+    lag_signs: tuple[float, ...] = (1.0,) * len(LAGS)
 
     def __post_init__(self):
         H = len(self.lstm)
@@ -72,6 +76,10 @@ class TrainingScales:
             object.__setattr__(self, name, values)
         if self.best_rule not in RULES:
             raise CombinationError(f"unknown rule {self.best_rule!r}; one of {list(RULES)}")
+        signs = tuple(float(v) for v in self.lag_signs)
+        if len(signs) != len(LAGS) or any(v not in (-1.0, 1.0) for v in signs):
+            raise CombinationError(f"lag signs must be {len(LAGS)} values of +1 or -1, got {list(self.lag_signs)}")
+        object.__setattr__(self, "lag_signs", signs)
 
     def matrix(self) -> np.ndarray:
         """[H, S] the scale of each signal at each horizon (SIGNALS order)."""
@@ -81,22 +89,33 @@ class TrainingScales:
 
     def to_json(self) -> dict:
         return {"lstm": list(self.lstm), "returns": list(self.returns), "logit": list(self.logit),
-                "best_rule": self.best_rule}
+                "best_rule": self.best_rule, "lag_signs": list(self.lag_signs)}
+
+
+def _rule_da(returns: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    """{rule: its DA (`metrics.directional_accuracy`)} on training cells: returns [N, 3] (ret_1, ret_3, ret_7),
+    y [N, H] their realised log returns."""
+    return {name: metrics.directional_accuracy(y, np.broadcast_to(sign * returns[:, [LAGS.index(k)]], y.shape))
+            for name, (k, sign) in RULES.items()}
 
 
 def best_rule(returns: np.ndarray, y: np.ndarray) -> str:
-    """The rule of RULES with the highest DA (`metrics.directional_accuracy`) on training cells: returns [N, 3]
-    (ret_1, ret_3, ret_7), y [N, H] their realised log returns; a tie goes to the earlier rule of RULES."""
-    da = {name: metrics.directional_accuracy(y, np.broadcast_to(sign * returns[:, [LAGS.index(k)]], y.shape))
-          for name, (k, sign) in RULES.items()}
+    """The rule of RULES with the highest DA on training cells (see `_rule_da`); a tie goes to the earlier rule."""
+    da = _rule_da(returns, y)
     return max(RULES, key=lambda n: (da[n], -list(RULES).index(n)))
+
+
+def lag_signs(returns: np.ndarray, y: np.ndarray) -> tuple[float, ...]:
+    """Per lag k: -1.0 if reversal_k's DA on the training cells is above momentum_k's, else +1.0."""
+    da = _rule_da(returns, y)
+    return tuple(-1.0 if da[f"reversal_{k}"] > da[f"momentum_{k}"] else 1.0 for k in LAGS)
 
 
 def training_scales(returns: np.ndarray, y: np.ndarray, prob_up: np.ndarray, lstm_scale) -> TrainingScales:
     """The `TrainingScales` of a training period: returns [N, 3] and prob_up [N, H] (the classifier's P(up) on
     its own training cells) of the training cells, y [N, H] their targets; lstm_scale [H] the ensemble's."""
     return TrainingScales(tuple(lstm_scale), tuple(np.std(returns, axis=0)), tuple(np.std(prob_up - 0.5, axis=0)),
-                          best_rule(returns, y))
+                          best_rule(returns, y), lag_signs(returns, y))
 
 
 def stack_signals(lstm: np.ndarray, returns: np.ndarray, prob_up: np.ndarray) -> np.ndarray:
@@ -131,8 +150,11 @@ class StackWeights:
         object.__setattr__(self, "weights", _finite("the stacked weights", self.weights, (HORIZONS, len(SIGNALS))))
 
     @classmethod
-    def equal(cls) -> "StackWeights":
-        return cls(tuple((1.0 / len(SIGNALS),) * len(SIGNALS) for _ in range(HORIZONS)))
+    def equal(cls, lag_signs=(1.0,) * len(LAGS)) -> "StackWeights":
+        """1/S on every signal, each r_k with its sign (`TrainingScales.lag_signs`: the training period's better
+        direction at lag k)."""
+        row = tuple(v / len(SIGNALS) for v in (1.0, *lag_signs, 1.0))  # SIGNALS order: lstm, r_1, r_3, r_7, logit
+        return cls(tuple(row for _ in range(HORIZONS)))
 
     def apply(self, signals: np.ndarray, scales: TrainingScales) -> np.ndarray:
         """[N, H] scale_lstm_h * (w_h . z_h): the combined forecast in return units."""
@@ -165,13 +187,14 @@ def fit_stack(z: np.ndarray, y: np.ndarray, lstm_scale: np.ndarray, folds=(), ri
 
 
 def nested_weights(z: dict[int, np.ndarray], y: dict[int, np.ndarray], lstm_scale: dict[int, np.ndarray],
-                   ridge: float = CombinationConfig.ridge) -> dict[int, StackWeights]:
+                   ridge: float = CombinationConfig.ridge, first: StackWeights | None = None) -> dict[int, StackWeights]:
     """{fold j: the weights that forecast fold j}, fit on the rows of every fold before j only (folds in
-    increasing order; the first gets `StackWeights.equal()`). z[j] [n_j, H, S], y[j] [n_j, H], lstm_scale[j] [H]."""
+    increasing order; the first gets `first`, default `StackWeights.equal()`). z[j] [n_j, H, S], y[j] [n_j, H],
+    lstm_scale[j] [H]."""
     out, seen = {}, []
     for j in sorted(z):
         if not seen:
-            out[j] = StackWeights.equal()
+            out[j] = StackWeights.equal() if first is None else first
         else:
             out[j] = fit_stack(np.concatenate([z[i] for i in seen]), np.concatenate([y[i] for i in seen]),
                                np.concatenate([np.broadcast_to(np.asarray(lstm_scale[i])[None, :], y[i].shape)
@@ -229,7 +252,8 @@ def combine_walk_forward(predictions: pd.DataFrame, signals: pd.DataFrame, scale
     if method == "stacked":
         weights = nested_weights({j: standardise(v[1], scales[j]) for j, v in by_fold.items()},
                                  {j: v[2] for j, v in by_fold.items()},
-                                 {j: np.asarray(scales[j].lstm) for j in by_fold}, ridge)
+                                 {j: np.asarray(scales[j].lstm) for j in by_fold}, ridge,
+                                 first=StackWeights.equal(scales[min(by_fold)].lag_signs))
     out = p.copy()
     for j, (rows, stacked, _) in by_fold.items():
         if method == "blend_equal":
@@ -297,7 +321,8 @@ class ServedCombination:
             raise CombinationError(f"no stored combination: {d!r}")
         try:
             sc = d["scales"]
-            scales = TrainingScales(sc["lstm"], sc["returns"], sc["logit"], sc["best_rule"])
+            scales = TrainingScales(sc["lstm"], sc["returns"], sc["logit"], sc["best_rule"],
+                                    sc.get("lag_signs", (1.0,) * len(LAGS)))
             weights = None if d.get("weights") is None else StackWeights.from_json(d["weights"])
             return cls(d["method"], scales, weights, d["classifier"])
         except (KeyError, TypeError) as e:

@@ -47,7 +47,7 @@ def fold_signals(cube: windows.Cube, k: int, fold: windows.Fold, config: TrainCo
     cols = {f"r_{k}": np.repeat(r_ev[:, [i]], H, axis=1) for i, k in enumerate(combination.LAGS)}
     frame = walkforward._long(k, cube, coin, t, {**cols, "prob_up": clf.prob_up(x_ev)})
     facts = {"returns": tuple(np.std(r_tr, axis=0)), "logit": tuple(np.std(p_tr - 0.5, axis=0)),
-             "best_rule": combination.best_rule(r_tr, y_tr)}
+             "best_rule": combination.best_rule(r_tr, y_tr), "lag_signs": combination.lag_signs(r_tr, y_tr)}
     return frame, facts
 
 

@@ -1,6 +1,8 @@
 """Issue 28's combinations (evaluation/combination.py) on synthetic walk-forwards: nested weights, the first fold's
 equal weights, the way back to return units, the refusal of non-finite weights."""
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -118,3 +120,20 @@ def test_non_finite_or_non_positive_scales_and_data_are_refused():
         comb.combine_walk_forward(p, s, scales, "stacked")
     with pytest.raises(ValueError, match="exactly the predictions' cells"):
         comb.combine_walk_forward(p, s.iloc[5:], scales, "stacked")
+
+
+def test_the_first_folds_equal_weights_sign_each_lag_as_its_training_period_did():
+    """Unsigned equal weights on r_1, r_3, r_7 would bet on momentum at every lag; a first fold signs each lag by
+    the better of momentum_k and reversal_k on its training cells (TrainingScales.lag_signs)."""
+    p, s, scales = _walk()
+    scales = {j: replace(sc, lag_signs=(-1.0, -1.0, 1.0)) for j, sc in scales.items()}
+    _, params = comb.combine_walk_forward(p, s, scales, "stacked")
+    assert params[0]["weights"]["weights"] == [[0.2, -0.2, -0.2, 0.2, 0.2]] * H
+    assert params[0]["scales"]["lag_signs"] == [-1.0, -1.0, 1.0]
+    rng = np.random.default_rng(3)
+    r = rng.normal(0, 0.05, (4000, 3))  # [n, 3]
+    y = np.column_stack([-r[:, 0] + 0.5 * r[:, 2]] * H) + rng.normal(0, 0.01, (4000, H))  # lag 1 reverts, lag 7 runs on
+    signs = comb.lag_signs(r, y)
+    assert (signs[0], signs[2]) == (-1.0, 1.0) and signs[1] in (-1.0, 1.0)  # r_3 carries nothing: either sign
+    with pytest.raises(comb.CombinationError, match="lag signs"):
+        replace(scales[0], lag_signs=(1.0, 0.0, 1.0))
