@@ -117,7 +117,8 @@ def _combination_round(args: argparse.Namespace) -> None:
 
     result = combination_round.combination_round(train.build_cube(panel), config, seed_sets, args.members, args.folds,
                                                  args.val_days, load_settings().market.coins, highway=args.highway,
-                                                 log=print, on_walked=save_members)
+                                                 log=print, on_walked=save_members,
+                                                 reuse=combination_round.load_reused(Path(args.reuse)) if args.reuse else None)
     result.pop("predictions").to_csv(out / f"{args.name}_predictions.csv.gz", index=False)
     (out / f"{args.name}.json").write_text(json.dumps(result, indent=1, default=str))
     md = combination_round.render_markdown(result)
@@ -201,6 +202,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     ec.add_argument("--highway", action="store_true", help="also walk the ensemble with highway=True (lstm_highway: "
                                                            "twice the training)")
     settings(ec)
+    ec.add_argument("--reuse", metavar="STEM",
+                    help="take the control's members from an evaluate-ensemble run of the same configuration, seeds and "
+                         "folds (STEM.json and STEM_members.csv.gz, e.g. reports/round7_reported) instead of training them")
     ec.add_argument("--out", default="reports", help="output folder (default reports/)")
     ec.add_argument("--name", default="combination_round", help="file stem of the report")
     ec.set_defaults(func=_combination_round)

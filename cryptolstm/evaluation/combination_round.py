@@ -17,7 +17,9 @@ spread and the best rule are computed on those cells, and the LSTM's scale is it
 
 from __future__ import annotations
 
-from dataclasses import asdict, replace
+import json
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -83,21 +85,85 @@ def pick(candidates: dict, tie: float = CombinationConfig.tie) -> dict:
     return {"candidate": chosen, "how": how, "best_da": best, "da": candidates[chosen]["da_mean"]}
 
 
+@dataclass(frozen=True)
+class Reused:
+    """The members of an earlier round (`evaluate-ensemble` or `evaluate-combination` of the same configuration,
+    seeds and folds), so a round of combiners does not train them again."""
+
+    config: dict  # asdict(TrainConfig) as that round stored it
+    n_folds: int
+    val_days: int
+    predictions: dict[tuple[int, int], pd.DataFrame]  # (seed set, member) -> its walk-forward predictions
+    folds: dict[tuple[int, int], list[dict]]  # (seed set, member) -> its fold records (cutoff, pred_scale, ...)
+
+
+def load_reused(stem: Path) -> Reused:
+    """The members an `evaluate-ensemble` run wrote: `<stem>.json` (config, folds, member_folds) and
+    `<stem>_members.csv.gz` (every member's out-of-sample predictions)."""
+    doc = json.loads(Path(f"{stem}.json").read_text())
+    if "member_folds" not in doc:
+        raise ValueError(f"{stem}.json has no member fold records (a run from before they were kept): cannot reuse")
+    frame = pd.read_csv(f"{stem}_members.csv.gz")
+    frame["as_of"] = pd.to_datetime(frame["as_of"]).dt.date
+    cols = walkforward.KEYS + ["pred_log_return", "realised_log_return"]
+    preds = {(int(s), int(i)): g[cols].reset_index(drop=True) for (s, i), g in frame.groupby(["seed_set", "member"])}
+    folds = {tuple(int(x) for x in k.split("/")): v for k, v in doc["member_folds"].items()}
+    return Reused(doc["config"], int(doc["n_folds"]), int(doc["val_days"]), preds, folds)
+
+
+def _same_config(stored: dict, config: TrainConfig) -> bool:
+    """Whether a stored asdict(config) (JSON: tuples as lists) is `config` with any seed and ensemble size."""
+    mine = json.loads(json.dumps(asdict(replace(config, seed=0, n_seeds=1))))
+    return {**stored, "seed": 0, "n_seeds": 1} == mine
+
+
+def adopt(rnd: rounds.Round, reused: Reused, ids: list[tuple], cube: windows.Cube, config: TrainConfig,
+          bounds: list[windows.Fold], n_folds: int, val_days: int, score_coins) -> dict[tuple, list[dict]]:
+    """Put the reused members `ids` ((variant, seed set, member)) into `rnd` as if walked here: their predictions,
+    the baselines on their cells (fit here when no member was walked), each seed set's score; returns their fold
+    records. Refuses members of another configuration, other folds or other cells."""
+    if not _same_config(reused.config, config) or (reused.n_folds, reused.val_days) != (n_folds, val_days):
+        raise ValueError("the reused members are of another configuration or other folds than this round's")
+    cutoffs = [str(cube.days[f.cutoff].date()) for f in bounds]
+    folds = {}
+    for v, s, i in ids:
+        if (s, i) not in reused.predictions:
+            raise ValueError(f"the reused run has no member {i} of seed set {s}")
+        if [f["cutoff"] for f in reused.folds[(s, i)]] != cutoffs:
+            raise ValueError(f"member {s}/{i} was walked on other folds: {reused.folds[(s, i)]}")
+        rnd.predictions[(v, s, i)] = rounds.sorted_keys(reused.predictions[(s, i)])
+        folds[(v, s, i)] = reused.folds[(s, i)]
+    if rnd.baselines is None:
+        rnd.baselines = rounds.sorted_keys(pd.concat([walkforward.fold_baselines(cube, k, f, config, score_coins)
+                                                      for k, f in enumerate(bounds)], ignore_index=True))
+    for v, s in {(v, s) for v, s, _ in ids}:  # scoring raises on cells other than the baselines'
+        rnd.scores[(v, s)] = walkforward.score(walkforward.combine(
+            [rnd.predictions[m] for m in ids if m[:2] == (v, s)]), rnd.baselines)
+    return folds
+
+
 def combination_round(cube: windows.Cube, config: TrainConfig, seed_sets, members: int, n_folds: int,
                       val_days: int = WF_FOLD_DAYS, score_coins=DEFAULT_COINS, highway: bool = False,
                       comb: CombinationConfig = CombinationConfig(), log=lambda *_: None,
-                      on_walked=None) -> dict:
+                      on_walked=None, reuse: Reused | None = None) -> dict:
     """Walk the ensemble (and with `highway` the highway ensemble) forward per seed set (`rounds.run_round`), compute
     the folds' signals once, score every candidate of every seed set next to the baselines, and apply `pick`
     (JSON-able; every candidate's predictions under "predictions"). `on_walked(round)`: called once every member is
-    walked, before anything is combined (the command saves the members' predictions and fold records then)."""
+    walked, before anything is combined (the command saves the members' predictions and fold records then).
+    `reuse`: the control's members from an earlier run (`load_reused`), not trained again."""
     variants = {"lstm": config, **({"lstm_highway": replace(config, highway=True)} if highway else {})}
     configs = {(v, s, i): c for v, vc in variants.items()
                for (s, i), c in ensembles.member_configs(vc, seed_sets, members).items()}
-    rnd = rounds.run_round(cube, configs, _draws, n_folds, val_days, score_coins, log)
+    walk = {m: c for m, c in configs.items() if reuse is None or m[0] != "lstm"}
+    rnd = rounds.run_round(cube, walk, _draws, n_folds, val_days, score_coins, log) if walk else rounds.Round()
     if on_walked is not None:
         on_walked(rnd)
     bounds = walkforward.folds(cube, config, n_folds, val_days=val_days)
+    member_folds = {m: list(w.folds) for m, w in rnd.walks.items()}
+    if reuse is not None:
+        log("== the control's members: reused, not trained")
+        member_folds.update(adopt(rnd, reuse, [m for m in configs if m[0] == "lstm"], cube, config, bounds,
+                                  n_folds, val_days, score_coins))
     sig, facts = [], {}
     for k, fold in enumerate(bounds):
         frame, facts[k] = fold_signals(cube, k, fold, config, score_coins)
@@ -109,7 +175,7 @@ def combination_round(cube: windows.Cube, config: TrainConfig, seed_sets, member
         ids = [(v, si, i) for v, si, i in configs if v == "lstm" and si == s]
         ensemble = walkforward.combine([rnd.predictions[m] for m in ids])
         scales = {k: combination.TrainingScales(
-            tuple(np.mean([rnd.walks[m].folds[k]["pred_scale"] for m in ids], axis=0)), **facts[k])
+            tuple(np.mean([member_folds[m][k]["pred_scale"] for m in ids], axis=0)), **facts[k])
             for k in range(len(bounds))}
         scored = {"control": (ensemble, rnd.scores[("lstm", s)])}
         for method in combination.COMBINERS:
@@ -134,6 +200,7 @@ def combination_round(cube: windows.Cube, config: TrainConfig, seed_sets, member
             "baselines": {n: ensembles.figures(b) for n, b in any_scores.baselines.items()},
             "parameters": {f"{method}/{s}": {str(k): v for k, v in p.items()} for (method, s), p in params.items()},
             "member_seconds": {"/".join(map(str, k)): round(w.seconds, 1) for k, w in rnd.walks.items()},
+            "control_members": "reused from an earlier run (not trained here)" if reuse is not None else "trained here",
             "seconds": round(rnd.seconds, 1), "pick": pick(summary, comb.tie),
             "predictions": pd.concat(preds, ignore_index=True)}
 
