@@ -142,6 +142,13 @@ class TrainConfig:
     sign_head: float = 0.0  # weight of a second head's logistic loss on sign(y) (0 = none); the stored
     #                         forecast stays the log-return head's
     horizon_weights: tuple[float, ...] | None = None  # per-horizon loss weights; None = equal
+    # what the forecast serves (issue 28, evaluation/combination.py): "none" = the ensemble's mean; "blend_equal" /
+    # "stacked" = the ensemble combined with the rules' and the logistic classifier's signals (the weights, scales
+    # and classifier are fitted by the weekly gather and stored in the bundle)
+    combination: str = "none"
+    highway: bool = False  # True: add a linear path Dense(H) from the window's last day (scaled features + coin
+    #                        embedding) to the head's output, trained end to end with it (LSTNet's "highway",
+    #                        issue 28's lstm_highway): a linear reversal need not be learnt through the gates
     # optimisation
     learning_rate: float = 1e-3  # Adam
     batch_size: int = 512  # cells per gradient step
@@ -198,6 +205,20 @@ class TrainConfig:
         return replace(self, **changes)
 
 
+COMBINATIONS = ("none", "blend_equal", "stacked")  # the values of TrainConfig.combination
+
+
+@dataclass(frozen=True)
+class CombinationConfig:
+    """Issue 28's combinations of the LSTM ensemble with the rules' and the classifier's signals
+    (evaluation/combination.py)."""
+
+    # stacked weights: ridge penalty per fitted row, on signals of unit training-period scale (0.01 barely
+    # shrinks 5 weights fitted on thousands of rows; it keeps them finite when two signals are collinear)
+    ridge: float = 0.01
+    tie: float = 0.003  # the pick: a cheaper candidate whose inner DA is within this of the best one wins
+
+
 NAIVE_BASELINES = ("random_walk", "always_up", "momentum_1", "momentum_3", "momentum_7",
                    "reversal_1", "reversal_3", "reversal_7")  # the rules a first model must not fall below
 
@@ -252,6 +273,7 @@ class PipelineConfig:
     provisional: bool = True  # no champion yet: the newest model trained before the day forecasts it, labelled
     #                           provisional (False: such days get no forecast, only the no_champion alert)
     ensemble_members: int | None = None  # K seed-ensemble members of the weekly model; None: the profile's n_seeds
+    combination: str | None = None  # what the weekly model serves (COMBINATIONS); None: the profile's (none)
     # A weekly model's pieces (member_weights, member_predictions: ~135,000 rows a week at K = 5, the fold
     # baselines and the preparation) are kept until it is registered and this many weeks after, then the weekly gather deletes them: the
     # registered model holds their mean and its K-member bundle. 0: deleted as soon as the model is registered.
@@ -264,9 +286,10 @@ class PipelineConfig:
     alerts: AlertConfig = field(default_factory=AlertConfig)
 
     def train_config(self) -> TrainConfig:
-        """The profile's TrainConfig, with `ensemble_members` as its n_seeds when set."""
+        """The profile's TrainConfig, with `ensemble_members` as its n_seeds and `combination` when set."""
         tc = TrainConfig.tiny() if self.train_profile == "tiny" else TrainConfig()
-        return tc if self.ensemble_members is None else replace(tc, n_seeds=self.ensemble_members)
+        tc = tc if self.ensemble_members is None else replace(tc, n_seeds=self.ensemble_members)
+        return tc if self.combination is None else replace(tc, combination=self.combination)
 
 
 LEVELS = (0.80, 0.95)  # nominal coverages of the forecast ranges

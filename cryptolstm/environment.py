@@ -129,6 +129,7 @@ class _PipelineEnv(_SensorEnv):
     charts_dir: Path | None = Field(None, alias="CRYPTOLSTM_CHARTS_DIR")
     provisional: bool | None = Field(None, alias="CRYPTOLSTM_PROVISIONAL")
     ensemble_members: int | None = Field(None, alias="CRYPTOLSTM_ENSEMBLE_MEMBERS", ge=1, le=50)
+    combination: Literal["none", "blend_equal", "stacked"] | None = Field(None, alias="CRYPTOLSTM_COMBINATION")
     member_retention_weeks: int | None = Field(None, alias="CRYPTOLSTM_MEMBER_RETENTION_WEEKS", ge=0)
 
 
@@ -164,7 +165,7 @@ def load_alerts(environ: Environ | None = None) -> AlertConfig:
 
 def load_pipeline(environ: Environ | None = None) -> PipelineConfig:
     """The DAG steps: CRYPTOLSTM_TRAIN_PROFILE, _WF_FOLDS, _WF_DAYS, _CHARTS_DIR, _PROVISIONAL (1/0),
-    _ENSEMBLE_MEMBERS, _MEMBER_RETENTION_WEEKS, _SENSOR_POKE_S, with the promotion and alert sections."""
+    _ENSEMBLE_MEMBERS, _COMBINATION, _MEMBER_RETENTION_WEEKS, _SENSOR_POKE_S, with the promotion and alert sections."""
     return _checked(_pipeline, environ)
 
 

@@ -663,7 +663,9 @@ CREATE VIEW public.v_models AS
     COALESCE((((metrics -> 'ensemble'::text) ->> 'members'::text))::integer, ((hyperparams ->> 'n_seeds'::text))::integer) AS members,
     (((metrics -> 'ensemble'::text) ->> 'da_min'::text))::double precision AS member_da_min,
     (((metrics -> 'ensemble'::text) ->> 'da_max'::text))::double precision AS member_da_max,
-    (((metrics -> 'ensemble'::text) ->> 'pred_sd'::text))::double precision AS member_pred_sd
+    (((metrics -> 'ensemble'::text) ->> 'pred_sd'::text))::double precision AS member_pred_sd,
+    COALESCE((hyperparams ->> 'combination'::text), 'none'::text) AS combination,
+    (((hyperparams -> 'served_combination'::text) -> 'weights'::text) -> 'weights'::text) AS combination_weights
    FROM public.models;
 
 CREATE VIEW public.v_promotion_history AS

@@ -1,4 +1,5 @@
-"""`cryptolstm evaluate` (walk-forward report) and `cryptolstm bench-train` (wall time of 5 folds + final fit;
+"""`cryptolstm evaluate` (walk-forward report), `evaluate-ensemble` (round 6), `evaluate-combination` (issue 28)
+and `cryptolstm bench-train` (wall time of 5 folds + final fit;
 with `--device`, the device check of commands/bench.py)."""
 
 from __future__ import annotations
@@ -93,6 +94,40 @@ def _ensemble_round(args: argparse.Namespace) -> None:
     print(f"wrote {out / args.name}.json, .md and _members.csv.gz (every member's out-of-sample predictions)")
 
 
+def _combination_round(args: argparse.Namespace) -> None:
+    import json
+
+    from cryptolstm.evaluation import combination_round
+    from cryptolstm.modelling import train
+
+    _progress_to_stderr()
+    panel = _panel(args)
+    seed_sets = tuple(int(x) for x in args.seed_sets.split(","))
+    config = train.TrainConfig().with_settings(args.set or ())
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    def save_members(rnd) -> None:  # the hours of training are kept even if the combination step fails
+        import pandas as pd
+
+        pd.concat([p.assign(variant=v, seed_set=s, member=i) for (v, s, i), p in rnd.predictions.items()],
+                  ignore_index=True).to_csv(out / f"{args.name}_members.csv.gz", index=False)
+        (out / f"{args.name}_member_folds.json").write_text(json.dumps(
+            {"/".join(map(str, k)): list(w.folds) for k, w in rnd.walks.items()}, indent=1, default=str))
+
+    result = combination_round.combination_round(train.build_cube(panel), config, seed_sets, args.members, args.folds,
+                                                 args.val_days, load_settings().market.coins, highway=args.highway,
+                                                 log=print, on_walked=save_members,
+                                                 reuse=combination_round.load_reused(Path(args.reuse)) if args.reuse else None)
+    result.pop("predictions").to_csv(out / f"{args.name}_predictions.csv.gz", index=False)
+    (out / f"{args.name}.json").write_text(json.dumps(result, indent=1, default=str))
+    md = combination_round.render_markdown(result)
+    (out / f"{args.name}.md").write_text(md)
+    print(md)
+    print(f"wrote {out / args.name}.json, .md, _predictions.csv.gz (every candidate's out-of-sample predictions), "
+          "_members.csv.gz and _member_folds.json (every member's predictions and fold records)")
+
+
 def _bench(args: argparse.Namespace) -> None:
     from cryptolstm.modelling import train
     from cryptolstm.evaluation import walkforward as validation
@@ -158,6 +193,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     er.add_argument("--out", default="reports", help="output folder (default reports/)")
     er.add_argument("--name", default="ensemble_round", help="file stem of the report")
     er.set_defaults(func=_ensemble_round)
+    ec = sub.add_parser("evaluate-combination", help="issue 28's round: the K-member ensemble per seed set, combined "
+                                                     "with the rules and the classifier (blend_equal, stacked), and with "
+                                                     "--highway the highway ensemble, next to the baselines")
+    source(ec)
+    ec.add_argument("--seed-sets", default="0", help="comma list of seed sets s (member i has seed s + 1000 i)")
+    ec.add_argument("--members", type=int, default=5, help="K, members per seed set (default 5)")
+    ec.add_argument("--highway", action="store_true", help="also walk the ensemble with highway=True (lstm_highway: "
+                                                           "twice the training)")
+    settings(ec)
+    ec.add_argument("--reuse", metavar="STEM",
+                    help="take the control's members from an evaluate-ensemble run of the same configuration, seeds and "
+                         "folds (STEM.json and STEM_members.csv.gz, e.g. reports/round7_reported) instead of training them")
+    ec.add_argument("--out", default="reports", help="output folder (default reports/)")
+    ec.add_argument("--name", default="combination_round", help="file stem of the report")
+    ec.set_defaults(func=_combination_round)
     bench = sub.add_parser("bench-train", help=f"time walk-forward ({WF_FOLDS} folds) + final fit of the default "
                                                "config; --device: the TensorFlow device (CPU/GPU) and s/step check")
     source(bench)

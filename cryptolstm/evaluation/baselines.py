@@ -188,6 +188,31 @@ class LogisticBaseline(_SignClassifier):
                              LogisticRegression(C=self.C, max_iter=500))
 
 
+    def params(self) -> dict:
+        """The fitted classifier as plain numbers (JSON), what a model bundle stores instead of a pickle (a bundle
+        is untrusted input): the coin ids, the clip, and per horizon the robust scaler's center and scale, the
+        coefficients and the intercept of P(y_h > 0). `prob_up_of(params, X)` predicts from them."""
+        horizons = []
+        for m in self.models_:
+            scaler, lr = m.named_steps["robustscaler"], m.named_steps["logisticregression"]
+            if list(lr.classes_) != [0, 1]:
+                raise ValueError(f"the classifier saw only the classes {list(lr.classes_)}: it cannot be stored")
+            horizons.append({"center": scaler.center_.tolist(), "scale": scaler.scale_.tolist(),
+                             "coef": lr.coef_[0].tolist(), "intercept": float(lr.intercept_[0])})
+        return {"coins": dict(self.coins_), "clip": float(self.clip), "horizons": horizons}
+
+
+def prob_up_of(params: dict, X: pd.DataFrame) -> np.ndarray:
+    """[N, H] P(y_h > 0) of a stored `LogisticBaseline.params` on the feature rows X (what `prob_up` gives, to
+    rounding): p = 1 / (1 + exp(-(clip((x - center) / scale) . coef + intercept)))."""
+    d = _design(X, len(params["coins"]), params["coins"])  # [N, F + C]
+    out = []
+    for hp in params["horizons"]:
+        z = np.clip((d - np.asarray(hp["center"])) / np.asarray(hp["scale"]), -params["clip"], params["clip"])
+        out.append(1.0 / (1.0 + np.exp(-(z @ np.asarray(hp["coef"]) + hp["intercept"]))))
+    return np.column_stack(out)
+
+
 class GradientBoostingClassifierBaseline(_SignClassifier):
     """One HistGradientBoostingClassifier per horizon on sign(y_h), features + coin id (no early-stopping
     split: sklearn's would shuffle across time)."""

@@ -43,7 +43,7 @@ def draws_of(sizes) -> Callable[[list[Member]], dict[tuple, list[Member]]]:
     return rule
 
 
-def _row(x: scores.ModelScores) -> dict:
+def figures(x: scores.ModelScores) -> dict:
     """The figures of one model of `walkforward.score` that the round reports (JSON)."""
     o = x.overall
     return {"da": o.da, "mae_ratio_rw": o.mae_ratio_rw, "share_positive": o.share_positive,
@@ -62,10 +62,10 @@ def score_draws(scored: dict[tuple, scores.Scores], sizes) -> dict:
         for (size, s, combo), m in scored.items():
             if size != k:
                 continue
-            draws.append({"seed_set": s, "members": list(combo), **_row(m.model),
+            draws.append({"seed_set": s, "members": list(combo), **figures(m.model),
                           "da_ci": list(m.bootstrap["overall"].da_ci)})
             if "baselines" not in out:
-                out["baselines"] = {n: _row(b) for n, b in m.baselines.items()}
+                out["baselines"] = {n: figures(b) for n, b in m.baselines.items()}
                 out["n_cells"], out["n_as_of_days"] = m.n_cells, m.n_as_of_days
         da = [d["da"] for d in draws]
         mr = [d["mae_ratio_rw"] for d in draws]

@@ -37,7 +37,8 @@ class Round:
     seconds: float = 0.0  # wall time of the round
 
 
-def _sorted(df: pd.DataFrame) -> pd.DataFrame:
+def sorted_keys(df: pd.DataFrame) -> pd.DataFrame:
+    """The frame in the rounds' row order: sorted by walkforward.KEYS (stable)."""
     return df.sort_values(walkforward.KEYS, kind="stable").reset_index(drop=True)
 
 
@@ -55,8 +56,8 @@ def run_round(cube: windows.Cube, configs: dict[Hashable, train.TrainConfig],
         res = walkforward.walk_forward(cube, cfg, n_folds=n_folds, val_days=val_days, log=log,
                                        score_coins=score_coins, with_baselines=rnd.baselines is None)
         if rnd.baselines is None:
-            rnd.baselines = _sorted(res.baseline_predictions)
-        rnd.walks[name], rnd.predictions[name] = res, _sorted(res.predictions)
+            rnd.baselines = sorted_keys(res.baseline_predictions)
+        rnd.walks[name], rnd.predictions[name] = res, sorted_keys(res.predictions)
         for draw, members in plan.items():
             if draw in rnd.scores or name not in members or not set(members) <= set(rnd.predictions):
                 continue

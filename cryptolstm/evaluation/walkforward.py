@@ -148,7 +148,10 @@ def fold_summary(cube: windows.Cube, k: int, fold: windows.Fold, n_cells: int, m
             "val_end": str(cube.days[fold.val_end].date()), "n_cells": int(n_cells),
             "fit_seconds": round(sum(i.get("train_seconds", 0.0) for i in member_infos), 2),
             "epochs": [e for i in member_infos for e in i.get("epochs", [])],
-            "n_fit_windows": member_infos[0].get("n_fit_windows")}
+            "n_fit_windows": member_infos[0].get("n_fit_windows"),
+            # the ensemble's training-period prediction scale: the members' mean (bundle.TrainedModel.join)
+            **({"pred_scale": [float(v) for v in np.mean([i["pred_scale"] for i in member_infos], axis=0)]}
+               if all("pred_scale" in i for i in member_infos) else {})}
 
 
 def assemble(predictions: list[pd.DataFrame], baseline_predictions: list[pd.DataFrame], fold_info: list[dict],

@@ -70,6 +70,32 @@ def member_count_error(counts: dict[str, int], member_ids, n_seeds: int) -> str 
     return None
 
 
+def combination_error(combination, method: str) -> str | None:
+    """Why `combination` (a bundle's meta "combination") cannot serve a model whose config's combination is
+    `method` (None: it can). Checked here, at load, as any other corruption: the method must match, and the
+    scales, the weights of a stacked one and the classifier must be present and every number in them finite (the
+    full check of their shapes is evaluation.combination.ServedCombination.from_json, where it is used)."""
+    if method == "none":
+        return None if combination is None else "its meta carries a combination but its config serves none"
+    if not isinstance(combination, dict) or combination.get("method") != method:
+        got = combination.get("method") if isinstance(combination, dict) else combination
+        return f"its config serves the {method!r} combination, its meta carries {got!r}"
+    needed = ("scales", "classifier") + (("weights",) if method == "stacked" else ())
+    if lacking := [k for k in needed if not combination.get(k)]:
+        return f"its {method} combination lacks {', '.join(lacking)}"
+
+    def numbers(v):
+        if isinstance(v, dict):
+            return [x for w in v.values() for x in numbers(w)]
+        if isinstance(v, list):
+            return [x for w in v for x in numbers(w)]
+        return [v] if isinstance(v, (int, float)) and not isinstance(v, bool) else []
+    values = numbers({k: combination[k] for k in needed})
+    if not values or not np.isfinite(np.asarray(values, dtype=np.float64)).all():
+        return f"its {method} combination has missing or non-finite numbers"
+    return None
+
+
 def _head(out) -> np.ndarray:
     """The log-return head's output of a one- or two-headed model (the sign head is never served)."""
     return out[0] if isinstance(out, (list, tuple)) else out
@@ -82,7 +108,7 @@ class TrainedModel:
     def __init__(self, members: dict, scaler: RobustScaler, config, feature_version: str,
                  training_cutoff: date, coins: tuple[str, ...], info: dict | None = None,
                  input_description: drift.TrainingDescription | None = None,
-                 member_ids: tuple[int, ...] | None = None):
+                 member_ids: tuple[int, ...] | None = None, combination: dict | None = None):
         self.members = members
         # which of the config's n_seeds members `members[key]` holds, in order (None: all of them)
         self.member_ids = tuple(range(config.n_seeds)) if member_ids is None else tuple(member_ids)
@@ -96,13 +122,28 @@ class TrainedModel:
         self.coins = tuple(coins)  # vocabulary: coins[i] has embedding id i
         self.info = dict(info or {})  # training facts: epochs, seconds, number of windows
         self.input_description = input_description  # None: a model trained before drift was described
+        # what a model with config.combination != "none" serves on top of its members (issue 28): the JSON of
+        # evaluation.combination.ServedCombination, fitted by the weekly gather (`with_combination`); None on the
+        # members and parts it is made of (a served bundle without it is refused by `from_bytes`)
+        if combination is not None and (error := combination_error(combination, getattr(config, "combination", "none"))):
+            raise BundleError(error)
+        self.combination = combination
+
+    def with_combination(self, combination: dict) -> "TrainedModel":
+        """This model serving `combination` (its config's method; BundleError when missing or not finite)."""
+        return TrainedModel(self.members, self.scaler, self.config, self.feature_version, self.training_cutoff,
+                            self.coins, self.info, self.input_description, self.member_ids, combination)
 
     def hyperparams(self) -> dict:
         """JSON-able description: the config, plus what the registry should know about this fit."""
         cfg = asdict(self.config)
         return {**cfg, "feature_version": self.feature_version, "coins": list(self.coins),
                 "training_cutoff": str(self.training_cutoff), "features": list(feats_mod.FEATURES), **self.info,
-                **({"input_description": self.input_description.summary()} if self.input_description else {})}
+                **({"input_description": self.input_description.summary()} if self.input_description else {}),
+                # what v_models shows of a served combination: its method, weights, scales and rule (not the
+                # classifier's coefficients)
+                **({"served_combination": {k: v for k, v in self.combination.items() if k != "classifier"}}
+                   if self.combination else {})}
 
     def check_vocabulary(self, registered) -> None:
         """BundleError unless this bundle's coin order (its embedding ids) is `registered`, the vocabulary
@@ -155,6 +196,12 @@ class TrainedModel:
                 info[name] = [e for g in range(groups) for m, k in zip(ordered, n) for e in m.info[name][g * k:(g + 1) * k]]
         if all("train_seconds" in m.info for m in ordered):
             info["train_seconds"] = round(sum(m.info["train_seconds"] for m in ordered), 2)
+        if all("pred_scale" in m.info for m in ordered):  # train.prediction_scale of each member, in member order
+            scales = [s for m in ordered for s in m.info.get("member_pred_scale", [m.info["pred_scale"]])]
+            info["member_pred_scale"] = scales  # [K][H]
+            # the ensemble's scale is approximated by the members' mean scale (an upper bound of the sd of their
+            # mean prediction, equal to it when the members agree): what a combination divides the forecast by
+            info["pred_scale"] = [float(v) for v in np.mean(np.asarray(scales, dtype=np.float64), axis=0)]
         return cls(members, first.scaler, first.config, first.feature_version, first.training_cutoff, first.coins,
                    info, input_description=first.input_description, member_ids=tuple(ids))
 
@@ -272,12 +319,16 @@ class TrainedModel:
                     "member_ids": list(self.member_ids), "info": self.info}
             if self.input_description is not None:
                 meta["input_description"] = self.input_description.to_dict()
+            if self.combination is not None:
+                meta["combination"] = self.combination
             z.writestr("meta.json", json.dumps(meta, sort_keys=True))
         return buf.getvalue()
 
     @classmethod
-    def from_bytes(cls, data: bytes, sha256: str | None = None) -> "TrainedModel":
-        """Inverse of to_bytes; raises BundleError on anything that is not a complete bundle.
+    def from_bytes(cls, data: bytes, sha256: str | None = None, *, part: bool = False) -> "TrainedModel":
+        """Inverse of to_bytes; raises BundleError on anything that is not a complete bundle. A bundle whose config
+        serves a combination must carry it, complete and finite, unless it is a `part` (one member of a weekly
+        run, stored before the gather fits the combination).
 
         An artifact is untrusted input (anyone who can write the `models` table can craft one), so
         nothing is written before it is checked: the sha256 (when the caller knows the expected
@@ -307,11 +358,14 @@ class TrainedModel:
                         members[key].append(keras.models.load_model(path, compile=False, safe_mode=True))
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
+            if not part and (error := combination_error(meta.get("combination"), cfg.combination)):
+                raise BundleError(f"bundle refused: {error}")
             desc = meta.get("input_description")  # absent from bundles made before it was recorded
             return cls(members, RobustScaler.from_dict(meta["scaler"]), cfg, meta["feature_version"],
                        date.fromisoformat(meta["training_cutoff"]), tuple(meta["coins"]), meta.get("info"),
                        input_description=None if desc is None else drift.TrainingDescription.from_dict(desc),
-                       member_ids=meta.get("member_ids"))  # absent from bundles made before: all n_seeds
+                       member_ids=meta.get("member_ids"),  # absent from bundles made before: all n_seeds
+                       combination=meta.get("combination"))  # BundleError when its config needs one and it is bad
         except BundleError:
             raise
         except Exception as exc:

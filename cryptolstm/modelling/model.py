@@ -14,8 +14,11 @@ ARCHS = ("lstm", "bilstm", "cnn_lstm")
 
 def build_model(arch: str, *, window: int, n_features: int, n_coins: int, horizons: int = HORIZONS,
                 lstm_units: tuple[int, int] = (128, 64), dense_units: int = 64, dropout: float = 0.2,
-                embed_dim: int = 4, conv_filters: int = 32, conv_kernel: int = 3, sign_head: bool = False):
-    """An uncompiled keras.Model([x, coin]) -> y for `arch` in ARCHS; with `sign_head` -> [y, sign logits]."""
+                embed_dim: int = 4, conv_filters: int = 32, conv_kernel: int = 3, sign_head: bool = False,
+                highway: bool = False):
+    """An uncompiled keras.Model([x, coin]) -> y for `arch` in ARCHS; with `sign_head` -> [y, sign logits].
+    With `highway` the return head's output is the recurrent path's plus a linear map of the last day's
+    (scaled) features and the coin embedding, one model trained end to end (LSTNet's highway)."""
     import keras
     from keras import layers
 
@@ -43,6 +46,10 @@ def build_model(arch: str, *, window: int, n_features: int, n_coins: int, horizo
     h = layers.Concatenate(name="join")([h, e])  # [B, u2 + E]
     h = layers.Dense(dense_units, activation="relu", name="dense")(h)  # [B, dense]
     y = layers.Dense(horizons, name="head")(h)  # [B, H]
+    if highway:  # no Lambda layer: a bundle is loaded with safe_mode, which refuses Python lambdas
+        last = layers.Flatten(name="last_day")(layers.Cropping1D((window - 1, 0), name="crop")(x_in))  # [B, F]
+        z = layers.Concatenate(name="highway_in")([last, e])  # [B, F + E]
+        y = layers.Add(name="forecast")([y, layers.Dense(horizons, name="highway")(z)])  # [B, H]
     if sign_head:  # multi-task: logits of P(y_h > 0) from the same summary; only `head` is ever served
         s = layers.Dense(horizons, name="sign_head")(h)  # [B, H]
         return keras.Model([x_in, coin_in], [y, s], name=f"cryptolstm_{arch}_sign")

@@ -32,7 +32,7 @@ from cryptolstm.config import HORIZONS, TrainConfig
 from cryptolstm.modelling.bundle import TrainedModel, target_cell_scale, vocabulary
 
 __all__ = ["PreparedFit", "TrainConfig", "TrainedModel", "build_cube", "build_network", "coins_until", "describe_inputs",
-           "fit", "fit_member", "prepare_fit", "training_cells"]
+           "fit", "fit_member", "prediction_scale", "prepare_fit", "training_cells"]
 
 log = logging.getLogger("cryptolstm.training")
 
@@ -124,7 +124,8 @@ def build_network(config: TrainConfig, n_features: int, n_coins: int):
 
     return build_model(config.arch, window=config.window, n_features=n_features, n_coins=n_coins,
                        horizons=config.horizons, lstm_units=tuple(config.lstm_units), dense_units=config.dense_units,
-                       dropout=config.dropout, embed_dim=config.embed_dim, sign_head=config.sign_head > 0)
+                       dropout=config.dropout, embed_dim=config.embed_dim, sign_head=config.sign_head > 0,
+                       highway=config.highway)
 
 
 def _train_one(data, val, config: TrainConfig, seed: int, n_features: int, n_coins: int, label: str = "fit",
@@ -275,10 +276,23 @@ def fit_member(prepared: PreparedFit, config: TrainConfig, i: int, callbacks=(),
             "preparation": p.digest}
     if config.refit_all:
         info["refit_epochs"] = refit_epochs
+    model = TrainedModel(nets, p.scaler, config, feats_mod.FEATURE_VERSION, p.cutoff.date(), coins, info,
+                         input_description=p.description, member_ids=(i,))
+    model.info["pred_scale"] = prediction_scale(model, p)
+    model.info["train_seconds"] = round(time.perf_counter() - start, 2)
     log.info("%s: cutoff %s, %d fitting windows, epochs %s, %.1fs", label, p.cutoff.date(),
-             info["n_fit_windows"], epochs, info["train_seconds"])
-    return TrainedModel(nets, p.scaler, config, feats_mod.FEATURE_VERSION, p.cutoff.date(), coins, info,
-                        input_description=p.description, member_ids=(i,))
+             info["n_fit_windows"], epochs, model.info["train_seconds"])
+    return model
+
+
+def prediction_scale(model: TrainedModel, prepared: PreparedFit) -> list[float]:
+    """The member's training-period prediction scale: per horizon, the standard deviation (ddof 0) of its
+    predicted log returns (return units) on the preparation's early-stopping cells, which it was not fitted on
+    and which end before the cutoff (known at the cutoff; the fit cells when there is no early-stopping block).
+    A combination divides the LSTM's forecast by it (evaluation/combination.py)."""
+    cells = prepared.es_cells if len(prepared.es_cells.t) else prepared.fit_cells
+    pred = model.predict_cells(prepared.cube, cells.coin, cells.t)  # [N, H]
+    return [float(v) for v in pred.std(axis=0)]
 
 
 def fit(cube: windows.Cube, cutoff, config: TrainConfig = TrainConfig(), *, label: str = "fit",

@@ -97,6 +97,9 @@ def gather_members(dsn: str, end: datetime, config: PipelineConfig, served: tupl
         bpreds.append(_aligned_baselines(baseline_preds, cells, k, run))
         fold_info.append(walkforward.fold_summary(cube, k, fold, len(cells) // run.train.horizons,
                                                   [stored[k, i] for i in range(K)]))
+    combined_metrics = {}
+    if run.train.combination != "none":  # what is served, and judged, is the combination (issue 28)
+        preds, final, combined_metrics = _combine(run, prep, served, preds, stored, final)
     fit_seconds = sum(f["fit_seconds"] for f in fold_info)
     wf = walkforward.assemble(preds, bpreds, fold_info, fit_seconds + time.perf_counter() - start)
     for f in wf.folds:
@@ -105,7 +108,8 @@ def gather_members(dsn: str, end: datetime, config: PipelineConfig, served: tupl
     final_cube = prep.fit(None).cube  # the features the final members were fitted on, in their coin order
     evidence = gate_evidence(wf, final_model_constant_sign(final, final_cube, run.cutoff), config.promotion)
     spread = ensemble_spread(per_member, run.train)
-    metrics = {**walk_forward_metrics(wf, run.eval_start, run.eval_end), **evidence.to_metrics(), "ensemble": spread}
+    metrics = {**walk_forward_metrics(wf, run.eval_start, run.eval_end), **evidence.to_metrics(), "ensemble": spread,
+               **combined_metrics}
     artifact = final.to_bytes()
     with storage.transaction(dsn) as cur:
         rec = registry.register(cur, model_id=run.model_id, created_for=end, training_cutoff=run.cutoff,
@@ -120,6 +124,30 @@ def gather_members(dsn: str, end: datetime, config: PipelineConfig, served: tupl
             "wf_da": metrics["da"], "member_da": spread["member_da"], "first_model_gate": evidence.first_model_gate.reason,
             "wf_cells": metrics["n_cells"], "artifact_bytes": len(artifact),
             "eval_window": [str(run.eval_start), str(run.eval_end)], "wf_seconds": round(wf.seconds, 1)}
+
+
+def _combine(run, prep, served: tuple[str, ...], preds, stored, final):
+    """(the folds' predictions of the served combination, the final model carrying it, its metrics entry): the
+    walk-forward's signals and scales (`combined.fold_inputs`), each fold combined with what the folds before it
+    fitted (`combination.combine_walk_forward`: the stacked weights are nested), and the final model's
+    combination fitted on every fold and the final training period (`combined.fit_served`)."""
+    import pandas as pd
+
+    from cryptolstm.evaluation import combination
+    from cryptolstm.serving import combined
+
+    method, K = run.train.combination, run.train.n_seeds
+    signals, scales = combined.fold_inputs(prep.cube, prep.bounds, run.train, served,
+                                           [[stored[k, i] for i in range(K)] for k in range(len(prep.bounds))])
+    ensemble = pd.concat(preds, ignore_index=True)
+    out, params = combination.combine_walk_forward(ensemble, signals, scales, method)
+    if "pred_scale" not in final.info:
+        raise combination.CombinationError(f"{run.model_id}: the final members stored no prediction scale")
+    fitted = combined.fit_served(method, ensemble, signals, scales, prep.fit(None), run.train, final.info["pred_scale"])
+    folds = [out[out["fold"] == k].reset_index(drop=True) for k in range(len(prep.bounds))]
+    return folds, final.with_combination(fitted.to_json()), {
+        "combination": {"method": method, "per_fold": {str(k): v for k, v in params.items()},
+                        "served": {k: v for k, v in fitted.to_json().items() if k != "classifier"}}}
 
 
 def _member_predictions(cur, model_id: str):
@@ -165,7 +193,7 @@ def _final_member(cur, model_id: str, member: int):
 
     cur.execute(storage.query("member_weights_select_artifact"), {"model_id": model_id, "member": member})
     artifact, digest = cur.fetchone()
-    return TrainedModel.from_bytes(bytes(artifact), digest)
+    return TrainedModel.from_bytes(bytes(artifact), digest, part=True)  # a member: no combination yet
 
 
 def _aligned(member_preds, cells, fold: int, member: int):
@@ -226,7 +254,8 @@ def _validation_rows(model_id: str, wf) -> list[dict]:
 
 
 def final_model_constant_sign(model, cube, last_day: date, days: int = 120) -> list[str]:
-    """Horizons at which the model's prediction has one sign for every coin and every one of the last
+    """Horizons at which the model's served prediction (its combination's, when it serves one) has one sign for
+    every coin and every one of the last
     `days` as-of days up to `last_day` (its sign does not depend on its input), e.g. ['final model h3'].
     `cube`: the features the model was fitted on (`train.build_cube` of the candles up to `last_day`)."""
     import numpy as np
@@ -240,7 +269,12 @@ def final_model_constant_sign(model, cube, last_day: date, days: int = 120) -> l
     e = cube.last_index_on_or_before(panel_mod.to_day(last_day))
     plan = windows.index_plan(~np.isnan(cube.x).any(axis=2), ~np.isnan(cube.log_close), model.config.window,
                               model.config.horizons, first=max(0, e - days + 1), last=e)
-    pred = model.predict_cells(cube, plan.coin, plan.t)  # [N, H]
+    if model.combination is None:
+        pred = model.predict_cells(cube, plan.coin, plan.t)  # [N, H]
+    else:  # what it serves: the combination (issue 28)
+        from cryptolstm.serving import combined
+
+        pred = combined.predict_cells(model, cube, plan.coin, plan.t)  # [N, H]
     flags = metrics.constant_sign_flags(pred, np.zeros(len(plan.t)))  # one group: the final model
     return [f"final model h{h + 1}" for (_, h), flat in flags.items() if flat]
 

@@ -168,6 +168,12 @@ def forecast_as_of(dsn: str, as_of: date, run_id: str, stale_after_days: int = S
     feats = features.build_features(everything) if len(everything) else None
     served_feats = None if feats is None else feats[feats["coin"].isin(served)]
     preds = model.predict(panel, as_of, features=served_feats)  # coins with a full window
+    if model.combination is not None and len(preds):  # issue 28: the served forecast is the combination
+        from cryptolstm.evaluation.combination import ServedCombination
+        from cryptolstm.serving import combined
+
+        day_rows = served_feats[served_feats["day"] == panel_mod.to_day(as_of)]  # candles <= as_of only
+        preds = combined.combine_day(ServedCombination.from_json(model.combination), preds, day_rows)
     with storage.transaction(dsn) as cur:
         ranges = ranges_for(cur, champ.model_id, as_of, preds, panel, interval_config)
     rows = _forecast_rows(preds, panel, ranges, champ.model_id, as_of, run_id, interval_config)

@@ -171,11 +171,15 @@ def load_model(dsn: str, model_id: str):
         registered = get(cur, model_id).hyperparams.get("coins")
     from cryptolstm.modelling.bundle import BundleError, TrainedModel
 
+    from cryptolstm.evaluation.combination import CombinationError, ServedCombination
+
     try:
         model = TrainedModel.from_bytes(data)
         model.check_vocabulary(registered)
+        if model.combination is not None:  # its full check: shapes and signals, not only present and finite
+            ServedCombination.from_json(model.combination)
         return model
-    except BundleError as exc:
+    except (BundleError, CombinationError) as exc:
         raise ArtifactError(f"artifact of {model_id} cannot be loaded: {exc}") from exc
 
 

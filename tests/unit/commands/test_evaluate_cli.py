@@ -32,3 +32,10 @@ def test_the_ensemble_round_verb_parses_its_options():
     a = build_parser().parse_args(["evaluate-ensemble", "--until", "2023-06-20", "--folds", "3", "--seed-sets", "0,1",
                                    "--members", "3", "--sizes", "1,3", "--name", "r"])
     assert (a.folds, a.seed_sets, a.members, a.sizes, a.name) == (3, "0,1", 3, "1,3", "r") and callable(a.func)
+
+
+def test_the_combination_round_verb_parses_its_options():
+    a = build_parser().parse_args(["evaluate-combination", "--until", "2023-06-20", "--folds", "3", "--seed-sets", "0",
+                                   "--members", "5", "--highway", "--set", "window=30", "--name", "r9"])
+    assert (a.folds, a.seed_sets, a.members, a.highway, a.set, a.name) == (3, "0", 5, True, ["window=30"], "r9")
+    assert callable(a.func) and not build_parser().parse_args(["evaluate-combination"]).highway

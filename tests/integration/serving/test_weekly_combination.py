@@ -1,0 +1,60 @@
+"""Issue 28 on PostgreSQL with tiny real models: a weekly model that serves the stacked combination stores its
+weights (nested per fold in its metrics, the served ones in its bundle and in v_models), its walk-forward is the
+combination's, and the day's forecast is the combination of the ensemble's prediction computed from candles <= t."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date, datetime, timezone
+
+import numpy as np
+import pytest
+
+from cryptolstm import pipeline, storage
+from cryptolstm.config import PromotionConfig
+from cryptolstm.evaluation.combination import ServedCombination
+from cryptolstm.market import panel as panel_mod
+from cryptolstm.modelling import features
+from cryptolstm.serving import combined, forecast, registry
+from orchestration_seed import insert_candles
+
+END = datetime(2025, 1, 12, tzinfo=timezone.utc)
+CFG = replace(pipeline.PipelineConfig(train_profile="tiny", wf_folds=2, wf_days=28, combination="stacked"),
+              promotion=PromotionConfig(first_model_margin=-1.0, first_model_min_lower=0.0, min_cells=40, weeks=4))
+
+pytestmark = pytest.mark.slow
+
+
+def _q(db, sql, params=()):
+    with storage.transaction(db) as cur:
+        cur.execute(sql, params)
+        return cur.fetchall()
+
+
+def test_a_stacked_weekly_model_stores_its_weights_and_serves_the_combination(db):
+    insert_candles(db, date(2025, 2, 10))
+    mid = pipeline.train_challenger(db, END, CFG)["model_id"]
+    (hp, metrics, method, weights), = _q(db, "SELECT hyperparams, metrics, combination, combination_weights "
+                                            "FROM v_models WHERE model_id = %s", (mid,))
+    assert hp["combination"] == method == "stacked" and weights == hp["served_combination"]["weights"]["weights"]
+    served = hp["served_combination"]
+    assert served["method"] == "stacked" and np.isfinite(served["weights"]["weights"]).all()
+    assert served["weights"]["fitted_on"] == [0, 1] and "classifier" not in served
+    per_fold = metrics["combination"]["per_fold"]
+    assert per_fold["0"]["weights"]["fitted_on"] == [] and per_fold["1"]["weights"]["fitted_on"] == [0]
+
+    day = date(2025, 1, 13)
+    out = forecast.forecast_as_of(db, day, "combination-test")
+    assert out["status"] == "provisional" and out["model_id"] == mid and out["rows"] > 0
+    stored = {(c, h): p for c, h, p in _q(db, "SELECT coin, horizon, pred_log_return FROM forecasts "
+                                             "WHERE as_of = %s", (day,))}
+    model = registry.load_model(db, mid)
+    everything = panel_mod.read_candles(db, until=day)
+    feats = features.build_features(everything)
+    panel = everything[everything["coin"].isin(out["coins"])].reset_index(drop=True)
+    bare = model.predict(panel, day, features=feats[feats["coin"].isin(out["coins"])])
+    expected = combined.combine_day(ServedCombination.from_json(model.combination), bare,
+                                    feats[feats["day"] == panel_mod.to_day(day)])
+    got = np.array([stored[(r.coin, r.horizon)] for r in expected.itertuples()])
+    np.testing.assert_allclose(got, expected["pred_log_return"].to_numpy(), rtol=1e-12, atol=0)
+    assert not np.allclose(got, bare.sort_values(["coin", "horizon"])["pred_log_return"].to_numpy())
