@@ -61,3 +61,31 @@ def test_evaluate_combination_runs_end_to_end_on_recorded_coins(tmp_path):
     assert sorted(folds) == ["lstm/0/0", "lstm/0/1", "lstm_highway/0/0", "lstm_highway/0/1"]
     assert all(len(f["pred_scale"]) == 5 for fs in folds.values() for f in fs)
     assert (tmp_path / "out" / "r_members.csv.gz").stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_the_control_can_reuse_an_ensemble_rounds_members_and_nothing_else(tmp_path):
+    """`--reuse`: the control's members come from an `evaluate-ensemble` run of the same configuration, seeds and
+    folds, so its DA is that run's K-member draw's to the last digit; another configuration is refused."""
+    data = tmp_path / "csv"
+    data.mkdir()
+    for coin in ("BTC", "ETH", "LTC"):
+        shutil.copy(SHARED_DATA / f"{coin}USDT.csv", data / f"{coin}USDT.csv")
+    common = ["--csv-dir", str(data), "--until", "2019-06-30", "--folds", "2", "--val-days", "20", "--seed-sets", "0",
+              "--members", "2", "--out", str(tmp_path / "out")]
+    sets = [x for s in TINY for x in ("--set", s)]
+    ens = build_parser().parse_args(["evaluate-ensemble", *common, "--sizes", "2", "--name", "ens", *sets])
+    ens.func(ens)
+    comb = build_parser().parse_args(["evaluate-combination", *common, "--name", "comb", "--reuse",
+                                      str(tmp_path / "out" / "ens"), *sets])
+    comb.func(comb)
+    e = json.loads((tmp_path / "out" / "ens.json").read_text())
+    c = json.loads((tmp_path / "out" / "comb.json").read_text())
+    assert c["control_members"].startswith("reused") and c["member_seconds"] == {}
+    assert c["candidates"]["control"]["seed_sets"]["0"]["da"] == e["sizes"]["2"]["draws"][0]["da"]
+    assert c["baselines"]["logit"]["da"] == e["baselines"]["logit"]["da"]
+    assert set(c["candidates"]) == {"control", "blend_equal", "stacked"}
+    other = build_parser().parse_args(["evaluate-combination", *common, "--name", "x", "--reuse",
+                                       str(tmp_path / "out" / "ens"), *sets, "--set", "window=12"])
+    with pytest.raises(ValueError, match="another configuration"):
+        other.func(other)
