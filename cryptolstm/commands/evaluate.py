@@ -110,6 +110,9 @@ def _combination_round(args: argparse.Namespace) -> None:
     def save_members(rnd) -> None:  # the hours of training are kept even if the combination step fails
         import pandas as pd
 
+        if not rnd.predictions:  # every member reused: nothing was trained here
+            return
+
         pd.concat([p.assign(variant=v, seed_set=s, member=i) for (v, s, i), p in rnd.predictions.items()],
                   ignore_index=True).to_csv(out / f"{args.name}_members.csv.gz", index=False)
         (out / f"{args.name}_member_folds.json").write_text(json.dumps(
