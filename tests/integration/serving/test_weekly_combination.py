@@ -21,6 +21,7 @@ from orchestration_seed import insert_candles
 END = datetime(2025, 1, 12, tzinfo=timezone.utc)
 CFG = replace(pipeline.PipelineConfig(train_profile="tiny", wf_folds=2, wf_days=28, combination="stacked"),
               promotion=PromotionConfig(first_model_margin=-1.0, first_model_min_lower=0.0, min_cells=40, weeks=4))
+BLEND = replace(CFG, combination="blend_equal")  # the default of the full profile (round 9)
 
 pytestmark = pytest.mark.slow
 
@@ -55,6 +56,37 @@ def test_a_stacked_weekly_model_stores_its_weights_and_serves_the_combination(db
     bare = model.predict(panel, day, features=feats[feats["coin"].isin(out["coins"])])
     expected = combined.combine_day(ServedCombination.from_json(model.combination), bare,
                                     feats[feats["day"] == panel_mod.to_day(day)])
+    got = np.array([stored[(r.coin, r.horizon)] for r in expected.itertuples()])
+    np.testing.assert_allclose(got, expected["pred_log_return"].to_numpy(), rtol=1e-12, atol=0)
+    assert not np.allclose(got, bare.sort_values(["coin", "horizon"])["pred_log_return"].to_numpy())
+
+
+def test_a_blend_equal_weekly_model_stores_its_rule_and_scales_and_serves_the_blend(db):
+    """The served default (round 9): no weights, the final period's best rule and scales; the day's forecast is
+    scale_lstm x (z_lstm + z_rule) / 2 of the ensemble's prediction and the rule's trailing return at t."""
+    insert_candles(db, date(2025, 2, 10))
+    mid = pipeline.train_challenger(db, END, BLEND)["model_id"]
+    (hp, metrics, method, weights), = _q(db, "SELECT hyperparams, metrics, combination, combination_weights "
+                                            "FROM v_models WHERE model_id = %s", (mid,))
+    assert hp["combination"] == method == "blend_equal" and weights is None
+    assert hp["served_combination"]["method"] == "blend_equal" and hp["served_combination"]["weights"] is None
+    served = ServedCombination.from_json(registry.load_model(db, mid).combination)  # the bundle's, classifier too
+    assert served.method == "blend_equal" and served.weights is None and min(served.scales.lstm) > 0
+    assert set(metrics["combination"]["per_fold"]) == {"0", "1"}
+    assert all(p["rule"] in ("reversal_1", "reversal_3", "reversal_7", "momentum_1", "momentum_3", "momentum_7")
+               for p in metrics["combination"]["per_fold"].values())
+
+    day = date(2025, 1, 13)
+    out = forecast.forecast_as_of(db, day, "blend-test")
+    assert out["status"] == "provisional" and out["model_id"] == mid and out["rows"] > 0
+    stored = {(c, h): p for c, h, p in _q(db, "SELECT coin, horizon, pred_log_return FROM forecasts "
+                                             "WHERE as_of = %s", (day,))}
+    model = registry.load_model(db, mid)
+    everything = panel_mod.read_candles(db, until=day)
+    feats = features.build_features(everything)
+    panel = everything[everything["coin"].isin(out["coins"])].reset_index(drop=True)
+    bare = model.predict(panel, day, features=feats[feats["coin"].isin(out["coins"])])
+    expected = combined.combine_day(served, bare, feats[feats["day"] == panel_mod.to_day(day)])
     got = np.array([stored[(r.coin, r.horizon)] for r in expected.itertuples()])
     np.testing.assert_allclose(got, expected["pred_log_return"].to_numpy(), rtol=1e-12, atol=0)
     assert not np.allclose(got, bare.sort_values(["coin", "horizon"])["pred_log_return"].to_numpy())
