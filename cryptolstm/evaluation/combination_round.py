@@ -112,9 +112,11 @@ def load_reused(stem: Path) -> Reused:
 
 
 def _same_config(stored: dict, config: TrainConfig) -> bool:
-    """Whether a stored asdict(config) (JSON: tuples as lists) is `config` with any seed and ensemble size."""
-    mine = json.loads(json.dumps(asdict(replace(config, seed=0, n_seeds=1))))
-    return {**stored, "seed": 0, "n_seeds": 1} == mine
+    """Whether a stored asdict(config) (JSON: tuples as lists) is `config` with any seed, ensemble size and served
+    combination (what the members are combined with is this round's question, not a property of the members)."""
+    free = {"seed": 0, "n_seeds": 1, "combination": "none"}
+    mine = json.loads(json.dumps(asdict(replace(config, **free))))
+    return {**stored, **free} == mine
 
 
 def adopt(rnd: rounds.Round, reused: Reused, ids: list[tuple], cube: windows.Cube, config: TrainConfig,
