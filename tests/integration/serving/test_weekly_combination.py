@@ -32,20 +32,10 @@ def _q(db, sql, params=()):
         return cur.fetchall()
 
 
-def test_a_stacked_weekly_model_stores_its_weights_and_serves_the_combination(db):
-    insert_candles(db, date(2025, 2, 10))
-    mid = pipeline.train_challenger(db, END, CFG)["model_id"]
-    (hp, metrics, method, weights), = _q(db, "SELECT hyperparams, metrics, combination, combination_weights "
-                                            "FROM v_models WHERE model_id = %s", (mid,))
-    assert hp["combination"] == method == "stacked" and weights == hp["served_combination"]["weights"]["weights"]
-    served = hp["served_combination"]
-    assert served["method"] == "stacked" and np.isfinite(served["weights"]["weights"]).all()
-    assert served["weights"]["fitted_on"] == [0, 1] and "classifier" not in served
-    per_fold = metrics["combination"]["per_fold"]
-    assert per_fold["0"]["weights"]["fitted_on"] == [] and per_fold["1"]["weights"]["fitted_on"] == [0]
-
-    day = date(2025, 1, 13)
-    out = forecast.forecast_as_of(db, day, "combination-test")
+def _served_day_is_the_combination(db, mid: str, label: str, day: date = date(2025, 1, 13)) -> None:
+    """The day's stored forecast of model `mid` (provisional) is its served combination of the ensemble's bare
+    prediction, recomputed here from the stored bundle and the candles <= day, and not the bare prediction."""
+    out = forecast.forecast_as_of(db, day, label)
     assert out["status"] == "provisional" and out["model_id"] == mid and out["rows"] > 0
     stored = {(c, h): p for c, h, p in _q(db, "SELECT coin, horizon, pred_log_return FROM forecasts "
                                              "WHERE as_of = %s", (day,))}
@@ -59,6 +49,21 @@ def test_a_stacked_weekly_model_stores_its_weights_and_serves_the_combination(db
     got = np.array([stored[(r.coin, r.horizon)] for r in expected.itertuples()])
     np.testing.assert_allclose(got, expected["pred_log_return"].to_numpy(), rtol=1e-12, atol=0)
     assert not np.allclose(got, bare.sort_values(["coin", "horizon"])["pred_log_return"].to_numpy())
+
+
+def test_a_stacked_weekly_model_stores_its_weights_and_serves_the_combination(db):
+    insert_candles(db, date(2025, 2, 10))
+    mid = pipeline.train_challenger(db, END, CFG)["model_id"]
+    (hp, metrics, method, weights), = _q(db, "SELECT hyperparams, metrics, combination, combination_weights "
+                                            "FROM v_models WHERE model_id = %s", (mid,))
+    assert hp["combination"] == method == "stacked" and weights == hp["served_combination"]["weights"]["weights"]
+    served = hp["served_combination"]
+    assert served["method"] == "stacked" and np.isfinite(served["weights"]["weights"]).all()
+    assert served["weights"]["fitted_on"] == [0, 1] and "classifier" not in served
+    per_fold = metrics["combination"]["per_fold"]
+    assert per_fold["0"]["weights"]["fitted_on"] == [] and per_fold["1"]["weights"]["fitted_on"] == [0]
+
+    _served_day_is_the_combination(db, mid, "combination-test")
 
 
 def test_a_blend_equal_weekly_model_stores_its_rule_and_scales_and_serves_the_blend(db):
@@ -76,17 +81,4 @@ def test_a_blend_equal_weekly_model_stores_its_rule_and_scales_and_serves_the_bl
     assert all(p["rule"] in ("reversal_1", "reversal_3", "reversal_7", "momentum_1", "momentum_3", "momentum_7")
                for p in metrics["combination"]["per_fold"].values())
 
-    day = date(2025, 1, 13)
-    out = forecast.forecast_as_of(db, day, "blend-test")
-    assert out["status"] == "provisional" and out["model_id"] == mid and out["rows"] > 0
-    stored = {(c, h): p for c, h, p in _q(db, "SELECT coin, horizon, pred_log_return FROM forecasts "
-                                             "WHERE as_of = %s", (day,))}
-    model = registry.load_model(db, mid)
-    everything = panel_mod.read_candles(db, until=day)
-    feats = features.build_features(everything)
-    panel = everything[everything["coin"].isin(out["coins"])].reset_index(drop=True)
-    bare = model.predict(panel, day, features=feats[feats["coin"].isin(out["coins"])])
-    expected = combined.combine_day(served, bare, feats[feats["day"] == panel_mod.to_day(day)])
-    got = np.array([stored[(r.coin, r.horizon)] for r in expected.itertuples()])
-    np.testing.assert_allclose(got, expected["pred_log_return"].to_numpy(), rtol=1e-12, atol=0)
-    assert not np.allclose(got, bare.sort_values(["coin", "horizon"])["pred_log_return"].to_numpy())
+    _served_day_is_the_combination(db, mid, "blend-test")
