@@ -211,3 +211,11 @@ def test_with_settings_reads_each_value_as_its_fields_type():
 def test_with_settings_refuses_unknown_keys_and_unreadable_values(bad):
     with pytest.raises(ValueError, match="TrainConfig field|is not a"):
         TrainConfig().with_settings([bad])
+
+
+def test_the_full_profile_serves_round_9s_blend_and_the_tiny_one_the_bare_mean():
+    assert TrainConfig().combination == "blend_equal" and TrainConfig().window == 30  # rounds 9 and 7
+    assert TrainConfig.tiny().combination == "none"
+    assert load_pipeline({}).train_config().combination == "blend_equal"
+    assert load_pipeline({"CRYPTOLSTM_TRAIN_PROFILE": "tiny"}).train_config().combination == "none"
+    assert load_pipeline({"CRYPTOLSTM_COMBINATION": "stacked"}).train_config().combination == "stacked"

@@ -7,7 +7,6 @@ import pytest
 
 from cryptolstm.cli import build_parser
 from cryptolstm.evaluation import combination_round as cr
-from conftest import SHARED_DATA
 
 TINY = ["window=10", "lstm_units=16,8", "dense_units=16", "embed_dim=2", "batch_size=256", "max_epochs=1"]
 
@@ -30,11 +29,11 @@ def test_the_pick_is_issue_28s_rule():
 
 
 @pytest.mark.slow
-def test_evaluate_combination_runs_end_to_end_on_recorded_coins(tmp_path):
+def test_evaluate_combination_runs_end_to_end_on_recorded_coins(tmp_path, shared_data):
     data = tmp_path / "csv"
     data.mkdir()
     for coin in ("BTC", "ETH", "LTC"):
-        shutil.copy(SHARED_DATA / f"{coin}USDT.csv", data / f"{coin}USDT.csv")
+        shutil.copy(shared_data / f"{coin}USDT.csv", data / f"{coin}USDT.csv")
     args = build_parser().parse_args(
         ["evaluate-combination", "--csv-dir", str(data), "--until", "2019-06-30", "--folds", "2", "--val-days", "20",
          "--seed-sets", "0", "--members", "2", "--highway", "--out", str(tmp_path / "out"), "--name", "r",
@@ -64,13 +63,13 @@ def test_evaluate_combination_runs_end_to_end_on_recorded_coins(tmp_path):
 
 
 @pytest.mark.slow
-def test_the_control_can_reuse_an_ensemble_rounds_members_and_nothing_else(tmp_path):
+def test_the_control_can_reuse_an_ensemble_rounds_members_and_nothing_else(tmp_path, shared_data):
     """`--reuse`: the control's members come from an `evaluate-ensemble` run of the same configuration, seeds and
     folds, so its DA is that run's K-member draw's to the last digit; another configuration is refused."""
     data = tmp_path / "csv"
     data.mkdir()
     for coin in ("BTC", "ETH", "LTC"):
-        shutil.copy(SHARED_DATA / f"{coin}USDT.csv", data / f"{coin}USDT.csv")
+        shutil.copy(shared_data / f"{coin}USDT.csv", data / f"{coin}USDT.csv")
     common = ["--csv-dir", str(data), "--until", "2019-06-30", "--folds", "2", "--val-days", "20", "--seed-sets", "0",
               "--members", "2", "--out", str(tmp_path / "out")]
     sets = [x for s in TINY for x in ("--set", s)]
