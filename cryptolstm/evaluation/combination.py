@@ -111,11 +111,17 @@ def lag_signs(returns: np.ndarray, y: np.ndarray) -> tuple[float, ...]:
     return tuple(-1.0 if da[f"reversal_{k}"] > da[f"momentum_{k}"] else 1.0 for k in LAGS)
 
 
+def training_facts(returns: np.ndarray, y: np.ndarray, prob_up: np.ndarray) -> dict:
+    """What a training period says about the rules and the classifier (`TrainingScales` less the LSTM's scale):
+    returns [N, 3] and prob_up [N, H] (the classifier's P(up) on its own training cells) of the training cells,
+    y [N, H] their targets."""
+    return {"returns": tuple(np.std(returns, axis=0)), "logit": tuple(np.std(prob_up - 0.5, axis=0)),
+            "best_rule": best_rule(returns, y), "lag_signs": lag_signs(returns, y)}
+
+
 def training_scales(returns: np.ndarray, y: np.ndarray, prob_up: np.ndarray, lstm_scale) -> TrainingScales:
-    """The `TrainingScales` of a training period: returns [N, 3] and prob_up [N, H] (the classifier's P(up) on
-    its own training cells) of the training cells, y [N, H] their targets; lstm_scale [H] the ensemble's."""
-    return TrainingScales(tuple(lstm_scale), tuple(np.std(returns, axis=0)), tuple(np.std(prob_up - 0.5, axis=0)),
-                          best_rule(returns, y), lag_signs(returns, y))
+    """The `TrainingScales` of a training period (`training_facts`), lstm_scale [H] the ensemble's."""
+    return TrainingScales(tuple(lstm_scale), **training_facts(returns, y, prob_up))
 
 
 def stack_signals(lstm: np.ndarray, returns: np.ndarray, prob_up: np.ndarray) -> np.ndarray:

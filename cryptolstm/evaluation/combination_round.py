@@ -35,8 +35,7 @@ COST = {"control": 0, "blend_equal": 0, "stacked": 0, "lstm_highway": 1}  # the 
 def fold_signals(cube: windows.Cube, k: int, fold: windows.Fold, config: TrainConfig,
                  score_coins: tuple[str, ...] = DEFAULT_COINS) -> tuple[pd.DataFrame, dict]:
     """Fold k's signals, [fold, coin, as_of, horizon, r_1, r_3, r_7, prob_up] on its `walkforward.fold_cells`,
-    and what its training period says about them ({"returns": sd of ret_k, "logit": sd of P(up) - 0.5 per
-    horizon, "best_rule"}), everything from candles <= the cutoff (training) or <= t (the cell's features)."""
+    and what its training period says about them (`combination.training_facts`), everything from candles <= the cutoff (training) or <= t (the cell's features)."""
     coin, t = walkforward.fold_cells(cube, fold, config, score_coins)
     tr = train.training_cells(cube, config, fold.cutoff)
     x_tr, x_ev = walkforward._cells_frame(cube, tr.coin, tr.t), walkforward._cells_frame(cube, coin, t)
@@ -48,8 +47,7 @@ def fold_signals(cube: windows.Cube, k: int, fold: windows.Fold, config: TrainCo
     H = config.horizons
     cols = {f"r_{k}": np.repeat(r_ev[:, [i]], H, axis=1) for i, k in enumerate(combination.LAGS)}
     frame = walkforward._long(k, cube, coin, t, {**cols, "prob_up": clf.prob_up(x_ev)})
-    facts = {"returns": tuple(np.std(r_tr, axis=0)), "logit": tuple(np.std(p_tr - 0.5, axis=0)),
-             "best_rule": combination.best_rule(r_tr, y_tr), "lag_signs": combination.lag_signs(r_tr, y_tr)}
+    facts = combination.training_facts(r_tr, y_tr, p_tr)
     return frame, facts
 
 
