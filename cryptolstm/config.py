@@ -221,6 +221,18 @@ class CombinationConfig:
     tie: float = 0.003  # the pick: a cheaper candidate whose inner DA is within this of the best one wins
 
 
+@dataclass(frozen=True)
+class TierConfig:
+    """Issue 26's confidence tiers (evaluation/tiers.py): which score ranks a forecast, and where the cuts lie.
+    Fixed by round 8 on the inner folds (docs/evaluation.md)."""
+
+    # what ranks a cell: one of tiers.SCORES ("mean": the percentile of |ensemble mean|, the issue's confidence)
+    score: str = "mean"
+    high_share: float = 0.33  # the top share of the score's percentile is tier "high"
+    low_share: float = 1 / 3  # the bottom share is tier "low"; the rest "medium"
+    grid: int = 201  # quantiles per horizon of the model's walk-forward reference stored with it (0.5 % steps)
+
+
 NAIVE_BASELINES = ("random_walk", "always_up", "momentum_1", "momentum_3", "momentum_7",
                    "reversal_1", "reversal_3", "reversal_7")  # the rules a first model must not fall below
 
