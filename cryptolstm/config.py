@@ -226,9 +226,10 @@ class TierConfig:
     """Issue 26's confidence tiers (evaluation/tiers.py): which score ranks a forecast, and where the cuts lie.
     Fixed by round 8 on the inner folds (docs/evaluation.md)."""
 
-    # what ranks a cell: one of tiers.SCORES ("mean": the percentile of |ensemble mean|, the issue's confidence)
-    score: str = "mean"
-    high_share: float = 0.33  # the top share of the score's percentile is tier "high"
+    # what ranks a cell, one of tiers.SCORES: "combined" = (pct |ensemble mean| + members_agree + agreement in sign
+    # with the best rule) / 3, round 8's pick on the inner folds (the highest lower interval end of the high tier)
+    score: str = "combined"
+    high_share: float = 0.33  # the top share of the score's percentile is tier "high" (round 8's pick)
     low_share: float = 1 / 3  # the bottom share is tier "low"; the rest "medium"
     grid: int = 201  # quantiles per horizon of the model's walk-forward reference stored with it (0.5 % steps)
 

@@ -1,5 +1,5 @@
-"""`cryptolstm evaluate` (walk-forward report), `evaluate-ensemble` (round 6), `evaluate-combination` (issue 28)
-and `cryptolstm bench-train` (wall time of 5 folds + final fit;
+"""`cryptolstm evaluate` (walk-forward report), `evaluate-ensemble` (round 6), `evaluate-combination` (issue 28),
+`evaluate-tiers` (issue 26's round 8) and `cryptolstm bench-train` (wall time of 5 folds + final fit;
 with `--device`, the device check of commands/bench.py)."""
 
 from __future__ import annotations
@@ -122,6 +122,7 @@ def _combination_round(args: argparse.Namespace) -> None:
                                                  args.val_days, load_settings().market.coins, highway=args.highway,
                                                  log=print, on_walked=save_members,
                                                  reuse=combination_round.load_reused(Path(args.reuse)) if args.reuse else None)
+    result.pop("inputs")
     result.pop("predictions").to_csv(out / f"{args.name}_predictions.csv.gz", index=False)
     (out / f"{args.name}.json").write_text(json.dumps(result, indent=1, default=str))
     md = combination_round.render_markdown(result)
@@ -129,6 +130,29 @@ def _combination_round(args: argparse.Namespace) -> None:
     print(md)
     print(f"wrote {out / args.name}.json, .md, _predictions.csv.gz (every candidate's out-of-sample predictions), "
           "_members.csv.gz and _member_folds.json (every member's predictions and fold records)")
+
+
+def _tier_round(args: argparse.Namespace) -> None:
+    import json
+
+    from cryptolstm.evaluation import combination_round, tier_round
+    from cryptolstm.modelling import train
+
+    _progress_to_stderr()
+    panel = _panel(args)
+    seed_sets = tuple(int(x) for x in args.seed_sets.split(","))
+    config = train.TrainConfig().with_settings(args.set or ())
+    combined = combination_round.combination_round(train.build_cube(panel), config, seed_sets, args.members,
+                                                   args.folds, args.val_days, load_settings().market.coins,
+                                                   log=print, reuse=combination_round.load_reused(Path(args.reuse)))
+    result = tier_round.tier_round(combined)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{args.name}.json").write_text(json.dumps(result, indent=1, default=str))
+    md = tier_round.render_markdown(result)
+    (out / f"{args.name}.md").write_text(md)
+    print(md)
+    print(f"wrote {out / args.name}.json and .md")
 
 
 def _bench(args: argparse.Namespace) -> None:
@@ -211,6 +235,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     ec.add_argument("--out", default="reports", help="output folder (default reports/)")
     ec.add_argument("--name", default="combination_round", help="file stem of the report")
     ec.set_defaults(func=_combination_round)
+    et = sub.add_parser("evaluate-tiers", help="issue 26's round 8: confidence tiers of the served blend, every "
+                                               "candidate score and cut, next to each baseline's own confident cells "
+                                               "(members reused from an evaluate-combination or evaluate-ensemble run)")
+    source(et)
+    et.add_argument("--seed-sets", default="0", help="comma list of seed sets s (member i has seed s + 1000 i)")
+    et.add_argument("--members", type=int, default=5, help="K, members per seed set (default 5)")
+    settings(et)
+    et.add_argument("--reuse", metavar="STEM", required=True,
+                    help="the members' run (STEM.json, STEM_members.csv.gz[, STEM_member_folds.json]): nothing is trained")
+    et.add_argument("--out", default="reports", help="output folder (default reports/)")
+    et.add_argument("--name", default="tier_round", help="file stem of the report")
+    et.set_defaults(func=_tier_round)
     bench = sub.add_parser("bench-train", help=f"time walk-forward ({WF_FOLDS} folds) + final fit of the default "
                                                "config; --device: the TensorFlow device (CPU/GPU) and s/step check")
     source(bench)
