@@ -364,6 +364,117 @@ CREATE VIEW public.v_latest_forecasts AS
      JOIN latest l USING (coin, as_of, model_id))
      JOIN public.models m USING (model_id));
 
+CREATE VIEW public.v_model_comparator AS
+ SELECT DISTINCT ON (m.model_id) m.model_id,
+    r.rule,
+    (((m.metrics -> 'baseline_da'::text) ->> r.rule))::double precision AS wf_da
+   FROM (public.models m
+     CROSS JOIN ( VALUES ('always_up'::text), ('momentum_1'::text), ('momentum_3'::text), ('momentum_7'::text), ('reversal_1'::text), ('reversal_3'::text), ('reversal_7'::text)) r(rule))
+  WHERE (((m.metrics -> 'baseline_da'::text) ->> r.rule) IS NOT NULL)
+  ORDER BY m.model_id, (((m.metrics -> 'baseline_da'::text) ->> r.rule))::double precision DESC, r.rule;
+
+CREATE VIEW public.v_serving_live_cells AS
+ WITH serving AS (
+         SELECT DISTINCT v_latest_forecasts.coin,
+            v_latest_forecasts.model_id,
+            v_latest_forecasts.as_of
+           FROM public.v_latest_forecasts
+        )
+ SELECT s.coin,
+    s.model_id,
+    s.as_of AS serving_as_of,
+    f.as_of,
+    f.horizon,
+    sc.realised_log_return AS y,
+    public.direction_score(f.pred_log_return, sc.realised_log_return) AS hit
+   FROM ((serving s
+     JOIN public.forecasts f ON (((f.coin = s.coin) AND (f.model_id = s.model_id))))
+     JOIN public.forecast_scores sc ON (((sc.coin = f.coin) AND (sc.as_of = f.as_of) AND (sc.horizon = f.horizon) AND (sc.model_id = f.model_id))))
+  WHERE ((f.target_day > (s.as_of - 60)) AND (f.target_day <= s.as_of));
+
+CREATE VIEW public.v_live_rule_accuracy AS
+ WITH calls AS (
+         SELECT l.coin,
+            l.model_id,
+            l.serving_as_of,
+            r.rule,
+            l.as_of,
+            public.direction_score(
+                CASE
+                    WHEN (r.k = 0) THEN (1)::double precision
+                    ELSE ((r.direction)::double precision * ln((c0.close / ck.close)))
+                END, l.y) AS hit
+           FROM (((public.v_serving_live_cells l
+             CROSS JOIN ( VALUES ('always_up'::text,0,1), ('momentum_1'::text,1,1), ('momentum_3'::text,3,1), ('momentum_7'::text,7,1), ('reversal_1'::text,1,'-1'::integer), ('reversal_3'::text,3,'-1'::integer), ('reversal_7'::text,7,'-1'::integer)) r(rule, k, direction))
+             LEFT JOIN public.candles c0 ON (((c0.coin = l.coin) AND (c0.day = l.as_of))))
+             LEFT JOIN public.candles ck ON (((ck.coin = l.coin) AND (ck.day = (l.as_of - r.k)))))
+        ), blocks AS (
+         SELECT calls.coin,
+            calls.model_id,
+            calls.serving_as_of,
+            calls.rule,
+            calls.hit,
+            calls.as_of,
+            ((dense_rank() OVER (PARTITION BY calls.coin, calls.model_id, calls.rule ORDER BY calls.as_of DESC) - 1) / 5) AS blk
+           FROM calls
+        ), per_block AS (
+         SELECT blocks.coin,
+            blocks.model_id,
+            blocks.serving_as_of,
+            blocks.rule,
+            blocks.blk,
+            COALESCE(sum(blocks.hit), (0)::double precision) AS h,
+            count(blocks.hit) AS n
+           FROM blocks
+          GROUP BY blocks.coin, blocks.model_id, blocks.serving_as_of, blocks.rule, blocks.blk
+        ), totals AS (
+         SELECT per_block.coin,
+            per_block.model_id,
+            per_block.serving_as_of,
+            per_block.rule,
+            count(*) AS n_blocks,
+            sum(per_block.n) AS n_cells,
+            (sum(per_block.h) / (NULLIF(sum(per_block.n), (0)::numeric))::double precision) AS da
+           FROM per_block
+          GROUP BY per_block.coin, per_block.model_id, per_block.serving_as_of, per_block.rule
+        ), intervals AS (
+         SELECT t.coin,
+            t.model_id,
+            t.serving_as_of,
+            t.rule,
+            t.da,
+            t.n_cells,
+            t.n_blocks,
+                CASE
+                    WHEN ((t.n_blocks < 2) OR (t.da IS NULL)) THEN NULL::double precision
+                    ELSE (sqrt(((((t.n_blocks)::numeric / ((t.n_blocks)::numeric - 1.0)))::double precision * sum(((b.h - (t.da * (b.n)::double precision)) ^ (2)::double precision)))) / (t.n_cells)::double precision)
+                END AS se
+           FROM (totals t
+             JOIN per_block b USING (coin, model_id, serving_as_of, rule))
+          GROUP BY t.coin, t.model_id, t.serving_as_of, t.rule, t.da, t.n_cells, t.n_blocks
+        )
+ SELECT i.coin,
+    i.model_id,
+    i.serving_as_of AS as_of,
+    i.rule,
+    i.da AS live_da,
+        CASE
+            WHEN (i.da IS NULL) THEN NULL::double precision
+            WHEN (i.se IS NULL) THEN (0)::double precision
+            ELSE GREATEST((0)::double precision, (i.da - (public.stat_t975(((i.n_blocks)::integer - 1)) * i.se)))
+        END AS live_da_low,
+        CASE
+            WHEN (i.da IS NULL) THEN NULL::double precision
+            WHEN (i.se IS NULL) THEN (1)::double precision
+            ELSE LEAST((1)::double precision, (i.da + (public.stat_t975(((i.n_blocks)::integer - 1)) * i.se)))
+        END AS live_da_high,
+    i.n_cells AS live_n_cells,
+    (((m.metrics -> 'baseline_da'::text) ->> i.rule))::double precision AS wf_da,
+    (NOT (c.rule IS DISTINCT FROM i.rule)) AS is_comparator
+   FROM ((intervals i
+     JOIN public.models m ON ((m.model_id = i.model_id)))
+     LEFT JOIN public.v_model_comparator c ON ((c.model_id = i.model_id)));
+
 CREATE TABLE public.validation_predictions (
     model_id text NOT NULL,
     coin text NOT NULL,
@@ -391,17 +502,6 @@ CREATE VIEW public.v_forecast_evidence AS
             public.direction_score(v.pred_log_return, v.realised_log_return) AS hit
            FROM (serving s_1
              JOIN public.validation_predictions v USING (model_id, coin))
-        ), live AS (
-         SELECT s_1.coin,
-            s_1.model_id,
-            f.as_of,
-            f.horizon,
-            sc.realised_log_return AS y,
-            public.direction_score(f.pred_log_return, sc.realised_log_return) AS hit
-           FROM ((serving s_1
-             JOIN public.forecasts f ON (((f.coin = s_1.coin) AND (f.model_id = s_1.model_id))))
-             JOIN public.forecast_scores sc ON (((sc.coin = f.coin) AND (sc.as_of = f.as_of) AND (sc.horizon = f.horizon) AND (sc.model_id = f.model_id))))
-          WHERE ((f.target_day > (s_1.as_of - 60)) AND (f.target_day <= s_1.as_of))
         ), both_kinds AS (
          SELECT wf.coin,
             wf.model_id,
@@ -410,12 +510,12 @@ CREATE VIEW public.v_forecast_evidence AS
             wf.hit
            FROM wf
         UNION ALL
-         SELECT live.coin,
-            live.model_id,
+         SELECT v_serving_live_cells.coin,
+            v_serving_live_cells.model_id,
             'live'::text,
-            live.as_of,
-            live.hit
-           FROM live
+            v_serving_live_cells.as_of,
+            v_serving_live_cells.hit
+           FROM public.v_serving_live_cells
         ), blocks AS (
          SELECT both_kinds.coin,
             both_kinds.model_id,
@@ -457,10 +557,10 @@ CREATE VIEW public.v_forecast_evidence AS
             t.last_as_of,
                 CASE
                     WHEN ((t.n_blocks < 2) OR (t.da IS NULL)) THEN NULL::double precision
-                    ELSE (sqrt(((((t.n_blocks)::numeric / ((t.n_blocks)::numeric - 1.0)))::double precision * sum(((b_1.h - (t.da * (b_1.n)::double precision)) ^ (2)::double precision)))) / (t.n_cells)::double precision)
+                    ELSE (sqrt(((((t.n_blocks)::numeric / ((t.n_blocks)::numeric - 1.0)))::double precision * sum(((b.h - (t.da * (b.n)::double precision)) ^ (2)::double precision)))) / (t.n_cells)::double precision)
                 END AS se
            FROM (totals t
-             JOIN per_block b_1 USING (coin, model_id, kind))
+             JOIN per_block b USING (coin, model_id, kind))
           GROUP BY t.coin, t.model_id, t.kind, t.da, t.n_cells, t.n_blocks, t.first_as_of, t.last_as_of
         ), ci AS (
          SELECT intervals.coin,
@@ -483,29 +583,6 @@ CREATE VIEW public.v_forecast_evidence AS
                     ELSE LEAST((1)::double precision, (intervals.da + (public.stat_t975(((intervals.n_blocks)::integer - 1)) * intervals.se)))
                 END AS hi
            FROM intervals
-        ), calls AS (
-         SELECT l_1.coin,
-            l_1.model_id,
-            r.rule,
-            public.direction_score(
-                CASE
-                    WHEN (r.k = 0) THEN (1)::double precision
-                    ELSE ((r.direction)::double precision * ln((c0.close / ck.close)))
-                END, l_1.y) AS hit
-           FROM (((live l_1
-             CROSS JOIN ( VALUES ('always_up'::text,0,1), ('momentum_1'::text,1,1), ('momentum_3'::text,3,1), ('momentum_7'::text,7,1), ('reversal_1'::text,1,'-1'::integer), ('reversal_3'::text,3,'-1'::integer), ('reversal_7'::text,7,'-1'::integer)) r(rule, k, direction))
-             LEFT JOIN public.candles c0 ON (((c0.coin = l_1.coin) AND (c0.day = l_1.as_of))))
-             LEFT JOIN public.candles ck ON (((ck.coin = l_1.coin) AND (ck.day = (l_1.as_of - r.k)))))
-        ), best AS (
-         SELECT DISTINCT ON (calls.coin, calls.model_id) calls.coin,
-            calls.model_id,
-            calls.rule,
-            avg(calls.hit) AS da,
-            count(calls.hit) AS n_cells
-           FROM calls
-          GROUP BY calls.coin, calls.model_id, calls.rule
-         HAVING (count(calls.hit) > 0)
-          ORDER BY calls.coin, calls.model_id, (avg(calls.hit)) DESC, calls.rule
         )
  SELECT s.coin,
     s.model_id,
@@ -522,13 +599,17 @@ CREATE VIEW public.v_forecast_evidence AS
     l.n_cells AS live_n_cells,
     l.first_as_of AS live_first_as_of,
     l.last_as_of AS live_last_as_of,
-    b.rule AS best_naive_rule,
-    b.da AS best_naive_da,
-    b.n_cells AS best_naive_n_cells
-   FROM (((serving s
+    c.rule AS comparator_rule,
+    c.wf_da AS comparator_wf_da,
+    r.live_da AS comparator_live_da,
+    r.live_da_low AS comparator_live_da_low,
+    r.live_da_high AS comparator_live_da_high,
+    r.live_n_cells AS comparator_live_n_cells
+   FROM ((((serving s
      LEFT JOIN ci w ON (((w.coin = s.coin) AND (w.model_id = s.model_id) AND (w.kind = 'walk_forward'::text))))
      LEFT JOIN ci l ON (((l.coin = s.coin) AND (l.model_id = s.model_id) AND (l.kind = 'live'::text))))
-     LEFT JOIN best b ON (((b.coin = s.coin) AND (b.model_id = s.model_id))));
+     LEFT JOIN public.v_model_comparator c ON ((c.model_id = s.model_id)))
+     LEFT JOIN public.v_live_rule_accuracy r ON (((r.coin = s.coin) AND (r.model_id = s.model_id) AND (r.rule = c.rule))));
 
 CREATE VIEW public.v_forecast_outcomes AS
  SELECT f.coin,
@@ -939,6 +1020,12 @@ GRANT SELECT ON TABLE public.v_alerts TO cryptolstm_reader;
 GRANT SELECT ON TABLE public.v_candle_revisions TO cryptolstm_reader;
 
 GRANT SELECT ON TABLE public.v_latest_forecasts TO cryptolstm_reader;
+
+GRANT SELECT ON TABLE public.v_model_comparator TO cryptolstm_reader;
+
+GRANT SELECT ON TABLE public.v_serving_live_cells TO cryptolstm_reader;
+
+GRANT SELECT ON TABLE public.v_live_rule_accuracy TO cryptolstm_reader;
 
 GRANT SELECT ON TABLE public.validation_predictions TO cryptolstm_reader;
 

@@ -35,6 +35,7 @@ class PageData:
     promotions: list[dict[str, Any]] = field(default_factory=list)
     charts: dict[str, "pd.DataFrame"] | None = None  # what the charts draw (charts.read_chart_data), same read
     evidence: dict[str, dict[str, Any]] = field(default_factory=dict)  # coin -> v_forecast_evidence row
+    rules: list[dict[str, Any]] = field(default_factory=list)  # v_live_rule_accuracy rows, rule by rule
 
 
 def _rows(cur, name: str, params: dict) -> list[dict[str, Any]]:
@@ -86,8 +87,9 @@ def load_page(dsn: str, as_of: date | None = None) -> PageData:
         data = charts.read_chart_data(cur, as_of)
         champ = _rows(cur, "models_select_champion_on", {"as_of": as_of})
         evidence = {r["coin"]: r for r in _rows(cur, "v_forecast_evidence_select", {"as_of": as_of})}
+        rules = _rows(cur, "v_live_rule_accuracy_select", {"as_of": as_of})
     return PageData(as_of, list(data["coins"]["coin"]), data["forecasts"], accuracy_by_horizon(data["scored"], as_of),
-                    champ[0] if champ else None, promotions, data, evidence)
+                    champ[0] if champ else None, promotions, data, evidence, rules)
 
 
 def load_forecasts(dsn: str, as_of: date | None = None) -> tuple[date | None, "pd.DataFrame"]:

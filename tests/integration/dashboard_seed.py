@@ -14,6 +14,8 @@ AS_OF = date(2024, 6, 30)  # the last closed day in the seeded data
 DAYS = 200  # candles per coin
 FORECAST_DAYS = 90  # as-of days with forecasts
 SWITCH = AS_OF - timedelta(days=40)  # model m2 becomes champion on this as-of day
+# each model's walk-forward DA of two naive rules, as registered: reversal_3 is its fixed live comparator
+WF_BASELINES = '{"baseline_da": {"always_up": 0.50, "reversal_3": 0.52}}'
 START_PRICE = {"BTC": 60000.0, "ETH": 3000.0, "BNB": 550.0, "XRP": 0.5, "ADA": 0.45, "SOL": 140.0,
                "DOGE": 0.12, "LTC": 80.0, "LINK": 15.0}
 
@@ -44,10 +46,10 @@ def seed(dsn: str, seed: int = 7) -> dict[str, dict[date, float]]:
         ]:
             cur.execute(
                 "INSERT INTO models (model_id, created_for, training_cutoff, feature_version, hyperparams, "
-                "code_version, artifact, artifact_sha256, status, champion_from, champion_until) "
-                "VALUES (%s, %s, %s, 'v1', '{}', 'test', %s, 'x', %s, %s, %s)",
+                "code_version, artifact, artifact_sha256, status, champion_from, champion_until, metrics) "
+                "VALUES (%s, %s, %s, 'v1', '{}', 'test', %s, 'x', %s, %s, %s, %s)",
                 (mid, datetime.combine(cutoff + timedelta(days=6), datetime.min.time(), timezone.utc), cutoff,
-                 b"\0", status, frm, until))
+                 b"\0", status, frm, until, WF_BASELINES))
         for k in range(FORECAST_DAYS):
             as_of = AS_OF - timedelta(days=FORECAST_DAYS - 1 - k)
             model = "m2" if as_of >= SWITCH else "m1"

@@ -196,14 +196,25 @@ def test_page_shows_each_coins_drift_flag_and_the_models_record_beside_its_forec
             assert '<span class="usual">usual</span>' in trust[coin] and "distance 1.20 ≤ 2.50" in trust[coin]
     with psycopg2.connect(db) as conn, conn.cursor() as cur:
         cur.execute("SELECT coin, wf_da, wf_da_low, wf_da_high, live_da, live_da_low, live_da_high, live_n_cells, "
-                    "best_naive_rule, best_naive_da FROM v_forecast_evidence")
+                    "comparator_rule, comparator_live_da, comparator_live_da_low, comparator_live_da_high "
+                    "FROM v_forecast_evidence")
         evidence = cur.fetchall()
+        cur.execute("SELECT coin, rule, live_da, is_comparator FROM v_live_rule_accuracy")
+        every_rule = cur.fetchall()
     assert len(evidence) == 9
-    for coin, wf, wf_lo, wf_hi, live, live_lo, live_hi, n, rule, naive in evidence:  # the three numbers, as stored
+    for coin, wf, wf_lo, wf_hi, live, live_lo, live_hi, n, rule, naive, naive_lo, naive_hi in evidence:  # as stored
         row = trust[coin]
         assert f'<td class="evidence">{fmt_pct(wf)} <span class="rng">[{fmt_pct(wf_lo)}, {fmt_pct(wf_hi)}]' in row
         assert f'<td class="evidence">{fmt_pct(live)} <span class="rng">[{fmt_pct(live_lo)}, {fmt_pct(live_hi)}]' in row
-        assert f"<td>{n}</td>" in row and f'{fmt_pct(naive)} <span class="rng">{rule}</span>' in row
+        assert rule == "reversal_3"  # fixed at registration, whatever the live cells say
+        assert f"<td>{n}</td>" in row
+        assert f'{fmt_pct(naive)} <span class="rng">[{fmt_pct(naive_lo)}, {fmt_pct(naive_hi)}] {rule}</span>' in row
+    # every rule's live DA, rule by rule, behind the link; the comparator marked
+    rules = page.split('<table id="rule-accuracy">')[1].split("</table>")[0]
+    assert 'href="#rules"' in page and len(every_rule) == 7 * 9
+    assert rules.count("<tr>") == 1 + len(every_rule) and rules.count("<b>comparator</b>") == 9
+    for coin, r, da, is_comp in every_rule:
+        assert f'<td class="l">{coin}</td><td class="l">{r}</td>\n<td>{fmt_pct(da)} ' in rules
     latest = client.get("/cryptolstm/api/latest").json()["forecasts"]
     assert {f["coin"] for f in latest if f["input_drifted"]} == set(DRIFTED)
 
