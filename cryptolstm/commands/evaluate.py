@@ -194,6 +194,20 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--val-days", type=int, default=WF_FOLD_DAYS,
                        help=f"scored as-of days per fold (default {WF_FOLD_DAYS})")
 
+    def members(p):
+        p.add_argument("--seed-sets", default="0", help="comma list of seed sets s (member i has seed s + 1000 i)")
+        p.add_argument("--members", type=int, default=5, help="K, members per seed set (default 5)")
+
+    def output(p, name: str, func) -> None:
+        p.add_argument("--out", default="reports", help="output folder (default reports/)")
+        p.add_argument("--name", default=name, help="file stem of the report")
+        p.set_defaults(func=func)
+
+    def settings(p):
+        p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                       help="a member configuration: TrainConfig() with this field changed (repeatable; e.g. "
+                            "window=30, lstm_units=64,32, train_stride=2: a round's candidate)")
+
     ev = sub.add_parser("evaluate", help="walk-forward evaluation of the LSTM, ablations and baselines")
     source(ev)
     ev.add_argument("--variants", help="comma list among lstm,lstm_plain_huber,bilstm,cnn_lstm,lstm_per_coin,"
@@ -202,51 +216,35 @@ def register(sub: argparse._SubParsersAction) -> None:
                                     "spread reported)")
     ev.add_argument("--max-epochs", type=int, help="override max_epochs (quick runs)")
     ev.add_argument("--no-final-fit", action="store_true", help="skip the timed final fit on all data")
-    ev.add_argument("--out", default="reports", help="output folder (default reports/)")
-    ev.add_argument("--name", default="evaluation", help="file stem of the report")
-    ev.set_defaults(func=_evaluate)
+    output(ev, "evaluation", _evaluate)
     er = sub.add_parser("evaluate-ensemble", help="seed-ensemble round: walk every member forward once, score "
                                                   "every draw of K members next to the baselines (round 6)")
     source(er)
-    er.add_argument("--seed-sets", default="0", help="comma list of seed sets s (member i has seed s + 1000 i)")
-    er.add_argument("--members", type=int, default=5, help="members per seed set (default 5)")
+    members(er)
     er.add_argument("--sizes", default="1,3,5", help="ensemble sizes K to score, every draw of K members (default 1,3,5)")
-    def settings(p):
-        p.add_argument("--set", action="append", metavar="KEY=VALUE",
-                       help="a member configuration: TrainConfig() with this field changed (repeatable; e.g. "
-                            "window=30, lstm_units=64,32, train_stride=2: a round's candidate)")
-
     settings(er)
-    er.add_argument("--out", default="reports", help="output folder (default reports/)")
-    er.add_argument("--name", default="ensemble_round", help="file stem of the report")
-    er.set_defaults(func=_ensemble_round)
+    output(er, "ensemble_round", _ensemble_round)
     ec = sub.add_parser("evaluate-combination", help="issue 28's round: the K-member ensemble per seed set, combined "
                                                      "with the rules and the classifier (blend_equal, stacked), and with "
                                                      "--highway the highway ensemble, next to the baselines")
     source(ec)
-    ec.add_argument("--seed-sets", default="0", help="comma list of seed sets s (member i has seed s + 1000 i)")
-    ec.add_argument("--members", type=int, default=5, help="K, members per seed set (default 5)")
+    members(ec)
     ec.add_argument("--highway", action="store_true", help="also walk the ensemble with highway=True (lstm_highway: "
                                                            "twice the training)")
     settings(ec)
     ec.add_argument("--reuse", metavar="STEM",
                     help="take the control's members from an evaluate-ensemble run of the same configuration, seeds and "
                          "folds (STEM.json and STEM_members.csv.gz, e.g. reports/round7_reported) instead of training them")
-    ec.add_argument("--out", default="reports", help="output folder (default reports/)")
-    ec.add_argument("--name", default="combination_round", help="file stem of the report")
-    ec.set_defaults(func=_combination_round)
+    output(ec, "combination_round", _combination_round)
     et = sub.add_parser("evaluate-tiers", help="issue 26's round 8: confidence tiers of the served blend, every "
                                                "candidate score and cut, next to each baseline's own confident cells "
                                                "(members reused from an evaluate-combination or evaluate-ensemble run)")
     source(et)
-    et.add_argument("--seed-sets", default="0", help="comma list of seed sets s (member i has seed s + 1000 i)")
-    et.add_argument("--members", type=int, default=5, help="K, members per seed set (default 5)")
+    members(et)
     settings(et)
     et.add_argument("--reuse", metavar="STEM", required=True,
                     help="the members' run (STEM.json, STEM_members.csv.gz[, STEM_member_folds.json]): nothing is trained")
-    et.add_argument("--out", default="reports", help="output folder (default reports/)")
-    et.add_argument("--name", default="tier_round", help="file stem of the report")
-    et.set_defaults(func=_tier_round)
+    output(et, "tier_round", _tier_round)
     bench = sub.add_parser("bench-train", help=f"time walk-forward ({WF_FOLDS} folds) + final fit of the default "
                                                "config; --device: the TensorFlow device (CPU/GPU) and s/step check")
     source(bench)
