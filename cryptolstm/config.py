@@ -298,6 +298,7 @@ class PipelineConfig:
     sensor_poke_s: float = 60.0
     promotion: PromotionConfig = field(default_factory=PromotionConfig)
     alerts: AlertConfig = field(default_factory=AlertConfig)
+    tiers: TierConfig = field(default_factory=TierConfig)  # issue 26: the confidence tiers a weekly model stores
 
     def train_config(self) -> TrainConfig:
         """The profile's TrainConfig, with `ensemble_members` as its n_seeds and `combination` when set."""
