@@ -263,6 +263,9 @@ class AlertConfig:
     # still forecasts, its forecasts labelled stale, and the stale_champion alert fires
     stale_after_days: int = STALE_AFTER_DAYS
     expire_after_days: int = EXPIRE_AFTER_DAYS  # ... older than this: it no longer forecasts, `expired` fires
+    # issue 26: fewer scored high-tier cells in the window: not enough evidence, keep the state (about a third of
+    # min_cells: the high tier is the top high_share of the cells)
+    high_tier_min_cells: int = 150
     coverage_window_days: int = 60  # fully matured as-of days of the 80 % range coverage check
     coverage_low: float = 0.70  # fire when the 80 % ranges' coverage leaves [low, high]
     coverage_high: float = 0.90
@@ -299,6 +302,7 @@ class PipelineConfig:
     sensor_poke_s: float = 60.0
     promotion: PromotionConfig = field(default_factory=PromotionConfig)
     alerts: AlertConfig = field(default_factory=AlertConfig)
+    tiers: TierConfig = field(default_factory=TierConfig)  # issue 26: the confidence tiers a weekly model stores
 
     def train_config(self) -> TrainConfig:
         """The profile's TrainConfig, with `ensemble_members` as its n_seeds and `combination` when set."""

@@ -180,10 +180,14 @@ CREATE TABLE public.forecasts (
     input_drift_threshold double precision,
     input_drifted boolean,
     input_drift_cause text,
+    confidence double precision,
+    members_agree double precision,
+    tier text,
     CONSTRAINT forecasts_check CHECK ((target_day = (as_of + (horizon)::integer))),
     CONSTRAINT forecasts_drift_cause CHECK (((input_drifted IS TRUE) = (input_drift_cause IS NOT NULL))),
     CONSTRAINT forecasts_horizon_check CHECK (((horizon >= 1) AND (horizon <= 5))),
-    CONSTRAINT forecasts_ranges_nested CHECK (((lo80_log_return IS NULL) OR ((lo95_log_return <= lo80_log_return) AND (lo80_log_return <= hi80_log_return) AND (hi80_log_return <= hi95_log_return))))
+    CONSTRAINT forecasts_ranges_nested CHECK (((lo80_log_return IS NULL) OR ((lo95_log_return <= lo80_log_return) AND (lo80_log_return <= hi80_log_return) AND (hi80_log_return <= hi95_log_return)))),
+    CONSTRAINT forecasts_tier_check CHECK ((tier = ANY (ARRAY['high'::text, 'medium'::text, 'low'::text])))
 );
 
 CREATE TABLE public.ingest_runs (
@@ -359,7 +363,10 @@ CREATE VIEW public.v_latest_forecasts AS
     f.input_drifted,
     f.input_distance,
     f.input_drift_threshold,
-    f.input_drift_cause
+    f.input_drift_cause,
+    f.confidence,
+    f.members_agree,
+    f.tier
    FROM ((public.forecasts f
      JOIN latest l USING (coin, as_of, model_id))
      JOIN public.models m USING (model_id));
@@ -728,6 +735,43 @@ CREATE VIEW public.v_live_accuracy AS
     reversal_3_da
    FROM agg;
 
+CREATE VIEW public.v_live_accuracy_by_tier AS
+ WITH scored AS (
+         SELECT s.model_id,
+            f.tier,
+            s.horizon,
+            s.as_of,
+            public.direction_score(f.pred_log_return, s.realised_log_return) AS hit
+           FROM (public.forecast_scores s
+             JOIN public.forecasts f USING (coin, as_of, horizon, model_id))
+          WHERE ((f.tier IS NOT NULL) AND (f.target_day > (( SELECT max(f2.target_day) AS max
+                   FROM (public.forecast_scores s2
+                     JOIN public.forecasts f2 USING (coin, as_of, horizon, model_id))) - 30)))
+        ), agg AS (
+         SELECT scored.model_id,
+            scored.tier,
+            (COALESCE((scored.horizon)::integer, 0))::smallint AS horizon,
+            count(*) AS n_cells,
+            count(scored.hit) AS n_direction_cells,
+            avg(scored.hit) AS da,
+            min(scored.as_of) AS first_as_of,
+            max(scored.as_of) AS last_as_of,
+            (NULLIF(count(scored.hit), 0))::double precision AS nd
+           FROM scored
+          GROUP BY GROUPING SETS ((scored.model_id, scored.tier, scored.horizon), (scored.model_id, scored.tier))
+        )
+ SELECT model_id,
+    tier,
+    horizon,
+    n_cells,
+    n_direction_cells,
+    da,
+    first_as_of,
+    last_as_of,
+    (((da + (((1.96 ^ (2)::numeric))::double precision / ((2)::double precision * nd))) - ((1.96)::double precision * sqrt((((da * ((1)::double precision - da)) / nd) + (((1.96 ^ (2)::numeric))::double precision / ((4)::double precision * (nd ^ (2)::double precision))))))) / ((1)::double precision + (((1.96 ^ (2)::numeric))::double precision / nd))) AS da_wilson_low,
+    (((da + (((1.96 ^ (2)::numeric))::double precision / ((2)::double precision * nd))) + ((1.96)::double precision * sqrt((((da * ((1)::double precision - da)) / nd) + (((1.96 ^ (2)::numeric))::double precision / ((4)::double precision * (nd ^ (2)::double precision))))))) / ((1)::double precision + (((1.96 ^ (2)::numeric))::double precision / nd))) AS da_wilson_high
+   FROM agg;
+
 CREATE VIEW public.v_models AS
  SELECT model_id,
     created_for,
@@ -1038,6 +1082,8 @@ GRANT SELECT ON TABLE public.v_ingest_runs TO cryptolstm_reader;
 GRANT SELECT ON TABLE public.v_interval_scores TO cryptolstm_reader;
 
 GRANT SELECT ON TABLE public.v_live_accuracy TO cryptolstm_reader;
+
+GRANT SELECT ON TABLE public.v_live_accuracy_by_tier TO cryptolstm_reader;
 
 GRANT SELECT ON TABLE public.v_models TO cryptolstm_reader;
 

@@ -89,9 +89,19 @@ DRIFTED = ("BTC", "DOGE")  # the coins whose latest input window is flagged
 DRIFT_THRESHOLD = 2.5
 
 
+def seeded_tier(coin_index: int, horizon: int) -> str:
+    """The confidence tier seeded on the latest day's forecast of a coin (its index in `coins`) and horizon."""
+    return ("high", "medium", "low")[(coin_index + horizon) % 3]
+
+
 def _seed_trust(cur, coins: list[str], rng) -> None:
     """The latest day's input-drift columns (DRIFTED flagged, the others not) and m2's walk-forward cells
     (the evidence beside each forecast); a separate random stream, so the rows above are unchanged."""
+    for i, coin in enumerate(coins):  # the latest day's confidence tiers (issue 26), one of each on every coin
+        for h in range(1, 6):
+            cur.execute("UPDATE forecasts SET confidence = %s, members_agree = 0.8, tier = %s "
+                        "WHERE coin = %s AND as_of = %s AND horizon = %s",
+                        (0.1 + 0.15 * h, seeded_tier(i, h), coin, AS_OF, h))
     for coin in coins:
         drifted = coin in DRIFTED
         cur.execute("UPDATE forecasts SET input_distance = %s, input_drift_threshold = %s, input_drifted = %s, "
