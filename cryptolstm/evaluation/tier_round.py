@@ -67,7 +67,8 @@ def render_markdown(r: dict) -> str:
              f"seed sets {r['seed_sets']}. The served forecast's overall DA: "
              + ", ".join(f"set {s} {ci(r['overall'][s])}" for s in r["seed_sets"]) + ".",
              f"Pick by round 8's rule (seed set {s0}): **{pk['candidate']}** (high tier's interval from "
-             f"{f(pk['high_ci_low'])}; best lower end {f(pk['best_ci_low'])}, {pk['best']}).", ""]
+             f"{f(pk['high_ci_low'])}; best lower end {f(pk['best_ci_low'])}, {pk['best']}). Only the inner run's "
+             "pick is served; on the reported folds this line chooses nothing.", ""]
     lines += [f"## Tiers per candidate (seed set {s0}: DA [95 % day-block interval], cells)", ""]
     lines += rounds.table(r["candidates"][s0], [
         (t, lambda d, t=t: f"{ci(d[t])} ({d[t]['n']})") for t in tiers.TIERS], first="score@high share")
