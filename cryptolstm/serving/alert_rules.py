@@ -30,7 +30,6 @@ from cryptolstm.config import AlertConfig
 from cryptolstm.evaluation import backtests, metrics
 
 
-
 def day_block_interval(realised: np.ndarray, pred: np.ndarray, day: np.ndarray, block_days: int = 5) -> dict:
     """DA and its 95 % day-block interval: as-of days cut into non-overlapping blocks of `block_days`
     consecutive days (counted back from the newest, so 5 overlapping horizons and 9 co-moving coins
