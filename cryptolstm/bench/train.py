@@ -55,12 +55,12 @@ class StepReport:
                 f"profile {self.profile}, {self.coins} coins, batch {self.batch_size}, {self.steps} steps "
                 f"({WARMUP_STEPS} warm-up, {timed} timed), whole capped fit {self.fit_seconds:.1f} s",
                 f"seconds per step: {self.seconds_per_step:.4f} (median of the {timed} timed steps)",
-                f"where a fit's time goes: build_cube {self.cube_seconds:.1f} s (once per weekly run), prepare_fit "
-                f"{self.prepare_seconds:.1f} s (once per fold), per epoch {self.steps_per_epoch} steps x "
+                f"where a fit's time goes: build_cube {self.cube_seconds:.3f} s (once per weekly run), prepare_fit "
+                f"{self.prepare_seconds:.3f} s (once per fold), per epoch {self.steps_per_epoch} steps x "
                 f"{self.seconds_per_step:.3f} s = {self.steps_per_epoch * self.seconds_per_step:.1f} s of which the "
                 f"batches' NumPy gather and scaling is {self.steps_per_epoch * self.batch_data_seconds:.1f} s "
                 f"(overlapped by tf.data's prefetch), early stopping on {self.es_cells} cells "
-                f"{self.es_seconds:.1f} s ({self.es_seconds_training_batch:.1f} s in training-size batches)",
+                f"{self.es_seconds:.3f} s ({self.es_seconds_training_batch:.3f} s in training-size batches)",
                 f"windows per second: {self.windows_per_second:.0f}"]
 
 
