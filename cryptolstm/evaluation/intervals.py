@@ -63,19 +63,20 @@ def calibrate(resid: pd.DataFrame, config: IntervalConfig = IntervalConfig()) ->
     """Conformal quantiles per (coin, horizon) from residual scores.
 
     resid: [coin, horizon, score] — the calibration set already restricted to what matured before the
-    as-of day. Returns {(coin, horizon): {"q": {level: q}, "n": cells used, "pooled": bool}} for every
-    coin and horizon present, plus {("*", horizon): ...} pooled over coins.
+    as-of day. Returns {(coin, horizon): {"q": {level: q}, "n": cells used, "pooled": bool, "scores": the
+    sorted scores (for a corrected level, evaluation.coverage)}} for every coin and horizon present, plus
+    {("*", horizon): ...} pooled over coins.
     """
     out = {}
     for h, g in resid.groupby("horizon"):
         pooled = g["score"].to_numpy()
         out[("*", int(h))] = {"q": {L: conformal_quantile(pooled, L) for L in config.levels}, "n": len(pooled),
-                              "pooled": True}
+                              "pooled": True, "scores": np.sort(pooled)}
         for c, gc in g.groupby("coin"):
             s = gc["score"].to_numpy()
             if len(s) >= config.min_coin_cells:
                 out[(c, int(h))] = {"q": {L: conformal_quantile(s, L) for L in config.levels}, "n": len(s),
-                                    "pooled": False}
+                                    "pooled": False, "scores": np.sort(s)}
             else:
                 out[(c, int(h))] = out[("*", int(h))]
     return out
