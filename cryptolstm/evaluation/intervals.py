@@ -259,8 +259,29 @@ def render_markdown(res: dict) -> str:
                 f"{r[h][f'coverage_{L}']:.3f} / {r[h][f'width_{L}']:.4f} / {r[h][f'winkler_{L}']:.4f}" for h in hs)
                 + " |")
         lines.append("")
+    if res.get("corrections"):
+        lines.append(render_corrections(res, hs))
     if res.get("backtests"):
         lines.append(render_backtests(res))
+    return "\n".join(lines)
+
+
+def render_corrections(res: dict, hs: list[str]) -> str:
+    """The served method's online-corrected ranges (issue 26) on the same cells: coverage / mean interval score per
+    horizon, and the h = 1 backtest over every coin (miss rate, Kupiec p, independence p)."""
+    served = res["config"].get("served_method")
+    lines = [f"### Online coverage correction of {served} (same cells; docs/ranges.md, issue 26)", "",
+             "| correction | level | " + " | ".join(f"h={h}" if h != "all" else "all" for h in hs)
+             + " | h=1 every coin: miss rate / Kupiec p / independence p |", "|---|---|" + "---|" * (len(hs) + 1)]
+    rows = {"none": (res["methods"][served], res["backtests"][served]),
+            **{n: (r, res["correction_backtests"][n]) for n, r in res["corrections"].items()}}
+    for name, (r, bt) in rows.items():
+        for L in bt:
+            a = bt[L]["all_coins"]
+            lines.append(f"| {name} | {L} % | " + " | ".join(
+                f"{r[h][f'coverage_{L}']:.3f} / {r[h][f'winkler_{L}']:.4f}" for h in hs)
+                + (f" | {a['miss_rate']:.3f} / {_p(a['p_uc'])} / {_p(a['p_ind'])} |" if a else " | - |"))
+    lines.append("")
     return "\n".join(lines)
 
 

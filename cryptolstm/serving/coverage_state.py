@@ -6,7 +6,8 @@ The state of day t is `evaluation.coverage.state_from_misses` over the served ra
 order. Nothing else goes in: no clock, no model id (the state is carried across model changes), so a rerun of a
 day gives the same state and the same ranges. Before the first live miss the state is the nominal level. A
 corrected candle is rescored by `serving.scoring`; ranges already stored stay as served, but every later state
-reads the corrected miss.
+reads the corrected miss (a deliberate rerun of an earlier day recomputes that day from the corrected misses, as
+any rerun reads the database as it is).
 """
 
 from __future__ import annotations

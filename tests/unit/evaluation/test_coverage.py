@@ -125,3 +125,21 @@ def test_aci_moves_coverage_towards_nominal_after_a_volatility_jump():
     aci = score_intervals(rolling_intervals(f, "per_coin_sqrt_vol", CFG, correction=Correction("aci", 0.02),
                                             **kw))["all"]["coverage_80"]
     assert plain < 0.78 and abs(aci - 0.8) < abs(plain - 0.8)
+
+
+def test_evaluate_scores_and_backtests_the_corrections_on_the_served_cells():
+    from cryptolstm.evaluation.intervals import evaluate, render_markdown
+
+    f = _frame(days=220)
+    pred = f.rename(columns={"pred": "pred_log_return", "realised": "realised_log_return"}).drop(columns="vol")
+    rng = np.random.default_rng(0)
+    day = pd.date_range("2023-12-01", "2024-08-20")
+    panel = pd.concat([pd.DataFrame({"coin": c, "day": day, "close": 100 * np.exp(np.cumsum(rng.normal(0, 0.02, len(day))))})
+                       for c in ("BTC", "ETH")], ignore_index=True)
+    res = evaluate(pred, panel, CFG, min_calib_days=30, corrections=("aci_0.02", "qt"))
+    assert list(res["corrections"]) == ["aci_0.02", "qt"]
+    served = res["methods"]["per_coin_sqrt_vol"]["all"]["n_cells"]
+    assert all(r["all"]["n_cells"] == served for r in res["corrections"].values())  # the same cells
+    assert set(res["correction_backtests"]["qt"]) == {"80", "95"}
+    md = render_markdown(res)
+    assert "Online coverage correction of per_coin_sqrt_vol" in md and "| aci_0.02 | 80 % |" in md
