@@ -221,6 +221,19 @@ class CombinationConfig:
     tie: float = 0.003  # the pick: a cheaper candidate whose inner DA is within this of the best one wins
 
 
+@dataclass(frozen=True)
+class TierConfig:
+    """Issue 26's confidence tiers (evaluation/tiers.py): which score ranks a forecast, and where the cuts lie.
+    Fixed by round 8 on the inner folds (docs/evaluation.md)."""
+
+    # what ranks a cell, one of tiers.SCORES: "combined" = (pct |ensemble mean| + members_agree + agreement in sign
+    # with the best rule) / 3, round 8's pick on the inner folds (the highest lower interval end of the high tier)
+    score: str = "combined"
+    high_share: float = 0.33  # the top share of the score's percentile is tier "high" (round 8's pick)
+    low_share: float = 1 / 3  # the bottom share is tier "low"; the rest "medium"
+    grid: int = 201  # quantiles per horizon of the model's walk-forward reference stored with it (0.5 % steps)
+
+
 NAIVE_BASELINES = ("random_walk", "always_up", "momentum_1", "momentum_3", "momentum_7",
                    "reversal_1", "reversal_3", "reversal_7")  # the rules a first model must not fall below
 
@@ -250,6 +263,9 @@ class AlertConfig:
     # still forecasts, its forecasts labelled stale, and the stale_champion alert fires
     stale_after_days: int = STALE_AFTER_DAYS
     expire_after_days: int = EXPIRE_AFTER_DAYS  # ... older than this: it no longer forecasts, `expired` fires
+    # issue 26: fewer scored high-tier cells in the window: not enough evidence, keep the state (about a third of
+    # min_cells: the high tier is the top high_share of the cells)
+    high_tier_min_cells: int = 150
     coverage_window_days: int = 60  # fully matured as-of days of the 80 % range coverage check
     coverage_low: float = 0.70  # fire when the 80 % ranges' coverage leaves [low, high]
     coverage_high: float = 0.90
@@ -286,6 +302,7 @@ class PipelineConfig:
     sensor_poke_s: float = 60.0
     promotion: PromotionConfig = field(default_factory=PromotionConfig)
     alerts: AlertConfig = field(default_factory=AlertConfig)
+    tiers: TierConfig = field(default_factory=TierConfig)  # issue 26: the confidence tiers a weekly model stores
 
     def train_config(self) -> TrainConfig:
         """The profile's TrainConfig, with `ensemble_members` as its n_seeds and `combination` when set."""

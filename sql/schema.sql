@@ -180,6 +180,9 @@ CREATE TABLE public.forecasts (
     input_drift_threshold double precision,
     input_drifted boolean,
     input_drift_cause text,
+    confidence double precision,
+    members_agree double precision,
+    tier text,
     lo80_log_return_uncorrected double precision,
     hi80_log_return_uncorrected double precision,
     lo95_log_return_uncorrected double precision,
@@ -187,7 +190,8 @@ CREATE TABLE public.forecasts (
     CONSTRAINT forecasts_check CHECK ((target_day = (as_of + (horizon)::integer))),
     CONSTRAINT forecasts_drift_cause CHECK (((input_drifted IS TRUE) = (input_drift_cause IS NOT NULL))),
     CONSTRAINT forecasts_horizon_check CHECK (((horizon >= 1) AND (horizon <= 5))),
-    CONSTRAINT forecasts_ranges_nested CHECK (((lo80_log_return IS NULL) OR ((lo95_log_return <= lo80_log_return) AND (lo80_log_return <= hi80_log_return) AND (hi80_log_return <= hi95_log_return))))
+    CONSTRAINT forecasts_ranges_nested CHECK (((lo80_log_return IS NULL) OR ((lo95_log_return <= lo80_log_return) AND (lo80_log_return <= hi80_log_return) AND (hi80_log_return <= hi95_log_return)))),
+    CONSTRAINT forecasts_tier_check CHECK ((tier = ANY (ARRAY['high'::text, 'medium'::text, 'low'::text])))
 );
 
 CREATE TABLE public.ingest_runs (
@@ -378,10 +382,124 @@ CREATE VIEW public.v_latest_forecasts AS
     f.input_drifted,
     f.input_distance,
     f.input_drift_threshold,
-    f.input_drift_cause
+    f.input_drift_cause,
+    f.confidence,
+    f.members_agree,
+    f.tier
    FROM ((public.forecasts f
      JOIN latest l USING (coin, as_of, model_id))
      JOIN public.models m USING (model_id));
+
+CREATE VIEW public.v_model_comparator AS
+ SELECT DISTINCT ON (m.model_id) m.model_id,
+    r.rule,
+    (((m.metrics -> 'baseline_da'::text) ->> r.rule))::double precision AS wf_da
+   FROM (public.models m
+     CROSS JOIN ( VALUES ('always_up'::text), ('momentum_1'::text), ('momentum_3'::text), ('momentum_7'::text), ('reversal_1'::text), ('reversal_3'::text), ('reversal_7'::text)) r(rule))
+  WHERE (((m.metrics -> 'baseline_da'::text) ->> r.rule) IS NOT NULL)
+  ORDER BY m.model_id, (((m.metrics -> 'baseline_da'::text) ->> r.rule))::double precision DESC, r.rule;
+
+CREATE VIEW public.v_serving_live_cells AS
+ WITH serving AS (
+         SELECT DISTINCT v_latest_forecasts.coin,
+            v_latest_forecasts.model_id,
+            v_latest_forecasts.as_of
+           FROM public.v_latest_forecasts
+        )
+ SELECT s.coin,
+    s.model_id,
+    s.as_of AS serving_as_of,
+    f.as_of,
+    f.horizon,
+    sc.realised_log_return AS y,
+    public.direction_score(f.pred_log_return, sc.realised_log_return) AS hit
+   FROM ((serving s
+     JOIN public.forecasts f ON (((f.coin = s.coin) AND (f.model_id = s.model_id))))
+     JOIN public.forecast_scores sc ON (((sc.coin = f.coin) AND (sc.as_of = f.as_of) AND (sc.horizon = f.horizon) AND (sc.model_id = f.model_id))))
+  WHERE ((f.target_day > (s.as_of - 60)) AND (f.target_day <= s.as_of));
+
+CREATE VIEW public.v_live_rule_accuracy AS
+ WITH calls AS (
+         SELECT l.coin,
+            l.model_id,
+            l.serving_as_of,
+            r.rule,
+            l.as_of,
+            public.direction_score(
+                CASE
+                    WHEN (r.k = 0) THEN (1)::double precision
+                    ELSE ((r.direction)::double precision * ln((c0.close / ck.close)))
+                END, l.y) AS hit
+           FROM (((public.v_serving_live_cells l
+             CROSS JOIN ( VALUES ('always_up'::text,0,1), ('momentum_1'::text,1,1), ('momentum_3'::text,3,1), ('momentum_7'::text,7,1), ('reversal_1'::text,1,'-1'::integer), ('reversal_3'::text,3,'-1'::integer), ('reversal_7'::text,7,'-1'::integer)) r(rule, k, direction))
+             LEFT JOIN public.candles c0 ON (((c0.coin = l.coin) AND (c0.day = l.as_of))))
+             LEFT JOIN public.candles ck ON (((ck.coin = l.coin) AND (ck.day = (l.as_of - r.k)))))
+        ), blocks AS (
+         SELECT calls.coin,
+            calls.model_id,
+            calls.serving_as_of,
+            calls.rule,
+            calls.hit,
+            calls.as_of,
+            ((dense_rank() OVER (PARTITION BY calls.coin, calls.model_id, calls.rule ORDER BY calls.as_of DESC) - 1) / 5) AS blk
+           FROM calls
+        ), per_block AS (
+         SELECT blocks.coin,
+            blocks.model_id,
+            blocks.serving_as_of,
+            blocks.rule,
+            blocks.blk,
+            COALESCE(sum(blocks.hit), (0)::double precision) AS h,
+            count(blocks.hit) AS n
+           FROM blocks
+          GROUP BY blocks.coin, blocks.model_id, blocks.serving_as_of, blocks.rule, blocks.blk
+        ), totals AS (
+         SELECT per_block.coin,
+            per_block.model_id,
+            per_block.serving_as_of,
+            per_block.rule,
+            count(*) AS n_blocks,
+            sum(per_block.n) AS n_cells,
+            (sum(per_block.h) / (NULLIF(sum(per_block.n), (0)::numeric))::double precision) AS da
+           FROM per_block
+          GROUP BY per_block.coin, per_block.model_id, per_block.serving_as_of, per_block.rule
+        ), intervals AS (
+         SELECT t.coin,
+            t.model_id,
+            t.serving_as_of,
+            t.rule,
+            t.da,
+            t.n_cells,
+            t.n_blocks,
+                CASE
+                    WHEN ((t.n_blocks < 2) OR (t.da IS NULL)) THEN NULL::double precision
+                    ELSE (sqrt(((((t.n_blocks)::numeric / ((t.n_blocks)::numeric - 1.0)))::double precision * sum(((b.h - (t.da * (b.n)::double precision)) ^ (2)::double precision)))) / (t.n_cells)::double precision)
+                END AS se
+           FROM (totals t
+             JOIN per_block b USING (coin, model_id, serving_as_of, rule))
+          GROUP BY t.coin, t.model_id, t.serving_as_of, t.rule, t.da, t.n_cells, t.n_blocks
+        )
+ SELECT i.coin,
+    i.model_id,
+    i.serving_as_of AS as_of,
+    i.rule,
+    i.da AS live_da,
+        CASE
+            WHEN (i.da IS NULL) THEN NULL::double precision
+            WHEN (i.se IS NULL) THEN (0)::double precision
+            ELSE GREATEST((0)::double precision, (i.da - (public.stat_t975(((i.n_blocks)::integer - 1)) * i.se)))
+        END AS live_da_low,
+        CASE
+            WHEN (i.da IS NULL) THEN NULL::double precision
+            WHEN (i.se IS NULL) THEN (1)::double precision
+            ELSE LEAST((1)::double precision, (i.da + (public.stat_t975(((i.n_blocks)::integer - 1)) * i.se)))
+        END AS live_da_high,
+    i.n_cells AS live_n_cells,
+    (((m.metrics -> 'baseline_da'::text) ->> i.rule))::double precision AS wf_da,
+    (NOT (c.rule IS DISTINCT FROM i.rule)) AS is_comparator
+   FROM ((intervals i
+     JOIN public.models m ON ((m.model_id = i.model_id)))
+     LEFT JOIN public.v_model_comparator c ON ((c.model_id = i.model_id)));
 
 CREATE TABLE public.validation_predictions (
     model_id text NOT NULL,
@@ -410,17 +528,6 @@ CREATE VIEW public.v_forecast_evidence AS
             public.direction_score(v.pred_log_return, v.realised_log_return) AS hit
            FROM (serving s_1
              JOIN public.validation_predictions v USING (model_id, coin))
-        ), live AS (
-         SELECT s_1.coin,
-            s_1.model_id,
-            f.as_of,
-            f.horizon,
-            sc.realised_log_return AS y,
-            public.direction_score(f.pred_log_return, sc.realised_log_return) AS hit
-           FROM ((serving s_1
-             JOIN public.forecasts f ON (((f.coin = s_1.coin) AND (f.model_id = s_1.model_id))))
-             JOIN public.forecast_scores sc ON (((sc.coin = f.coin) AND (sc.as_of = f.as_of) AND (sc.horizon = f.horizon) AND (sc.model_id = f.model_id))))
-          WHERE ((f.target_day > (s_1.as_of - 60)) AND (f.target_day <= s_1.as_of))
         ), both_kinds AS (
          SELECT wf.coin,
             wf.model_id,
@@ -429,12 +536,12 @@ CREATE VIEW public.v_forecast_evidence AS
             wf.hit
            FROM wf
         UNION ALL
-         SELECT live.coin,
-            live.model_id,
+         SELECT v_serving_live_cells.coin,
+            v_serving_live_cells.model_id,
             'live'::text,
-            live.as_of,
-            live.hit
-           FROM live
+            v_serving_live_cells.as_of,
+            v_serving_live_cells.hit
+           FROM public.v_serving_live_cells
         ), blocks AS (
          SELECT both_kinds.coin,
             both_kinds.model_id,
@@ -476,10 +583,10 @@ CREATE VIEW public.v_forecast_evidence AS
             t.last_as_of,
                 CASE
                     WHEN ((t.n_blocks < 2) OR (t.da IS NULL)) THEN NULL::double precision
-                    ELSE (sqrt(((((t.n_blocks)::numeric / ((t.n_blocks)::numeric - 1.0)))::double precision * sum(((b_1.h - (t.da * (b_1.n)::double precision)) ^ (2)::double precision)))) / (t.n_cells)::double precision)
+                    ELSE (sqrt(((((t.n_blocks)::numeric / ((t.n_blocks)::numeric - 1.0)))::double precision * sum(((b.h - (t.da * (b.n)::double precision)) ^ (2)::double precision)))) / (t.n_cells)::double precision)
                 END AS se
            FROM (totals t
-             JOIN per_block b_1 USING (coin, model_id, kind))
+             JOIN per_block b USING (coin, model_id, kind))
           GROUP BY t.coin, t.model_id, t.kind, t.da, t.n_cells, t.n_blocks, t.first_as_of, t.last_as_of
         ), ci AS (
          SELECT intervals.coin,
@@ -502,29 +609,6 @@ CREATE VIEW public.v_forecast_evidence AS
                     ELSE LEAST((1)::double precision, (intervals.da + (public.stat_t975(((intervals.n_blocks)::integer - 1)) * intervals.se)))
                 END AS hi
            FROM intervals
-        ), calls AS (
-         SELECT l_1.coin,
-            l_1.model_id,
-            r.rule,
-            public.direction_score(
-                CASE
-                    WHEN (r.k = 0) THEN (1)::double precision
-                    ELSE ((r.direction)::double precision * ln((c0.close / ck.close)))
-                END, l_1.y) AS hit
-           FROM (((live l_1
-             CROSS JOIN ( VALUES ('always_up'::text,0,1), ('momentum_1'::text,1,1), ('momentum_3'::text,3,1), ('momentum_7'::text,7,1), ('reversal_1'::text,1,'-1'::integer), ('reversal_3'::text,3,'-1'::integer), ('reversal_7'::text,7,'-1'::integer)) r(rule, k, direction))
-             LEFT JOIN public.candles c0 ON (((c0.coin = l_1.coin) AND (c0.day = l_1.as_of))))
-             LEFT JOIN public.candles ck ON (((ck.coin = l_1.coin) AND (ck.day = (l_1.as_of - r.k)))))
-        ), best AS (
-         SELECT DISTINCT ON (calls.coin, calls.model_id) calls.coin,
-            calls.model_id,
-            calls.rule,
-            avg(calls.hit) AS da,
-            count(calls.hit) AS n_cells
-           FROM calls
-          GROUP BY calls.coin, calls.model_id, calls.rule
-         HAVING (count(calls.hit) > 0)
-          ORDER BY calls.coin, calls.model_id, (avg(calls.hit)) DESC, calls.rule
         )
  SELECT s.coin,
     s.model_id,
@@ -541,13 +625,17 @@ CREATE VIEW public.v_forecast_evidence AS
     l.n_cells AS live_n_cells,
     l.first_as_of AS live_first_as_of,
     l.last_as_of AS live_last_as_of,
-    b.rule AS best_naive_rule,
-    b.da AS best_naive_da,
-    b.n_cells AS best_naive_n_cells
-   FROM (((serving s
+    c.rule AS comparator_rule,
+    c.wf_da AS comparator_wf_da,
+    r.live_da AS comparator_live_da,
+    r.live_da_low AS comparator_live_da_low,
+    r.live_da_high AS comparator_live_da_high,
+    r.live_n_cells AS comparator_live_n_cells
+   FROM ((((serving s
      LEFT JOIN ci w ON (((w.coin = s.coin) AND (w.model_id = s.model_id) AND (w.kind = 'walk_forward'::text))))
      LEFT JOIN ci l ON (((l.coin = s.coin) AND (l.model_id = s.model_id) AND (l.kind = 'live'::text))))
-     LEFT JOIN best b ON (((b.coin = s.coin) AND (b.model_id = s.model_id))));
+     LEFT JOIN public.v_model_comparator c ON ((c.model_id = s.model_id)))
+     LEFT JOIN public.v_live_rule_accuracy r ON (((r.coin = s.coin) AND (r.model_id = s.model_id) AND (r.rule = c.rule))));
 
 CREATE VIEW public.v_forecast_outcomes AS
  SELECT f.coin,
@@ -671,6 +759,43 @@ CREATE VIEW public.v_live_accuracy AS
     (((da + (((1.96 ^ (2)::numeric))::double precision / ((2)::double precision * nd))) + ((1.96)::double precision * sqrt((((da * ((1)::double precision - da)) / nd) + (((1.96 ^ (2)::numeric))::double precision / ((4)::double precision * (nd ^ (2)::double precision))))))) / ((1)::double precision + (((1.96 ^ (2)::numeric))::double precision / nd))) AS da_wilson_high,
     always_up_da,
     reversal_3_da
+   FROM agg;
+
+CREATE VIEW public.v_live_accuracy_by_tier AS
+ WITH scored AS (
+         SELECT s.model_id,
+            f.tier,
+            s.horizon,
+            s.as_of,
+            public.direction_score(f.pred_log_return, s.realised_log_return) AS hit
+           FROM (public.forecast_scores s
+             JOIN public.forecasts f USING (coin, as_of, horizon, model_id))
+          WHERE ((f.tier IS NOT NULL) AND (f.target_day > (( SELECT max(f2.target_day) AS max
+                   FROM (public.forecast_scores s2
+                     JOIN public.forecasts f2 USING (coin, as_of, horizon, model_id))) - 30)))
+        ), agg AS (
+         SELECT scored.model_id,
+            scored.tier,
+            (COALESCE((scored.horizon)::integer, 0))::smallint AS horizon,
+            count(*) AS n_cells,
+            count(scored.hit) AS n_direction_cells,
+            avg(scored.hit) AS da,
+            min(scored.as_of) AS first_as_of,
+            max(scored.as_of) AS last_as_of,
+            (NULLIF(count(scored.hit), 0))::double precision AS nd
+           FROM scored
+          GROUP BY GROUPING SETS ((scored.model_id, scored.tier, scored.horizon), (scored.model_id, scored.tier))
+        )
+ SELECT model_id,
+    tier,
+    horizon,
+    n_cells,
+    n_direction_cells,
+    da,
+    first_as_of,
+    last_as_of,
+    (((da + (((1.96 ^ (2)::numeric))::double precision / ((2)::double precision * nd))) - ((1.96)::double precision * sqrt((((da * ((1)::double precision - da)) / nd) + (((1.96 ^ (2)::numeric))::double precision / ((4)::double precision * (nd ^ (2)::double precision))))))) / ((1)::double precision + (((1.96 ^ (2)::numeric))::double precision / nd))) AS da_wilson_low,
+    (((da + (((1.96 ^ (2)::numeric))::double precision / ((2)::double precision * nd))) + ((1.96)::double precision * sqrt((((da * ((1)::double precision - da)) / nd) + (((1.96 ^ (2)::numeric))::double precision / ((4)::double precision * (nd ^ (2)::double precision))))))) / ((1)::double precision + (((1.96 ^ (2)::numeric))::double precision / nd))) AS da_wilson_high
    FROM agg;
 
 CREATE VIEW public.v_models AS
@@ -1013,6 +1138,12 @@ GRANT SELECT ON TABLE public.v_candle_revisions TO cryptolstm_reader;
 
 GRANT SELECT ON TABLE public.v_latest_forecasts TO cryptolstm_reader;
 
+GRANT SELECT ON TABLE public.v_model_comparator TO cryptolstm_reader;
+
+GRANT SELECT ON TABLE public.v_serving_live_cells TO cryptolstm_reader;
+
+GRANT SELECT ON TABLE public.v_live_rule_accuracy TO cryptolstm_reader;
+
 GRANT SELECT ON TABLE public.validation_predictions TO cryptolstm_reader;
 
 GRANT SELECT ON TABLE public.v_forecast_evidence TO cryptolstm_reader;
@@ -1024,6 +1155,8 @@ GRANT SELECT ON TABLE public.v_ingest_runs TO cryptolstm_reader;
 GRANT SELECT ON TABLE public.v_interval_scores TO cryptolstm_reader;
 
 GRANT SELECT ON TABLE public.v_live_accuracy TO cryptolstm_reader;
+
+GRANT SELECT ON TABLE public.v_live_accuracy_by_tier TO cryptolstm_reader;
 
 GRANT SELECT ON TABLE public.v_models TO cryptolstm_reader;
 

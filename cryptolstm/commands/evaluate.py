@@ -1,5 +1,6 @@
 """`cryptolstm evaluate` (walk-forward report), `evaluate-ensemble` (round 6), `evaluate-combination` (issue 28),
-`evaluate-ranges` (issue 26: online coverage correction of the ranges) and `cryptolstm bench-train` (wall time of 5 folds + final fit;
+`evaluate-tiers` (issue 26's round 8), `evaluate-ranges` (issue 26: online coverage correction of the ranges)
+and `cryptolstm bench-train` (wall time of 5 folds + final fit;
 with `--device`, the device check of commands/bench.py)."""
 
 from __future__ import annotations
@@ -122,6 +123,7 @@ def _combination_round(args: argparse.Namespace) -> None:
                                                  args.val_days, load_settings().market.coins, highway=args.highway,
                                                  log=print, on_walked=save_members,
                                                  reuse=combination_round.load_reused(Path(args.reuse)) if args.reuse else None)
+    result.pop("inputs")
     result.pop("predictions").to_csv(out / f"{args.name}_predictions.csv.gz", index=False)
     (out / f"{args.name}.json").write_text(json.dumps(result, indent=1, default=str))
     md = combination_round.render_markdown(result)
@@ -129,6 +131,29 @@ def _combination_round(args: argparse.Namespace) -> None:
     print(md)
     print(f"wrote {out / args.name}.json, .md, _predictions.csv.gz (every candidate's out-of-sample predictions), "
           "_members.csv.gz and _member_folds.json (every member's predictions and fold records)")
+
+
+def _tier_round(args: argparse.Namespace) -> None:
+    import json
+
+    from cryptolstm.evaluation import combination_round, tier_round
+    from cryptolstm.modelling import train
+
+    _progress_to_stderr()
+    panel = _panel(args)
+    seed_sets = tuple(int(x) for x in args.seed_sets.split(","))
+    config = train.TrainConfig().with_settings(args.set or ())
+    combined = combination_round.combination_round(train.build_cube(panel), config, seed_sets, args.members,
+                                                   args.folds, args.val_days, load_settings().market.coins,
+                                                   log=print, reuse=combination_round.load_reused(Path(args.reuse)))
+    result = tier_round.tier_round(combined)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{args.name}.json").write_text(json.dumps(result, indent=1, default=str))
+    md = tier_round.render_markdown(result)
+    (out / f"{args.name}.md").write_text(md)
+    print(md)
+    print(f"wrote {out / args.name}.json and .md")
 
 
 def _bench(args: argparse.Namespace) -> None:
@@ -191,6 +216,20 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--val-days", type=int, default=WF_FOLD_DAYS,
                        help=f"scored as-of days per fold (default {WF_FOLD_DAYS})")
 
+    def members(p):
+        p.add_argument("--seed-sets", default="0", help="comma list of seed sets s (member i has seed s + 1000 i)")
+        p.add_argument("--members", type=int, default=5, help="K, members per seed set (default 5)")
+
+    def output(p, name: str, func) -> None:
+        p.add_argument("--out", default="reports", help="output folder (default reports/)")
+        p.add_argument("--name", default=name, help="file stem of the report")
+        p.set_defaults(func=func)
+
+    def settings(p):
+        p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                       help="a member configuration: TrainConfig() with this field changed (repeatable; e.g. "
+                            "window=30, lstm_units=64,32, train_stride=2: a round's candidate)")
+
     ev = sub.add_parser("evaluate", help="walk-forward evaluation of the LSTM, ablations and baselines")
     source(ev)
     ev.add_argument("--variants", help="comma list among lstm,lstm_plain_huber,bilstm,cnn_lstm,lstm_per_coin,"
@@ -199,47 +238,41 @@ def register(sub: argparse._SubParsersAction) -> None:
                                     "spread reported)")
     ev.add_argument("--max-epochs", type=int, help="override max_epochs (quick runs)")
     ev.add_argument("--no-final-fit", action="store_true", help="skip the timed final fit on all data")
-    ev.add_argument("--out", default="reports", help="output folder (default reports/)")
-    ev.add_argument("--name", default="evaluation", help="file stem of the report")
-    ev.set_defaults(func=_evaluate)
+    output(ev, "evaluation", _evaluate)
     er = sub.add_parser("evaluate-ensemble", help="seed-ensemble round: walk every member forward once, score "
                                                   "every draw of K members next to the baselines (round 6)")
     source(er)
-    er.add_argument("--seed-sets", default="0", help="comma list of seed sets s (member i has seed s + 1000 i)")
-    er.add_argument("--members", type=int, default=5, help="members per seed set (default 5)")
+    members(er)
     er.add_argument("--sizes", default="1,3,5", help="ensemble sizes K to score, every draw of K members (default 1,3,5)")
-    def settings(p):
-        p.add_argument("--set", action="append", metavar="KEY=VALUE",
-                       help="a member configuration: TrainConfig() with this field changed (repeatable; e.g. "
-                            "window=30, lstm_units=64,32, train_stride=2: a round's candidate)")
-
     settings(er)
-    er.add_argument("--out", default="reports", help="output folder (default reports/)")
-    er.add_argument("--name", default="ensemble_round", help="file stem of the report")
-    er.set_defaults(func=_ensemble_round)
+    output(er, "ensemble_round", _ensemble_round)
     ec = sub.add_parser("evaluate-combination", help="issue 28's round: the K-member ensemble per seed set, combined "
                                                      "with the rules and the classifier (blend_equal, stacked), and with "
                                                      "--highway the highway ensemble, next to the baselines")
     source(ec)
-    ec.add_argument("--seed-sets", default="0", help="comma list of seed sets s (member i has seed s + 1000 i)")
-    ec.add_argument("--members", type=int, default=5, help="K, members per seed set (default 5)")
+    members(ec)
     ec.add_argument("--highway", action="store_true", help="also walk the ensemble with highway=True (lstm_highway: "
                                                            "twice the training)")
     settings(ec)
     ec.add_argument("--reuse", metavar="STEM",
                     help="take the control's members from an evaluate-ensemble run of the same configuration, seeds and "
                          "folds (STEM.json and STEM_members.csv.gz, e.g. reports/round7_reported) instead of training them")
-    ec.add_argument("--out", default="reports", help="output folder (default reports/)")
-    ec.add_argument("--name", default="combination_round", help="file stem of the report")
-    ec.set_defaults(func=_combination_round)
+    output(ec, "combination_round", _combination_round)
+    et = sub.add_parser("evaluate-tiers", help="issue 26's round 8: confidence tiers of the served blend, every "
+                                               "candidate score and cut, next to each baseline's own confident cells "
+                                               "(members reused from an evaluate-combination or evaluate-ensemble run)")
+    source(et)
+    members(et)
+    settings(et)
+    et.add_argument("--reuse", metavar="STEM", required=True,
+                    help="the members' run (STEM.json, STEM_members.csv.gz[, STEM_member_folds.json]): nothing is trained")
+    output(et, "tier_round", _tier_round)
     rr = sub.add_parser("evaluate-ranges", help="issue 26's round: the coverage corrections of the ranges on the "
                                                 "random-walk stream (and walk-forward predictions files), no training")
     rr.add_argument("--csv-dir", default=str(DEFAULT_CSV_DIR), help=f"served coins' candles (default {DEFAULT_CSV_DIR.name})")
     rr.add_argument("--inner-predictions", help="walk-forward predictions of the inner period (.csv.gz): stream 2")
     rr.add_argument("--reported-predictions", help="walk-forward predictions of the reported folds (.csv.gz): stream 2")
-    rr.add_argument("--out", default="reports", help="output folder (default reports/)")
-    rr.add_argument("--name", default="ranges_round", help="file stem of the report")
-    rr.set_defaults(func=_ranges_round)
+    output(rr, "ranges_round", _ranges_round)
     bench = sub.add_parser("bench-train", help=f"time walk-forward ({WF_FOLDS} folds) + final fit of the default "
                                                "config; --device: the TensorFlow device (CPU/GPU) and s/step check")
     source(bench)

@@ -107,8 +107,8 @@ def _print_outcome(dsn: str, as_of: date, week_end: date) -> None:
         return
     by_coin: dict[str, list] = {}
     drift: dict[str, tuple[bool | None, str | None]] = {}  # per coin: its input window is one, whatever h
-    for coin, h, r, p, base, model, _, lo80, hi80, lo95, hi95, drifted, cause in rows:
-        by_coin.setdefault(coin, []).append((h, r, p, base, model, (lo80, hi80, lo95, hi95)))
+    for coin, h, r, p, base, model, _, lo80, hi80, lo95, hi95, drifted, cause, _conf, _agree, tier in rows:
+        by_coin.setdefault(coin, []).append((h, r, p, base, model, (lo80, hi80, lo95, hi95), tier))
         drift[coin] = (drifted, cause)
     if rows[0][6] == "provisional":
         print(f"\n!! PROVISIONAL: no model has been promoted yet; {rows[0][5]} is the newest model trained before "
@@ -116,7 +116,7 @@ def _print_outcome(dsn: str, as_of: date, week_end: date) -> None:
     print(f"\nforecasts as of {as_of} (price = close[t]·exp(r̂)), model {rows[0][5]} ({rows[0][6]}):")
     print(f"{'coin':5} {'close':>12} " + " ".join(f"{'t+' + str(h):>20}" for h in range(1, 6)))
     for coin, cells in by_coin.items():
-        cols = " ".join(f"{p:>12.6g} ({r:+.3%})" for _, r, p, _, _, _ in sorted(cells))  # daily forecasts are small
+        cols = " ".join(f"{p:>12.6g} ({r:+.3%})" for _, r, p, *_ in sorted(cells))  # daily forecasts are small
         print(f"{coin:5} {cells[0][3]:>12.6g} {cols}")
         for k, label in ((0, "80 %"), (2, "95 %")):  # the stored ranges of the price
             if all(c[5][k] is not None for c in cells):
@@ -124,6 +124,14 @@ def _print_outcome(dsn: str, as_of: date, week_end: date) -> None:
                 print(f"{'':5} {label:>12} " + " ".join(f"{x:>20}" for x in spans))
         if drift[coin][0]:
             print(f"{'':5} {'INPUT DRIFT':>12} {drift[coin][1]}")
+        if any(c[6] is not None for c in cells):  # issue 26: each forecast's confidence tier
+            print(f"{'':5} {'tier':>12} " + " ".join(f"{c[6] or '-':>20}" for c in sorted(cells)))
+    tiers = [c[6] for cells in by_coin.values() for c in cells]
+    if all(t is None for t in tiers):
+        print("confidence tiers: none (the model was registered without a confidence reference)")
+    else:
+        print("confidence tiers: " + ", ".join(f"{tiers.count(t)} {t}" for t in ("high", "medium", "low"))
+              + " (where each forecast's score falls among the model's walk-forward forecasts of its horizon)")
     flagged = sorted(c for c, (d, _) in drift.items() if d)
     if all(d is None for d, _ in drift.values()):
         print("input drift: not assessed (the model was registered without a description of its training inputs)")

@@ -99,9 +99,15 @@ def load_reused(stem: Path) -> Reused:
     """The members an `evaluate-ensemble` run wrote: `<stem>.json` (config, folds, member_folds) and
     `<stem>_members.csv.gz` (every member's out-of-sample predictions)."""
     doc = json.loads(Path(f"{stem}.json").read_text())
+    kept = Path(f"{stem}_member_folds.json")  # an evaluate-combination run keeps them beside ("lstm/s/i" keys)
+    if "member_folds" not in doc and kept.exists():
+        doc["member_folds"] = {k.split("/", 1)[1]: v for k, v in json.loads(kept.read_text()).items()
+                               if k.startswith("lstm/")}
     if "member_folds" not in doc:
         raise ValueError(f"{stem}.json has no member fold records (a run from before they were kept): cannot reuse")
     frame = pd.read_csv(f"{stem}_members.csv.gz")
+    if "variant" in frame:
+        frame = frame[frame["variant"] == "lstm"]
     frame["as_of"] = pd.to_datetime(frame["as_of"]).dt.date
     cols = walkforward.KEYS + ["pred_log_return", "realised_log_return"]
     preds = {(int(s), int(i)): g[cols].reset_index(drop=True) for (s, i), g in frame.groupby(["seed_set", "member"])}
@@ -148,7 +154,8 @@ def combination_round(cube: windows.Cube, config: TrainConfig, seed_sets, member
                       on_walked=None, reuse: Reused | None = None) -> dict:
     """Walk the ensemble (and with `highway` the highway ensemble) forward per seed set (`rounds.run_round`), compute
     the folds' signals once, score every candidate of every seed set next to the baselines, and apply `pick`
-    (JSON-able; every candidate's predictions under "predictions"). `on_walked(round)`: called once every member is
+    (JSON-able; every candidate's predictions under "predictions", what the tiers of issue 26 rank under "inputs":
+    the baselines, the signals, and per seed set the ensemble, its members, the blend and its rule per fold). `on_walked(round)`: called once every member is
     walked, before anything is combined (the command saves the members' predictions and fold records then).
     `reuse`: the control's members from an earlier run (`load_reused`), not trained again."""
     variants = {"lstm": config, **({"lstm_highway": replace(config, highway=True)} if highway else {})}
@@ -171,6 +178,7 @@ def combination_round(cube: windows.Cube, config: TrainConfig, seed_sets, member
     signals = pd.concat(sig, ignore_index=True)
     out = {name: {} for name in CANDIDATES if name != "lstm_highway" or highway}
     params, preds = {}, []
+    inputs = {"baselines": rnd.baselines, "signals": signals, "seed_sets": {}}  # what issue 26's tiers rank
     for s in seed_sets:
         ids = [(v, si, i) for v, si, i in configs if v == "lstm" and si == s]
         ensemble = walkforward.combine([rnd.predictions[m] for m in ids])
@@ -184,6 +192,9 @@ def combination_round(cube: windows.Cube, config: TrainConfig, seed_sets, member
         if highway:
             hw = [(v, si, i) for v, si, i in configs if v == "lstm_highway" and si == s]
             scored["lstm_highway"] = (walkforward.combine([rnd.predictions[m] for m in hw]), rnd.scores[("lstm_highway", s)])
+        inputs["seed_sets"][s] = {"ensemble": ensemble, "members": [rnd.predictions[m] for m in ids],
+                                  "blend_equal": scored["blend_equal"][0],
+                                  "rules": {k: v["rule"] for k, v in params[("blend_equal", s)].items()}}
         for name, (p, m) in scored.items():
             out[name][s] = candidate_figures(m)
             preds.append(p.assign(candidate=name, seed_set=s))
@@ -202,7 +213,7 @@ def combination_round(cube: windows.Cube, config: TrainConfig, seed_sets, member
             "member_seconds": {"/".join(map(str, k)): round(w.seconds, 1) for k, w in rnd.walks.items()},
             "control_members": "reused from an earlier run (not trained here)" if reuse is not None else "trained here",
             "seconds": round(rnd.seconds, 1), "pick": pick(summary, comb.tie),
-            "predictions": pd.concat(preds, ignore_index=True)}
+            "predictions": pd.concat(preds, ignore_index=True), "inputs": inputs}
 
 
 def render_markdown(r: dict) -> str:

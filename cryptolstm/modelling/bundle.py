@@ -96,6 +96,30 @@ def combination_error(combination, method: str) -> str | None:
     return None
 
 
+def reference_error(reference, horizons: int) -> str | None:
+    """Why `reference` (a bundle's meta "confidence_reference", issue 26) cannot rank a model's forecasts (None: it
+    can): a score name, two shares in [0, 1], and per grid (abs_mean, abs_served, scores) one finite, nondecreasing
+    list per horizon. Checked here, at load, as any other corruption; evaluation.tiers.Reference.from_json reads it."""
+    if not isinstance(reference, dict):
+        return f"its confidence reference is not a mapping: {type(reference).__name__}"
+    if not isinstance(reference.get("score"), str) or not isinstance(reference.get("n_cells"), int):
+        return "its confidence reference lacks its score or cell count"
+    shares = [reference.get(k) for k in ("high_share", "low_share")]
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 1 for v in shares):
+        return f"its confidence reference has shares {shares}, not two numbers in [0, 1]"
+    for name in ("abs_mean", "abs_served", "scores"):
+        grid = reference.get(name)
+        try:
+            a = np.asarray(grid, dtype=np.float64)  # [H, Q]
+        except (TypeError, ValueError):
+            return f"its confidence reference's {name} is not numeric"
+        if a.ndim != 2 or a.shape[0] != horizons or a.shape[1] < 2:
+            return f"its confidence reference's {name} has shape {a.shape}, expected ({horizons}, Q >= 2)"
+        if not np.isfinite(a).all() or (np.diff(a, axis=1) < 0).any():
+            return f"its confidence reference's {name} is not finite and sorted per horizon"
+    return None
+
+
 def _head(out) -> np.ndarray:
     """The log-return head's output of a one- or two-headed model (the sign head is never served)."""
     return out[0] if isinstance(out, (list, tuple)) else out
@@ -108,7 +132,8 @@ class TrainedModel:
     def __init__(self, members: dict, scaler: RobustScaler, config, feature_version: str,
                  training_cutoff: date, coins: tuple[str, ...], info: dict | None = None,
                  input_description: drift.TrainingDescription | None = None,
-                 member_ids: tuple[int, ...] | None = None, combination: dict | None = None):
+                 member_ids: tuple[int, ...] | None = None, combination: dict | None = None,
+                 confidence_reference: dict | None = None):
         self.members = members
         # which of the config's n_seeds members `members[key]` holds, in order (None: all of them)
         self.member_ids = tuple(range(config.n_seeds)) if member_ids is None else tuple(member_ids)
@@ -128,11 +153,23 @@ class TrainedModel:
         if combination is not None and (error := combination_error(combination, getattr(config, "combination", "none"))):
             raise BundleError(error)
         self.combination = combination
+        # issue 26: the JSON of evaluation.tiers.Reference, fitted by the weekly gather on the walk-forward (what a
+        # forecast's confidence and tier are ranked against); None on members, parts and models made before it
+        if confidence_reference is not None and (error := reference_error(confidence_reference, config.horizons)):
+            raise BundleError(error)
+        self.confidence_reference = confidence_reference
 
     def with_combination(self, combination: dict) -> "TrainedModel":
         """This model serving `combination` (its config's method; BundleError when missing or not finite)."""
         return TrainedModel(self.members, self.scaler, self.config, self.feature_version, self.training_cutoff,
-                            self.coins, self.info, self.input_description, self.member_ids, combination)
+                            self.coins, self.info, self.input_description, self.member_ids, combination,
+                            self.confidence_reference)
+
+    def with_confidence_reference(self, reference: dict) -> "TrainedModel":
+        """This model carrying `reference` (`tiers.Reference.to_json`; BundleError when malformed)."""
+        return TrainedModel(self.members, self.scaler, self.config, self.feature_version, self.training_cutoff,
+                            self.coins, self.info, self.input_description, self.member_ids, self.combination,
+                            reference)
 
     def hyperparams(self) -> dict:
         """JSON-able description: the config, plus what the registry should know about this fit."""
@@ -229,19 +266,35 @@ class TrainedModel:
         f = feats_mod.build_features(panel) if features is None else features
         return windows.build_cube(f, panel, self.coins, list(feats_mod.FEATURES))
 
+    def _member_outputs(self, cube: windows.Cube, coin: np.ndarray, t: np.ndarray):
+        """Per member key with cells: (its rows [N] bool, each member network's scaled output [K][n, H])."""
+        x = self.scaler.transform(windows.gather_windows(cube.x, coin, t, self.config.window))  # [N, T, F]
+        ids = coin.astype(np.int32)  # [N]
+        for key, models in self.members.items():
+            rows = np.ones(len(t), bool) if key == "*" else (coin == self.coins.index(key))
+            if rows.any():
+                yield rows, [_head(m.predict([x[rows], ids[rows]], verbose=0, batch_size=1024)) for m in models]
+
     def predict_cells(self, cube: windows.Cube, coin: np.ndarray, t: np.ndarray) -> np.ndarray:
         """[N, H] predicted log returns for cells (coin index into cube.coins == embedding id, day index)."""
         out = np.zeros((len(t), self.config.horizons))
         if len(t) == 0:
             return out
-        x = self.scaler.transform(windows.gather_windows(cube.x, coin, t, self.config.window))  # [N, T, F]
-        ids = coin.astype(np.int32)  # [N]
-        for key, models in self.members.items():
-            rows = np.ones(len(t), bool) if key == "*" else (coin == self.coins.index(key))
-            if not rows.any():
-                continue
-            z = np.mean([_head(m.predict([x[rows], ids[rows]], verbose=0, batch_size=1024)) for m in models], axis=0)
+        for rows, zs in self._member_outputs(cube, coin, t):
+            z = np.mean(zs, axis=0)  # the members' mean in scaled units, then unscaled: the ensemble's forecast
             out[rows] = self.scaler.unscale_targets(z) * target_cell_scale(cube, coin[rows], t[rows], self.config)
+        return out
+
+    def predict_member_cells(self, cube: windows.Cube, coin: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """[K, N, H] each member's predicted log returns for the cells of `predict_cells` (whose [N, H] is their
+        mean up to rounding: the unscaling is linear)."""
+        out = np.zeros((len(self.member_ids), len(t), self.config.horizons))
+        if len(t) == 0:
+            return out
+        for rows, zs in self._member_outputs(cube, coin, t):
+            scale = target_cell_scale(cube, coin[rows], t[rows], self.config)  # [n, H]
+            for i, z in enumerate(zs):
+                out[i, rows] = self.scaler.unscale_targets(z) * scale
         return out
 
     def predict(self, panel: pd.DataFrame, as_of, coins=None, features: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -260,10 +313,7 @@ class TrainedModel:
             if wanted:
                 raise ValueError(f"no candles up to {day.date()}")
             return pd.DataFrame(columns=PRED_COLUMNS)
-        cube = self.cube(hist, None if features is None else features[features["day"] <= day])
-        d = cube.day_index(day)
-        plan = windows.index_plan(~np.isnan(cube.x).any(axis=2), ~np.isnan(cube.log_close),
-                                  self.config.window, self.config.horizons, first=d, last=d)
+        cube, plan = self._day_plan(hist, day, features)
         # predict every forecastable coin, then select: a coin's forecast must not depend (even in the
         # last bit, through batch-size-dependent kernels) on which other coins were asked for
         pred = self.predict_cells(cube, plan.coin, plan.t)  # [N, H]
@@ -278,6 +328,24 @@ class TrainedModel:
             "horizon": np.tile(np.arange(1, H + 1), len(coin)),
             "pred_log_return": pred.reshape(-1),
         })[PRED_COLUMNS]
+
+    def _day_plan(self, hist: pd.DataFrame, day, features: pd.DataFrame | None):
+        """(cube of `hist`, the index plan of the coins with a complete window ending on `day`)."""
+        cube = self.cube(hist, None if features is None else features[features["day"] <= day])
+        d = cube.day_index(day)
+        return cube, windows.index_plan(~np.isnan(cube.x).any(axis=2), ~np.isnan(cube.log_close),
+                                        self.config.window, self.config.horizons, first=d, last=d)
+
+    def predict_members(self, panel: pd.DataFrame, as_of, features: pd.DataFrame | None = None) -> np.ndarray:
+        """[K, rows] each member's prediction of the rows `predict(panel, as_of, features=features)` returns (every
+        forecastable coin, coin-major, horizons 1..H), from panel rows <= as_of only; its confidence (issue 26)."""
+        day = panel_mod.to_day(as_of)
+        hist = panel_mod.until(panel, day)
+        K = len(self.member_ids)
+        if len(hist) == 0 or hist["day"].max() < day:
+            return np.zeros((K, 0))
+        cube, plan = self._day_plan(hist, day, features)
+        return self.predict_member_cells(cube, plan.coin, plan.t).reshape(K, -1)  # [K, N, H] -> [K, N x H]
 
     def input_drift(self, panel: pd.DataFrame, as_of, coins, features: pd.DataFrame | None = None) -> pd.DataFrame:
         """[coin, input_distance, input_drift_threshold, input_drifted, input_drift_cause]: how far each of
@@ -321,6 +389,8 @@ class TrainedModel:
                 meta["input_description"] = self.input_description.to_dict()
             if self.combination is not None:
                 meta["combination"] = self.combination
+            if self.confidence_reference is not None:
+                meta["confidence_reference"] = self.confidence_reference
             z.writestr("meta.json", json.dumps(meta, sort_keys=True))
         return buf.getvalue()
 
@@ -365,7 +435,9 @@ class TrainedModel:
                        date.fromisoformat(meta["training_cutoff"]), tuple(meta["coins"]), meta.get("info"),
                        input_description=None if desc is None else drift.TrainingDescription.from_dict(desc),
                        member_ids=meta.get("member_ids"),  # absent from bundles made before: all n_seeds
-                       combination=meta.get("combination"))  # BundleError when its config needs one and it is bad
+                       combination=meta.get("combination"),  # BundleError when its config needs one and it is bad
+                       # absent from bundles made before issue 26 (they serve without tiers); BundleError when bad
+                       confidence_reference=meta.get("confidence_reference"))
         except BundleError:
             raise
         except Exception as exc:

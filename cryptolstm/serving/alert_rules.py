@@ -7,6 +7,10 @@
   firing it CLEARS only when the evidence is gone: the point DA is back at or above the line it fell
   below (a stricter test than "upper end >= line", so a model hovering at the line does not flap).
   Fewer than `min_cells` scored cells: the previous state is kept.
+* `high_tier_accuracy` (issue 26) fires when the high confidence tier's live DA is, on evidence, below what the
+  serving model's walk-forward promised for it: the upper end of its 95 % day-block interval below the lower end
+  of the walk-forward high-tier interval (metrics["tiers"]). It clears when the point DA is back at that line; too
+  few high-tier cells keep the state; a model without tier evidence gives no line (ok).
 * `interval_coverage` fires when the share of realised returns inside the stored 80 % ranges, over the
   last `window_days` fully matured as-of days, leaves [low, high], or when the h = 1 misses of the window
   cluster (Christoffersen's independence test rejects at `alpha`, a miss making the next likelier); its
@@ -24,7 +28,6 @@ from scipy import stats
 
 from cryptolstm.config import AlertConfig
 from cryptolstm.evaluation import backtests, metrics
-
 
 
 def day_block_interval(realised: np.ndarray, pred: np.ndarray, day: np.ndarray, block_days: int = 5) -> dict:
@@ -80,6 +83,32 @@ def live_accuracy(realised: np.ndarray, pred: np.ndarray, day: np.ndarray, previ
             return "firing", (summary + "; the interval now reaches the line, but live DA is still below the "
                               + " and the ".join(sorted(still)) + ": stays firing until it is back"), details
     return "ok", summary + "; no evidence of degraded accuracy", details
+
+
+def high_tier_accuracy(realised: np.ndarray, pred: np.ndarray, day: np.ndarray, previous: str, *,
+                       walk_forward: dict | None, min_cells: int, block_days: int = 5) -> tuple[str, str, dict]:
+    """State of the high-tier accuracy alert from the window's matured high-tier cells (all [N]); `walk_forward`:
+    the serving model's metrics["tiers"]["high"] ({da, ci, n}), None when it has none."""
+    y = np.asarray(realised, dtype=np.float64).reshape(-1)
+    n = int((y != 0).sum())
+    line = None if not walk_forward or not walk_forward.get("ci") else float(walk_forward["ci"][0])
+    details = {"n_direction_cells": n, "walk_forward_high": walk_forward, "line": line, "min_cells": min_cells,
+               "interval": f"day-block 95 % (t over {block_days}-day blocks)", "block_days": block_days}
+    if line is None:
+        return "ok", "the serving model has no walk-forward evidence per tier (registered before issue 26)", details
+    if n < min_cells:
+        return previous, f"only {n} scored high-tier cells in the window (< {min_cells}): state stays {previous}", details
+    ci = day_block_interval(y, pred, day, block_days)
+    da, (lo, hi) = ci["da"], ci["ci"]
+    details.update({"da": da, "da_ci95": [lo, hi], "n_days": ci["n_days"]})
+    summary = (f"high-tier live DA {da:.1%}, 95 % day-block interval [{lo:.1%}, {hi:.1%}] over {n} cells / "
+               f"{ci['n_days']} as-of days; walk-forward high tier {walk_forward.get('da', float('nan')):.1%}, "
+               f"interval from {line:.1%}")
+    if hi < line:
+        return "firing", summary + "; the live interval lies below the walk-forward interval's lower end", details
+    if previous == "firing" and da < line:
+        return "firing", summary + "; live DA is still below the walk-forward lower end: stays firing", details
+    return "ok", summary + "; the high tier holds what the walk-forward promised", details
 
 
 def interval_coverage(n_cells: int, n_covered: int, previous: str, *, low: float, high: float, min_cells: int,

@@ -12,6 +12,9 @@ Kinds (the rules are pure functions in `serving.alert_rules`):
   95 % day-block interval of live DA lies below the threshold (`min_da`, or the champion's validation
   DA minus `below_validation_pp` points), or below the serving model's own walk-forward DA; clears
   when live DA is back at the line. Fewer than `min_cells` scored cells: the previous state is kept.
+* high_tier_accuracy — on the same window's high-tier cells (issue 26): fires when the 95 % day-block interval of
+  their live DA lies below the lower end of the serving model's walk-forward high-tier interval; clears when live
+  DA is back at it. Fewer than `high_tier_min_cells`: the previous state is kept.
 * interval_coverage — the 80 % ranges held the realised return on a share of cells outside
   [coverage_low, coverage_high] over the last `coverage_window_days` fully matured as-of days, or their
   h = 1 misses cluster (Christoffersen); the message says too many, too few, too clustered, or several.
@@ -34,7 +37,8 @@ from cryptolstm.config import AlertConfig
 from cryptolstm.evaluation import backtests
 from cryptolstm.serving import alert_rules, mail, registry
 
-KINDS = ("live_accuracy", "stale_champion", "no_champion", "interval_coverage", "expired", "input_drift")
+KINDS = ("live_accuracy", "stale_champion", "no_champion", "interval_coverage", "expired", "input_drift",
+         "high_tier_accuracy")
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,19 @@ def evaluate(cur, as_of: date, config: AlertConfig, previous: dict[str, str]) ->
     details.update({"threshold_rule": how, "window_days": config.window_days, "n_cells": len(cells),
                     "model_id": serving and serving.model_id})
     out.append(AlertState("live_accuracy", state, f"{msg} (target days {config.window_days} d to {as_of})", details))
+    # the high confidence tier against its walk-forward promise (issue 26)
+    cur.execute(storage.query("forecast_scores_select_live_cells_high_tier"),
+                {"as_of": as_of, "window": config.window_days})
+    high = cur.fetchall()  # (as_of, pred, realised)
+    arr = np.array([(c[1], c[2]) for c in high], dtype=np.float64).reshape(-1, 2)
+    wf_high = ((serving.metrics or {}).get("tiers") or {}).get("high") if serving is not None else None
+    state, msg, details = alert_rules.high_tier_accuracy(
+        arr[:, 1], arr[:, 0], np.array([c[0].toordinal() for c in high], dtype=np.int64),
+        previous.get("high_tier_accuracy", "ok"), walk_forward=wf_high if isinstance(wf_high, dict) else None,
+        min_cells=config.high_tier_min_cells, block_days=config.block_days)
+    details.update({"window_days": config.window_days, "model_id": serving and serving.model_id})
+    out.append(AlertState("high_tier_accuracy", state, f"{msg} (target days {config.window_days} d to {as_of})",
+                          details))
     # calibration of the stored 80 % ranges
     cur.execute(storage.query("forecast_scores_select_interval_coverage"), {"as_of": as_of, "window": config.coverage_window_days})
     n, covered = cur.fetchone()

@@ -97,9 +97,12 @@ def gather_members(dsn: str, end: datetime, config: PipelineConfig, served: tupl
         bpreds.append(_aligned_baselines(baseline_preds, cells, k, run))
         fold_info.append(walkforward.fold_summary(cube, k, fold, len(cells) // run.train.horizons,
                                                   [stored[k, i] for i in range(K)]))
-    combined_metrics = {}
+    combined_metrics, ensemble_preds = {}, preds
     if run.train.combination != "none":  # what is served, and judged, is the combination (issue 28)
         preds, final, combined_metrics = _combine(run, prep, served, preds, stored, final)
+    # issue 26: the confidence reference travels with the model, the evidence per tier with its metrics
+    final, tier_metrics = _tiers(run, prep, served, ensemble_preds, per_member, preds, bpreds, combined_metrics,
+                                 final, config.tiers)
     fit_seconds = sum(f["fit_seconds"] for f in fold_info)
     wf = walkforward.assemble(preds, bpreds, fold_info, fit_seconds + time.perf_counter() - start)
     for f in wf.folds:
@@ -109,7 +112,7 @@ def gather_members(dsn: str, end: datetime, config: PipelineConfig, served: tupl
     evidence = gate_evidence(wf, final_model_constant_sign(final, final_cube, run.cutoff), config.promotion)
     spread = ensemble_spread(per_member, run.train)
     metrics = {**walk_forward_metrics(wf, run.eval_start, run.eval_end), **evidence.to_metrics(), "ensemble": spread,
-               **combined_metrics}
+               **combined_metrics, "tiers": tier_metrics}
     artifact = final.to_bytes()
     with storage.transaction(dsn) as cur:
         rec = registry.register(cur, model_id=run.model_id, created_for=end, training_cutoff=run.cutoff,
@@ -148,6 +151,21 @@ def _combine(run, prep, served: tuple[str, ...], preds, stored, final):
     return folds, final.with_combination(fitted.to_json()), {
         "combination": {"method": method, "per_fold": {str(k): v for k, v in params.items()},
                         "served": {k: v for k, v in fitted.to_json().items() if k != "classifier"}}}
+
+
+def _tiers(run, prep, served: tuple[str, ...], ensemble, per_member, served_preds, bpreds, combined_metrics: dict,
+           final, config):
+    """(the final model carrying its confidence reference, metrics["tiers"]) of the walk-forward: per fold the
+    ensemble mean, the members, the served forecast, the stored baselines, and the rule the combination used
+    (`combination.combine_walk_forward`'s per-fold best rule; none without a combination)."""
+    from cryptolstm.serving import confidence
+
+    per_fold = combined_metrics.get("combination", {}).get("per_fold")
+    rules = None if per_fold is None else {int(k): v["scales"]["best_rule"] for k, v in per_fold.items()}
+    ens, members_, srv, rule, base = confidence.walk_forward_cells(ensemble, per_member, served_preds, bpreds, rules)
+    signals = confidence.fold_returns(prep.cube, prep.bounds, run.train, served)
+    return (final.with_confidence_reference(confidence.reference(ens, members_, srv, rule, config)),
+            confidence.evidence(ens, members_, srv, rule, base, signals, config))
 
 
 def _member_predictions(cur, model_id: str):

@@ -191,8 +191,29 @@ def _insert(cur, record: DecisionRecord) -> None:
                 {**asdict(record), "details": registry.to_json(record.details)})
 
 
-def decision_email(d: DecisionRecord, week_end: date) -> mail.Mail:
-    """The mail of one recorded decision: the verdict, the reason and every figure."""
+def tier_section(tiers: dict | None) -> tuple[list[str], list[tuple[str, object]]]:
+    """(paragraphs, rows) of the challenger's walk-forward evidence per confidence tier (metrics["tiers"], issue 26):
+    DA per tier with its 95 % day-block interval, and each baseline's DA on its own top cells at the high tier's
+    coverage. Nothing for a model without it."""
+    if not tiers:
+        return [], []
+    para = (f"Confidence tiers on the walk-forward (score {tiers.get('score')}, high = top {tiers.get('high_share', 0):.0%}"
+            f" of cells, low = bottom {tiers.get('low_share', 0):.0%}; the gate above judged every cell). A rule's "
+            "line is its DA on its own most confident cells at the same coverage.")
+    rows: list[tuple[str, object]] = []
+    for t in ("high", "medium", "low"):
+        e = tiers.get(t) or {}
+        if e.get("da") is not None:
+            lo, hi = e.get("ci") or (None, None)
+            rows.append((f"tier {t}: DA [95 %], cells", f"{e['da']:.4f} [{lo:.4f}, {hi:.4f}], {e.get('n')}"))
+    rows += [(f"tier high, h{h}", v) for h, v in sorted((tiers.get("high_per_horizon") or {}).items())]
+    rows += [(f"at coverage: {b}", (e or {}).get("da")) for b, e in sorted((tiers.get("baselines_at_coverage") or {}).items())]
+    return [para], rows
+
+
+def decision_email(d: DecisionRecord, week_end: date, tiers: dict | None = None) -> mail.Mail:
+    """The mail of one recorded decision: the verdict, the reason and every figure, and the challenger's evidence
+    per confidence tier (`tier_section`) when it has one."""
     verdict = "PROMOTED" if d.promoted else "REJECTED"
     det = d.details or {}
     rows = [(k, getattr(d, k)) for k in ("challenger_id", "champion_id", "challenger_da", "challenger_da_ci_low",
@@ -201,8 +222,10 @@ def decision_email(d: DecisionRecord, week_end: date) -> mail.Mail:
     rows += [(f"baseline DA: {k}", v) for k, v in sorted((det.get("baseline_da") or {}).items())]
     rows += [(k, det[k]) for k in ("n_days", "constant_sign", "final_model_constant_sign", "cells_champion_live",
                                    "cells_both_walk_forward", "margin", "alpha", "block_days", "n_boot") if k in det]
+    paragraphs, tier_rows = tier_section(tiers)
     return mail.report(f"[cryptolstm] weekly {verdict}: {d.challenger_id} ({week_end})",
-                       [f"Weekly promotion decision for the week ending {week_end}: {verdict}", d.reason], rows)
+                       [f"Weekly promotion decision for the week ending {week_end}: {verdict}", d.reason, *paragraphs],
+                       rows + tier_rows)
 
 
 def notify_decision(dsn: str, end: datetime, send: mail.SendFn) -> dict:
@@ -210,10 +233,12 @@ def notify_decision(dsn: str, end: datetime, send: mail.SendFn) -> dict:
     with storage.transaction(dsn) as cur:
         cur.execute(storage.query("promotion_decisions_select_interval"), {"decided_for": end})
         records = [DecisionRecord(*row) for row in cur.fetchall()]
+        challengers = {r.challenger_id: registry.get(cur, r.challenger_id) for r in records}
     if not records:
         raise RuntimeError(f"no promotion decision recorded for the week ending {end}")
     for record in records:
-        send(decision_email(record, as_date(end)))
+        m = challengers[record.challenger_id]
+        send(decision_email(record, as_date(end), ((m and m.metrics) or {}).get("tiers")))
     return {"emailed": [r.challenger_id for r in records]}
 
 

@@ -32,6 +32,12 @@ Input drift: every row carries how far its coin's input window lies from the mod
 whether that is beyond the model's threshold (`drift_for`, cryptolstm/modelling/drift.py); a window with a
 NaN or infinite feature is flagged. The forecast values do not depend on it. A model registered without a
 description of its training inputs still forecasts, with NULL drift columns and one log line saying why.
+
+Confidence (issue 26): every row carries `confidence` (the percentile of |ensemble mean| among the model's
+walk-forward cells of its horizon), `members_agree` (the share of the K members with the mean's sign) and `tier`
+(high / medium / low of the model's score against its walk-forward reference), from the day's predictions and feature
+rows only (`serving.confidence`). A model registered without a reference gets NULL confidence and tier. A
+non-finite mean or member raises ValueError: never a tier from a broken forecast.
 """
 
 from __future__ import annotations
@@ -47,7 +53,7 @@ from cryptolstm import storage
 from cryptolstm.config import DEFAULT_COINS, EXPIRE_AFTER_DAYS, HORIZONS, STALE_AFTER_DAYS
 from cryptolstm.errors import Permanent
 from cryptolstm.evaluation import coverage, intervals
-from cryptolstm.serving import coverage_state, registry
+from cryptolstm.serving import confidence, coverage_state, registry
 
 log = logging.getLogger(__name__)
 NO_DRIFT = dict.fromkeys(("input_distance", "input_drift_threshold", "input_drifted", "input_drift_cause"))
@@ -188,18 +194,23 @@ def forecast_as_of(dsn: str, as_of: date, run_id: str, stale_after_days: int = S
     feats = features.build_features(everything) if len(everything) else None
     served_feats = None if feats is None else feats[feats["coin"].isin(served)]
     preds = model.predict(panel, as_of, features=served_feats)  # coins with a full window
+    bare = preds  # the ensemble mean, what the confidence ranks (issue 26)
+    day_rows = None if served_feats is None else served_feats[served_feats["day"] == panel_mod.to_day(as_of)]
     if model.combination is not None and len(preds):  # issue 28: the served forecast is the combination
         from cryptolstm.evaluation.combination import ServedCombination
         from cryptolstm.serving import combined
 
-        day_rows = served_feats[served_feats["day"] == panel_mod.to_day(as_of)]  # candles <= as_of only
         preds = combined.combine_day(ServedCombination.from_json(model.combination), preds, day_rows)
+    # issue 26: each cell's confidence, members' agreement and tier, from the day's predictions and features
+    members = model.predict_members(panel, as_of, features=served_feats) if len(bare) else None  # [K, rows]
+    conf = confidence.day_confidence(model, champ.model_id, bare, members, preds, day_rows) if len(bare) else {}
     with storage.transaction(dsn) as cur:
         ranges = ranges_for(cur, champ.model_id, as_of, preds, panel, interval_config)
     rows = _forecast_rows(preds, panel, ranges, champ.model_id, as_of, run_id, interval_config)
     drift = drift_for(model, champ.model_id, panel, as_of, sorted(set(preds["coin"])), served_feats) if rows else {}
     for row in rows:
         row.update(drift.get(row["coin"], NO_DRIFT))
+        row.update(conf.get((row["coin"], row["horizon"]), confidence.NONE))
     if not rows:
         latest = panel["day"].max().date() if len(panel) else None
         raise MissingDataError(
@@ -214,7 +225,9 @@ def forecast_as_of(dsn: str, as_of: date, run_id: str, stale_after_days: int = S
             "coins": coins, "missing_coins": sorted(set(model.coins) - set(coins)),
             "champion_age_days": age, "stale": age > stale_after_days,
             "with_ranges": sum(r["lo80_log_return"] is not None for r in rows),
-            "drift_assessed": bool(drift), "drifted_coins": sorted(c for c, d in drift.items() if d["input_drifted"])}
+            "drift_assessed": bool(drift), "drifted_coins": sorted(c for c, d in drift.items() if d["input_drifted"]),
+            "tiers": {t: sum(r["tier"] == t for r in rows) for t in ("high", "medium", "low")},
+            "with_tier": sum(r["tier"] is not None for r in rows)}
 
 
 def _forecast_rows(preds: pd.DataFrame, panel: pd.DataFrame, ranges: dict, model_id: str, as_of: date,

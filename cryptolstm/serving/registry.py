@@ -172,12 +172,18 @@ def load_model(dsn: str, model_id: str):
     from cryptolstm.modelling.bundle import BundleError, TrainedModel
 
     from cryptolstm.evaluation.combination import CombinationError, ServedCombination
+    from cryptolstm.evaluation.tiers import Reference
 
     try:
         model = TrainedModel.from_bytes(data)
         model.check_vocabulary(registered)
         if model.combination is not None:  # its full check: shapes and signals, not only present and finite
             ServedCombination.from_json(model.combination)
+        if model.confidence_reference is not None:  # issue 26: a known score, finite sorted grids per horizon
+            try:
+                Reference.from_json(model.confidence_reference)
+            except ValueError as exc:
+                raise BundleError(f"bundle refused: {exc}") from exc
         return model
     except (BundleError, CombinationError) as exc:
         raise ArtifactError(f"artifact of {model_id} cannot be loaded: {exc}") from exc

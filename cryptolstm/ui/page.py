@@ -29,12 +29,14 @@ class PageData:
     as_of: date | None  # latest forecast as-of day (None: no forecast yet)
     coins: list[str]
     forecasts: "pd.DataFrame"  # coin, as_of, horizon, target_day, model_id, base_close, pred_log_return, pred_close,
-    #                            lo80_close, hi80_close, lo95_close, hi95_close (stored ranges, NULL when none)
+    #                            lo80_close, hi80_close, lo95_close, hi95_close (stored ranges, NULL when none),
+    #                            confidence, members_agree, tier (issue 26; NULL without a reference)
     accuracy: "pd.DataFrame"  # per horizon: da, da_up, mae, mae_rw, n over the last ACCURACY_WINDOW days
     champion: dict[str, Any] | None
     promotions: list[dict[str, Any]] = field(default_factory=list)
     charts: dict[str, "pd.DataFrame"] | None = None  # what the charts draw (charts.read_chart_data), same read
     evidence: dict[str, dict[str, Any]] = field(default_factory=dict)  # coin -> v_forecast_evidence row
+    rules: list[dict[str, Any]] = field(default_factory=list)  # v_live_rule_accuracy rows, rule by rule
 
 
 def _rows(cur, name: str, params: dict) -> list[dict[str, Any]]:
@@ -86,8 +88,9 @@ def load_page(dsn: str, as_of: date | None = None) -> PageData:
         data = charts.read_chart_data(cur, as_of)
         champ = _rows(cur, "models_select_champion_on", {"as_of": as_of})
         evidence = {r["coin"]: r for r in _rows(cur, "v_forecast_evidence_select", {"as_of": as_of})}
+        rules = _rows(cur, "v_live_rule_accuracy_select", {"as_of": as_of})
     return PageData(as_of, list(data["coins"]["coin"]), data["forecasts"], accuracy_by_horizon(data["scored"], as_of),
-                    champ[0] if champ else None, promotions, data, evidence)
+                    champ[0] if champ else None, promotions, data, evidence, rules)
 
 
 def load_forecasts(dsn: str, as_of: date | None = None) -> tuple[date | None, "pd.DataFrame"]:
@@ -129,6 +132,9 @@ class ForecastCell(NamedTuple):
     change: float  # exp(r̂) - 1
     direction: str  # css class: "up", "down" or ""
     ranges: list[tuple[str, float, float]]  # (level, low price, high price) of each stored range
+    tier: str | None = None  # issue 26: 'high' / 'medium' / 'low'; None: a model without a confidence reference
+    confidence: float | None = None  # percentile of |ensemble mean| among the model's walk-forward cells
+    members_agree: float | None = None  # share of the ensemble's members with the mean's sign
 
 
 class DriftFlag(NamedTuple):
@@ -162,14 +168,21 @@ def forecast_rows(d: PageData) -> list[ForecastRow]:
             ranges = [(level, lo, hi) for level, lo, hi in (("80", r.lo80_close, r.hi80_close),
                                                             ("95", r.lo95_close, r.hi95_close))
                       if lo is not None and hi is not None and lo == lo and hi == hi]
+            tier = getattr(r, "tier", None)
             cells.append(ForecastCell(r.pred_close, change, "up" if change > 0 else "down" if change < 0 else "",
-                                      ranges))
+                                      ranges, tier if isinstance(tier, str) else None,
+                                      _value(getattr(r, "confidence", None)), _value(getattr(r, "members_agree", None))))
         first = rows.iloc[0]
         ev = d.evidence.get(coin)
         same = ev is not None and ev["model_id"] == first["model_id"] and ev["as_of"] == first["as_of"]
         out.append(ForecastRow(coin, first["as_of"], float(first["base_close"]), cells, first["model_id"],
                                _drift(first), ev if same else None))
     return out
+
+
+def _value(v):
+    """A nullable column's value as read back (None or NaN) as None."""
+    return None if v is None or v != v else v
 
 
 def _drift(row) -> DriftFlag:

@@ -14,6 +14,8 @@ AS_OF = date(2024, 6, 30)  # the last closed day in the seeded data
 DAYS = 200  # candles per coin
 FORECAST_DAYS = 90  # as-of days with forecasts
 SWITCH = AS_OF - timedelta(days=40)  # model m2 becomes champion on this as-of day
+# each model's walk-forward DA of two naive rules, as registered: reversal_3 is its fixed live comparator
+WF_BASELINES = '{"baseline_da": {"always_up": 0.50, "reversal_3": 0.52}}'
 START_PRICE = {"BTC": 60000.0, "ETH": 3000.0, "BNB": 550.0, "XRP": 0.5, "ADA": 0.45, "SOL": 140.0,
                "DOGE": 0.12, "LTC": 80.0, "LINK": 15.0}
 
@@ -44,10 +46,10 @@ def seed(dsn: str, seed: int = 7) -> dict[str, dict[date, float]]:
         ]:
             cur.execute(
                 "INSERT INTO models (model_id, created_for, training_cutoff, feature_version, hyperparams, "
-                "code_version, artifact, artifact_sha256, status, champion_from, champion_until) "
-                "VALUES (%s, %s, %s, 'v1', '{}', 'test', %s, 'x', %s, %s, %s)",
+                "code_version, artifact, artifact_sha256, status, champion_from, champion_until, metrics) "
+                "VALUES (%s, %s, %s, 'v1', '{}', 'test', %s, 'x', %s, %s, %s, %s)",
                 (mid, datetime.combine(cutoff + timedelta(days=6), datetime.min.time(), timezone.utc), cutoff,
-                 b"\0", status, frm, until))
+                 b"\0", status, frm, until, WF_BASELINES))
         for k in range(FORECAST_DAYS):
             as_of = AS_OF - timedelta(days=FORECAST_DAYS - 1 - k)
             model = "m2" if as_of >= SWITCH else "m1"
@@ -87,9 +89,19 @@ DRIFTED = ("BTC", "DOGE")  # the coins whose latest input window is flagged
 DRIFT_THRESHOLD = 2.5
 
 
+def seeded_tier(coin_index: int, horizon: int) -> str:
+    """The confidence tier seeded on the latest day's forecast of a coin (its index in `coins`) and horizon."""
+    return ("high", "medium", "low")[(coin_index + horizon) % 3]
+
+
 def _seed_trust(cur, coins: list[str], rng) -> None:
     """The latest day's input-drift columns (DRIFTED flagged, the others not) and m2's walk-forward cells
     (the evidence beside each forecast); a separate random stream, so the rows above are unchanged."""
+    for i, coin in enumerate(coins):  # the latest day's confidence tiers (issue 26), one of each on every coin
+        for h in range(1, 6):
+            cur.execute("UPDATE forecasts SET confidence = %s, members_agree = 0.8, tier = %s "
+                        "WHERE coin = %s AND as_of = %s AND horizon = %s",
+                        (0.1 + 0.15 * h, seeded_tier(i, h), coin, AS_OF, h))
     for coin in coins:
         drifted = coin in DRIFTED
         cur.execute("UPDATE forecasts SET input_distance = %s, input_drift_threshold = %s, input_drifted = %s, "

@@ -1,6 +1,6 @@
 """The views that say how far to trust a forecast (migration 010) compute what the Python does:
 v_range_backtests = evaluation.backtests on the same misses, v_forecast_evidence = the day-block interval
-of the live-accuracy alert and the naive rules on the same cells; v_latest_forecasts shows the drift flag."""
+of the live-accuracy alert, and its comparator fixed at registration (migration 016) on the same cells; v_latest_forecasts shows the drift flag."""
 
 from __future__ import annotations
 
@@ -18,10 +18,10 @@ D0 = date(2024, 6, 1)
 N_DAYS = 160
 
 
-def _model(cur, mid="m"):
+def _model(cur, mid="m", metrics="{}"):
     cur.execute("INSERT INTO models (model_id, created_for, training_cutoff, feature_version, hyperparams, "
-                "code_version, artifact, artifact_sha256, status, champion_from) VALUES (%s, '2024-05-31', "
-                "'2024-05-30', 'f', '{}', 't', '\\x01', 'x', 'champion', '2024-05-31')", (mid,))
+                "code_version, artifact, artifact_sha256, status, champion_from, metrics) VALUES (%s, '2024-05-31', "
+                "'2024-05-30', 'f', '{}', 't', '\\x01', 'x', 'champion', '2024-05-31', %s)", (mid, metrics))
 
 
 def _forecast(cur, coin, as_of, h, pred, lo80=None, hi80=None, lo95=None, hi95=None, mid="m", drift=(None,) * 4):
@@ -87,12 +87,16 @@ def test_range_backtests_match_the_python_backtests(db):
     assert got[("ALL", 1, 80)][0] == ref["n"] and got[("ALL", 1, 80)][3] == pytest.approx(ref["p_ind"], rel=1e-9)
 
 
-def test_forecast_evidence_matches_the_alert_interval_and_the_naive_rules(db):
+# the model's walk-forward, registered before its live cells: reversal_7 was its best naive rule (logit is not one)
+WF_BASELINES = '{"baseline_da": {"always_up": 0.51, "reversal_7": 0.53, "momentum_1": 0.49, "logit": 0.60}}'
+
+
+def test_forecast_evidence_matches_the_alert_interval_and_the_fixed_comparator(db):
     rng = np.random.default_rng(7)
     last = D0 + timedelta(days=N_DAYS - 1)
     closes = 100 * np.exp(np.cumsum(rng.normal(0, 0.03, N_DAYS + 5)))
     with storage.transaction(db) as cur:
-        _model(cur)
+        _model(cur, metrics=WF_BASELINES)
         for i, c in enumerate(closes[:N_DAYS]):
             cur.execute("INSERT INTO candles (coin, day, open, high, low, close, volume, first_seen_in) "
                         "VALUES ('BTC', %s, %s, %s, %s, %s, 1, now())", (D0 + timedelta(days=i), *[float(c)] * 4))
@@ -116,10 +120,12 @@ def test_forecast_evidence_matches_the_alert_interval_and_the_naive_rules(db):
                     if as_of + timedelta(days=h) > last - timedelta(days=60):
                         live.append((i, h, p, y))
     row = _q(db, "SELECT model_id, as_of, wf_da, wf_da_low, wf_da_high, wf_n_cells, live_da, live_da_low, "
-                 "live_da_high, live_n_cells, best_naive_rule, best_naive_da FROM v_forecast_evidence "
+                 "live_da_high, live_n_cells, comparator_rule, comparator_wf_da, comparator_live_da, "
+                 "comparator_live_da_low, comparator_live_da_high, comparator_live_n_cells FROM v_forecast_evidence "
                  "WHERE coin = 'BTC'")
     assert len(row) == 1
-    mid, as_of, wf_da, wf_lo, wf_hi, wf_n, live_da, live_lo, live_hi, live_n, rule, rule_da = row[0]
+    (mid, as_of, wf_da, wf_lo, wf_hi, wf_n, live_da, live_lo, live_hi, live_n,
+     rule, rule_wf, rule_da, rule_lo, rule_hi, rule_n) = row[0]
     assert (mid, as_of, wf_n, live_n) == ("m", last, 500, len(live))
     a = np.array(wf, dtype=object)
     ref = alert_rules.day_block_interval(a[:, 3].astype(float), a[:, 2].astype(float),
@@ -130,14 +136,32 @@ def test_forecast_evidence_matches_the_alert_interval_and_the_naive_rules(db):
     assert live_da == pytest.approx(ref["da"]) and (live_lo, live_hi) == pytest.approx(ref["ci"], abs=1e-3)
     i, y = b[:, 0].astype(int), b[:, 3]
     logc = np.log(closes)
-    das = {"always_up": np.mean(y > 0)}
+    calls = {"always_up": (np.ones(len(i), bool), np.ones(len(i)))}
     for k in (1, 3, 7):
         ok = i >= k
-        move = np.sign(logc[i[ok]] - logc[i[ok] - k])
-        das[f"momentum_{k}"] = np.mean(np.where(move == 0, 0.5, move == np.sign(y[ok])))
-        das[f"reversal_{k}"] = np.mean(np.where(move == 0, 0.5, move == -np.sign(y[ok])))
-    best = max(das, key=das.get)
-    assert (rule, rule_da) == (best, pytest.approx(das[best]))
+        move = np.zeros(len(i))
+        move[ok] = logc[i[ok]] - logc[i[ok] - k]
+        calls[f"momentum_{k}"], calls[f"reversal_{k}"] = (ok, move), (ok, -move)
+    das = {r: np.mean(np.where(p[ok] == 0, 0.5, np.sign(p[ok]) == np.sign(y[ok]))) for r, (ok, p) in calls.items()}
+    # the comparator is the rule fixed at registration, not the best one after the fact
+    assert (rule, rule_wf) == ("reversal_7", pytest.approx(0.53)) and max(das, key=das.get) != "reversal_7"
+    ok, p = calls["reversal_7"]
+    ref = alert_rules.day_block_interval(y[ok], p[ok], i[ok], 5)
+    assert rule_da == pytest.approx(ref["da"]) and (rule_lo, rule_hi) == pytest.approx(ref["ci"], abs=1e-3)
+    assert rule_n == int(ok.sum())
+    every = _q(db, "SELECT rule, live_da, live_da_low, live_da_high, live_n_cells, wf_da, is_comparator "
+                   "FROM v_live_rule_accuracy WHERE coin = 'BTC'")
+    assert {r[0] for r in every} == set(das)  # every rule, each with its own interval
+    for r, da, lo, hi, n, wf_r, is_comp in every:
+        ok, p = calls[r]
+        ref = alert_rules.day_block_interval(y[ok], p[ok], i[ok], 5)
+        assert (da, n) == (pytest.approx(das[r]), int(ok.sum())) and (lo, hi) == pytest.approx(ref["ci"], abs=1e-3)
+        assert is_comp == (r == "reversal_7")
+        assert wf_r == {"always_up": pytest.approx(0.51), "reversal_7": pytest.approx(0.53),
+                        "momentum_1": pytest.approx(0.49)}.get(r)
+    columns = {c[0] for c in _q(db, "SELECT column_name FROM information_schema.columns "
+                                    "WHERE table_name = 'v_forecast_evidence'")}
+    assert not {c for c in columns if "best" in c}  # no maximum over rules is shown as a comparator
     drift = _q(db, "SELECT DISTINCT input_drifted, input_distance, input_drift_threshold, input_drift_cause "
                    "FROM v_latest_forecasts")
     assert drift == [(False, 0.8, 1.3, None)]
@@ -159,7 +183,8 @@ def test_a_flag_always_has_its_cause(db):
 def test_the_new_views_are_documented_and_readable(db):
     names = {r[0] for r in _q(db, "SELECT c.relname FROM pg_class c WHERE c.relkind = 'v' AND "
                                   "c.relnamespace = 'public'::regnamespace AND obj_description(c.oid) IS NOT NULL")}
-    assert {"v_range_backtests", "v_forecast_evidence"} <= names
+    assert {"v_range_backtests", "v_forecast_evidence", "v_live_rule_accuracy", "v_model_comparator",
+            "v_serving_live_cells"} <= names
     grants = {r[0] for r in _q(db, "SELECT table_name FROM information_schema.role_table_grants "
                                    "WHERE grantee = 'cryptolstm_reader' AND privilege_type = 'SELECT'")}
-    assert {"v_range_backtests", "v_forecast_evidence"} <= grants
+    assert {"v_range_backtests", "v_forecast_evidence", "v_live_rule_accuracy"} <= grants

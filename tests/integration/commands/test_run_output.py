@@ -44,3 +44,28 @@ def test_printed_forecasts_say_when_drift_was_not_assessed(db, capsys):
     _print_outcome(db, AS_OF, AS_OF - timedelta(days=1))
     out = capsys.readouterr().out
     assert "input drift: not assessed" in out and "INPUT DRIFT" not in out
+
+
+def test_printed_forecasts_carry_their_confidence_tiers(db, capsys):
+    from dashboard_seed import seeded_tier
+
+    seed(db)
+    _print_outcome(db, AS_OF, AS_OF - timedelta(days=1))
+    lines = capsys.readouterr().out.splitlines()
+    tier_lines = [l.split() for l in lines if l.split()[:1] == ["tier"]]
+    assert len(tier_lines) == 9 and all(len(t) == 1 + 5 for t in tier_lines)
+    btc = next(i for i, l in enumerate(lines) if l.startswith("BTC "))
+    below = next(l.split() for l in lines[btc + 1:] if l.split()[:1] == ["tier"])  # under its range lines
+    assert below[1:] == [seeded_tier(0, h) for h in range(1, 6)]  # BTC: coin_index 0
+    assert "confidence tiers: 15 high, 15 medium, 15 low" in "\n".join(lines)
+
+
+def test_printed_forecasts_say_when_a_model_has_no_tiers(db, capsys):
+    seed(db)
+    from cryptolstm import storage
+
+    with storage.transaction(db) as cur:  # a model registered before issue 26
+        cur.execute("UPDATE forecasts SET confidence = NULL, members_agree = NULL, tier = NULL")
+    _print_outcome(db, AS_OF, AS_OF - timedelta(days=1))
+    out = capsys.readouterr().out
+    assert "confidence tiers: none" in out and not any(l.split()[:1] == ["tier"] for l in out.splitlines())

@@ -83,7 +83,8 @@ def test_no_champion_and_stale_champion(db):
     assert r["states"]["no_champion"] == "firing" and r["emailed"] == ["no_champion"]
     r = check_alerts(db, START + timedelta(days=5), lambda m: sent.append(m.subject), CFG)
     assert r["states"] == {"no_champion": "ok", "stale_champion": "ok", "live_accuracy": "ok",
-                           "interval_coverage": "ok", "expired": "ok", "input_drift": "ok"}
+                           "interval_coverage": "ok", "expired": "ok", "input_drift": "ok",
+                           "high_tier_accuracy": "ok"}
     assert r["emailed"] == ["no_champion"]  # the change back to ok
     r = check_alerts(db, START + timedelta(days=40), lambda m: sent.append(m.subject), CFG)
     assert r["states"]["stale_champion"] == "firing" and "41 days old" in r["messages"]["stale_champion"]

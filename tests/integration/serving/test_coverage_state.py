@@ -19,7 +19,7 @@ from cryptolstm.evaluation import coverage
 from cryptolstm.evaluation.intervals import IntervalConfig
 from cryptolstm.market import candles
 from cryptolstm.market import panel as panel_mod
-from cryptolstm.serving import coverage_state
+from cryptolstm.serving import confidence, coverage_state
 from cryptolstm.serving.forecast import NO_DRIFT, _forecast_rows, ranges_for
 from cryptolstm.serving.scoring import score_matured
 from orchestration_seed import full_panel, insert_candles
@@ -60,7 +60,7 @@ def _serve(dsn: str, day: date) -> None:
                          columns=["coin", "horizon", "pred_log_return"])
     with storage.transaction(dsn) as cur:
         ranges = ranges_for(cur, model_id, day, preds, panel, CONFIG)
-        rows = [{**r, **NO_DRIFT} for r in _forecast_rows(preds, panel, ranges, model_id, day, "run", CONFIG)]
+        rows = [{**r, **NO_DRIFT, **confidence.NONE} for r in _forecast_rows(preds, panel, ranges, model_id, day, "run", CONFIG)]
         storage.execute_batch(cur, "forecasts_upsert", rows)
     score_matured(dsn, day)
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from cryptolstm import pipeline, storage
-from cryptolstm.config import PromotionConfig
+from cryptolstm.config import PromotionConfig, TierConfig
 from cryptolstm.evaluation.combination import ServedCombination
 from cryptolstm.market import panel as panel_mod
 from cryptolstm.modelling import features
@@ -49,6 +49,21 @@ def _served_day_is_the_combination(db, mid: str, label: str, day: date = date(20
     got = np.array([stored[(r.coin, r.horizon)] for r in expected.itertuples()])
     np.testing.assert_allclose(got, expected["pred_log_return"].to_numpy(), rtol=1e-12, atol=0)
     assert not np.allclose(got, bare.sort_values(["coin", "horizon"])["pred_log_return"].to_numpy())
+    # issue 26: every row carries its confidence and tier, from the reference the gather stored in the bundle
+    tiered = _q(db, "SELECT confidence, members_agree, tier FROM forecasts WHERE as_of = %s", (day,))
+    assert model.confidence_reference is not None and len(tiered) == out["rows"] == out["with_tier"]
+    assert all(0 <= c <= 1 and a == 1.0 and t in ("high", "medium", "low") for c, a, t in tiered)
+
+
+def _tier_evidence(metrics: dict) -> None:
+    """metrics["tiers"]: the walk-forward DA per tier with its interval, the high tier per horizon and coin, and
+    each baseline on its own top cells at the same coverage (issue 26)."""
+    ev, cfg = metrics["tiers"], TierConfig()
+    assert (ev["score"], ev["high_share"], ev["low_share"]) == (cfg.score, cfg.high_share, cfg.low_share)
+    assert sum(ev[t]["n"] for t in ("high", "medium", "low")) == ev["n_cells"] == metrics["n_cells"]
+    assert ev["high"]["ci"][0] <= ev["high"]["da"] <= ev["high"]["ci"][1]
+    assert set(ev["high_per_horizon"]) == {"1", "2", "3", "4", "5"}
+    assert {"reversal_1", "momentum_7", "logit", "always_up"} <= set(ev["baselines_at_coverage"])
 
 
 def test_a_stacked_weekly_model_stores_its_weights_and_serves_the_combination(db):
@@ -63,6 +78,7 @@ def test_a_stacked_weekly_model_stores_its_weights_and_serves_the_combination(db
     per_fold = metrics["combination"]["per_fold"]
     assert per_fold["0"]["weights"]["fitted_on"] == [] and per_fold["1"]["weights"]["fitted_on"] == [0]
 
+    _tier_evidence(metrics)
     _served_day_is_the_combination(db, mid, "combination-test")
 
 
@@ -81,4 +97,5 @@ def test_a_blend_equal_weekly_model_stores_its_rule_and_scales_and_serves_the_bl
     assert all(p["rule"] in ("reversal_1", "reversal_3", "reversal_7", "momentum_1", "momentum_3", "momentum_7")
                for p in metrics["combination"]["per_fold"].values())
 
+    _tier_evidence(metrics)
     _served_day_is_the_combination(db, mid, "blend-test")

@@ -15,7 +15,7 @@ import pytest
 
 from cryptolstm import pipeline, storage
 from cryptolstm.config import DEFAULT_COINS, PromotionConfig
-from cryptolstm.serving import members
+from cryptolstm.serving import members, registry
 from orchestration_seed import insert_candles, weights_digest
 
 END = datetime(2025, 1, 12, tzinfo=timezone.utc)
@@ -95,6 +95,11 @@ def test_fanned_out_pieces_give_the_serial_model_and_a_rerun_replaces_exactly_it
         assert metrics["da_min"] == min(metrics["member_da"]) and metrics["seeds"] == [0, 1000]
         assert _q(fan, "SELECT members, member_da_min, member_da_max, member_pred_sd FROM v_models")[0] == \
             (K, metrics["da_min"], metrics["da_max"], metrics["pred_sd"])
+        # issue 26 without a combination: the reference and the evidence per tier come from the K members' cells
+        (mid, tiers, n_cells), = _q(fan, "SELECT model_id, metrics -> 'tiers', (metrics ->> 'n_cells')::int FROM models")
+        assert tiers["n_cells"] == n_cells == sum(tiers[t]["n"] for t in ("high", "medium", "low"))
+        ref = registry.load_model(fan, mid).confidence_reference
+        assert ref["n_cells"] == n_cells and ref["score"] == tiers["score"]
 
         # a rerun of one piece replaces exactly its own rows (another piece's rows, altered, stay as they are)
         _q(fan, "DELETE FROM models")  # the pieces of a registered model are no-ops: unregister it first

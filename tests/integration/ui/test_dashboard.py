@@ -196,16 +196,50 @@ def test_page_shows_each_coins_drift_flag_and_the_models_record_beside_its_forec
             assert '<span class="usual">usual</span>' in trust[coin] and "distance 1.20 ≤ 2.50" in trust[coin]
     with psycopg2.connect(db) as conn, conn.cursor() as cur:
         cur.execute("SELECT coin, wf_da, wf_da_low, wf_da_high, live_da, live_da_low, live_da_high, live_n_cells, "
-                    "best_naive_rule, best_naive_da FROM v_forecast_evidence")
+                    "comparator_rule, comparator_live_da, comparator_live_da_low, comparator_live_da_high "
+                    "FROM v_forecast_evidence")
         evidence = cur.fetchall()
+        cur.execute("SELECT coin, rule, live_da, is_comparator FROM v_live_rule_accuracy")
+        every_rule = cur.fetchall()
     assert len(evidence) == 9
-    for coin, wf, wf_lo, wf_hi, live, live_lo, live_hi, n, rule, naive in evidence:  # the three numbers, as stored
+    for coin, wf, wf_lo, wf_hi, live, live_lo, live_hi, n, rule, naive, naive_lo, naive_hi in evidence:  # as stored
         row = trust[coin]
         assert f'<td class="evidence">{fmt_pct(wf)} <span class="rng">[{fmt_pct(wf_lo)}, {fmt_pct(wf_hi)}]' in row
         assert f'<td class="evidence">{fmt_pct(live)} <span class="rng">[{fmt_pct(live_lo)}, {fmt_pct(live_hi)}]' in row
-        assert f"<td>{n}</td>" in row and f'{fmt_pct(naive)} <span class="rng">{rule}</span>' in row
+        assert rule == "reversal_3"  # fixed at registration, whatever the live cells say
+        assert f"<td>{n}</td>" in row
+        assert f'{fmt_pct(naive)} <span class="rng">[{fmt_pct(naive_lo)}, {fmt_pct(naive_hi)}] {rule}</span>' in row
+    # every rule's live DA, rule by rule, behind the link; the comparator marked
+    rules = page.split('<table id="rule-accuracy">')[1].split("</table>")[0]
+    assert 'href="#rules"' in page and len(every_rule) == 7 * 9
+    assert rules.count("<tr>") == 1 + len(every_rule) and rules.count("<b>comparator</b>") == 9
+    for coin, r, da, is_comp in every_rule:
+        assert f'<td class="l">{coin}</td><td class="l">{r}</td>\n<td>{fmt_pct(da)} ' in rules
     latest = client.get("/cryptolstm/api/latest").json()["forecasts"]
     assert {f["coin"] for f in latest if f["input_drifted"]} == set(DRIFTED)
+
+
+def test_page_and_api_show_each_forecast_s_confidence_tier(db, reader):
+    from dashboard_seed import seeded_tier
+
+    seed(db)
+    client = _client(reader)
+    forecasts = _coin_rows(client.get("/cryptolstm/").text, "forecasts")
+    for i, coin in enumerate(COINS):  # COINS is the coins' index order
+        cells = forecasts[coin].split("</td>")[3:3 + 5]  # coin, as of, close, then t+1 .. t+5
+        for h, cell in enumerate(cells, start=1):
+            t = seeded_tier(i, h)
+            assert f'<span class="tier tier-{t}" title="confidence {0.1 + 0.15 * h:.1%}'.replace("%", " %") in cell
+            assert f">{t}</span>" in cell and "members agree 80.0 %" in cell
+    latest = client.get("/cryptolstm/api/latest").json()["forecasts"]
+    got = {(f["coin"], f["horizon"]): (f["tier"], f["confidence"], f["members_agree"]) for f in latest}
+    assert got == {(c, h): (seeded_tier(i, h), pytest.approx(0.1 + 0.15 * h), 0.8)
+                   for i, c in enumerate(COINS) for h in range(1, 6)}
+    with psycopg2.connect(db) as conn, conn.cursor() as cur:  # a model without a reference: no badge
+        cur.execute("UPDATE forecasts SET confidence = NULL, members_agree = NULL, tier = NULL")
+    page = client.get("/cryptolstm/").text
+    assert 'class="tier' not in page and "None" not in page.split('id="forecasts"')[1].split("</table>")[0]
+    assert {f["tier"] for f in client.get("/cryptolstm/api/latest").json()["forecasts"]} == {None}
 
 
 def test_page_says_when_drift_was_not_assessed(db, reader):
@@ -472,6 +506,37 @@ def test_real_browser_logs_in_then_loads_the_page_and_screenshot_is_saved(site, 
     assert orange.sum() > 200, "no forecast line visible in the screenshot"
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     (SCREENSHOTS / "forecasts_page.png").write_bytes(shot)
+
+
+@pytest.mark.skipif(_chromium() is None, reason="chromium not installed (Debian: apt-get install -y chromium)")
+def test_real_browser_shows_a_tier_badge_beside_each_forecast(site, tmp_path):
+    """Issue 26: every forecast cell carries its seeded tier as a badge, drawn (a high one filled green) with its
+    confidence and the members' agreement on hover."""
+    from dashboard_seed import seeded_tier
+
+    browser = Browser(tmp_path / "profile")
+    try:
+        browser.call("Page.navigate", url=site.url + "/cryptolstm/")
+        browser.wait_for("location.pathname === '/auth/login' && !!document.querySelector('input[name=password]')")
+        browser.js(_FILL % (json.dumps(site.user), json.dumps(site.password)))
+        browser.wait_for("!document.querySelector('button[type=submit]').disabled")
+        browser.js("document.querySelector('button[type=submit]').click(), true")
+        browser.wait_for("location.pathname === '/cryptolstm/' && !!document.getElementById('forecasts')")
+        badges = browser.js("""[...document.querySelectorAll('#forecasts tr')].slice(1).map(tr => [
+            tr.querySelector('b').textContent,
+            [...tr.querySelectorAll('td')].slice(3, 8).map(td => {
+                const b = td.querySelector('.tier');
+                return b && [b.textContent, b.title, getComputedStyle(b).backgroundColor,
+                             b.getBoundingClientRect().width > 0];
+            })])""")
+    finally:
+        browser.close()
+    assert [coin for coin, _ in badges] == COINS
+    for i, (coin, cells) in enumerate(badges):
+        for h, (text, title, background, shown) in enumerate(cells, start=1):
+            assert text == seeded_tier(i, h) and shown, (coin, h)
+            assert title == f"confidence {100 * (0.1 + 0.15 * h):.1f} %, members agree 80.0 %"
+            assert (background == "rgb(43, 138, 62)") == (text == "high")  # the high tier stands out
 
 
 def test_local_runtime_page_reads_as_the_reader_role(db, tmp_path):

@@ -1,4 +1,5 @@
-"""`cryptolstm evaluate-combination` end to end on three recorded coins with a tiny network, and issue 28's pick."""
+"""`cryptolstm evaluate-combination` (and `evaluate-tiers` on its members) end to end on three recorded coins with a
+tiny network, and issue 28's pick."""
 
 import json
 import shutil
@@ -7,6 +8,7 @@ import pytest
 
 from cryptolstm.cli import build_parser
 from cryptolstm.evaluation import combination_round as cr
+from cryptolstm.evaluation.tiers import CUTS, SCORES
 
 TINY = ["window=10", "lstm_units=16,8", "dense_units=16", "embed_dim=2", "batch_size=256", "max_epochs=1"]
 
@@ -60,6 +62,20 @@ def test_evaluate_combination_runs_end_to_end_on_recorded_coins(tmp_path, shared
     assert sorted(folds) == ["lstm/0/0", "lstm/0/1", "lstm_highway/0/0", "lstm_highway/0/1"]
     assert all(len(f["pred_scale"]) == 5 for fs in folds.values() for f in fs)
     assert (tmp_path / "out" / "r_members.csv.gz").stat().st_size > 0
+    # issue 26's round 8 reuses this run's members (the lstm variant only) and trains nothing
+    tiers_args = build_parser().parse_args(
+        ["evaluate-tiers", "--csv-dir", str(data), "--until", "2019-06-30", "--folds", "2", "--val-days", "20",
+         "--seed-sets", "0", "--members", "2", "--reuse", str(tmp_path / "out" / "r"), "--out", str(tmp_path / "out"),
+         "--name", "t", *[x for s in TINY for x in ("--set", s)]])
+    tiers_args.func(tiers_args)
+    t = json.loads((tmp_path / "out" / "t.json").read_text())
+    assert t["n_cells"] == n and sorted(t["candidates"]["0"]) == sorted(f"{s}@{p}" for s in SCORES for p in CUTS)
+    for fig in t["candidates"]["0"].values():
+        assert sum(fig[k]["n"] for k in ("high", "medium", "low")) == n
+    assert t["overall"]["0"]["da"] == pytest.approx(r["candidates"]["blend_equal"]["seed_sets"]["0"]["da"])
+    assert t["baselines"]["0.33"]["reversal_7"]["n"] == t["candidates"]["0"]["mean@0.33"]["high"]["n"]
+    assert t["pick"]["candidate"] in t["candidates"]["0"]
+    assert "Pick by round 8's rule" in (tmp_path / "out" / "t.md").read_text()
 
 
 @pytest.mark.slow

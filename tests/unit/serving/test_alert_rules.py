@@ -45,3 +45,35 @@ def test_pipeline_config_provisional_switch():
     assert load_pipeline({"CRYPTOLSTM_PROVISIONAL": "on"}).provisional is True
     with pytest.raises(ValueError, match="CRYPTOLSTM_PROVISIONAL"):
         load_pipeline({"CRYPTOLSTM_PROVISIONAL": "maybe"})
+
+
+def _cells(hit_rates, per_day=30):
+    """[N] realised, pred, day of consecutive days whose share of hits is the given rate."""
+    import numpy as np
+
+    y, p, d = [], [], []
+    for k, rate in enumerate(hit_rates):
+        hits = round(rate * per_day)
+        y += [0.01] * per_day
+        p += [0.02] * hits + [-0.02] * (per_day - hits)
+        d += [k] * per_day
+    return np.array(y), np.array(p), np.array(d)
+
+
+def test_high_tier_accuracy_fires_on_evidence_below_the_walk_forward_interval_and_clears_at_the_line():
+    from cryptolstm.serving.alert_rules import high_tier_accuracy
+
+    wf = {"da": 0.58, "ci": [0.55, 0.61], "n": 900}
+    kw = {"walk_forward": wf, "min_cells": 60, "block_days": 1}
+    state, msg, details = high_tier_accuracy(*_cells([0.4, 0.43, 0.4, 0.37, 0.4]), "ok", **kw)
+    assert state == "firing" and details["line"] == 0.55 and details["da_ci95"][1] < 0.55 and "below" in msg
+    # the interval reaches the line but the point is still below it: stays firing (no flapping) ...
+    y, p, d = _cells([0.2, 0.9, 0.3, 0.8, 0.4])
+    assert high_tier_accuracy(y, p, d, "firing", **kw)[0] == "firing"
+    assert high_tier_accuracy(y, p, d, "ok", **kw)[0] == "ok"  # ... and was no evidence to fire on
+    assert high_tier_accuracy(*_cells([0.6] * 5), "firing", **kw)[0] == "ok"  # back at the line: clears
+    few = _cells([0.0], per_day=30)
+    assert high_tier_accuracy(*few, "firing", **kw)[:1] == ("firing",)  # too few cells: the state stays
+    assert "state stays" in high_tier_accuracy(*few, "ok", **kw)[1]
+    none = high_tier_accuracy(*_cells([0.0] * 5), "firing", walk_forward=None, min_cells=60)
+    assert none[0] == "ok" and "no walk-forward evidence" in none[1]  # a model without tiers gives no line

@@ -31,3 +31,22 @@ def test_message_is_multipart_alternative_with_a_plain_7bit_text_part():
     assert text.get_content_type() == "text/plain" and text["Content-Transfer-Encoding"] == "7bit"
     assert html.get_content_type() == "text/html"
     assert b"one paragraph" in raw and b"n_cells  1260" in raw  # readable in the raw message itself
+
+
+def test_the_weekly_email_has_a_section_per_confidence_tier_when_the_challenger_has_one():
+    from datetime import date, datetime, timezone
+
+    from cryptolstm.serving.decisions import DecisionRecord, decision_email
+
+    d = DecisionRecord(datetime(2025, 1, 12, tzinfo=timezone.utc), "c", None, False, 0.51, None, 900, None, "no")
+    tiers = {"score": "mean", "high_share": 0.33, "low_share": 1 / 3, "n_cells": 900,
+             "high": {"da": 0.55, "ci": [0.52, 0.58], "n": 297}, "medium": {"da": 0.5, "ci": [0.47, 0.53], "n": 303},
+             "low": {"da": 0.49, "ci": [0.46, 0.52], "n": 300}, "high_per_horizon": {"1": 0.56, "2": 0.54},
+             "baselines_at_coverage": {"reversal_1": {"da": 0.53, "ci": [0.5, 0.56], "n": 297, "ranked_by": "|r_1|"}}}
+    m = decision_email(d, date(2025, 1, 12), tiers)
+    words = " ".join(m.text.split())
+    assert "Confidence tiers on the walk-forward" in words and "top 33%" in words
+    assert "tier high: DA [95 %], cells 0.5500 [0.5200, 0.5800], 297" in words
+    assert "at coverage: reversal_1 0.5300" in words and "tier high, h1 0.5600" in words
+    assert "tier low" in m.html and "at coverage: reversal_1" in m.html
+    assert "Confidence tiers" not in decision_email(d, date(2025, 1, 12)).text  # an older model: no section
