@@ -323,3 +323,8 @@ class IntervalConfig:
     #                         2021-06 .. 2023-06: full vol-scaling (1) covers closest to nominal but has a WORSE
     #                         interval score than fixed width; sqrt(vol) has the best (docs/ranges.md)
     vol_days: int = 20  # vol_t = std of the last vol_days daily log returns up to t
+    corrections: tuple[str, ...] = ("aci_0.02", "qt")  # the online coverage correction per level of `levels`
+    #   (evaluation/coverage.py: none, aci_0.005, aci_0.01, aci_0.02, qt), fed by the served ranges' misses matured
+    #   before the day. Picked per level on the inner period by issue 26's pre-registered rule (docs/ranges.md):
+    #   80 %: ACI gamma 0.02 (worst-horizon gap 3.9 -> 0.3 pp, Winkler +1.5 %); 95 %: quantile tracking (1.3 -> 0.2
+    #   pp, +1.2 %). ("none", "none") serves today's uncorrected ranges.

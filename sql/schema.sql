@@ -183,6 +183,10 @@ CREATE TABLE public.forecasts (
     confidence double precision,
     members_agree double precision,
     tier text,
+    lo80_log_return_uncorrected double precision,
+    hi80_log_return_uncorrected double precision,
+    lo95_log_return_uncorrected double precision,
+    hi95_log_return_uncorrected double precision,
     CONSTRAINT forecasts_check CHECK ((target_day = (as_of + (horizon)::integer))),
     CONSTRAINT forecasts_drift_cause CHECK (((input_drifted IS TRUE) = (input_drift_cause IS NOT NULL))),
     CONSTRAINT forecasts_horizon_check CHECK (((horizon >= 1) AND (horizon <= 5))),
@@ -274,6 +278,21 @@ CREATE TABLE public.promotion_decisions (
     challenger_da_ci_high double precision,
     da_diff_ci_low double precision,
     da_diff_ci_high double precision
+);
+
+CREATE TABLE public.range_corrections (
+    coin text NOT NULL,
+    as_of date NOT NULL,
+    horizon smallint NOT NULL,
+    level smallint NOT NULL,
+    method text NOT NULL,
+    alpha double precision NOT NULL,
+    log_factor double precision NOT NULL,
+    n_misses_used integer NOT NULL,
+    n_missed integer NOT NULL,
+    last_target_day date,
+    model_id text NOT NULL,
+    CONSTRAINT range_corrections_level_check CHECK ((level = ANY (ARRAY[80, 95])))
 );
 
 CREATE TABLE public.rejected_candles (
@@ -663,21 +682,28 @@ CREATE VIEW public.v_ingest_runs AS
   ORDER BY coin, interval_start, interval_end, attempt DESC;
 
 CREATE VIEW public.v_interval_scores AS
- SELECT model_id,
-    COALESCE(coin, 'ALL'::text) AS coin,
-    (COALESCE((horizon)::integer, 0))::smallint AS horizon,
+ SELECT o.model_id,
+    COALESCE(o.coin, 'ALL'::text) AS coin,
+    (COALESCE((o.horizon)::integer, 0))::smallint AS horizon,
     count(*) AS n_cells,
-    (avg((in_range_80)::integer))::double precision AS coverage_80,
-    (avg((in_range_95)::integer))::double precision AS coverage_95,
-    avg((hi80_log_return - lo80_log_return)) AS mean_width_80,
-    avg((hi95_log_return - lo95_log_return)) AS mean_width_95,
-    avg(winkler_80) AS mean_interval_score_80,
-    avg(winkler_95) AS mean_interval_score_95,
-    min(as_of) AS first_as_of,
-    max(as_of) AS last_as_of
-   FROM public.v_forecast_outcomes
-  WHERE (matured AND (lo80_log_return IS NOT NULL))
-  GROUP BY GROUPING SETS ((model_id, coin, horizon), (model_id, coin), (model_id, horizon), (model_id));
+    (avg((o.in_range_80)::integer))::double precision AS coverage_80,
+    (avg((o.in_range_95)::integer))::double precision AS coverage_95,
+    avg((o.hi80_log_return - o.lo80_log_return)) AS mean_width_80,
+    avg((o.hi95_log_return - o.lo95_log_return)) AS mean_width_95,
+    avg(o.winkler_80) AS mean_interval_score_80,
+    avg(o.winkler_95) AS mean_interval_score_95,
+    min(o.as_of) AS first_as_of,
+    max(o.as_of) AS last_as_of,
+    (avg((((o.realised_log_return >= f.lo80_log_return_uncorrected) AND (o.realised_log_return <= f.hi80_log_return_uncorrected)))::integer))::double precision AS coverage_80_uncorrected,
+    (avg((((o.realised_log_return >= f.lo95_log_return_uncorrected) AND (o.realised_log_return <= f.hi95_log_return_uncorrected)))::integer))::double precision AS coverage_95_uncorrected,
+    avg((f.hi80_log_return_uncorrected - f.lo80_log_return_uncorrected)) AS mean_width_80_uncorrected,
+    avg((f.hi95_log_return_uncorrected - f.lo95_log_return_uncorrected)) AS mean_width_95_uncorrected,
+    avg((((f.hi80_log_return_uncorrected - f.lo80_log_return_uncorrected) + ((10)::double precision * GREATEST((f.lo80_log_return_uncorrected - o.realised_log_return), (0)::double precision))) + ((10)::double precision * GREATEST((o.realised_log_return - f.hi80_log_return_uncorrected), (0)::double precision)))) AS mean_interval_score_80_uncorrected,
+    avg((((f.hi95_log_return_uncorrected - f.lo95_log_return_uncorrected) + ((40)::double precision * GREATEST((f.lo95_log_return_uncorrected - o.realised_log_return), (0)::double precision))) + ((40)::double precision * GREATEST((o.realised_log_return - f.hi95_log_return_uncorrected), (0)::double precision)))) AS mean_interval_score_95_uncorrected
+   FROM (public.v_forecast_outcomes o
+     JOIN public.forecasts f USING (coin, as_of, horizon, model_id))
+  WHERE (o.matured AND (o.lo80_log_return IS NOT NULL))
+  GROUP BY GROUPING SETS ((o.model_id, o.coin, o.horizon), (o.model_id, o.coin), (o.model_id, o.horizon), (o.model_id));
 
 CREATE VIEW public.v_live_accuracy AS
  WITH scored AS (
@@ -829,8 +855,14 @@ CREATE VIEW public.v_range_backtests AS
                 CASE l.level
                     WHEN 80 THEN o.in_range_80
                     ELSE o.in_range_95
-                END) AS miss
-           FROM (public.v_forecast_outcomes o
+                END) AS miss,
+            (NOT
+                CASE l.level
+                    WHEN 80 THEN ((o.realised_log_return >= f.lo80_log_return_uncorrected) AND (o.realised_log_return <= f.hi80_log_return_uncorrected))
+                    ELSE ((o.realised_log_return >= f.lo95_log_return_uncorrected) AND (o.realised_log_return <= f.hi95_log_return_uncorrected))
+                END) AS miss_u
+           FROM ((public.v_forecast_outcomes o
+             JOIN public.forecasts f USING (coin, as_of, horizon, model_id))
              CROSS JOIN ( VALUES (80), (95)) l(level))
           WHERE (o.matured AND (o.lo80_log_return IS NOT NULL))
         ), chained AS (
@@ -840,7 +872,9 @@ CREATE VIEW public.v_range_backtests AS
             c.as_of,
             c.level,
             c.miss,
+            c.miss_u,
             lag(c.miss) OVER w AS prev_miss,
+            lag(c.miss_u) OVER w AS prev_miss_u,
             (lag(c.as_of) OVER w = (c.as_of - 1)) AS chained
            FROM cells c
           WINDOW w AS (PARTITION BY c.model_id, c.coin, c.horizon, c.level ORDER BY c.as_of)
@@ -856,7 +890,12 @@ CREATE VIEW public.v_range_backtests AS
             count(*) FILTER (WHERE (chained.chained AND chained.prev_miss AND (NOT chained.miss))) AS n_10,
             count(*) FILTER (WHERE (chained.chained AND chained.prev_miss AND chained.miss)) AS n_11,
             min(chained.as_of) AS first_as_of,
-            max(chained.as_of) AS last_as_of
+            max(chained.as_of) AS last_as_of,
+            count(*) FILTER (WHERE chained.miss_u) AS n_miss_u,
+            count(*) FILTER (WHERE (chained.chained AND (NOT chained.prev_miss_u) AND (NOT chained.miss_u))) AS n_00_u,
+            count(*) FILTER (WHERE (chained.chained AND (NOT chained.prev_miss_u) AND chained.miss_u)) AS n_01_u,
+            count(*) FILTER (WHERE (chained.chained AND chained.prev_miss_u AND (NOT chained.miss_u))) AS n_10_u,
+            count(*) FILTER (WHERE (chained.chained AND chained.prev_miss_u AND chained.miss_u)) AS n_11_u
            FROM chained
           GROUP BY GROUPING SETS ((chained.model_id, chained.coin, chained.horizon, chained.level), (chained.model_id, chained.horizon, chained.level))
         ), rates AS (
@@ -872,11 +911,20 @@ CREATE VIEW public.v_range_backtests AS
             counts.n_11,
             counts.first_as_of,
             counts.last_as_of,
+            counts.n_miss_u,
+            counts.n_00_u,
+            counts.n_01_u,
+            counts.n_10_u,
+            counts.n_11_u,
             ((counts.n_miss)::double precision / (counts.n_cells)::double precision) AS miss_rate,
             ((1)::double precision - ((counts.level)::double precision / (100.0)::double precision)) AS p,
             (((counts.n_01 + counts.n_11))::double precision / (NULLIF((((counts.n_00 + counts.n_01) + counts.n_10) + counts.n_11), 0))::double precision) AS pi_2,
             ((counts.n_01)::double precision / (NULLIF((counts.n_00 + counts.n_01), 0))::double precision) AS pi_01,
-            ((counts.n_11)::double precision / (NULLIF((counts.n_10 + counts.n_11), 0))::double precision) AS pi_11
+            ((counts.n_11)::double precision / (NULLIF((counts.n_10 + counts.n_11), 0))::double precision) AS pi_11,
+            ((counts.n_miss_u)::double precision / (counts.n_cells)::double precision) AS miss_rate_u,
+            (((counts.n_01_u + counts.n_11_u))::double precision / (NULLIF((((counts.n_00_u + counts.n_01_u) + counts.n_10_u) + counts.n_11_u), 0))::double precision) AS pi_2_u,
+            ((counts.n_01_u)::double precision / (NULLIF((counts.n_00_u + counts.n_01_u), 0))::double precision) AS pi_01_u,
+            ((counts.n_11_u)::double precision / (NULLIF((counts.n_10_u + counts.n_11_u), 0))::double precision) AS pi_11_u
            FROM counts
         ), lr AS (
          SELECT rates.model_id,
@@ -891,16 +939,30 @@ CREATE VIEW public.v_range_backtests AS
             rates.n_11,
             rates.first_as_of,
             rates.last_as_of,
+            rates.n_miss_u,
+            rates.n_00_u,
+            rates.n_01_u,
+            rates.n_10_u,
+            rates.n_11_u,
             rates.miss_rate,
             rates.p,
             rates.pi_2,
             rates.pi_01,
             rates.pi_11,
+            rates.miss_rate_u,
+            rates.pi_2_u,
+            rates.pi_01_u,
+            rates.pi_11_u,
             GREATEST(((('-2'::integer)::double precision * (public.stat_xlny(((rates.n_cells - rates.n_miss))::double precision, ((1)::double precision - rates.p)) + public.stat_xlny((rates.n_miss)::double precision, rates.p))) + ((2)::double precision * (public.stat_xlny(((rates.n_cells - rates.n_miss))::double precision, ((1)::double precision - rates.miss_rate)) + public.stat_xlny((rates.n_miss)::double precision, rates.miss_rate)))), (0)::double precision) AS lr_uc,
                 CASE
                     WHEN ((rates.horizon = 1) AND (rates.pi_2 IS NOT NULL)) THEN GREATEST(((('-2'::integer)::double precision * (public.stat_xlny(((rates.n_00 + rates.n_10))::double precision, ((1)::double precision - rates.pi_2)) + public.stat_xlny(((rates.n_01 + rates.n_11))::double precision, rates.pi_2))) + ((2)::double precision * (((public.stat_xlny((rates.n_00)::double precision, ((1)::double precision - COALESCE(rates.pi_01, (0)::double precision))) + public.stat_xlny((rates.n_01)::double precision, COALESCE(rates.pi_01, (0)::double precision))) + public.stat_xlny((rates.n_10)::double precision, ((1)::double precision - COALESCE(rates.pi_11, (0)::double precision)))) + public.stat_xlny((rates.n_11)::double precision, COALESCE(rates.pi_11, (0)::double precision))))), (0)::double precision)
                     ELSE NULL::double precision
-                END AS lr_ind
+                END AS lr_ind,
+            GREATEST(((('-2'::integer)::double precision * (public.stat_xlny(((rates.n_cells - rates.n_miss_u))::double precision, ((1)::double precision - rates.p)) + public.stat_xlny((rates.n_miss_u)::double precision, rates.p))) + ((2)::double precision * (public.stat_xlny(((rates.n_cells - rates.n_miss_u))::double precision, ((1)::double precision - rates.miss_rate_u)) + public.stat_xlny((rates.n_miss_u)::double precision, rates.miss_rate_u)))), (0)::double precision) AS lr_uc_u,
+                CASE
+                    WHEN ((rates.horizon = 1) AND (rates.pi_2_u IS NOT NULL)) THEN GREATEST(((('-2'::integer)::double precision * (public.stat_xlny(((rates.n_00_u + rates.n_10_u))::double precision, ((1)::double precision - rates.pi_2_u)) + public.stat_xlny(((rates.n_01_u + rates.n_11_u))::double precision, rates.pi_2_u))) + ((2)::double precision * (((public.stat_xlny((rates.n_00_u)::double precision, ((1)::double precision - COALESCE(rates.pi_01_u, (0)::double precision))) + public.stat_xlny((rates.n_01_u)::double precision, COALESCE(rates.pi_01_u, (0)::double precision))) + public.stat_xlny((rates.n_10_u)::double precision, ((1)::double precision - COALESCE(rates.pi_11_u, (0)::double precision)))) + public.stat_xlny((rates.n_11_u)::double precision, COALESCE(rates.pi_11_u, (0)::double precision))))), (0)::double precision)
+                    ELSE NULL::double precision
+                END AS lr_ind_u
            FROM rates
         )
  SELECT model_id,
@@ -924,7 +986,13 @@ CREATE VIEW public.v_range_backtests AS
     (lr_uc + lr_ind) AS conditional_coverage_lr,
     public.stat_chi2_sf((lr_uc + lr_ind), 2) AS conditional_coverage_p,
     first_as_of,
-    last_as_of
+    last_as_of,
+    n_miss_u AS n_miss_uncorrected,
+    miss_rate_u AS miss_rate_uncorrected,
+    public.stat_chi2_sf(lr_uc_u, 1) AS kupiec_p_uncorrected,
+    pi_11_u AS repeated_miss_share_uncorrected,
+    public.stat_chi2_sf(lr_ind_u, 1) AS independence_p_uncorrected,
+    public.stat_chi2_sf((lr_uc_u + lr_ind_u), 2) AS conditional_coverage_p_uncorrected
    FROM lr;
 
 ALTER TABLE ONLY public.candle_history ALTER COLUMN history_id SET DEFAULT nextval('public.candle_history_history_id_seq'::regclass);
@@ -981,6 +1049,9 @@ ALTER TABLE ONLY public.prepared_fits
 
 ALTER TABLE ONLY public.promotion_decisions
     ADD CONSTRAINT promotion_decisions_pkey PRIMARY KEY (decided_for, challenger_id);
+
+ALTER TABLE ONLY public.range_corrections
+    ADD CONSTRAINT range_corrections_pkey PRIMARY KEY (coin, as_of, horizon, level);
 
 ALTER TABLE ONLY public.rejected_candles
     ADD CONSTRAINT rejected_candles_pkey PRIMARY KEY (coin, raw_sha256, reason);
@@ -1052,6 +1123,8 @@ GRANT SELECT ON TABLE public.models TO cryptolstm_reader;
 GRANT SELECT ON TABLE public.prepared_fits TO cryptolstm_reader;
 
 GRANT SELECT ON TABLE public.promotion_decisions TO cryptolstm_reader;
+
+GRANT SELECT ON TABLE public.range_corrections TO cryptolstm_reader;
 
 GRANT SELECT ON TABLE public.rejected_candles TO cryptolstm_reader;
 

@@ -1,5 +1,6 @@
 """`cryptolstm evaluate` (walk-forward report), `evaluate-ensemble` (round 6), `evaluate-combination` (issue 28),
-`evaluate-tiers` (issue 26's round 8) and `cryptolstm bench-train` (wall time of 5 folds + final fit;
+`evaluate-tiers` (issue 26's round 8), `evaluate-ranges` (issue 26: online coverage correction of the ranges)
+and `cryptolstm bench-train` (wall time of 5 folds + final fit;
 with `--device`, the device check of commands/bench.py)."""
 
 from __future__ import annotations
@@ -181,6 +182,27 @@ def _bench(args: argparse.Namespace) -> None:
                                                        res.metrics.baselines.items()))
 
 
+def _ranges_round(args: argparse.Namespace) -> None:
+    import json
+
+    import pandas as pd
+
+    from cryptolstm.evaluation import coverage_round
+    from cryptolstm.market import panel
+
+    p = panel.normalise(panel.load_csv_dir(args.csv_dir))
+    p = p[p["coin"].isin(load_settings().market.coins)].reset_index(drop=True)
+    read = lambda path: pd.read_csv(path) if path else None  # noqa: E731
+    res = coverage_round.run_round(p, read(args.inner_predictions), read(args.reported_predictions))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{args.name}.json").write_text(json.dumps(res, indent=1, default=str))
+    md = coverage_round.render_round(res)
+    (out / f"{args.name}.md").write_text(md + "\n")
+    print(md)
+    print(f"wrote {out / (args.name + '.json')} and {out / (args.name + '.md')}")
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     def source(p):
         g = p.add_mutually_exclusive_group()
@@ -245,6 +267,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     et.add_argument("--reuse", metavar="STEM", required=True,
                     help="the members' run (STEM.json, STEM_members.csv.gz[, STEM_member_folds.json]): nothing is trained")
     output(et, "tier_round", _tier_round)
+    rr = sub.add_parser("evaluate-ranges", help="issue 26's round: the coverage corrections of the ranges on the "
+                                                "random-walk stream (and walk-forward predictions files), no training")
+    rr.add_argument("--csv-dir", default=str(DEFAULT_CSV_DIR), help=f"served coins' candles (default {DEFAULT_CSV_DIR.name})")
+    rr.add_argument("--inner-predictions", help="walk-forward predictions of the inner period (.csv.gz): stream 2")
+    rr.add_argument("--reported-predictions", help="walk-forward predictions of the reported folds (.csv.gz): stream 2")
+    output(rr, "ranges_round", _ranges_round)
     bench = sub.add_parser("bench-train", help=f"time walk-forward ({WF_FOLDS} folds) + final fit of the default "
                                                "config; --device: the TensorFlow device (CPU/GPU) and s/step check")
     source(bench)

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from cryptolstm.config import HORIZONS, LEVELS, IntervalConfig  # noqa: F401 (defined with every other config)
-from cryptolstm.evaluation import backtests
+from cryptolstm.evaluation import backtests, coverage
 
 
 # ---- the pieces -------------------------------------------------------------------------------------
@@ -63,19 +63,20 @@ def calibrate(resid: pd.DataFrame, config: IntervalConfig = IntervalConfig()) ->
     """Conformal quantiles per (coin, horizon) from residual scores.
 
     resid: [coin, horizon, score] — the calibration set already restricted to what matured before the
-    as-of day. Returns {(coin, horizon): {"q": {level: q}, "n": cells used, "pooled": bool}} for every
-    coin and horizon present, plus {("*", horizon): ...} pooled over coins.
+    as-of day. Returns {(coin, horizon): {"q": {level: q}, "n": cells used, "pooled": bool, "scores": the
+    sorted scores (for a corrected level, evaluation.coverage)}} for every coin and horizon present, plus
+    {("*", horizon): ...} pooled over coins.
     """
     out = {}
     for h, g in resid.groupby("horizon"):
         pooled = g["score"].to_numpy()
         out[("*", int(h))] = {"q": {L: conformal_quantile(pooled, L) for L in config.levels}, "n": len(pooled),
-                              "pooled": True}
+                              "pooled": True, "scores": np.sort(pooled)}
         for c, gc in g.groupby("coin"):
             s = gc["score"].to_numpy()
             if len(s) >= config.min_coin_cells:
                 out[(c, int(h))] = {"q": {L: conformal_quantile(s, L) for L in config.levels}, "n": len(s),
-                                    "pooled": False}
+                                    "pooled": False, "scores": np.sort(s)}
             else:
                 out[(c, int(h))] = out[("*", int(h))]
     return out
@@ -99,7 +100,8 @@ METHODS = {  # name: (per coin?, power of vol_t in the scale: 0 = fixed width)
 
 
 def rolling_intervals(frame: pd.DataFrame, method: str, config: IntervalConfig = IntervalConfig(),
-                      first=None, last=None, min_calib_days: int = 60) -> pd.DataFrame:
+                      first=None, last=None, min_calib_days: int = 60,
+                      correction: coverage.Correction | None = None) -> pd.DataFrame:
     """Ranges of every cell of `frame` with as-of day in [first, last], each calibrated only on the
     frame's residuals matured before its as-of day t (target day < t, as-of day >= t - calib_days) —
     the rule `serving.forecast` applies to the stored walk-forward residuals.
@@ -107,6 +109,11 @@ def rolling_intervals(frame: pd.DataFrame, method: str, config: IntervalConfig =
     frame: [coin, as_of, horizon, pred, realised, vol] (as_of a date). Days whose calibration set spans
     fewer than `min_calib_days` as-of days are skipped (burn-in). Returns the scored cells with
     lo_<L> / hi_<L> columns (L = 80, 95).
+
+    With a `correction` (evaluation.coverage), lo_<L> / hi_<L> are the corrected (served) ranges, one state per
+    (coin, horizon, level) starting at `first` and fed by the misses of the corrected ranges whose target day is
+    before t; the uncorrected ranges of the same cells are lo_<L>_uncorrected / hi_<L>_uncorrected and the state
+    used is state_<L> (alpha_t for ACI, theta_t for qt). A cell with NaN realised updates nothing.
     """
     per_coin, power = METHODS[method]
     scaled = power > 0
@@ -122,6 +129,7 @@ def rolling_intervals(frame: pd.DataFrame, method: str, config: IntervalConfig =
     for h, fh in f.groupby("horizon"):
         series = {c: (g["day"].to_numpy(), g["score"].to_numpy()) for c, g in fh.groupby("coin")}
         target = fh[(fh["day"] >= lo_day) & (fh["day"] <= hi_day)]
+        trackers: dict = {}  # (coin, level) -> coverage.Tracker, as-of days visited in increasing order
         for t, today in target.groupby("day"):
             # calibration slices: as_of in [t - calib_days, t - h - 1]  (target day as_of + h < t)
             sl = {c: s[np.searchsorted(d, t - config.calib_days):np.searchsorted(d, t - h)]
@@ -131,17 +139,43 @@ def rolling_intervals(frame: pd.DataFrame, method: str, config: IntervalConfig =
                 continue
             pooled = np.concatenate(list(sl.values()))
             qp = {L: conformal_quantile(pooled, L) for L in config.levels}
-            rows = today.copy()
+            rows, qs = today.copy(), {}
             for L in config.levels:
-                q = np.array([conformal_quantile(sl[c], L) if len(sl[c]) >= min_n else qp[L] for c in today["coin"]])
+                q = qs[L] = np.array([conformal_quantile(sl[c], L) if len(sl[c]) >= min_n else qp[L]
+                                      for c in today["coin"]])
                 rows[f"lo_{round(L * 100)}"] = today["pred"] - q * today["scale"]
                 rows[f"hi_{round(L * 100)}"] = today["pred"] + q * today["scale"]
+            if correction is not None:
+                _correct(rows, t, int(h), qs, sl, pooled, min_n, correction, trackers)
             out.append(rows)
     if not out:
         return f.iloc[:0]
     res = pd.concat(out, ignore_index=True)
     res["as_of"] = pd.to_datetime(res["as_of"])
     return res.drop(columns=["day"])
+
+
+def _correct(rows: pd.DataFrame, t: int, h: int, qs: dict, sl: dict, pooled: np.ndarray, min_n: int,
+             correction: coverage.Correction, trackers: dict) -> None:
+    """Replace the day's lo_/hi_ columns of `rows` (one horizon, as-of day t) by the corrected ranges, keep the
+    uncorrected ones beside them, and queue each cell's miss until its target day has passed."""
+    srt = {c: np.sort(s) for c, s in sl.items()}
+    srt_pooled = np.sort(pooled)
+    for L, q0s in qs.items():  # q0s: the uncorrected quantile of each row
+        k = round(L * 100)
+        lo0, hi0 = rows[f"lo_{k}"].to_numpy(), rows[f"hi_{k}"].to_numpy()
+        lo, hi, st = lo0.copy(), hi0.copy(), np.empty(len(rows))
+        for i, (c, p, s, y) in enumerate(zip(rows["coin"], rows["pred"], rows["scale"], rows["realised"])):
+            tr = trackers.setdefault((c, L), coverage.Tracker(L, correction))
+            st[i] = tr.at(t)
+            scores = srt[c] if len(srt[c]) >= min_n else srt_pooled
+            q = coverage.corrected_quantile(scores, L, st[i], correction, float(q0s[i]))
+            if correction.kind != "none":
+                lo[i], hi[i] = p - q * s, p + q * s
+            if y == y:  # a matured cell: its miss is known at its target day
+                tr.record(t, h, not (lo[i] <= y <= hi[i]))
+        rows[f"lo_{k}_uncorrected"], rows[f"hi_{k}_uncorrected"] = lo0, hi0
+        rows[f"lo_{k}"], rows[f"hi_{k}"], rows[f"state_{k}"] = lo, hi, st
 
 
 def score_intervals(cells: pd.DataFrame, levels=LEVELS) -> dict:
@@ -162,11 +196,13 @@ def score_intervals(cells: pd.DataFrame, levels=LEVELS) -> dict:
 
 
 def evaluate(predictions: pd.DataFrame, panel: pd.DataFrame, config: IntervalConfig = IntervalConfig(),
-             methods=tuple(METHODS), min_calib_days: int = 60) -> dict:
+             methods=tuple(METHODS), min_calib_days: int = 60, corrections: tuple[str, ...] = ()) -> dict:
     """Every method on the SAME cells of a walk-forward run: predictions [coin, as_of, horizon,
     pred_log_return, realised_log_return] (e.g. `WalkForwardResult.predictions`), panel = candles for
     the point-in-time volatility. Only cells every method could score are kept (the vol-scaled methods
-    need `vol_days` of history, every method its burn-in)."""
+    need `vol_days` of history, every method its burn-in). With `corrections` (names of
+    `coverage.CANDIDATES`), the served method's corrected ranges of those cells are scored and backtested too,
+    under res["corrections"] and res["correction_backtests"] (each state starting at the frame's first day)."""
     vol = point_in_time_vol(panel, config.vol_days)
     fr = predictions.rename(columns={"pred_log_return": "pred", "realised_log_return": "realised"})
     fr = fr[["coin", "as_of", "horizon", "pred", "realised"]].merge(
@@ -187,6 +223,14 @@ def evaluate(predictions: pd.DataFrame, panel: pd.DataFrame, config: IntervalCon
     for m, cells in runs.items():
         res["methods"][m] = score_intervals(cells.merge(common, on=keys), config.levels)
         res["backtests"][m] = backtests.backtest_cells(cells.merge(common, on=keys), config.levels)
+    served = served_method(config)
+    if corrections and served is not None:
+        res["corrections"], res["correction_backtests"] = {}, {}
+        for name in corrections:
+            cells = rolling_intervals(fr, served, config, min_calib_days=min_calib_days,
+                                      correction=coverage.by_name(name)).merge(common, on=keys)
+            res["corrections"][name] = score_intervals(cells, config.levels)
+            res["correction_backtests"][name] = backtests.backtest_cells(cells, config.levels)
     return res
 
 
@@ -215,8 +259,29 @@ def render_markdown(res: dict) -> str:
                 f"{r[h][f'coverage_{L}']:.3f} / {r[h][f'width_{L}']:.4f} / {r[h][f'winkler_{L}']:.4f}" for h in hs)
                 + " |")
         lines.append("")
+    if res.get("corrections"):
+        lines.append(render_corrections(res, hs))
     if res.get("backtests"):
         lines.append(render_backtests(res))
+    return "\n".join(lines)
+
+
+def render_corrections(res: dict, hs: list[str]) -> str:
+    """The served method's online-corrected ranges (issue 26) on the same cells: coverage / mean interval score per
+    horizon, and the h = 1 backtest over every coin (miss rate, Kupiec p, independence p)."""
+    served = res["config"].get("served_method")
+    lines = [f"### Online coverage correction of {served} (same cells; docs/ranges.md, issue 26)", "",
+             "| correction | level | " + " | ".join(f"h={h}" if h != "all" else "all" for h in hs)
+             + " | h=1 every coin: miss rate / Kupiec p / independence p |", "|---|---|" + "---|" * (len(hs) + 1)]
+    rows = {"none": (res["methods"][served], res["backtests"][served]),
+            **{n: (r, res["correction_backtests"][n]) for n, r in res["corrections"].items()}}
+    for name, (r, bt) in rows.items():
+        for L in bt:
+            a = bt[L]["all_coins"]
+            lines.append(f"| {name} | {L} % | " + " | ".join(
+                f"{r[h][f'coverage_{L}']:.3f} / {r[h][f'winkler_{L}']:.4f}" for h in hs)
+                + (f" | {a['miss_rate']:.3f} / {_p(a['p_uc'])} / {_p(a['p_ind'])} |" if a else " | - |"))
+    lines.append("")
     return "\n".join(lines)
 
 

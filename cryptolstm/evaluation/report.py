@@ -92,8 +92,10 @@ def run_evaluation(panel: pd.DataFrame, configs: dict[str, train.TrainConfig], n
             report["baselines"] = {k: v.to_json() for k, v in m.baselines.items()}
             report["cells"] = {"n_cells": m.n_cells, "n_as_of_days": m.n_as_of_days,
                                "first_as_of": res.folds[0]["val_start"], "last_as_of": res.folds[-1]["val_end"]}
-            # 5-day ranges of the main model on its own walk-forward residuals, beside the two baselines
-            report["intervals"] = intervals.evaluate(res.predictions, panel)
+            # 5-day ranges of the main model on its own walk-forward residuals, beside the two baselines, and the
+            # served online corrections of them (issue 26) on the same cells
+            served = tuple(dict.fromkeys(c for c in intervals.IntervalConfig().corrections if c != "none"))
+            report["intervals"] = intervals.evaluate(res.predictions, panel, corrections=served)
         report["variants"][name] = {"config": asdict(cfg), "metrics": m.model.to_json(),
                                     "bootstrap": {k: b.to_json() for k, b in m.bootstrap.items()}, "folds": res.folds,
                                     "walk_forward_seconds": round(res.seconds, 1)}

@@ -24,7 +24,9 @@ flagged `stale`; past `expire_after_days` it no longer does: nothing is written 
 
 Ranges: every row carries the 80 % and 95 % ranges of its log return and price, split-conformal on
 the serving model's own walk-forward residuals matured before the day (`ranges_for`,
-cryptolstm/evaluation/intervals.py); a model without stored walk-forward residuals gets NULL ranges.
+cryptolstm/evaluation/intervals.py), corrected online by the served ranges' misses matured before the day
+(issue 26: cryptolstm/evaluation/coverage.py, serving/coverage_state.py; the uncorrected ranges are stored
+beside them); a model without stored walk-forward residuals gets NULL ranges.
 
 Input drift: every row carries how far its coin's input window lies from the model's training windows and
 whether that is beyond the model's threshold (`drift_for`, cryptolstm/modelling/drift.py); a window with a
@@ -50,8 +52,8 @@ import pandas as pd
 from cryptolstm import storage
 from cryptolstm.config import DEFAULT_COINS, EXPIRE_AFTER_DAYS, HORIZONS, STALE_AFTER_DAYS
 from cryptolstm.errors import Permanent
-from cryptolstm.evaluation import intervals
-from cryptolstm.serving import confidence, registry
+from cryptolstm.evaluation import coverage, intervals
+from cryptolstm.serving import confidence, coverage_state, registry
 
 log = logging.getLogger(__name__)
 NO_DRIFT = dict.fromkeys(("input_distance", "input_drift_threshold", "input_drifted", "input_drift_cause"))
@@ -59,13 +61,19 @@ NO_DRIFT = dict.fromkeys(("input_distance", "input_drift_threshold", "input_drif
 
 def ranges_for(cur, model_id: str, as_of: date, preds: pd.DataFrame, panel: pd.DataFrame,
                config: intervals.IntervalConfig = intervals.IntervalConfig()) -> dict:
-    """{(coin, horizon): {lo80_log_return, ..., interval_method}} for the day's predictions, calibrated on
-    the model's walk-forward residuals with target day < as_of (empty when it has none)."""
+    """{(coin, horizon): {lo80_log_return, ..., interval_method, lo80_log_return_uncorrected, ...}} for every row of
+    the day's predictions: the split-conformal ranges calibrated on the model's walk-forward residuals with target
+    day < as_of (the *_uncorrected columns), and the served ranges, corrected online per level
+    (`config.corrections`, evaluation/coverage.py) by the states of the served ranges' misses matured before
+    as_of (serving/coverage_state.py), which are recorded in `range_corrections`. A row without a finite range
+    gets NULLs (none at all when the model has no stored residuals)."""
+    unc = {f"{b}{round(L * 100)}_log_return_uncorrected": None for L in config.levels for b in ("lo", "hi")}
+    out = {(r.coin, int(r.horizon)): dict(unc) for r in preds.itertuples(index=False)}
     cur.execute(storage.query("validation_predictions_select_residuals"), {"model_id": model_id, "as_of": as_of,
                                                         "calib_days": config.calib_days})
     res = pd.DataFrame(cur.fetchall(), columns=["coin", "as_of", "horizon", "pred", "realised"])
     if res.empty:
-        return {}
+        return out
     scaled = config.vol_power > 0
     if scaled:  # s = vol_t ** power, vol_t from closes <= t (the panel ends at as_of)
         vol = intervals.point_in_time_vol(panel, config.vol_days).rename(columns={"day": "as_of"})
@@ -74,18 +82,30 @@ def ranges_for(cur, model_id: str, as_of: date, preds: pd.DataFrame, panel: pd.D
         today = vol[vol["as_of"] == as_of].set_index("coin")["scale"]
     res["score"] = (res["realised"] - res["pred"]).abs() / (res["scale"] if scaled else 1.0)
     q = intervals.calibrate(res[["coin", "horizon", "score"]], config)
-    out = {}
+    corrections = {L: coverage.by_name(n) for L, n in zip(config.levels, config.corrections, strict=True)}
+    state = coverage_state.states(coverage_state.read_misses(cur, as_of, sorted(set(preds["coin"]))),
+                                  sorted(out), corrections)
+    named = "; ".join(f"online correction {round(L * 100)} % {c.name}" for L, c in corrections.items()
+                      if c.kind != "none")
+    used = {}
     for r in preds.itertuples(index=False):
         cal = q.get((r.coin, int(r.horizon))) or q.get(("*", int(r.horizon)))
         scale = float(today.get(r.coin, np.nan)) if scaled else 1.0
         if cal is None or not np.isfinite(scale) or not all(np.isfinite(v) for v in cal["q"].values()):
             continue
         row = {}
-        for L in config.levels:
-            k, w = round(L * 100), cal["q"][L] * scale
+        for L, corr in corrections.items():
+            k, st = round(L * 100), state[(r.coin, int(r.horizon), L)]
+            w0 = cal["q"][L] * scale
+            w = coverage.corrected_quantile(cal["scores"], L, st["state"], corr, cal["q"][L]) * scale
             row[f"lo{k}_log_return"], row[f"hi{k}_log_return"] = r.pred_log_return - w, r.pred_log_return + w
-        row["interval_method"] = intervals.method_name(config) + (" (coins pooled)" if cal["pooled"] else "")
+            row[f"lo{k}_log_return_uncorrected"] = r.pred_log_return - w0
+            row[f"hi{k}_log_return_uncorrected"] = r.pred_log_return + w0
+            used[(r.coin, int(r.horizon), L)] = st
+        row["interval_method"] = (intervals.method_name(config) + (" (coins pooled)" if cal["pooled"] else "")
+                                  + (f"; {named}" if named else ""))
         out[(r.coin, int(r.horizon))] = row
+    coverage_state.record(cur, as_of, model_id, used, corrections)
     return out
 
 

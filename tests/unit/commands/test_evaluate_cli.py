@@ -39,3 +39,10 @@ def test_the_combination_round_verb_parses_its_options():
                                    "--members", "5", "--highway", "--set", "window=30", "--name", "r9"])
     assert (a.folds, a.seed_sets, a.members, a.highway, a.set, a.name) == (3, "0", 5, True, ["window=30"], "r9")
     assert callable(a.func) and not build_parser().parse_args(["evaluate-combination"]).highway
+
+
+def test_the_ranges_round_verb_parses_its_options():
+    a = build_parser().parse_args(["evaluate-ranges", "--inner-predictions", "i.csv.gz", "--reported-predictions",
+                                   "r.csv.gz", "--out", "o", "--name", "rr"])
+    assert (a.inner_predictions, a.reported_predictions, a.out, a.name) == ("i.csv.gz", "r.csv.gz", "o", "rr")
+    assert a.csv_dir.endswith("binance-1d") and callable(a.func)
