@@ -277,25 +277,27 @@ class TrainedModel:
 
     def predict_cells(self, cube: windows.Cube, coin: np.ndarray, t: np.ndarray) -> np.ndarray:
         """[N, H] predicted log returns for cells (coin index into cube.coins == embedding id, day index)."""
-        out = np.zeros((len(t), self.config.horizons))
-        if len(t) == 0:
-            return out
-        for rows, zs in self._member_outputs(cube, coin, t):
-            z = np.mean(zs, axis=0)  # the members' mean in scaled units, then unscaled: the ensemble's forecast
-            out[rows] = self.scaler.unscale_targets(z) * target_cell_scale(cube, coin[rows], t[rows], self.config)
-        return out
+        return self._cells(cube, coin, t, members=False)[0]
 
     def predict_member_cells(self, cube: windows.Cube, coin: np.ndarray, t: np.ndarray) -> np.ndarray:
         """[K, N, H] each member's predicted log returns for the cells of `predict_cells` (whose [N, H] is their
         mean up to rounding: the unscaling is linear)."""
-        out = np.zeros((len(self.member_ids), len(t), self.config.horizons))
+        return self._cells(cube, coin, t, members=True)[1]
+
+    def _cells(self, cube: windows.Cube, coin: np.ndarray, t: np.ndarray, members: bool):
+        """([N, H] the ensemble's forecast, [K, N, H] each member's or None), from one pass of every network."""
+        out = np.zeros((len(t), self.config.horizons))
+        each = np.zeros((len(self.member_ids), len(t), self.config.horizons)) if members else None
         if len(t) == 0:
-            return out
+            return out, each
         for rows, zs in self._member_outputs(cube, coin, t):
             scale = target_cell_scale(cube, coin[rows], t[rows], self.config)  # [n, H]
-            for i, z in enumerate(zs):
-                out[i, rows] = self.scaler.unscale_targets(z) * scale
-        return out
+            z = np.mean(zs, axis=0)  # the members' mean in scaled units, then unscaled: the ensemble's forecast
+            out[rows] = self.scaler.unscale_targets(z) * scale
+            if members:
+                for i, zi in enumerate(zs):
+                    each[i, rows] = self.scaler.unscale_targets(zi) * scale
+        return out, each
 
     def predict(self, panel: pd.DataFrame, as_of, coins=None, features: pd.DataFrame | None = None) -> pd.DataFrame:
         """[coin, as_of, horizon, pred_log_return] for day `as_of`, from panel rows <= as_of only.
@@ -304,6 +306,22 @@ class TrainedModel:
         naming a coin without one (or unknown to the model) raises ValueError. `features`, if given,
         is `features.build_features` of `panel` (built once by the caller); rows after as_of are ignored.
         """
+        return self._predict_day(panel, as_of, coins, features, members=False)[0]
+
+    def predict_with_members(self, panel: pd.DataFrame, as_of,
+                             features: pd.DataFrame | None = None) -> tuple[pd.DataFrame, np.ndarray]:
+        """(`predict(panel, as_of, features=features)`, [K, rows] each member's prediction of those rows), from one
+        pass of every network: what a forecast and its confidence (issue 26) need."""
+        return self._predict_day(panel, as_of, None, features, members=True)
+
+    def predict_members(self, panel: pd.DataFrame, as_of, features: pd.DataFrame | None = None) -> np.ndarray:
+        """[K, rows] each member's prediction of the rows `predict(panel, as_of, features=features)` returns (every
+        forecastable coin, coin-major, horizons 1..H), from panel rows <= as_of only."""
+        return self.predict_with_members(panel, as_of, features)[1]
+
+    def _predict_day(self, panel: pd.DataFrame, as_of, coins, features: pd.DataFrame | None, members: bool):
+        """`predict`'s frame and, with `members`, each member's [K, rows] (else None)."""
+        K = len(self.member_ids)
         day = panel_mod.to_day(as_of)
         hist = panel_mod.until(panel, day)
         wanted = None if coins is None else [str(c) for c in coins]
@@ -312,22 +330,23 @@ class TrainedModel:
         if len(hist) == 0 or hist["day"].max() < day:
             if wanted:
                 raise ValueError(f"no candles up to {day.date()}")
-            return pd.DataFrame(columns=PRED_COLUMNS)
+            return pd.DataFrame(columns=PRED_COLUMNS), (np.zeros((K, 0)) if members else None)
         cube, plan = self._day_plan(hist, day, features)
         # predict every forecastable coin, then select: a coin's forecast must not depend (even in the
         # last bit, through batch-size-dependent kernels) on which other coins were asked for
-        pred = self.predict_cells(cube, plan.coin, plan.t)  # [N, H]
+        pred, each = self._cells(cube, plan.coin, plan.t, members)  # [N, H], [K, N, H] or None
         keep = np.ones(len(plan.t), bool) if wanted is None else np.isin(np.array(cube.coins)[plan.coin], wanted)
         coin, pred = plan.coin[keep], pred[keep]
         if wanted is not None and (lacking := set(wanted) - {cube.coins[i] for i in coin}):
             raise ValueError(f"no complete {self.config.window}-day window ending {day.date()} for {sorted(lacking)}")
         H = self.config.horizons
-        return pd.DataFrame({
+        frame = pd.DataFrame({
             "coin": np.repeat(np.array(cube.coins)[coin], H) if len(coin) else np.array([], dtype=object),
             "as_of": [day.date()] * (len(coin) * H),
             "horizon": np.tile(np.arange(1, H + 1), len(coin)),
             "pred_log_return": pred.reshape(-1),
         })[PRED_COLUMNS]
+        return frame, (each[:, keep].reshape(K, -1) if members else None)  # [K, N, H] -> [K, rows]
 
     def _day_plan(self, hist: pd.DataFrame, day, features: pd.DataFrame | None):
         """(cube of `hist`, the index plan of the coins with a complete window ending on `day`)."""
@@ -335,17 +354,6 @@ class TrainedModel:
         d = cube.day_index(day)
         return cube, windows.index_plan(~np.isnan(cube.x).any(axis=2), ~np.isnan(cube.log_close),
                                         self.config.window, self.config.horizons, first=d, last=d)
-
-    def predict_members(self, panel: pd.DataFrame, as_of, features: pd.DataFrame | None = None) -> np.ndarray:
-        """[K, rows] each member's prediction of the rows `predict(panel, as_of, features=features)` returns (every
-        forecastable coin, coin-major, horizons 1..H), from panel rows <= as_of only; its confidence (issue 26)."""
-        day = panel_mod.to_day(as_of)
-        hist = panel_mod.until(panel, day)
-        K = len(self.member_ids)
-        if len(hist) == 0 or hist["day"].max() < day:
-            return np.zeros((K, 0))
-        cube, plan = self._day_plan(hist, day, features)
-        return self.predict_member_cells(cube, plan.coin, plan.t).reshape(K, -1)  # [K, N, H] -> [K, N x H]
 
     def input_drift(self, panel: pd.DataFrame, as_of, coins, features: pd.DataFrame | None = None) -> pd.DataFrame:
         """[coin, input_distance, input_drift_threshold, input_drifted, input_drift_cause]: how far each of

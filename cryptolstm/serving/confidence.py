@@ -97,7 +97,7 @@ def day_rule(served_combination: dict | None, bare: pd.DataFrame, day_rows: pd.D
 def day_confidence(model, model_id: str, bare: pd.DataFrame, members: np.ndarray, served: pd.DataFrame,
                    day_rows: pd.DataFrame, log_fn=log.warning) -> dict[tuple[str, int], dict]:
     """{(coin, horizon): {confidence, members_agree, tier}} of the day's forecast. `bare`: the ensemble mean
-    (`TrainedModel.predict`), `members` [K, rows of bare] (`TrainedModel.predict_members`), `served`: what is served
+    (`TrainedModel.predict`), `members` [K, rows of bare] (`TrainedModel.predict_with_members`), `served`: what is served
     (the combination, or `bare`), `day_rows`: the coins' feature rows of the as-of day. Raises ValueError on a
     non-finite mean or member, or members of another shape: never a tier from a broken forecast."""
     if len(bare) == 0:

@@ -193,7 +193,8 @@ def forecast_as_of(dsn: str, as_of: date, run_id: str, stale_after_days: int = S
     panel = everything[everything["coin"].isin(served)].reset_index(drop=True)
     feats = features.build_features(everything) if len(everything) else None
     served_feats = None if feats is None else feats[feats["coin"].isin(served)]
-    preds = model.predict(panel, as_of, features=served_feats)  # coins with a full window
+    # coins with a full window, and each member's forecast of them (one pass of every network)
+    preds, members = model.predict_with_members(panel, as_of, features=served_feats)  # [rows], [K, rows]
     bare = preds  # the ensemble mean, what the confidence ranks (issue 26)
     day_rows = None if served_feats is None else served_feats[served_feats["day"] == panel_mod.to_day(as_of)]
     if model.combination is not None and len(preds):  # issue 28: the served forecast is the combination
@@ -202,7 +203,6 @@ def forecast_as_of(dsn: str, as_of: date, run_id: str, stale_after_days: int = S
 
         preds = combined.combine_day(ServedCombination.from_json(model.combination), preds, day_rows)
     # issue 26: each cell's confidence, members' agreement and tier, from the day's predictions and features
-    members = model.predict_members(panel, as_of, features=served_feats) if len(bare) else None  # [K, rows]
     conf = confidence.day_confidence(model, champ.model_id, bare, members, preds, day_rows) if len(bare) else {}
     with storage.transaction(dsn) as cur:
         ranges = ranges_for(cur, champ.model_id, as_of, preds, panel, interval_config)

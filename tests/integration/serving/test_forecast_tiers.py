@@ -128,11 +128,15 @@ def test_a_malformed_reference_or_a_broken_ensemble_writes_no_forecast(db, monke
     with storage.transaction(db) as cur:
         cur.execute("DELETE FROM models WHERE model_id = 'bad'")
     _register(db, "champ", _with_reference(_reference()))
-    real = TrainedModel.predict_members
-    monkeypatch.setattr(TrainedModel, "predict_members", lambda self, *a, **k: real(self, *a, **k)[:, :-1])
+    real = TrainedModel.predict_with_members
+
+    def damaged(how):
+        return lambda self, *a, **k: (lambda p, m: (p, how(m)))(*real(self, *a, **k))
+
+    monkeypatch.setattr(TrainedModel, "predict_with_members", damaged(lambda m: m[:, :-1]))
     with pytest.raises(ValueError, match="do not match"):  # a member of another shape: no tier, no row
         forecast_as_of(db, AS_OF, "run-1")
-    monkeypatch.setattr(TrainedModel, "predict_members", lambda self, *a, **k: real(self, *a, **k) * np.nan)
+    monkeypatch.setattr(TrainedModel, "predict_with_members", damaged(lambda m: m * np.nan))
     with pytest.raises(ValueError, match="not finite"):
         forecast_as_of(db, AS_OF, "run-1")
     assert _rows(db) == []
